@@ -1,0 +1,71 @@
+# Mailwright entry points. Everything runs from the workspace venv in .venv,
+# which `make install` builds from uv.lock (uv itself is bootstrapped into .tools/).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.9
+UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
+VENV := .venv
+PY := $(VENV)/bin/python
+BUF := node_modules/.bin/buf
+PROTO_AREAS := common ingest profile segment render delivery
+
+.PHONY: help install run run-distributed test pytest lint protos protos-check buf-lint buf-breaking bench bench-quick clean
+
+help:
+	@echo "make run         the main job: the platform embedded (SQLite, in-memory bus)"
+	@echo "make test        the test suite"
+	@echo "make lint        ruff, mypy, buf lint, stub drift"
+	@echo "make protos      regenerate the Python stubs from protos/"
+	@echo "make bench       every benchmark, one table of ratios"
+
+$(CURDIR)/.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+$(VENV)/.installed: $(UV) uv.lock pyproject.toml sdk/pyproject.toml $(wildcard services/*/pyproject.toml) $(wildcard plugins/*/pyproject.toml)
+	$(UV) sync --frozen --all-packages --python python3.11
+	@touch $@
+
+install: $(VENV)/.installed
+
+$(BUF): package.json package-lock.json
+	npm ci --silent --no-audit --no-fund
+	@touch $@
+
+run: install
+	$(VENV)/bin/mailwright demo
+
+run-distributed: install
+	$(VENV)/bin/mailwright demo --distributed
+
+# The README's test command: lint (ruff, mypy, buf, stub drift), then the whole suite.
+test: lint pytest
+
+pytest: install
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+lint: install $(BUF)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy sdk services plugins
+	$(BUF) lint
+	$(MAKE) protos-check
+
+protos: install
+	$(PY) tools/protos.py generate
+
+protos-check: install
+	$(PY) tools/protos.py check
+
+buf-breaking: $(BUF)
+	$(BUF) breaking --against '.git#branch=main'
+
+bench: install
+	$(PY) -m bench
+
+bench-quick: install
+	$(PY) -m bench --quick
+
+clean:
+	rm -rf $(VENV) .tools node_modules .mailwright

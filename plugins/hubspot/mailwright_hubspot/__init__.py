@@ -1,0 +1,1 @@
+"""Mailwright hubspot plugin."""

@@ -1,0 +1,1 @@
+"""Mailwright shopify plugin."""

@@ -1,0 +1,1 @@
+"""Mailwright smtp plugin."""

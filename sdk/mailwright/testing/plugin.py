@@ -1,0 +1,92 @@
+"""pytest fixtures for real backing servers: SQLite files, fresh PostgreSQL databases, Redis.
+
+- `sqlite_url`: a SQLite file in the test's temporary directory.
+- `postgres_url`: a fresh PostgreSQL database, dropped after the test.
+- `database_url`: parametrised over both, so a store test runs on SQLite and PostgreSQL.
+- `redis_url` and `redis_namespace`: the Redis server and a key prefix of the test's own,
+  whose keys are deleted afterwards.
+
+A server that does not answer skips the test, unless `MAILWRIGHT_TEST_REQUIRE_SERVICES=1`
+(set by CI), in which case the test fails.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from mailwright.testing.servers import POSTGRES_ADMIN_URL, REDIS_URL, services_required
+
+
+def _unavailable(what: str, error: Exception) -> None:
+    message = f"{what} is not reachable: {error}"
+    if services_required():
+        pytest.fail(message + " (MAILWRIGHT_TEST_REQUIRE_SERVICES is set)", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'test.db'}"
+
+
+def _admin_engine() -> sa.Engine:
+    return sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    admin = _admin_engine()
+    name = f"mwt_{uuid.uuid4().hex[:16]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as error:
+        admin.dispose()
+        _unavailable("PostgreSQL", error)
+    url = make_url(POSTGRES_ADMIN_URL).set(database=name)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    fixture = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    url: str = request.getfixturevalue(fixture)
+    return url
+
+
+@pytest.fixture
+def redis_url() -> str:
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError as error:
+        _unavailable("Redis", error)
+    finally:
+        client.close()
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_namespace(redis_url: str) -> Iterator[str]:
+    """A key prefix of this test's own; every key under it is deleted afterwards."""
+    namespace = f"mwt:{uuid.uuid4().hex[:12]}"
+    yield namespace
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"{namespace}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()

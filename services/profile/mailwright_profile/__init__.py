@@ -1,0 +1,1 @@
+"""Mailwright profile service."""

@@ -1,0 +1,1 @@
+"""Mailwright render service."""

@@ -1,0 +1,1 @@
+"""Mailwright segment service."""
