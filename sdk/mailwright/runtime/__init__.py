@@ -1,0 +1,1 @@
+"""Runtime shared by every Mailwright process: settings, storage, bus, auth, servers."""
