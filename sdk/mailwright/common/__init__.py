@@ -1,0 +1,1 @@
+"""Generated from protos/mailwright/common; do not edit (run `make protos`)."""

@@ -1,0 +1,1 @@
+"""Generated from protos/mailwright/delivery; do not edit (run `make protos`)."""

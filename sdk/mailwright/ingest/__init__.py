@@ -1,0 +1,1 @@
+"""Generated from protos/mailwright/ingest; do not edit (run `make protos`)."""

@@ -1,0 +1,1 @@
+"""Generated from protos/mailwright/profile; do not edit (run `make protos`)."""

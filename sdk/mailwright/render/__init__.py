@@ -1,0 +1,1 @@
+"""Generated from protos/mailwright/render; do not edit (run `make protos`)."""
