@@ -1,0 +1,1 @@
+"""The demo workspace: what `make run` shows a newcomer."""

@@ -1,0 +1,170 @@
+"""Bearer tokens scoped to a workspace and to verbs.
+
+A token is a JWT (HS256) signed with the deployment's auth secret, carrying the workspace
+it may act on (`ws`, or `*` for internal services), its scopes (`scp`: `events:write`,
+`profiles:read`, `segments:*`, `*`) and an optional expiry. Each RPC declares the scope it
+needs in the proto (`(mailwright.common.v1.required_scope)`); the auth interceptor checks
+both, in one place.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import secrets
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import jwt
+
+from mailwright.errors import PermissionDenied, Unauthenticated
+
+ISSUER = "mailwright"
+ALGORITHM = "HS256"
+ALL_WORKSPACES = "*"
+
+SCOPES: tuple[str, ...] = (
+    "events:write",
+    "taxonomy:read",
+    "taxonomy:write",
+    "profiles:read",
+    "profiles:write",
+    "profiles:delete",
+    "segments:read",
+    "segments:write",
+    "templates:read",
+    "templates:write",
+    "templates:render",
+    "campaigns:read",
+    "campaigns:write",
+    "journeys:read",
+    "journeys:write",
+    "sends:read",
+    "sends:write",
+    "suppressions:read",
+    "suppressions:write",
+    "admin",
+)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the token's subject, workspace and scopes."""
+
+    subject: str
+    workspace: str
+    scopes: frozenset[str]
+    token_id: str = ""
+
+    def allows_scope(self, required: str) -> bool:
+        if not required or "*" in self.scopes or required in self.scopes:
+            return True
+        family = required.split(":", 1)[0]
+        return f"{family}:*" in self.scopes
+
+    def allows_workspace(self, workspace: str) -> bool:
+        return self.workspace in (ALL_WORKSPACES, workspace)
+
+    def check(self, workspace: str, scope: str = "") -> None:
+        if not self.allows_workspace(workspace):
+            raise PermissionDenied(f"token is not valid for workspace {workspace!r}")
+        if scope and not self.allows_scope(scope):
+            raise PermissionDenied(f"token lacks scope {scope!r}")
+
+
+current_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
+    "mailwright_principal", default=None
+)
+
+
+class TokenAuthority:
+    """Issues and verifies tokens with one secret."""
+
+    def __init__(self, secret: str) -> None:
+        if len(secret) < 32:
+            raise ValueError("MAILWRIGHT_AUTH_SECRET must be at least 32 characters")
+        self._secret = secret
+
+    def issue(
+        self,
+        workspace: str,
+        scopes: Iterable[str],
+        *,
+        subject: str = "cli",
+        ttl_seconds: int | None = None,
+    ) -> str:
+        scopes = sorted(set(scopes))
+        unknown = [s for s in scopes if not _known_scope(s)]
+        if unknown:
+            raise ValueError(f"unknown scope {unknown[0]!r}; known: {', '.join(SCOPES)}, x:*, *")
+        now = int(time.time())
+        claims: dict[str, object] = {
+            "iss": ISSUER,
+            "sub": subject,
+            "ws": workspace,
+            "scp": scopes,
+            "iat": now,
+            "jti": uuid.uuid4().hex,
+        }
+        if ttl_seconds is not None:
+            claims["exp"] = now + ttl_seconds
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+
+    def verify(self, token: str) -> Principal:
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                issuer=ISSUER,
+                options={"require": ["iss", "sub", "ws", "scp", "iat"]},
+            )
+        except jwt.ExpiredSignatureError as error:
+            raise Unauthenticated("token has expired") from error
+        except jwt.InvalidTokenError as error:
+            raise Unauthenticated(f"invalid token: {error}") from error
+        scopes = claims.get("scp")
+        workspace = claims.get("ws")
+        if not isinstance(scopes, list) or not isinstance(workspace, str) or not workspace:
+            raise Unauthenticated("invalid token: bad workspace or scopes claim")
+        return Principal(
+            subject=str(claims["sub"]),
+            workspace=workspace,
+            scopes=frozenset(str(s) for s in scopes),
+            token_id=str(claims.get("jti", "")),
+        )
+
+    def verify_header(self, value: str | None) -> Principal:
+        if not value:
+            raise Unauthenticated("missing authorization metadata (Bearer token)")
+        scheme, _, token = value.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("authorization must be 'Bearer <token>'")
+        return self.verify(token.strip())
+
+
+def _known_scope(scope: str) -> bool:
+    if scope == "*" or scope in SCOPES:
+        return True
+    family, _, verb = scope.partition(":")
+    return verb == "*" and any(s.startswith(family + ":") for s in SCOPES)
+
+
+def load_or_create_secret(configured: str, data_dir: Path) -> str:
+    """The configured secret, or a random one kept in the data directory (embedded use)."""
+    if configured:
+        return configured
+    path = data_dir / "auth-secret"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    path.touch(mode=0o600)
+    path.write_text(secret)
+    return secret
+
+
+def all_scopes() -> Sequence[str]:
+    return SCOPES
