@@ -15,10 +15,10 @@ from typing import Any, NoReturn
 from lark import Token, Transformer_NonRecursive, v_args
 from lark.tree import Meta
 
-from mailwright.rules import ast
+from mailwright.rules import ast, tree
 from mailwright.rules.errors import InvalidRuleError, RuleSyntaxError, Span
 
-FieldKey = tuple[ast.Path, str]
+FieldKey = tuple[tree.Path, str]
 """A node's path and one of its fields ("" for the whole node, else e.g. "event",
 "trait", "property", "filters[0]", "filters[0].property", "then.event", "per", "segment")."""
 
@@ -30,6 +30,10 @@ class Located:
     children: list[Located] = field(default_factory=list)
     fields: dict[str, Span] = field(default_factory=dict)
     depth: int = 1
+
+
+_Test = tuple[Any, Any, Span]
+"""An operator (or a date test's name), its literal, and where the test sits."""
 
 
 @dataclass
@@ -57,11 +61,11 @@ def _span(item: Meta | Token) -> Span:
     return Span(item.line, item.column, item.end_line, item.end_column)  # type: ignore[arg-type]
 
 
-def _error(at: Meta | Token, message: str) -> NoReturn:
+def _error(at: Meta | Token | Span, message: str) -> NoReturn:
     raise RuleSyntaxError(message, at.line, at.column)  # type: ignore[arg-type]
 
 
-def _node(at: Meta, ctor: Any, **kwargs: Any) -> Any:
+def _node(at: Meta | Span, ctor: Any, **kwargs: Any) -> Any:
     try:
         return ctor(**kwargs)
     except InvalidRuleError as exc:
@@ -195,27 +199,27 @@ class Builder(Transformer_NonRecursive):  # type: ignore[type-arg]
         return value
 
     # -- comparisons ----------------------------------------------------------------------
-    def test_compare(self, meta: Meta, items: list[Any]) -> tuple[ast.Operator, Any]:
+    def test_compare(self, meta: Meta, items: list[Any]) -> _Test:
         symbol = "=" if items[0] == "==" else str(items[0])
-        return ast.Operator(symbol), items[1]
+        return ast.Operator(symbol), items[1], _span(meta)
 
-    def test_in(self, meta: Meta, items: list[Any]) -> tuple[ast.Operator, Any]:
-        return ast.Operator.IN, items[0]
+    def test_in(self, meta: Meta, items: list[Any]) -> _Test:
+        return ast.Operator.IN, items[0], _span(meta)
 
-    def test_not_in(self, meta: Meta, items: list[Any]) -> tuple[ast.Operator, Any]:
-        return ast.Operator.NOT_IN, items[1]
+    def test_not_in(self, meta: Meta, items: list[Any]) -> _Test:
+        return ast.Operator.NOT_IN, items[1], _span(meta)
 
-    def test_contains(self, meta: Meta, items: list[Any]) -> tuple[ast.Operator, Any]:
-        return ast.Operator.CONTAINS, items[0]
+    def test_contains(self, meta: Meta, items: list[Any]) -> _Test:
+        return ast.Operator.CONTAINS, items[0], _span(meta)
 
-    def test_starts_with(self, meta: Meta, items: list[Token]) -> tuple[ast.Operator, Any]:
-        return ast.Operator.STARTS_WITH, unquote(items[0])
+    def test_starts_with(self, meta: Meta, items: list[Token]) -> _Test:
+        return ast.Operator.STARTS_WITH, unquote(items[0]), _span(meta)
 
-    def test_exists(self, meta: Meta, items: list[Any]) -> tuple[ast.Operator, Any]:
-        return ast.Operator.EXISTS, None
+    def test_exists(self, meta: Meta, items: list[Any]) -> _Test:
+        return ast.Operator.EXISTS, None, _span(meta)
 
-    def test_not_exists(self, meta: Meta, items: list[Any]) -> tuple[ast.Operator, Any]:
-        return ast.Operator.NOT_EXISTS, None
+    def test_not_exists(self, meta: Meta, items: list[Any]) -> _Test:
+        return ast.Operator.NOT_EXISTS, None, _span(meta)
 
     def value_test(self, meta: Meta, items: list[Any]) -> Any:
         return items[0]
@@ -223,21 +227,21 @@ class Builder(Transformer_NonRecursive):  # type: ignore[type-arg]
     def trait_test(self, meta: Meta, items: list[Any]) -> Any:
         return items[0]
 
-    def test_before(self, meta: Meta, items: list[Token]) -> tuple[str, Any]:
-        return "before", _date(items[0])
+    def test_before(self, meta: Meta, items: list[Token]) -> _Test:
+        return "before", _date(items[0]), _span(meta)
 
-    def test_after(self, meta: Meta, items: list[Token]) -> tuple[str, Any]:
-        return "after", _date(items[0])
+    def test_after(self, meta: Meta, items: list[Token]) -> _Test:
+        return "after", _date(items[0]), _span(meta)
 
-    def test_within(self, meta: Meta, items: list[timedelta]) -> tuple[str, Any]:
-        return "within", items[0]
+    def test_within(self, meta: Meta, items: list[timedelta]) -> _Test:
+        return "within", items[0], _span(meta)
 
-    def test_not_within(self, meta: Meta, items: list[timedelta]) -> tuple[str, Any]:
-        return "not within", items[0]
+    def test_not_within(self, meta: Meta, items: list[timedelta]) -> _Test:
+        return "not within", items[0], _span(meta)
 
     # -- conditions -----------------------------------------------------------------------
     def trait_condition(self, meta: Meta, items: list[Any]) -> Located:
-        name, (op, value) = items
+        name, (op, value, where) = items
         if op in ("before", "after"):
             node = _node(
                 meta, ast.TraitDateCondition, trait=name.value, op=ast.DateOperator(op), date=value
@@ -247,11 +251,11 @@ class Builder(Transformer_NonRecursive):  # type: ignore[type-arg]
                 meta, ast.TraitWithinLast, trait=name.value, period=value, negated=op != "within"
             )
         else:
-            node = _node(meta, ast.TraitCondition, trait=name.value, op=op, value=value)
-        return Located(node, _span(meta), fields={"trait": name.span})
+            node = _node(where, ast.TraitCondition, trait=name.value, op=op, value=value)
+        return Located(node, _span(meta), fields={"trait": name.span, "value": where})
 
     def filter(self, meta: Meta, items: list[Any]) -> tuple[ast.PropertyFilter, Span, Span]:
-        name, (op, value) = items
+        name, (op, value, _) = items
         node = _node(meta, ast.PropertyFilter, property=name.value, op=op, value=value)
         return node, _span(meta), name.span
 
@@ -395,7 +399,7 @@ class Builder(Transformer_NonRecursive):  # type: ignore[type-arg]
 
 def spans_of(root: Located) -> dict[FieldKey, Span]:
     out: dict[FieldKey, Span] = {}
-    stack: list[tuple[ast.Path, Located]] = [((), root)]
+    stack: list[tuple[tree.Path, Located]] = [((), root)]
     while stack:
         path, item = stack.pop()
         out[(path, "")] = item.span

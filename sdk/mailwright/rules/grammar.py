@@ -21,7 +21,7 @@ from lark.exceptions import (
     VisitError,
 )
 
-from mailwright.rules import ast
+from mailwright.rules import ast, tree
 from mailwright.rules.builder import Builder, FieldKey, Located, spans_of
 from mailwright.rules.errors import RuleSyntaxError, Span
 from mailwright.rules.syntax_words import describe_expected, hint_for
@@ -55,7 +55,7 @@ class ParsedRule:
     rule: ast.Rule
     spans: Mapping[FieldKey, Span]
 
-    def span(self, path: ast.Path, field: str = "") -> Span | None:
+    def span(self, path: tree.Path, field: str = "") -> Span | None:
         """The span of a node's field, else of the node, else None."""
         return self.spans.get((path, field)) or self.spans.get((path, ""))
 
