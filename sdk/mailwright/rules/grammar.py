@@ -88,8 +88,12 @@ def parse_located(text: str) -> ParsedRule:
 
 def _syntax_error(text: str, exc: UnexpectedInput) -> RuleSyntaxError:
     line, column = exc.line, exc.column
-    if isinstance(exc, UnexpectedEOF) or line < 1:
-        lines = text.split("\n")
+    at_end = isinstance(exc, UnexpectedEOF) or (
+        isinstance(exc, UnexpectedToken) and exc.token.type == "$END"
+    )
+    if at_end or line < 1:
+        # Point just past the last character written, not at the last token's start.
+        lines = text.rstrip().split("\n")
         line, column = len(lines), len(lines[-1]) + 1
     expected: set[str] = set()
     if isinstance(exc, UnexpectedToken):

@@ -18,7 +18,9 @@ from mailwright.rules import ast
 from mailwright.rules.errors import InvalidRuleError
 from mailwright.segment.v1 import rule_pb2 as pb
 
-_OPERATORS: dict[ast.Operator, pb.Operator] = {
+# The tables hold protobuf enum numbers; typed Any so that both stub flavours (protoc's
+# --pyi_out and mypy-protobuf's, which type enum values differently) accept them.
+_OPERATORS: dict[ast.Operator, Any] = {
     ast.Operator.EQ: pb.OPERATOR_EQUAL,
     ast.Operator.NE: pb.OPERATOR_NOT_EQUAL,
     ast.Operator.LT: pb.OPERATOR_LESS,
@@ -32,17 +34,17 @@ _OPERATORS: dict[ast.Operator, pb.Operator] = {
     ast.Operator.EXISTS: pb.OPERATOR_EXISTS,
     ast.Operator.NOT_EXISTS: pb.OPERATOR_NOT_EXISTS,
 }
-_DATE_OPERATORS = {
+_DATE_OPERATORS: dict[ast.DateOperator, Any] = {
     ast.DateOperator.BEFORE: pb.DATE_OPERATOR_BEFORE,
     ast.DateOperator.AFTER: pb.DATE_OPERATOR_AFTER,
 }
-_AGGREGATES = {
+_AGGREGATES: dict[ast.Aggregate, Any] = {
     ast.Aggregate.SUM: pb.AGGREGATE_SUM,
     ast.Aggregate.AVERAGE: pb.AGGREGATE_AVERAGE,
     ast.Aggregate.MIN: pb.AGGREGATE_MIN,
     ast.Aggregate.MAX: pb.AGGREGATE_MAX,
 }
-_ACTIONS = {
+_ACTIONS: dict[ast.EmailAction, Any] = {
     ast.EmailAction.OPENED: pb.EMAIL_ACTION_OPENED,
     ast.EmailAction.CLICKED: pb.EMAIL_ACTION_CLICKED,
     ast.EmailAction.OPENED_OR_CLICKED: pb.EMAIL_ACTION_OPENED_OR_CLICKED,
@@ -220,7 +222,7 @@ def _rule(msg: pb.Rule, path: str, level: int) -> ast.Rule:
     return _CONDITIONS[kind](getattr(msg, kind), here)
 
 
-def _enum(table: Mapping[E, int], value: int, field: str) -> E:
+def _enum(table: Mapping[E, Any], value: int, field: str) -> E:
     for item, number in table.items():
         if number == value:
             return item
@@ -267,9 +269,14 @@ def _timedelta(d: duration_pb2.Duration, field: str) -> timedelta:
     if d.nanos:
         _fail(field, "must be a whole number of minutes")
     try:
-        return d.ToTimedelta()
+        value = d.ToTimedelta()
     except OverflowError:
         _fail(field, "duration out of range")
+    try:
+        ast.check_duration(field, value)
+    except InvalidRuleError as exc:
+        raise InvalidRuleError(field, exc.message) from None
+    return value
 
 
 def _filters(items: Any, path: str) -> tuple[ast.PropertyFilter, ...]:
