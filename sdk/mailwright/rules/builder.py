@@ -17,6 +17,7 @@ from lark.tree import Meta
 
 from mailwright.rules import ast, tree
 from mailwright.rules.errors import InvalidRuleError, RuleSyntaxError, Span
+from mailwright.rules.values import check_name
 
 FieldKey = tuple[tree.Path, str]
 """A node's path and one of its fields ("" for the whole node, else e.g. "event",
@@ -70,6 +71,16 @@ def _node(at: Meta | Span, ctor: Any, **kwargs: Any) -> Any:
         return ctor(**kwargs)
     except InvalidRuleError as exc:
         _error(at, exc.message)
+
+
+def _named(token: Token, what: str) -> str:
+    """The value of a quoted event name or segment id, checked where it is written."""
+    value = unquote(token)
+    try:
+        check_name(what, value, what)
+    except InvalidRuleError as exc:
+        _error(token, exc.message)
+    return value
 
 
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "`": "`", "n": "\n", "t": "\t", "r": "\r"}
@@ -171,6 +182,10 @@ class Builder(Transformer_NonRecursive):  # type: ignore[type-arg]
     def name(self, meta: Meta, items: list[Token]) -> _Name:
         (token,) = items
         value = unquote(token) if token.type == "QUOTED_NAME" else str(token)
+        try:
+            check_name("name", value)
+        except InvalidRuleError as exc:
+            _error(token, exc.message)
         return _Name(value, _span(token))
 
     def scalar(self, meta: Meta, items: list[Token]) -> ast.Scalar:
@@ -289,7 +304,10 @@ class Builder(Transformer_NonRecursive):  # type: ignore[type-arg]
         spans = {"then.event": _span(event)}
         spans.update({f"then.{k}": v for k, v in (where.spans if where else {}).items()})
         spec = _node(
-            meta, ast.EventSpec, event=unquote(event), filters=tuple(where.items) if where else ()
+            meta,
+            ast.EventSpec,
+            event=_named(event, "event name"),
+            filters=tuple(where.items) if where else (),
         )
         return _Then(no is not None, spec, within, per, spans)
 
@@ -303,7 +321,7 @@ class Builder(Transformer_NonRecursive):  # type: ignore[type-arg]
             node = _node(
                 meta,
                 ast.EventCount,
-                event=unquote(event),
+                event=_named(event, "event name"),
                 op=op,
                 count=n,
                 window=window,
@@ -324,7 +342,7 @@ class Builder(Transformer_NonRecursive):  # type: ignore[type-arg]
             fields["per"] = then.per.span
         node = _node(
             meta, ast.Sequence,
-            first=_node(meta, ast.EventSpec, event=unquote(event), filters=filters),
+            first=_node(meta, ast.EventSpec, event=_named(event, "event name"), filters=filters),
             then=then.spec, within=then.within, negated=then.negated, min_count=min_count,
             window=window, per=then.per.value if then.per else None,
         )  # fmt: skip
@@ -335,7 +353,7 @@ class Builder(Transformer_NonRecursive):  # type: ignore[type-arg]
         kind = "avg" if agg.lower() == "average" else agg.lower()
         node = _node(
             meta, ast.EventAggregate, aggregate=ast.Aggregate(kind), property=prop.value,
-            event=unquote(event), op=ast.Operator("=" if cmp == "==" else str(cmp)),
+            event=_named(event, "event name"), op=ast.Operator("=" if cmp == "==" else str(cmp)),
             value=_number(number), window=window or ast.Ever(),
             filters=tuple(where.items) if where else (),
         )  # fmt: skip
@@ -345,7 +363,7 @@ class Builder(Transformer_NonRecursive):  # type: ignore[type-arg]
     def did_not_perform(self, meta: Meta, items: list[Any]) -> Located:
         event, where, window = items
         node = _node(
-            meta, ast.DidNotPerform, event=unquote(event), window=window or ast.Ever(),
+            meta, ast.DidNotPerform, event=_named(event, "event name"), window=window or ast.Ever(),
             filters=tuple(where.items) if where else (),
         )  # fmt: skip
         fields = {"event": _span(event), **(where.spans if where else {})}
@@ -389,11 +407,13 @@ class Builder(Transformer_NonRecursive):  # type: ignore[type-arg]
         return Located(node, _span(meta))
 
     def in_segment(self, meta: Meta, items: list[Token]) -> Located:
-        node = _node(meta, ast.SegmentMembership, segment=unquote(items[-1]))
+        node = _node(meta, ast.SegmentMembership, segment=_named(items[-1], "segment id"))
         return Located(node, _span(meta), fields={"segment": _span(items[-1])})
 
     def not_in_segment(self, meta: Meta, items: list[Token]) -> Located:
-        node = _node(meta, ast.SegmentMembership, segment=unquote(items[-1]), negated=True)
+        node = _node(
+            meta, ast.SegmentMembership, segment=_named(items[-1], "segment id"), negated=True
+        )
         return Located(node, _span(meta), fields={"segment": _span(items[-1])})
 
 

@@ -68,7 +68,7 @@ def test_the_text_form_shows_one_line_per_node() -> None:
     assert lines[4] == '    [ ] not in segment "inactive"  (member=True)'
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(rules(), persons(), instants())
 def test_the_explained_value_is_the_evaluated_value(
     rule: Rule, person: Person, now: datetime

@@ -289,7 +289,9 @@ def test_a_date_alone_means_midnight_utc() -> None:
 def test_parse_located_gives_the_position_of_each_node_and_field() -> None:
     parsed = parse_located('trait country = "FR" and\n  event "Order Completed" where x = 1')
     assert parsed.span(()) is not None
-    assert (parsed.span((0,), "trait").line, parsed.span((0,), "trait").column) == (1, 7)  # type: ignore[union-attr]
+    trait = parsed.span((0,), "trait")
+    assert trait is not None
+    assert (trait.line, trait.column) == (1, 7)
     event = parsed.span((1,), "event")
     assert event is not None
     assert (event.line, event.column, event.end_column) == (2, 9, 26)

@@ -22,7 +22,7 @@ from mailwright.rules import (
 from mailwright.segment.v1 import rule_pb2
 from mailwright.testing.rules import rules
 
-ROUND_TRIP = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+ROUND_TRIP = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @ROUND_TRIP
@@ -31,7 +31,7 @@ def test_printed_text_parses_back_to_the_same_tree(rule: Rule) -> None:
     assert parse(to_text(rule)) == rule
 
 
-@settings(ROUND_TRIP, max_examples=100)
+@settings(ROUND_TRIP, max_examples=75)
 @given(rules(wild=True))
 def test_printing_is_canonical(rule: Rule) -> None:
     text = to_text(rule)

@@ -137,3 +137,14 @@ def test_the_error_lists_what_was_expected() -> None:
     assert error.expected
     assert all(not w.startswith("_") for w in error.expected)
     assert_plain(error)
+
+
+def test_a_name_too_long_is_refused_at_the_name() -> None:
+    error = error_of("trait x = 1 and trait " + "a" * 300 + " exists")
+    assert (error.line, error.column) == (1, 23)
+    assert "longer than 200 characters" in error.message
+
+
+def test_an_empty_segment_id_is_refused_at_the_id() -> None:
+    error = error_of('in segment ""')
+    assert (error.line, error.column) == (1, 12)

@@ -97,7 +97,7 @@ def test_data_after_now_is_not_known_yet() -> None:
     assert next_change(rule, person, T + DAY) == T + 7 * DAY
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rules(), persons(), instants(), st.lists(st.integers(1, 90 * 24 * 60), max_size=4))
 def test_the_result_holds_until_the_next_change_and_differs_at_it(
     rule: Rule, person: Person, now: datetime, probes: list[int]
