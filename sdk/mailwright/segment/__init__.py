@@ -1,0 +1,1 @@
+"""Generated from protos/mailwright/segment; do not edit (run `make protos`)."""

@@ -1,0 +1,1 @@
+"""Generated from protos/mailwright/segment/v1; do not edit (run `make protos`)."""
