@@ -54,11 +54,11 @@ from mailwright.rules.errors import (
     Span,
 )
 from mailwright.rules.explain import Explanation, explain, format_explanation
-from mailwright.rules.grammar import ParsedRule, parse, parse_located
+from mailwright.rules.grammar import ParsedRule, parse, parse_filters, parse_located
 from mailwright.rules.person import EmailSend, Event, Person
-from mailwright.rules.printer import to_text
+from mailwright.rules.printer import filters_text, to_text
 from mailwright.rules.proto import from_proto, to_proto
-from mailwright.rules.reference import evaluate
+from mailwright.rules.reference import evaluate, filters_match
 from mailwright.rules.schema import Limits, Taxonomy, TraitSchema, ValueType
 from mailwright.rules.timing import change_times, next_change
 from mailwright.rules.tree import Path, conditions, depth, segment_references, walk
@@ -117,10 +117,13 @@ __all__ = [
     "depth",
     "evaluate",
     "explain",
+    "filters_match",
+    "filters_text",
     "format_explanation",
     "from_proto",
     "next_change",
     "parse",
+    "parse_filters",
     "parse_located",
     "segment_references",
     "to_proto",

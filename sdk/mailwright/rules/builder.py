@@ -274,6 +274,9 @@ class Builder(Transformer_NonRecursive):  # type: ignore[type-arg]
         node = _node(meta, ast.PropertyFilter, property=name.value, op=op, value=value)
         return node, _span(meta), name.span
 
+    def filter_list(self, meta: Meta, items: list[Any]) -> tuple[ast.PropertyFilter, ...]:
+        return tuple(f for f, _, _ in items)
+
     def where(self, meta: Meta, items: list[Any]) -> _Filters:
         spans: dict[str, Span] = {}
         for i, (_, whole, prop) in enumerate(items):

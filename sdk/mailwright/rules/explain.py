@@ -34,6 +34,11 @@ class Explanation:
         """The node in the text form."""
         return to_text(self.node)
 
+    @property
+    def detail(self) -> str:
+        """The facts in one line, e.g. ``count=1, expected='>= 3', after=…``."""
+        return ", ".join(f"{k}={_show(v)}" for k, v in self.facts.items())
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: datetimes as ISO 8601 strings, Decimals as strings."""
         out: dict[str, Any] = {
@@ -74,8 +79,8 @@ def format_explanation(explanation: Explanation, indent: str = "  ") -> str:
             label = {ast.And: "all of", ast.Or: "any of", ast.Not: "not"}[type(node)]
         else:
             label = condition_text(node)
-        facts = ", ".join(f"{k}={_show(v)}" for k, v in item.facts.items())
-        lines.append(f"{indent * level}{mark} {label}" + (f"  ({facts})" if facts else ""))
+        detail = item.detail
+        lines.append(f"{indent * level}{mark} {label}" + (f"  ({detail})" if detail else ""))
         stack.extend((level + 1, c) for c in reversed(item.children))
     return "\n".join(lines)
 

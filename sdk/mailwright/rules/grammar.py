@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 from lark import Lark
 from lark.exceptions import (
@@ -45,7 +46,13 @@ def _grammar() -> str:
     return text + "\n" + "\n".join(keywords) + "\n"
 
 
-_PARSER = Lark(_grammar(), parser="lalr", propagate_positions=True, maybe_placeholders=True)
+_PARSER = Lark(
+    _grammar(),
+    parser="lalr",
+    start=["start", "filter_list"],
+    propagate_positions=True,
+    maybe_placeholders=True,
+)
 
 
 @dataclass(frozen=True)
@@ -67,23 +74,37 @@ def parse(text: str) -> ast.Rule:
 
 def parse_located(text: str) -> ParsedRule:
     """The tree of a rule's text and the spans of its nodes; raises RuleSyntaxError."""
+    located: Located = _read(text, "start", "a condition")
+    return ParsedRule(located.node, spans_of(located))
+
+
+def parse_filters(text: str) -> tuple[ast.PropertyFilter, ...]:
+    """Property tests alone, joined by ``and``: ``currency = "EUR" and revenue > 50``.
+
+    For conditions on one event's properties (journey triggers); they mean what the
+    ``where`` of an event condition means (see ``reference.filters_match``).
+    """
+    filters: tuple[ast.PropertyFilter, ...] = _read(text, "filter_list", "a property test")
+    return filters
+
+
+def _read(text: str, start: str, what: str) -> Any:
     if not isinstance(text, str):
         raise TypeError("rule text must be a string")
     if len(text) > MAX_TEXT_LENGTH:
         raise RuleSyntaxError(f"rule text is longer than {MAX_TEXT_LENGTH} characters", 1, 1)
     if not text.strip():
-        raise RuleSyntaxError("rule text is empty; expected a condition", 1, 1)
+        raise RuleSyntaxError(f"rule text is empty; expected {what}", 1, 1)
     try:
-        tree = _PARSER.parse(text)
+        tree = _PARSER.parse(text, start=start)
     except UnexpectedInput as exc:
         raise _syntax_error(text, exc) from None
     try:
-        located: Located = Builder().transform(tree)
+        return Builder().transform(tree)
     except VisitError as exc:
         if isinstance(exc.orig_exc, RuleSyntaxError):
             raise exc.orig_exc from None
         raise
-    return ParsedRule(located.node, spans_of(located))
 
 
 def _syntax_error(text: str, exc: UnexpectedInput) -> RuleSyntaxError:

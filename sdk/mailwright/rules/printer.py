@@ -100,6 +100,11 @@ def _where(filters: tuple[ast.PropertyFilter, ...]) -> str:
     return f"where {tests[0]}" if len(tests) == 1 else f"where ({' and '.join(tests)})"
 
 
+def filters_text(filters: tuple[ast.PropertyFilter, ...]) -> str:
+    """The text of property tests alone (what ``parse_filters`` reads)."""
+    return " and ".join(f"{name(f.property)} {comparison(f.op, f.value)}" for f in filters)
+
+
 def comparison(op: ast.Operator, value: ast.Scalar | tuple[ast.Scalar, ...] | None) -> str:
     """``= "FR"``, ``in ["a", "b"]``, ``exists``."""
     if value is None:

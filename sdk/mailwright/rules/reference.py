@@ -176,10 +176,13 @@ def window_facts(window: ast.Window, now: datetime) -> dict[str, object]:
     return {"until": now}
 
 
+def filters_match(properties: Mapping[str, object], filters: Iterable[ast.PropertyFilter]) -> bool:
+    """Whether event properties pass every filter (a missing property fails its filter)."""
+    return all(test(f.op, f.value, properties.get(f.property)) for f in filters)
+
+
 def matches(event: Event, name: str, filters: Iterable[ast.PropertyFilter]) -> bool:
-    return event.name == name and all(
-        test(f.op, f.value, event.properties.get(f.property)) for f in filters
-    )
+    return event.name == name and filters_match(event.properties, filters)
 
 
 def matching_events(

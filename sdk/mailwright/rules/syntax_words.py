@@ -26,6 +26,9 @@ _WORDS = {
     "QUOTED_NAME": "a name",
     "NAME": "a name",
     "_EMAILS": '"emails"',
+    "_STARTS": '"starts with"',
+    "_DID": '"did not perform"',
+    "_AT": '"at least"',
 }
 
 _A_CONDITION = (

@@ -27,7 +27,10 @@ from mailwright.rules import (
     TraitDateCondition,
     TraitWithinLast,
     WindowEngagement,
+    filters_match,
+    filters_text,
     parse,
+    parse_filters,
     parse_located,
 )
 
@@ -298,3 +301,17 @@ def test_parse_located_gives_the_position_of_each_node_and_field() -> None:
     prop = parsed.span((1,), "filters[0].property")
     assert prop is not None
     assert (prop.line, prop.column) == (2, 33)
+
+
+def test_property_tests_alone_parse_for_event_triggers() -> None:
+    assert parse_filters('currency = "EUR" and revenue > 50') == (
+        PropertyFilter("currency", Operator.EQ, "EUR"),
+        PropertyFilter("revenue", Operator.GT, D(50)),
+    )
+
+
+def test_property_tests_alone_print_back_and_match_like_a_where() -> None:
+    filters = parse_filters('coupon exists and total >= 10.5 and tag in ["a", "b"]')
+    assert parse_filters(filters_text(filters)) == filters
+    assert filters_match({"coupon": "X", "total": 11, "tag": "a"}, filters)
+    assert not filters_match({"total": 11, "tag": "a"}, filters)
