@@ -24,23 +24,58 @@ _sym_db = _symbol_database.Default()
 
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n mailwright/segment/v1/rule.proto\x12\x15mailwright.segment.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xc9\x02\n\x04Rule\x12.\n\x03\x61ll\x18\x01 \x01(\x0b\x32\x1f.mailwright.segment.v1.RuleListH\x00\x12.\n\x03\x61ny\x18\x02 \x01(\x0b\x32\x1f.mailwright.segment.v1.RuleListH\x00\x12-\n\x06negate\x18\x03 \x01(\x0b\x32\x1b.mailwright.segment.v1.RuleH\x00\x12\x36\n\x05trait\x18\x04 \x01(\x0b\x32%.mailwright.segment.v1.TraitConditionH\x00\x12\x36\n\x05\x65vent\x18\x05 \x01(\x0b\x32%.mailwright.segment.v1.EventConditionH\x00\x12:\n\x07segment\x18\x06 \x01(\x0b\x32\'.mailwright.segment.v1.SegmentConditionH\x00\x42\x06\n\x04node\"6\n\x08RuleList\x12*\n\x05rules\x18\x01 \x03(\x0b\x32\x1b.mailwright.segment.v1.Rule\"X\n\x0eTraitCondition\x12\r\n\x05trait\x18\x01 \x01(\t\x12\x10\n\x08operator\x18\x02 \x01(\t\x12%\n\x05value\x18\x03 \x01(\x0b\x32\x16.google.protobuf.Value\"~\n\x0e\x45ventCondition\x12\r\n\x05\x65vent\x18\x01 \x01(\t\x12\x11\n\taggregate\x18\x02 \x01(\t\x12\x10\n\x08operator\x18\x03 \x01(\t\x12\r\n\x05value\x18\x04 \x01(\x01\x12)\n\x06window\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\"#\n\x10SegmentCondition\x12\x0f\n\x07segment\x18\x01 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n mailwright/segment/v1/rule.proto\x12\x15mailwright.segment.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb0\x06\n\x04Rule\x12\x31\n\x0b\x63onjunction\x18\x01 \x01(\x0b\x32\x1a.mailwright.segment.v1.AndH\x00\x12\x30\n\x0b\x64isjunction\x18\x02 \x01(\x0b\x32\x19.mailwright.segment.v1.OrH\x00\x12.\n\x08negation\x18\x03 \x01(\x0b\x32\x1a.mailwright.segment.v1.NotH\x00\x12\x36\n\x05trait\x18\x04 \x01(\x0b\x32%.mailwright.segment.v1.TraitConditionH\x00\x12?\n\ntrait_date\x18\x05 \x01(\x0b\x32).mailwright.segment.v1.TraitDateConditionH\x00\x12\x43\n\x11trait_within_last\x18\x06 \x01(\x0b\x32&.mailwright.segment.v1.TraitWithinLastH\x00\x12\x38\n\x0b\x65vent_count\x18\x07 \x01(\x0b\x32!.mailwright.segment.v1.EventCountH\x00\x12@\n\x0f\x65vent_aggregate\x18\x08 \x01(\x0b\x32%.mailwright.segment.v1.EventAggregateH\x00\x12?\n\x0f\x64id_not_perform\x18\t \x01(\x0b\x32$.mailwright.segment.v1.DidNotPerformH\x00\x12\x33\n\x08sequence\x18\n \x01(\x0b\x32\x1f.mailwright.segment.v1.SequenceH\x00\x12M\n\x16last_emails_engagement\x18\x0b \x01(\x0b\x32+.mailwright.segment.v1.LastEmailsEngagementH\x00\x12\x44\n\x11window_engagement\x18\x0c \x01(\x0b\x32\'.mailwright.segment.v1.WindowEngagementH\x00\x12\x46\n\x12segment_membership\x18\r \x01(\x0b\x32(.mailwright.segment.v1.SegmentMembershipH\x00\x42\x06\n\x04kind\"6\n\x03\x41nd\x12/\n\nconditions\x18\x01 \x03(\x0b\x32\x1b.mailwright.segment.v1.Rule\"5\n\x02Or\x12/\n\nconditions\x18\x01 \x03(\x0b\x32\x1b.mailwright.segment.v1.Rule\"5\n\x03Not\x12.\n\tcondition\x18\x01 \x01(\x0b\x32\x1b.mailwright.segment.v1.Rule\"y\n\x0eTraitCondition\x12\r\n\x05trait\x18\x01 \x01(\t\x12\x31\n\x08operator\x18\x02 \x01(\x0e\x32\x1f.mailwright.segment.v1.Operator\x12%\n\x05value\x18\x03 \x01(\x0b\x32\x16.google.protobuf.Value\"\x84\x01\n\x12TraitDateCondition\x12\r\n\x05trait\x18\x01 \x01(\t\x12\x35\n\x08operator\x18\x02 \x01(\x0e\x32#.mailwright.segment.v1.DateOperator\x12(\n\x04\x64\x61te\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\\\n\x0fTraitWithinLast\x12\r\n\x05trait\x18\x01 \x01(\t\x12)\n\x06period\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0f\n\x07negated\x18\x03 \x01(\x08\"\x80\x01\n\x06Window\x12)\n\x04last\x18\x01 \x01(\x0b\x32\x19.google.protobuf.DurationH\x00\x12\x33\n\x07\x62\x65tween\x18\x02 \x01(\x0b\x32 .mailwright.segment.v1.DateRangeH\x00\x12\x0e\n\x04\x65ver\x18\x03 \x01(\x08H\x00\x42\x06\n\x04kind\"_\n\tDateRange\x12)\n\x05start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"|\n\x0ePropertyFilter\x12\x10\n\x08property\x18\x01 \x01(\t\x12\x31\n\x08operator\x18\x02 \x01(\x0e\x32\x1f.mailwright.segment.v1.Operator\x12%\n\x05value\x18\x03 \x01(\x0b\x32\x16.google.protobuf.Value\"R\n\tEventSpec\x12\r\n\x05\x65vent\x18\x01 \x01(\t\x12\x36\n\x07\x66ilters\x18\x02 \x03(\x0b\x32%.mailwright.segment.v1.PropertyFilter\"\xc4\x01\n\nEventCount\x12\r\n\x05\x65vent\x18\x01 \x01(\t\x12\x36\n\x07\x66ilters\x18\x02 \x03(\x0b\x32%.mailwright.segment.v1.PropertyFilter\x12\x31\n\x08operator\x18\x03 \x01(\x0e\x32\x1f.mailwright.segment.v1.Operator\x12\r\n\x05\x63ount\x18\x04 \x01(\x03\x12-\n\x06window\x18\x05 \x01(\x0b\x32\x1d.mailwright.segment.v1.Window\"\xa7\x02\n\x0e\x45ventAggregate\x12\x33\n\taggregate\x18\x01 \x01(\x0e\x32 .mailwright.segment.v1.Aggregate\x12\x10\n\x08property\x18\x02 \x01(\t\x12\r\n\x05\x65vent\x18\x03 \x01(\t\x12\x36\n\x07\x66ilters\x18\x04 \x03(\x0b\x32%.mailwright.segment.v1.PropertyFilter\x12-\n\x06window\x18\x05 \x01(\x0b\x32\x1d.mailwright.segment.v1.Window\x12\x31\n\x08operator\x18\x06 \x01(\x0e\x32\x1f.mailwright.segment.v1.Operator\x12%\n\x05value\x18\x07 \x01(\x0b\x32\x16.google.protobuf.Value\"\x85\x01\n\rDidNotPerform\x12\r\n\x05\x65vent\x18\x01 \x01(\t\x12\x36\n\x07\x66ilters\x18\x02 \x03(\x0b\x32%.mailwright.segment.v1.PropertyFilter\x12-\n\x06window\x18\x03 \x01(\x0b\x32\x1d.mailwright.segment.v1.Window\"\xf6\x01\n\x08Sequence\x12/\n\x05\x66irst\x18\x01 \x01(\x0b\x32 .mailwright.segment.v1.EventSpec\x12\x11\n\tmin_count\x18\x02 \x01(\x03\x12-\n\x06window\x18\x03 \x01(\x0b\x32\x1d.mailwright.segment.v1.Window\x12.\n\x04then\x18\x04 \x01(\x0b\x32 .mailwright.segment.v1.EventSpec\x12)\n\x06within\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0f\n\x07negated\x18\x06 \x01(\x08\x12\x0b\n\x03per\x18\x07 \x01(\t\"k\n\x14LastEmailsEngagement\x12\x32\n\x06\x61\x63tion\x18\x01 \x01(\x0e\x32\".mailwright.segment.v1.EmailAction\x12\x0c\n\x04last\x18\x02 \x01(\x03\x12\x11\n\tmin_count\x18\x03 \x01(\x03\"\x88\x01\n\x10WindowEngagement\x12\x32\n\x06\x61\x63tion\x18\x01 \x01(\x0e\x32\".mailwright.segment.v1.EmailAction\x12-\n\x06window\x18\x02 \x01(\x0b\x32\x1d.mailwright.segment.v1.Window\x12\x11\n\tmin_count\x18\x03 \x01(\x03\"5\n\x11SegmentMembership\x12\x0f\n\x07segment\x18\x01 \x01(\t\x12\x0f\n\x07negated\x18\x02 \x01(\x08*\xb9\x02\n\x08Operator\x12\x18\n\x14OPERATOR_UNSPECIFIED\x10\x00\x12\x12\n\x0eOPERATOR_EQUAL\x10\x01\x12\x16\n\x12OPERATOR_NOT_EQUAL\x10\x02\x12\x11\n\rOPERATOR_LESS\x10\x03\x12\x1a\n\x16OPERATOR_LESS_OR_EQUAL\x10\x04\x12\x14\n\x10OPERATOR_GREATER\x10\x05\x12\x1d\n\x19OPERATOR_GREATER_OR_EQUAL\x10\x06\x12\x0f\n\x0bOPERATOR_IN\x10\x07\x12\x13\n\x0fOPERATOR_NOT_IN\x10\x08\x12\x15\n\x11OPERATOR_CONTAINS\x10\t\x12\x18\n\x14OPERATOR_STARTS_WITH\x10\n\x12\x13\n\x0fOPERATOR_EXISTS\x10\x0b\x12\x17\n\x13OPERATOR_NOT_EXISTS\x10\x0c*`\n\x0c\x44\x61teOperator\x12\x1d\n\x19\x44\x41TE_OPERATOR_UNSPECIFIED\x10\x00\x12\x18\n\x14\x44\x41TE_OPERATOR_BEFORE\x10\x01\x12\x17\n\x13\x44\x41TE_OPERATOR_AFTER\x10\x02*v\n\tAggregate\x12\x19\n\x15\x41GGREGATE_UNSPECIFIED\x10\x00\x12\x11\n\rAGGREGATE_SUM\x10\x01\x12\x15\n\x11\x41GGREGATE_AVERAGE\x10\x02\x12\x11\n\rAGGREGATE_MIN\x10\x03\x12\x11\n\rAGGREGATE_MAX\x10\x04*\x82\x01\n\x0b\x45mailAction\x12\x1c\n\x18\x45MAIL_ACTION_UNSPECIFIED\x10\x00\x12\x17\n\x13\x45MAIL_ACTION_OPENED\x10\x01\x12\x18\n\x14\x45MAIL_ACTION_CLICKED\x10\x02\x12\"\n\x1e\x45MAIL_ACTION_OPENED_OR_CLICKED\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mailwright.segment.v1.rule_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RULE']._serialized_start=122
-  _globals['_RULE']._serialized_end=451
-  _globals['_RULELIST']._serialized_start=453
-  _globals['_RULELIST']._serialized_end=507
-  _globals['_TRAITCONDITION']._serialized_start=509
-  _globals['_TRAITCONDITION']._serialized_end=597
-  _globals['_EVENTCONDITION']._serialized_start=599
-  _globals['_EVENTCONDITION']._serialized_end=725
-  _globals['_SEGMENTCONDITION']._serialized_start=727
-  _globals['_SEGMENTCONDITION']._serialized_end=762
+  _globals['_OPERATOR']._serialized_start=3115
+  _globals['_OPERATOR']._serialized_end=3428
+  _globals['_DATEOPERATOR']._serialized_start=3430
+  _globals['_DATEOPERATOR']._serialized_end=3526
+  _globals['_AGGREGATE']._serialized_start=3528
+  _globals['_AGGREGATE']._serialized_end=3646
+  _globals['_EMAILACTION']._serialized_start=3649
+  _globals['_EMAILACTION']._serialized_end=3779
+  _globals['_RULE']._serialized_start=155
+  _globals['_RULE']._serialized_end=971
+  _globals['_AND']._serialized_start=973
+  _globals['_AND']._serialized_end=1027
+  _globals['_OR']._serialized_start=1029
+  _globals['_OR']._serialized_end=1082
+  _globals['_NOT']._serialized_start=1084
+  _globals['_NOT']._serialized_end=1137
+  _globals['_TRAITCONDITION']._serialized_start=1139
+  _globals['_TRAITCONDITION']._serialized_end=1260
+  _globals['_TRAITDATECONDITION']._serialized_start=1263
+  _globals['_TRAITDATECONDITION']._serialized_end=1395
+  _globals['_TRAITWITHINLAST']._serialized_start=1397
+  _globals['_TRAITWITHINLAST']._serialized_end=1489
+  _globals['_WINDOW']._serialized_start=1492
+  _globals['_WINDOW']._serialized_end=1620
+  _globals['_DATERANGE']._serialized_start=1622
+  _globals['_DATERANGE']._serialized_end=1717
+  _globals['_PROPERTYFILTER']._serialized_start=1719
+  _globals['_PROPERTYFILTER']._serialized_end=1843
+  _globals['_EVENTSPEC']._serialized_start=1845
+  _globals['_EVENTSPEC']._serialized_end=1927
+  _globals['_EVENTCOUNT']._serialized_start=1930
+  _globals['_EVENTCOUNT']._serialized_end=2126
+  _globals['_EVENTAGGREGATE']._serialized_start=2129
+  _globals['_EVENTAGGREGATE']._serialized_end=2424
+  _globals['_DIDNOTPERFORM']._serialized_start=2427
+  _globals['_DIDNOTPERFORM']._serialized_end=2560
+  _globals['_SEQUENCE']._serialized_start=2563
+  _globals['_SEQUENCE']._serialized_end=2809
+  _globals['_LASTEMAILSENGAGEMENT']._serialized_start=2811
+  _globals['_LASTEMAILSENGAGEMENT']._serialized_end=2918
+  _globals['_WINDOWENGAGEMENT']._serialized_start=2921
+  _globals['_WINDOWENGAGEMENT']._serialized_end=3057
+  _globals['_SEGMENTMEMBERSHIP']._serialized_start=3059
+  _globals['_SEGMENTMEMBERSHIP']._serialized_end=3112
 # @@protoc_insertion_point(module_scope)

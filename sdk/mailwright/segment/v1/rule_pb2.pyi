@@ -8,7 +8,9 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
 from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -20,86 +22,299 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _Operator:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _OperatorEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Operator.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    OPERATOR_UNSPECIFIED: _Operator.ValueType  # 0
+    OPERATOR_EQUAL: _Operator.ValueType  # 1
+    OPERATOR_NOT_EQUAL: _Operator.ValueType  # 2
+    OPERATOR_LESS: _Operator.ValueType  # 3
+    OPERATOR_LESS_OR_EQUAL: _Operator.ValueType  # 4
+    OPERATOR_GREATER: _Operator.ValueType  # 5
+    OPERATOR_GREATER_OR_EQUAL: _Operator.ValueType  # 6
+    OPERATOR_IN: _Operator.ValueType  # 7
+    """The value is a list_value; true when equal to one of its items."""
+    OPERATOR_NOT_IN: _Operator.ValueType  # 8
+    """The value is a list_value; true when present and equal to none of its items."""
+    OPERATOR_CONTAINS: _Operator.ValueType  # 9
+    """Substring of a string, or element of a list."""
+    OPERATOR_STARTS_WITH: _Operator.ValueType  # 10
+    OPERATOR_EXISTS: _Operator.ValueType  # 11
+    """No value."""
+    OPERATOR_NOT_EXISTS: _Operator.ValueType  # 12
+    """No value."""
+
+class Operator(_Operator, metaclass=_OperatorEnumTypeWrapper):
+    """How a trait or an event property is compared with a literal."""
+
+OPERATOR_UNSPECIFIED: Operator.ValueType  # 0
+OPERATOR_EQUAL: Operator.ValueType  # 1
+OPERATOR_NOT_EQUAL: Operator.ValueType  # 2
+OPERATOR_LESS: Operator.ValueType  # 3
+OPERATOR_LESS_OR_EQUAL: Operator.ValueType  # 4
+OPERATOR_GREATER: Operator.ValueType  # 5
+OPERATOR_GREATER_OR_EQUAL: Operator.ValueType  # 6
+OPERATOR_IN: Operator.ValueType  # 7
+"""The value is a list_value; true when equal to one of its items."""
+OPERATOR_NOT_IN: Operator.ValueType  # 8
+"""The value is a list_value; true when present and equal to none of its items."""
+OPERATOR_CONTAINS: Operator.ValueType  # 9
+"""Substring of a string, or element of a list."""
+OPERATOR_STARTS_WITH: Operator.ValueType  # 10
+OPERATOR_EXISTS: Operator.ValueType  # 11
+"""No value."""
+OPERATOR_NOT_EXISTS: Operator.ValueType  # 12
+"""No value."""
+Global___Operator: _TypeAlias = Operator  # noqa: Y015
+
+class _DateOperator:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _DateOperatorEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_DateOperator.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    DATE_OPERATOR_UNSPECIFIED: _DateOperator.ValueType  # 0
+    DATE_OPERATOR_BEFORE: _DateOperator.ValueType  # 1
+    """The trait's date is strictly before `date`."""
+    DATE_OPERATOR_AFTER: _DateOperator.ValueType  # 2
+    """The trait's date is strictly after `date`."""
+
+class DateOperator(_DateOperator, metaclass=_DateOperatorEnumTypeWrapper): ...
+
+DATE_OPERATOR_UNSPECIFIED: DateOperator.ValueType  # 0
+DATE_OPERATOR_BEFORE: DateOperator.ValueType  # 1
+"""The trait's date is strictly before `date`."""
+DATE_OPERATOR_AFTER: DateOperator.ValueType  # 2
+"""The trait's date is strictly after `date`."""
+Global___DateOperator: _TypeAlias = DateOperator  # noqa: Y015
+
+class _Aggregate:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _AggregateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Aggregate.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    AGGREGATE_UNSPECIFIED: _Aggregate.ValueType  # 0
+    AGGREGATE_SUM: _Aggregate.ValueType  # 1
+    """0 over no values."""
+    AGGREGATE_AVERAGE: _Aggregate.ValueType  # 2
+    """No value (condition false) over no values; likewise MIN and MAX."""
+    AGGREGATE_MIN: _Aggregate.ValueType  # 3
+    AGGREGATE_MAX: _Aggregate.ValueType  # 4
+
+class Aggregate(_Aggregate, metaclass=_AggregateEnumTypeWrapper): ...
+
+AGGREGATE_UNSPECIFIED: Aggregate.ValueType  # 0
+AGGREGATE_SUM: Aggregate.ValueType  # 1
+"""0 over no values."""
+AGGREGATE_AVERAGE: Aggregate.ValueType  # 2
+"""No value (condition false) over no values; likewise MIN and MAX."""
+AGGREGATE_MIN: Aggregate.ValueType  # 3
+AGGREGATE_MAX: Aggregate.ValueType  # 4
+Global___Aggregate: _TypeAlias = Aggregate  # noqa: Y015
+
+class _EmailAction:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _EmailActionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EmailAction.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    EMAIL_ACTION_UNSPECIFIED: _EmailAction.ValueType  # 0
+    EMAIL_ACTION_OPENED: _EmailAction.ValueType  # 1
+    EMAIL_ACTION_CLICKED: _EmailAction.ValueType  # 2
+    EMAIL_ACTION_OPENED_OR_CLICKED: _EmailAction.ValueType  # 3
+
+class EmailAction(_EmailAction, metaclass=_EmailActionEnumTypeWrapper): ...
+
+EMAIL_ACTION_UNSPECIFIED: EmailAction.ValueType  # 0
+EMAIL_ACTION_OPENED: EmailAction.ValueType  # 1
+EMAIL_ACTION_CLICKED: EmailAction.ValueType  # 2
+EMAIL_ACTION_OPENED_OR_CLICKED: EmailAction.ValueType  # 3
+Global___EmailAction: _TypeAlias = EmailAction  # noqa: Y015
+
 @_typing.final
 class Rule(_message.Message):
-    """Draft of the canonical rule tree; the rule-language work refines it."""
+    """The canonical tree of a segment rule. The text form (`trait country = "FR" and ...`)
+    parses to this tree and prints back from it; docs/segments.md gives the grammar and the
+    meaning of every node, which the SDK's reference evaluator (mailwright.rules.reference)
+    implements and every other evaluator must match.
+
+    Common conventions:
+    - A rule is evaluated for one person at an instant `now`; only data at or before `now`
+      counts. Windows are half-open: "last 7 days" holds `now - 7d < t <= now`; a date range
+      holds `start <= t < end`.
+    - Durations are whole minutes, between 1 minute and 3650 days.
+    - Timestamps are UTC with microsecond precision.
+    - Numbers are google.protobuf.Value number values with at most 15 significant digits.
+    - Any comparison on a missing trait or property is false, except `not exists`.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
-    ALL_FIELD_NUMBER: _builtins.int
-    ANY_FIELD_NUMBER: _builtins.int
-    NEGATE_FIELD_NUMBER: _builtins.int
+    CONJUNCTION_FIELD_NUMBER: _builtins.int
+    DISJUNCTION_FIELD_NUMBER: _builtins.int
+    NEGATION_FIELD_NUMBER: _builtins.int
     TRAIT_FIELD_NUMBER: _builtins.int
-    EVENT_FIELD_NUMBER: _builtins.int
-    SEGMENT_FIELD_NUMBER: _builtins.int
+    TRAIT_DATE_FIELD_NUMBER: _builtins.int
+    TRAIT_WITHIN_LAST_FIELD_NUMBER: _builtins.int
+    EVENT_COUNT_FIELD_NUMBER: _builtins.int
+    EVENT_AGGREGATE_FIELD_NUMBER: _builtins.int
+    DID_NOT_PERFORM_FIELD_NUMBER: _builtins.int
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    LAST_EMAILS_ENGAGEMENT_FIELD_NUMBER: _builtins.int
+    WINDOW_ENGAGEMENT_FIELD_NUMBER: _builtins.int
+    SEGMENT_MEMBERSHIP_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def all(self) -> Global___RuleList: ...
+    def conjunction(self) -> Global___And:
+        """All conditions true (at least two)."""
+
     @_builtins.property
-    def any(self) -> Global___RuleList: ...
+    def disjunction(self) -> Global___Or:
+        """At least one condition true (at least two)."""
+
     @_builtins.property
-    def negate(self) -> Global___Rule: ...
+    def negation(self) -> Global___Not:
+        """The condition false."""
+
     @_builtins.property
     def trait(self) -> Global___TraitCondition: ...
     @_builtins.property
-    def event(self) -> Global___EventCondition: ...
+    def trait_date(self) -> Global___TraitDateCondition: ...
     @_builtins.property
-    def segment(self) -> Global___SegmentCondition: ...
+    def trait_within_last(self) -> Global___TraitWithinLast: ...
+    @_builtins.property
+    def event_count(self) -> Global___EventCount: ...
+    @_builtins.property
+    def event_aggregate(self) -> Global___EventAggregate: ...
+    @_builtins.property
+    def did_not_perform(self) -> Global___DidNotPerform: ...
+    @_builtins.property
+    def sequence(self) -> Global___Sequence: ...
+    @_builtins.property
+    def last_emails_engagement(self) -> Global___LastEmailsEngagement: ...
+    @_builtins.property
+    def window_engagement(self) -> Global___WindowEngagement: ...
+    @_builtins.property
+    def segment_membership(self) -> Global___SegmentMembership: ...
     def __init__(
         self,
         *,
-        all: Global___RuleList | None = ...,
-        any: Global___RuleList | None = ...,
-        negate: Global___Rule | None = ...,
+        conjunction: Global___And | None = ...,
+        disjunction: Global___Or | None = ...,
+        negation: Global___Not | None = ...,
         trait: Global___TraitCondition | None = ...,
-        event: Global___EventCondition | None = ...,
-        segment: Global___SegmentCondition | None = ...,
+        trait_date: Global___TraitDateCondition | None = ...,
+        trait_within_last: Global___TraitWithinLast | None = ...,
+        event_count: Global___EventCount | None = ...,
+        event_aggregate: Global___EventAggregate | None = ...,
+        did_not_perform: Global___DidNotPerform | None = ...,
+        sequence: Global___Sequence | None = ...,
+        last_emails_engagement: Global___LastEmailsEngagement | None = ...,
+        window_engagement: Global___WindowEngagement | None = ...,
+        segment_membership: Global___SegmentMembership | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["all", b"all", "any", b"any", "event", b"event", "negate", b"negate", "node", b"node", "segment", b"segment", "trait", b"trait"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["conjunction", b"conjunction", "did_not_perform", b"did_not_perform", "disjunction", b"disjunction", "event_aggregate", b"event_aggregate", "event_count", b"event_count", "kind", b"kind", "last_emails_engagement", b"last_emails_engagement", "negation", b"negation", "segment_membership", b"segment_membership", "sequence", b"sequence", "trait", b"trait", "trait_date", b"trait_date", "trait_within_last", b"trait_within_last", "window_engagement", b"window_engagement"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["all", b"all", "any", b"any", "event", b"event", "negate", b"negate", "node", b"node", "segment", b"segment", "trait", b"trait"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conjunction", b"conjunction", "did_not_perform", b"did_not_perform", "disjunction", b"disjunction", "event_aggregate", b"event_aggregate", "event_count", b"event_count", "kind", b"kind", "last_emails_engagement", b"last_emails_engagement", "negation", b"negation", "segment_membership", b"segment_membership", "sequence", b"sequence", "trait", b"trait", "trait_date", b"trait_date", "trait_within_last", b"trait_within_last", "window_engagement", b"window_engagement"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_node: _TypeAlias = _typing.Literal["all", "any", "negate", "trait", "event", "segment"]  # noqa: Y015
-    _WhichOneofArgType_node: _TypeAlias = _typing.Literal["node", b"node"]  # noqa: Y015
-    def WhichOneof(self, oneof_group: _WhichOneofArgType_node) -> _WhichOneofReturnType_node | None: ...
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["conjunction", "disjunction", "negation", "trait", "trait_date", "trait_within_last", "event_count", "event_aggregate", "did_not_perform", "sequence", "last_emails_engagement", "window_engagement", "segment_membership"]  # noqa: Y015
+    _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
 Global___Rule: _TypeAlias = Rule  # noqa: Y015
 
 @_typing.final
-class RuleList(_message.Message):
+class And(_message.Message):
+    """`a and b and c`."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
-    RULES_FIELD_NUMBER: _builtins.int
+    CONDITIONS_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def rules(self) -> _containers.RepeatedCompositeFieldContainer[Global___Rule]: ...
+    def conditions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Rule]: ...
     def __init__(
         self,
         *,
-        rules: _abc.Iterable[Global___Rule] | None = ...,
+        conditions: _abc.Iterable[Global___Rule] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["rules", b"rules"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conditions", b"conditions"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___RuleList: _TypeAlias = RuleList  # noqa: Y015
+Global___And: _TypeAlias = And  # noqa: Y015
+
+@_typing.final
+class Or(_message.Message):
+    """`a or b or c`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONDITIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def conditions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Rule]: ...
+    def __init__(
+        self,
+        *,
+        conditions: _abc.Iterable[Global___Rule] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conditions", b"conditions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Or: _TypeAlias = Or  # noqa: Y015
+
+@_typing.final
+class Not(_message.Message):
+    """`not a`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONDITION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def condition(self) -> Global___Rule: ...
+    def __init__(
+        self,
+        *,
+        condition: Global___Rule | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["condition", b"condition"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition", b"condition"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Not: _TypeAlias = Not  # noqa: Y015
 
 @_typing.final
 class TraitCondition(_message.Message):
+    """`trait country = "FR"`, `trait tags contains "vip"`, `trait plan in ["pro", "team"]`."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     TRAIT_FIELD_NUMBER: _builtins.int
     OPERATOR_FIELD_NUMBER: _builtins.int
     VALUE_FIELD_NUMBER: _builtins.int
     trait: _builtins.str
-    operator: _builtins.str
+    """The exact trait key, e.g. "country", "clv_12m", "churn_risk"."""
+    operator: Global___Operator.ValueType
     @_builtins.property
-    def value(self) -> _struct_pb2.Value: ...
+    def value(self) -> _struct_pb2.Value:
+        """A string, number or bool value; a list_value for IN and NOT_IN; unset for EXISTS and
+        NOT_EXISTS.
+        """
+
     def __init__(
         self,
         *,
         trait: _builtins.str = ...,
-        operator: _builtins.str = ...,
+        operator: Global___Operator.ValueType = ...,
         value: _struct_pb2.Value | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
@@ -111,52 +326,417 @@ class TraitCondition(_message.Message):
 Global___TraitCondition: _TypeAlias = TraitCondition  # noqa: Y015
 
 @_typing.final
-class EventCondition(_message.Message):
+class TraitDateCondition(_message.Message):
+    """`trait signup_date before 2024-01-01`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRAIT_FIELD_NUMBER: _builtins.int
+    OPERATOR_FIELD_NUMBER: _builtins.int
+    DATE_FIELD_NUMBER: _builtins.int
+    trait: _builtins.str
+    operator: Global___DateOperator.ValueType
+    @_builtins.property
+    def date(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        trait: _builtins.str = ...,
+        operator: Global___DateOperator.ValueType = ...,
+        date: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["date", b"date"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["date", b"date", "operator", b"operator", "trait", b"trait"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TraitDateCondition: _TypeAlias = TraitDateCondition  # noqa: Y015
+
+@_typing.final
+class TraitWithinLast(_message.Message):
+    """`trait last_purchase_date within last 30 days`: `now - period < value <= now`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRAIT_FIELD_NUMBER: _builtins.int
+    PERIOD_FIELD_NUMBER: _builtins.int
+    NEGATED_FIELD_NUMBER: _builtins.int
+    trait: _builtins.str
+    negated: _builtins.bool
+    """`not within last 30 days`: a date outside that interval (false when missing)."""
+    @_builtins.property
+    def period(self) -> _duration_pb2.Duration: ...
+    def __init__(
+        self,
+        *,
+        trait: _builtins.str = ...,
+        period: _duration_pb2.Duration | None = ...,
+        negated: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["period", b"period"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["negated", b"negated", "period", b"period", "trait", b"trait"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TraitWithinLast: _TypeAlias = TraitWithinLast  # noqa: Y015
+
+@_typing.final
+class Window(_message.Message):
+    """When an event must have happened, relative to `now`. Unset means `ever`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LAST_FIELD_NUMBER: _builtins.int
+    BETWEEN_FIELD_NUMBER: _builtins.int
+    EVER_FIELD_NUMBER: _builtins.int
+    ever: _builtins.bool
+    """`ever`: every event up to `now`; the value must be true."""
+    @_builtins.property
+    def last(self) -> _duration_pb2.Duration:
+        """`in last 30 days`: `now - last < t <= now`."""
+
+    @_builtins.property
+    def between(self) -> Global___DateRange:
+        """`between 2024-01-01 and 2024-02-01`: `start <= t < end`."""
+
+    def __init__(
+        self,
+        *,
+        last: _duration_pb2.Duration | None = ...,
+        between: Global___DateRange | None = ...,
+        ever: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["between", b"between", "ever", b"ever", "kind", b"kind", "last", b"last"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["between", b"between", "ever", b"ever", "kind", b"kind", "last", b"last"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["last", "between", "ever"]  # noqa: Y015
+    _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
+
+Global___Window: _TypeAlias = Window  # noqa: Y015
+
+@_typing.final
+class DateRange(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    START_FIELD_NUMBER: _builtins.int
+    END_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def start(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def end(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        start: _timestamp_pb2.Timestamp | None = ...,
+        end: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "start", b"start"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "start", b"start"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DateRange: _TypeAlias = DateRange  # noqa: Y015
+
+@_typing.final
+class PropertyFilter(_message.Message):
+    """`where currency = "EUR"`: an event property compared like a trait."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROPERTY_FIELD_NUMBER: _builtins.int
+    OPERATOR_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    property: _builtins.str
+    operator: Global___Operator.ValueType
+    @_builtins.property
+    def value(self) -> _struct_pb2.Value: ...
+    def __init__(
+        self,
+        *,
+        property: _builtins.str = ...,
+        operator: Global___Operator.ValueType = ...,
+        value: _struct_pb2.Value | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["operator", b"operator", "property", b"property", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PropertyFilter: _TypeAlias = PropertyFilter  # noqa: Y015
+
+@_typing.final
+class EventSpec(_message.Message):
+    """Which events a sequence step matches: exact name, every filter true."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     EVENT_FIELD_NUMBER: _builtins.int
-    AGGREGATE_FIELD_NUMBER: _builtins.int
-    OPERATOR_FIELD_NUMBER: _builtins.int
-    VALUE_FIELD_NUMBER: _builtins.int
-    WINDOW_FIELD_NUMBER: _builtins.int
+    FILTERS_FIELD_NUMBER: _builtins.int
     event: _builtins.str
-    aggregate: _builtins.str
-    operator: _builtins.str
-    value: _builtins.float
     @_builtins.property
-    def window(self) -> _duration_pb2.Duration: ...
+    def filters(self) -> _containers.RepeatedCompositeFieldContainer[Global___PropertyFilter]: ...
     def __init__(
         self,
         *,
         event: _builtins.str = ...,
-        aggregate: _builtins.str = ...,
-        operator: _builtins.str = ...,
-        value: _builtins.float = ...,
-        window: _duration_pb2.Duration | None = ...,
+        filters: _abc.Iterable[Global___PropertyFilter] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["window", b"window"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aggregate", b"aggregate", "event", b"event", "operator", b"operator", "value", b"value", "window", b"window"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "filters", b"filters"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___EventCondition: _TypeAlias = EventCondition  # noqa: Y015
+Global___EventSpec: _TypeAlias = EventSpec  # noqa: Y015
 
 @_typing.final
-class SegmentCondition(_message.Message):
+class EventCount(_message.Message):
+    """`event "Order Completed" where ... count >= 3 in last 30 days`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_FIELD_NUMBER: _builtins.int
+    FILTERS_FIELD_NUMBER: _builtins.int
+    OPERATOR_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    WINDOW_FIELD_NUMBER: _builtins.int
+    event: _builtins.str
+    operator: Global___Operator.ValueType
+    """One of EQUAL, NOT_EQUAL, LESS, LESS_OR_EQUAL, GREATER, GREATER_OR_EQUAL."""
+    count: _builtins.int
+    @_builtins.property
+    def filters(self) -> _containers.RepeatedCompositeFieldContainer[Global___PropertyFilter]: ...
+    @_builtins.property
+    def window(self) -> Global___Window: ...
+    def __init__(
+        self,
+        *,
+        event: _builtins.str = ...,
+        filters: _abc.Iterable[Global___PropertyFilter] | None = ...,
+        operator: Global___Operator.ValueType = ...,
+        count: _builtins.int = ...,
+        window: Global___Window | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["window", b"window"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "event", b"event", "filters", b"filters", "operator", b"operator", "window", b"window"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EventCount: _TypeAlias = EventCount  # noqa: Y015
+
+@_typing.final
+class EventAggregate(_message.Message):
+    """`sum(revenue) of event "Order Completed" where currency = "EUR" in last 90 days > 100`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGGREGATE_FIELD_NUMBER: _builtins.int
+    PROPERTY_FIELD_NUMBER: _builtins.int
+    EVENT_FIELD_NUMBER: _builtins.int
+    FILTERS_FIELD_NUMBER: _builtins.int
+    WINDOW_FIELD_NUMBER: _builtins.int
+    OPERATOR_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    aggregate: Global___Aggregate.ValueType
+    property: _builtins.str
+    """The numeric property aggregated; events without a number there are left out."""
+    event: _builtins.str
+    operator: Global___Operator.ValueType
+    """One of EQUAL, NOT_EQUAL, LESS, LESS_OR_EQUAL, GREATER, GREATER_OR_EQUAL."""
+    @_builtins.property
+    def filters(self) -> _containers.RepeatedCompositeFieldContainer[Global___PropertyFilter]: ...
+    @_builtins.property
+    def window(self) -> Global___Window: ...
+    @_builtins.property
+    def value(self) -> _struct_pb2.Value:
+        """A number_value."""
+
+    def __init__(
+        self,
+        *,
+        aggregate: Global___Aggregate.ValueType = ...,
+        property: _builtins.str = ...,
+        event: _builtins.str = ...,
+        filters: _abc.Iterable[Global___PropertyFilter] | None = ...,
+        window: Global___Window | None = ...,
+        operator: Global___Operator.ValueType = ...,
+        value: _struct_pb2.Value | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value", "window", b"window"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aggregate", b"aggregate", "event", b"event", "filters", b"filters", "operator", b"operator", "property", b"property", "value", b"value", "window", b"window"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EventAggregate: _TypeAlias = EventAggregate  # noqa: Y015
+
+@_typing.final
+class DidNotPerform(_message.Message):
+    """`did not perform "Order Completed" in last 90 days`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_FIELD_NUMBER: _builtins.int
+    FILTERS_FIELD_NUMBER: _builtins.int
+    WINDOW_FIELD_NUMBER: _builtins.int
+    event: _builtins.str
+    @_builtins.property
+    def filters(self) -> _containers.RepeatedCompositeFieldContainer[Global___PropertyFilter]: ...
+    @_builtins.property
+    def window(self) -> Global___Window: ...
+    def __init__(
+        self,
+        *,
+        event: _builtins.str = ...,
+        filters: _abc.Iterable[Global___PropertyFilter] | None = ...,
+        window: Global___Window | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["window", b"window"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "filters", b"filters", "window", b"window"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DidNotPerform: _TypeAlias = DidNotPerform  # noqa: Y015
+
+@_typing.final
+class Sequence(_message.Message):
+    """`event "Product Viewed" count > 2 in last 14 days then no "Order Completed" within 7 days
+    per product_id`. An anchor is a `first` event inside `window` preceded (itself included)
+    by at least `min_count` such events. Not negated: some anchor `a` has a `then` event `b`
+    with `a < b <= a + within`. Negated: some anchor has none, and `a + within <= now`.
+    With `per`, first and then events pair up only on equal values of that property.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIRST_FIELD_NUMBER: _builtins.int
+    MIN_COUNT_FIELD_NUMBER: _builtins.int
+    WINDOW_FIELD_NUMBER: _builtins.int
+    THEN_FIELD_NUMBER: _builtins.int
+    WITHIN_FIELD_NUMBER: _builtins.int
+    NEGATED_FIELD_NUMBER: _builtins.int
+    PER_FIELD_NUMBER: _builtins.int
+    min_count: _builtins.int
+    """How many `first` events an anchor needs; 0 (unset) means 1."""
+    negated: _builtins.bool
+    per: _builtins.str
+    """The correlation property; empty for none."""
+    @_builtins.property
+    def first(self) -> Global___EventSpec: ...
+    @_builtins.property
+    def window(self) -> Global___Window: ...
+    @_builtins.property
+    def then(self) -> Global___EventSpec: ...
+    @_builtins.property
+    def within(self) -> _duration_pb2.Duration: ...
+    def __init__(
+        self,
+        *,
+        first: Global___EventSpec | None = ...,
+        min_count: _builtins.int = ...,
+        window: Global___Window | None = ...,
+        then: Global___EventSpec | None = ...,
+        within: _duration_pb2.Duration | None = ...,
+        negated: _builtins.bool = ...,
+        per: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["first", b"first", "then", b"then", "window", b"window", "within", b"within"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["first", b"first", "min_count", b"min_count", "negated", b"negated", "per", b"per", "then", b"then", "window", b"window", "within", b"within"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Sequence: _TypeAlias = Sequence  # noqa: Y015
+
+@_typing.final
+class LastEmailsEngagement(_message.Message):
+    """`opened any of last 5 emails`, `clicked at least 2 of last 5 emails`. Machine opens
+    never count.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTION_FIELD_NUMBER: _builtins.int
+    LAST_FIELD_NUMBER: _builtins.int
+    MIN_COUNT_FIELD_NUMBER: _builtins.int
+    action: Global___EmailAction.ValueType
+    last: _builtins.int
+    min_count: _builtins.int
+    """How many of them must show the action; 0 (unset) means 1 ("any")."""
+    def __init__(
+        self,
+        *,
+        action: Global___EmailAction.ValueType = ...,
+        last: _builtins.int = ...,
+        min_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "last", b"last", "min_count", b"min_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LastEmailsEngagement: _TypeAlias = LastEmailsEngagement  # noqa: Y015
+
+@_typing.final
+class WindowEngagement(_message.Message):
+    """`opened an email in last 30 days`, `clicked at least 2 emails in last 30 days`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTION_FIELD_NUMBER: _builtins.int
+    WINDOW_FIELD_NUMBER: _builtins.int
+    MIN_COUNT_FIELD_NUMBER: _builtins.int
+    action: Global___EmailAction.ValueType
+    min_count: _builtins.int
+    """How many distinct sends must show the action; 0 (unset) means 1."""
+    @_builtins.property
+    def window(self) -> Global___Window: ...
+    def __init__(
+        self,
+        *,
+        action: Global___EmailAction.ValueType = ...,
+        window: Global___Window | None = ...,
+        min_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["window", b"window"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "min_count", b"min_count", "window", b"window"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WindowEngagement: _TypeAlias = WindowEngagement  # noqa: Y015
+
+@_typing.final
+class SegmentMembership(_message.Message):
+    """`in segment "loyal-buyers"`, `not in segment "inactive"`."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SEGMENT_FIELD_NUMBER: _builtins.int
+    NEGATED_FIELD_NUMBER: _builtins.int
     segment: _builtins.str
+    """The other segment's id in the same workspace."""
+    negated: _builtins.bool
+    """True for `not in segment`."""
     def __init__(
         self,
         *,
         segment: _builtins.str = ...,
+        negated: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["segment", b"segment"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["negated", b"negated", "segment", b"segment"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___SegmentCondition: _TypeAlias = SegmentCondition  # noqa: Y015
+Global___SegmentMembership: _TypeAlias = SegmentMembership  # noqa: Y015
