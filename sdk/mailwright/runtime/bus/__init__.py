@@ -20,7 +20,7 @@ from __future__ import annotations
 from opentelemetry import metrics, trace
 
 from mailwright.runtime.bus.consumer import Handler, Subscription
-from mailwright.runtime.bus.core import DEFAULT_MAX_VALUE_BYTES, Bus, redact
+from mailwright.runtime.bus.core import DEFAULT_MAX_VALUE_BYTES, Bus
 from mailwright.runtime.bus.memory import MemoryTransport, memory_name
 from mailwright.runtime.bus.model import (
     REPLAY_GROUP_HEADER,
@@ -39,6 +39,7 @@ from mailwright.runtime.bus.model import (
     partition_for,
 )
 from mailwright.runtime.bus.transport import Transport
+from mailwright.runtime.urls import redact_url
 
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
@@ -67,7 +68,7 @@ async def connect(
         transport = RedisTransport(url, namespace)
     else:
         raise ValueError(
-            f"bus_url: {redact(url)!r} must start with memory://, redis://, rediss:// or unix://"
+            f"bus_url: {redact_url(url)!r} must start with memory://, redis://, rediss:// or unix://"
         )
     bus = Bus(
         transport,

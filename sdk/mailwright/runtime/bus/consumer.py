@@ -21,7 +21,13 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from opentelemetry.trace import Status, StatusCode
 
-from mailwright.runtime.bus.model import REPLAY_GROUP_HEADER, ConsumerOptions, Message, id_time
+from mailwright.runtime.bus.model import (
+    REPLAY_GROUP_HEADER,
+    ConsumerOptions,
+    Message,
+    id_time,
+    message_id,
+)
 from mailwright.runtime.bus.telemetry import BusTelemetry
 from mailwright.runtime.bus.transport import Delivery, Failure, StreamRef, Transport
 
@@ -283,7 +289,7 @@ class Subscription:
             key=record.key,
             value=record.value,
             headers=dict(record.headers),
-            id=delivery.id,
+            id=message_id(ref[0], ref[1], delivery.id),
             partition=ref[1],
             delivery_count=delivery.deliveries,
             published_at=id_time(delivery.id),
@@ -319,7 +325,7 @@ class Subscription:
             return
         self._retry.add(ref)
         log.warning(
-            "group %s failed on %s/%d message %s (delivery %d of %d): %s; retry in %.1fs",
+            "group %s failed on message %s/%d/%s (delivery %d of %d): %s; retry in %.1fs",
             self.group,
             ref[0],
             ref[1],
@@ -334,7 +340,7 @@ class Subscription:
         failure = Failure(self.group, error, delivery.deliveries)
         await self._transport.dead_letter(ref, delivery, failure, ref[0])
         log.error(
-            "group %s dead-lettered %s/%d message %s after %d deliveries",
+            "group %s dead-lettered message %s/%d/%s after %d deliveries",
             self.group,
             ref[0],
             ref[1],

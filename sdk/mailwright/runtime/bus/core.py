@@ -27,10 +27,12 @@ from mailwright.runtime.bus.model import (
     check_group,
     check_outgoing,
     check_topic,
+    message_id,
     partition_for,
 )
 from mailwright.runtime.bus.telemetry import BusTelemetry
 from mailwright.runtime.bus.transport import Record, StreamRef, Transport
+from mailwright.runtime.urls import redact_url
 
 DEFAULT_MAX_VALUE_BYTES = 1024 * 1024
 MAX_BATCH = 10_000
@@ -95,7 +97,7 @@ class Bus:
             yield
         except unavailable as error:
             raise BusUnavailable(
-                f"the bus at {redact(self.url)} is unreachable: {error}"
+                f"the bus at {redact_url(self.url)} is unreachable: {error}"
             ) from error
 
     # -- publishing -------------------------------------------------------------------
@@ -135,7 +137,10 @@ class Bus:
                 for message, headers in checked
             ]
             async with self._reaching():
-                ids = await self._transport.append(entries)
+                entry_ids = await self._transport.append(entries)
+        ids = [
+            message_id(ref[0], ref[1], i) for (ref, _), i in zip(entries, entry_ids, strict=True)
+        ]
         for topic in topics:
             self._telemetry.count_sent(topic, sum(1 for m in batch if m.topic == topic))
         return ids
@@ -261,13 +266,3 @@ class Bus:
         """Delete every dead letter of `topic`; return how many there were."""
         async with self._reaching():
             return await self._transport.purge(check_topic(topic))
-
-
-def redact(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    scheme, sep, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if not at:
-        return url
-    user = credentials.partition(":")[0]
-    return f"{scheme}{sep}{user + ':***' if user else '***'}@{host}"

@@ -24,6 +24,7 @@ from mailwright.runtime.bus.model import (
     GroupPartitionStats,
     PartitionStats,
     id_time,
+    message_id,
 )
 from mailwright.runtime.bus.transport import (
     Delivery,
@@ -266,7 +267,7 @@ class MemoryTransport:
             headers=dict(delivery.record.headers),
             group=failure.group,
             partition=stream[1],
-            original_id=delivery.id,
+            original_id=message_id(topic, stream[1], delivery.id),
             delivery_count=failure.deliveries,
             error=failure.error,
             published_at=id_time(delivery.id),

@@ -50,6 +50,7 @@ class Message:
     value: bytes
     headers: Mapping[str, str]
     id: str
+    """`<topic>/<partition>/<stream entry id>`, unique on the bus; what `publish` returned."""
     partition: int
     delivery_count: int
     published_at: datetime
@@ -70,6 +71,7 @@ class DeadLetter:
     """A message that failed `delivery_count` times in `group` and was set aside."""
 
     id: str
+    """The dead letter's own id within its topic's dead-letter stream (for replay)."""
     topic: str
     key: str
     value: bytes
@@ -169,9 +171,15 @@ def partition_for(key: str, partitions: int) -> int:
 
 
 def id_time(message_id: str) -> datetime:
-    """The time encoded in a stream id (`<milliseconds>-<sequence>`)."""
-    milliseconds = int(message_id.partition("-")[0])
+    """The time encoded in a stream entry id (`<milliseconds>-<sequence>`) or a message id."""
+    milliseconds = int(message_id.rpartition("/")[2].partition("-")[0])
     return datetime.fromtimestamp(milliseconds / 1000, tz=UTC)
+
+
+def message_id(topic: str, partition: int, entry_id: str) -> str:
+    """A message's id on the bus: `<topic>/<partition>/<stream entry id>`, unique per bus
+    (stream entry ids alone repeat across partitions)."""
+    return f"{topic}/{partition}/{entry_id}"
 
 
 def check_topic(topic: object, field_name: str = "topic") -> str:

@@ -27,6 +27,7 @@ from mailwright.runtime.bus.model import (
     GroupPartitionStats,
     PartitionStats,
     id_time,
+    message_id,
 )
 from mailwright.runtime.bus.transport import (
     Delivery,
@@ -247,7 +248,9 @@ class RedisTransport:
     ) -> list[Delivery]:
         if not ids:
             return []
-        entries: Any = await self._client.xclaim(self._stream(stream), group, consumer, 0, list(ids))
+        entries: Any = await self._client.xclaim(
+            self._stream(stream), group, consumer, 0, list(ids)
+        )
         return await self._with_counts(stream, group, entries)
 
     async def dead_letter(
@@ -380,7 +383,8 @@ class RedisTransport:
 
     def _letter(self, topic: str, entry_id: bytes, fields: dict[bytes, bytes]) -> DeadLetter:
         record = _record(fields)
-        original = _text(fields[b"o"])
+        partition = int(fields[b"p"])
+        original = message_id(topic, partition, _text(fields[b"o"]))
         return DeadLetter(
             id=_text(entry_id),
             topic=topic,
@@ -388,7 +392,7 @@ class RedisTransport:
             value=record.value,
             headers=record.headers,
             group=_text(fields[b"g"]),
-            partition=int(fields[b"p"]),
+            partition=partition,
             original_id=original,
             delivery_count=int(fields[b"n"]),
             error=_text(fields[b"e"]),
