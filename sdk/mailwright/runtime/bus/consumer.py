@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from opentelemetry.trace import Status, StatusCode
 
@@ -234,7 +234,7 @@ class Subscription:
         batch = await self._transport.read(
             self.group, self.consumer, held, options.batch_size, options.block
         )
-        await asyncio.gather(*(self._handle(ref, found) for ref, found in batch.items()))
+        await self._handle_all(batch)
 
     async def _adopt(self, ref: StreamRef) -> None:
         """Claim what other (dead or departed) consumers left pending in this partition."""
@@ -250,7 +250,7 @@ class Subscription:
                     ref[0],
                     ref[1],
                 )
-            await self._handle(ref, claimed)
+            await self._handle_all({ref: claimed})
             if len(claimed) < self._options.batch_size:
                 return
 
@@ -264,22 +264,26 @@ class Subscription:
             return
         due = [e.id for e in pending if e.idle >= self._options.backoff(e.deliveries)]
         if due:
-            await self._handle(
-                ref, await self._transport.claim(ref, self.group, self.consumer, due)
-            )
+            claimed = await self._transport.claim(ref, self.group, self.consumer, due)
+            await self._handle_all({ref: claimed})
 
     # -- handling ---------------------------------------------------------------------
 
-    async def _handle(self, ref: StreamRef, deliveries: Sequence[Delivery]) -> None:
-        """Handle one partition's deliveries in order, then ack the ones that succeeded."""
+    async def _handle_all(self, batch: Mapping[StreamRef, Sequence[Delivery]]) -> None:
+        """Handle the partitions in parallel, then ack what succeeded in one round trip."""
+        refs = list(batch)
+        done = await asyncio.gather(*(self._handle(ref, batch[ref]) for ref in refs))
+        await self._transport.ack(self.group, dict(zip(refs, done, strict=True)))
+
+    async def _handle(self, ref: StreamRef, deliveries: Sequence[Delivery]) -> list[str]:
+        """Handle one partition's deliveries in order; return the ids to ack."""
         done: list[str] = []
         for delivery in deliveries:
             if ref not in self._held:
                 break  # the lease moved on: what is left stays pending for the new holder
             if await self._deliver(ref, delivery):
                 done.append(delivery.id)
-        if done:
-            await self._transport.ack(ref, self.group, done)
+        return done
 
     async def _deliver(self, ref: StreamRef, delivery: Delivery) -> bool:
         """Run the handler on one delivery; True when the message is to be acked."""

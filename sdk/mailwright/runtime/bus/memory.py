@@ -13,7 +13,7 @@ import bisect
 import math
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from mailwright.runtime.bus.model import (
@@ -196,10 +196,11 @@ class MemoryTransport:
             finally:
                 self._broker.waiters.discard(waiter)
 
-    async def ack(self, stream: StreamRef, group: str, ids: Sequence[str]) -> None:
-        _, state = self._group(stream, group)
-        for text in ids:
-            state.pel.pop(_parse(text), None)
+    async def ack(self, group: str, done: Mapping[StreamRef, Sequence[str]]) -> None:
+        for stream, ids in done.items():
+            _, state = self._group(stream, group)
+            for text in ids:
+                state.pel.pop(_parse(text), None)
 
     def _take(
         self, stream: _Stream, state: _Group, entry_id: EntryId, consumer: str, now: float

@@ -14,7 +14,7 @@ Lease rounds and dead-letter replays run as Lua scripts so they are atomic acros
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -67,6 +67,24 @@ end
 return {target, held}
 """
 
+_APPEND = """
+local count = tonumber(ARGV[1])
+local ids = {}
+for i = 1, count do
+  local at = 1 + (i - 1) * 3
+  if ARGV[at + 3] == '' then
+    ids[i] = redis.call('XADD', KEYS[i], '*', 'k', ARGV[at + 1], 'v', ARGV[at + 2])
+  else
+    ids[i] = redis.call('XADD', KEYS[i], '*', 'k', ARGV[at + 1], 'v', ARGV[at + 2],
+                        'h', ARGV[at + 3])
+  end
+end
+for j = 2 + count * 3, #ARGV do
+  redis.call('SADD', KEYS[count + 1], ARGV[j])
+end
+return ids
+"""
+
 _RELEASE = """
 for i = 1, #KEYS do
   if redis.call('GET', KEYS[i]) == ARGV[1] then redis.call('DEL', KEYS[i]) end
@@ -93,12 +111,16 @@ def _id_tuple(text: bytes | str) -> tuple[int, int]:
 
 
 def _record(fields: dict[bytes, bytes]) -> Record:
-    headers = json.loads(fields.get(b"h", b"{}"))
+    encoded = fields.get(b"h")
+    headers = json.loads(encoded) if encoded else {}
     return Record(_text(fields[b"k"]), bytes(fields[b"v"]), headers)
 
 
 def _fields(record: Record) -> dict[str, bytes | str]:
-    return {"k": record.key, "v": record.value, "h": json.dumps(dict(record.headers))}
+    fields: dict[str, bytes | str] = {"k": record.key, "v": record.value}
+    if record.headers:
+        fields["h"] = json.dumps(dict(record.headers), separators=(",", ":"))
+    return fields
 
 
 class RedisTransport:
@@ -112,6 +134,7 @@ class RedisTransport:
             url, decode_responses=False, health_check_interval=30
         )
         self._ns = f"{namespace}:bus"
+        self._append = self._client.register_script(_APPEND)
         self._coordinate = self._client.register_script(_COORDINATE)
         self._release = self._client.register_script(_RELEASE)
         self._requeue = self._client.register_script(_REQUEUE)
@@ -149,12 +172,15 @@ class RedisTransport:
     # -- producing ------------------------------------------------------------------
 
     async def append(self, entries: Sequence[tuple[StreamRef, Record]]) -> list[str]:
-        async with self._client.pipeline(transaction=True) as pipe:
-            for ref, record in entries:
-                pipe.xadd(self._stream(ref), _fields(record))  # type: ignore[arg-type]
-            pipe.sadd(f"{self._ns}:topics", *{ref[0] for ref, _ in entries})
-            replies = await pipe.execute()
-        return [_text(reply) for reply in replies[: len(entries)]]
+        # One script call: atomic (all or none) and one command to pack and parse.
+        keys = [self._stream(ref) for ref, _ in entries]
+        keys.append(f"{self._ns}:topics")
+        args: list[str | bytes | int] = [len(entries)]
+        for _, record in entries:
+            args += [record.key, record.value, _fields(record).get("h", "")]
+        args += sorted({ref[0] for ref, _ in entries})
+        replies = await self._append(keys=keys, args=args)
+        return [_text(reply) for reply in replies]
 
     # -- consuming ------------------------------------------------------------------
 
@@ -187,9 +213,15 @@ class RedisTransport:
                 ]
         return found
 
-    async def ack(self, stream: StreamRef, group: str, ids: Sequence[str]) -> None:
-        if ids:
-            await self._client.xack(self._stream(stream), group, *ids)
+    async def ack(self, group: str, done: Mapping[StreamRef, Sequence[str]]) -> None:
+        batches = [(ref, ids) for ref, ids in done.items() if ids]
+        if len(batches) == 1:
+            await self._client.xack(self._stream(batches[0][0]), group, *batches[0][1])
+        elif batches:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for ref, ids in batches:
+                    pipe.xack(self._stream(ref), group, *ids)
+                await pipe.execute()
 
     async def _with_counts(
         self, stream: StreamRef, group: str, entries: list[tuple[Any, Any]]
@@ -418,7 +450,7 @@ class RedisTransport:
                 fields = _fields(record)
                 await self._requeue(
                     keys=[self._dead(topic), self._stream(ref)],
-                    args=[dead_id, fields["k"], fields["v"], fields["h"]],
+                    args=[dead_id, fields["k"], fields["v"], fields.get("h", "")],
                     client=pipe,
                 )
             replies = await pipe.execute()

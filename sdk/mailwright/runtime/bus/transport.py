@@ -94,7 +94,8 @@ class Transport(Protocol):
     ) -> dict[StreamRef, list[Delivery]]:
         """New entries for the group (XREADGROUP `>`), waiting up to `block` for some."""
 
-    async def ack(self, stream: StreamRef, group: str, ids: Sequence[str]) -> None: ...
+    async def ack(self, group: str, done: Mapping[StreamRef, Sequence[str]]) -> None:
+        """Acknowledge entries of several streams at once (one round trip)."""
 
     async def autoclaim(
         self, stream: StreamRef, group: str, consumer: str, min_idle: float, count: int
