@@ -167,3 +167,19 @@ async def test_an_unreachable_redis_is_reported_as_unavailable() -> None:
 async def test_an_unknown_url_scheme_is_refused() -> None:
     with pytest.raises(ValueError, match="bus_url"):
         await connect("kafka://broker:9092")
+
+
+def test_a_handler_must_be_an_async_function(bus: Bus) -> None:
+    def handle(message: Message) -> None:
+        return None
+
+    with pytest.raises(InvalidMessage, match="^handler"):
+        bus.subscribe("events.track", "profile", handle)  # type: ignore[arg-type]
+
+
+def test_group_names_are_checked(bus: Bus) -> None:
+    async def handle(message: Message) -> None:
+        return None
+
+    with pytest.raises(InvalidMessage, match="^group"):
+        bus.subscribe("events.track", "profile service", handle)

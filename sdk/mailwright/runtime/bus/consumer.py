@@ -95,9 +95,14 @@ class Subscription:
         """Join the group: create it where missing, take a first share of partitions."""
         if self._state != "new":
             raise RuntimeError(f"subscription {self.consumer} was already started")
+        self._state = "starting"
+        try:
+            await self._transport.ensure_group(self._streams, self.group)
+            await self._coordinate()
+        except BaseException:
+            self._state = "new"
+            raise
         self._state = "running"
-        await self._transport.ensure_group(self._streams, self.group)
-        await self._coordinate()
         self._retry = set(self._held)  # a consumer reusing its name finds its old failures
         self._tasks = [
             asyncio.create_task(self._coordinate_forever(), name=f"bus-lease-{self.consumer}"),
@@ -116,10 +121,13 @@ class Subscription:
         coordinator.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await coordinator
-        async with self._lease_lock:
-            await self._transport.release(self.group, self.consumer, sorted(self._held))
-            self._held.clear()
-        await self._transport.leave(self.group, self.consumer, self._streams)
+        try:
+            async with self._lease_lock:
+                held, self._held = sorted(self._held), set()
+                await self._transport.release(self.group, self.consumer, held)
+            await self._transport.leave(self.group, self.consumer, self._streams)
+        except Exception as error:  # the leases lapse on their own
+            log.warning("consumer %s could not release its leases: %s", self.consumer, error)
         self._state = "stopped"
 
     async def abort(self) -> None:

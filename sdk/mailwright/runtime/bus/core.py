@@ -7,6 +7,7 @@ Everything here is backend-neutral; a `Transport` (memory or Redis Streams) stor
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import socket
 import uuid
@@ -17,6 +18,7 @@ from opentelemetry import metrics, trace
 from mailwright.runtime.bus.consumer import Handler, Subscription
 from mailwright.runtime.bus.model import (
     REPLAY_GROUP_HEADER,
+    BusError,
     BusStats,
     BusUnavailable,
     ConsumerOptions,
@@ -93,12 +95,15 @@ class Bus:
     @contextlib.asynccontextmanager
     async def _reaching(self) -> AsyncIterator[None]:
         unavailable: tuple[type[BaseException], ...] = self._transport.unavailable
+        failed: tuple[type[BaseException], ...] = self._transport.server_errors
         try:
             yield
         except unavailable as error:
             raise BusUnavailable(
                 f"the bus at {redact_url(self.url)} is unreachable: {error}"
             ) from error
+        except failed as error:
+            raise BusError(f"the bus at {redact_url(self.url)} refused: {error}") from error
 
     # -- publishing -------------------------------------------------------------------
 
@@ -168,8 +173,11 @@ class Bus:
         for name in names:
             check_topic(name, "topics")
         check_group(group)
-        if not callable(handler):
-            raise InvalidMessage("handler: must be an async callable taking a Message")
+        if not (
+            inspect.iscoroutinefunction(handler)
+            or inspect.iscoroutinefunction(getattr(handler, "__call__", None))  # noqa: B004
+        ):
+            raise InvalidMessage("handler: must be an async function taking a Message")
         if not 1 <= max_deliveries <= 1000:
             raise InvalidMessage("max_deliveries: must be between 1 and 1000")
         subscription = Subscription(

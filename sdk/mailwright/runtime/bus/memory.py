@@ -114,6 +114,7 @@ class MemoryTransport:
 
     backend = "memory"
     unavailable: tuple[type[BaseException], ...] = ()
+    server_errors: tuple[type[BaseException], ...] = ()
 
     def __init__(self, name: str, namespace: str) -> None:
         broker = _BROKERS.get((name, namespace))

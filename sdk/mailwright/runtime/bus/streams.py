@@ -29,6 +29,7 @@ from mailwright.runtime.bus.model import (
     id_time,
     message_id,
 )
+from mailwright.runtime.bus.scripts import APPEND, COORDINATE, RELEASE, REQUEUE
 from mailwright.runtime.bus.transport import (
     Delivery,
     Failure,
@@ -43,62 +44,6 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     redis_errors.TimeoutError,
     OSError,
 )
-
-_COORDINATE = """
-local now_parts = redis.call('TIME')
-local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
-local me, ttl = ARGV[1], tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-redis.call('ZADD', KEYS[1], now + ttl, me)
-redis.call('PEXPIRE', KEYS[1], ttl * 4)
-redis.call('SADD', KEYS[2], ARGV[3])
-local target = math.ceil((#KEYS - 2) / redis.call('ZCARD', KEYS[1]))
-local held = {}
-for i = 3, #KEYS do
-  if redis.call('GET', KEYS[i]) == me then
-    redis.call('PEXPIRE', KEYS[i], ttl)
-    held[#held + 1] = i - 3
-  end
-end
-for i = 3, #KEYS do
-  if #held >= target then break end
-  if redis.call('SET', KEYS[i], me, 'NX', 'PX', ttl) then held[#held + 1] = i - 3 end
-end
-return {target, held}
-"""
-
-_APPEND = """
-local count = tonumber(ARGV[1])
-local ids = {}
-for i = 1, count do
-  local at = 1 + (i - 1) * 3
-  if ARGV[at + 3] == '' then
-    ids[i] = redis.call('XADD', KEYS[i], '*', 'k', ARGV[at + 1], 'v', ARGV[at + 2])
-  else
-    ids[i] = redis.call('XADD', KEYS[i], '*', 'k', ARGV[at + 1], 'v', ARGV[at + 2],
-                        'h', ARGV[at + 3])
-  end
-end
-for j = 2 + count * 3, #ARGV do
-  redis.call('SADD', KEYS[count + 1], ARGV[j])
-end
-return ids
-"""
-
-_RELEASE = """
-for i = 1, #KEYS do
-  if redis.call('GET', KEYS[i]) == ARGV[1] then redis.call('DEL', KEYS[i]) end
-end
-return 0
-"""
-
-_REQUEUE = """
-if redis.call('XDEL', KEYS[1], ARGV[1]) == 1 then
-  redis.call('XADD', KEYS[2], '*', 'k', ARGV[2], 'v', ARGV[3], 'h', ARGV[4])
-  return 1
-end
-return 0
-"""
 
 
 def _text(value: bytes | str) -> str:
@@ -128,16 +73,17 @@ class RedisTransport:
 
     backend = "redis"
     unavailable = UNAVAILABLE_ERRORS
+    server_errors: tuple[type[BaseException], ...] = (redis_errors.ResponseError,)
 
     def __init__(self, url: str, namespace: str) -> None:
         self._client: aioredis.Redis = aioredis.Redis.from_url(
             url, decode_responses=False, health_check_interval=30
         )
         self._ns = f"{namespace}:bus"
-        self._append = self._client.register_script(_APPEND)
-        self._coordinate = self._client.register_script(_COORDINATE)
-        self._release = self._client.register_script(_RELEASE)
-        self._requeue = self._client.register_script(_REQUEUE)
+        self._append = self._client.register_script(APPEND)
+        self._coordinate = self._client.register_script(COORDINATE)
+        self._release = self._client.register_script(RELEASE)
+        self._requeue = self._client.register_script(REQUEUE)
 
     # -- key names --------------------------------------------------------------------
 

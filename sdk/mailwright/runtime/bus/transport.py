@@ -68,6 +68,8 @@ class Transport(Protocol):
     backend: str
     unavailable: tuple[type[BaseException], ...]
     """Errors meaning the server cannot be reached (turned into BusUnavailable)."""
+    server_errors: tuple[type[BaseException], ...]
+    """Errors the server answered with (turned into BusError)."""
 
     async def open(self, partitions: int) -> None:
         """Check the server answers and agrees on the partition count (BusMismatch)."""
