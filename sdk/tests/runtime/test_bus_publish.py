@@ -173,7 +173,7 @@ def test_a_handler_must_be_an_async_function(bus: Bus) -> None:
     def handle(message: Message) -> None:
         return None
 
-    with pytest.raises(InvalidMessage, match="^handler"):
+    with pytest.raises(InvalidMessage, match=r"^handler"):
         bus.subscribe("events.track", "profile", handle)  # type: ignore[arg-type]
 
 
@@ -181,5 +181,5 @@ def test_group_names_are_checked(bus: Bus) -> None:
     async def handle(message: Message) -> None:
         return None
 
-    with pytest.raises(InvalidMessage, match="^group"):
+    with pytest.raises(InvalidMessage, match=r"^group"):
         bus.subscribe("events.track", "profile service", handle)
