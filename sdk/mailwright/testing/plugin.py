@@ -90,3 +90,14 @@ def redis_namespace(redis_url: str) -> Iterator[str]:
             client.delete(*keys)
     finally:
         client.close()
+
+
+# The bus and key-value fixtures, each on memory and Redis: bus, bus_target, kv, kv_target,
+# fast_consumer_options.
+from mailwright.testing.bus import (  # noqa: E402, F401
+    bus,
+    bus_target,
+    fast_consumer_options,
+    kv,
+    kv_target,
+)

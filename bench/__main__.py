@@ -1,0 +1,44 @@
+"""`python -m bench [--quick] [NAME...]`: run the benchmarks, print one table of ratios."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from bench.common import Result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--quick", action="store_true", help="smaller runs, for a smoke test")
+    parser.add_argument("names", nargs="*", help="only these benchmarks (e.g. bus)")
+    args = parser.parse_args()
+    found = sorted(
+        info.name.removeprefix("bench_")
+        for info in pkgutil.iter_modules([str(Path(__file__).parent)])
+        if info.name.startswith("bench_")
+    )
+    table = Table("benchmark", "value", "baseline", "ratio", "goal", title="Mailwright benchmarks")
+    console = Console()
+    for name in args.names or found:
+        module = importlib.import_module(f"bench.bench_{name}")
+        with console.status(f"bench {name}"):
+            results: list[Result] = module.run(args.quick)
+        for r in results:
+            table.add_row(
+                r.name,
+                f"{r.value:,.0f} {r.unit}",
+                f"{r.baseline:,.0f} {r.baseline_unit}",
+                f"{r.ratio:.2f}",
+                r.goal,
+            )
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()
