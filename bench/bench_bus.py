@@ -22,9 +22,9 @@ import time
 import uuid
 
 import redis.asyncio as aioredis
-from mailwright.runtime.bus import ConsumerOptions, Message, Outgoing, connect
 
 from bench.common import Result
+from mailwright.runtime.bus import ConsumerOptions, Message, Outgoing, connect
 
 REDIS_URL = os.environ.get("MAILWRIGHT_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 BATCH = 500

@@ -41,7 +41,7 @@ from mailwright.runtime.rpc import Context
 
 log = logging.getLogger(__name__)
 
-Handler: TypeAlias = grpc.RpcMethodHandler[Any, Any]
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 
 OPEN_SERVICES = ("grpc.health.v1.Health", "grpc.reflection.")
 

@@ -6,5 +6,5 @@ from typing import Any, TypeAlias
 
 import grpc
 
-Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
+Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 """The context argument of every async servicer method."""

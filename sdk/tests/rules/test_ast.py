@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
+
 from mailwright.rules import (
     And,
     Between,

@@ -2,6 +2,7 @@
 refuses cycles through segment references. Nothing is silently false."""
 
 import pytest
+
 from mailwright.rules import (
     Limits,
     RuleCheckError,

@@ -4,6 +4,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
+
 from mailwright.rules import Event, Person, Rule, evaluate, explain, format_explanation, parse
 from mailwright.testing.rules import instants, persons, rules
 

@@ -2,6 +2,7 @@
 definition files with mistakes are refused with the field named."""
 
 import pytest
+
 from mailwright.rules import check, check_cycles, parse, to_text
 from mailwright.rules.library import (
     DefinitionError,

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+
 from mailwright.rules import (
     EmailAction,
     EventCount,

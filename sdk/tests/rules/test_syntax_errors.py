@@ -3,6 +3,7 @@
 import re
 
 import pytest
+
 from mailwright.rules import RuleSyntaxError, parse
 from mailwright.rules.grammar import MAX_TEXT_LENGTH
 

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+
 from mailwright.runtime.bus import (
     Bus,
     ConsumerOptions,

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 from click.testing import CliRunner
+
 from mailwright.cli import cli
 from mailwright.runtime.bus import Bus, ConsumerOptions, Message, Outgoing, connect
 from mailwright.testing.bus import FAST_CONSUMER_OPTIONS, eventually

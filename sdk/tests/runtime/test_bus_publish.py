@@ -8,6 +8,7 @@ import socket
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from mailwright.runtime.bus import (
     Bus,
     BusMismatch,

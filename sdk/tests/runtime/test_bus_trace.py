@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from mailwright.runtime.bus import Bus, ConsumerOptions, Message, connect
-from mailwright.testing.bus import Target, eventually
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from mailwright.runtime.bus import Bus, ConsumerOptions, Message, connect
+from mailwright.testing.bus import Target, eventually
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import socket
 from datetime import timedelta
 
 import pytest
+
 from mailwright.runtime.kv import KeyValueError, KeyValueStore, KeyValueUnavailable, connect
 from mailwright.testing.bus import Target
 
