@@ -229,7 +229,7 @@ def build_features(
         "city": _obj([_city(record.city) for record in records]),
         "postal_code": _obj(
             [
-                normalize_postal_code(record.postal_code, country)
+                normalize_postal_code(record.postal_code, country or region)
                 for record, country in zip(records, countries, strict=True)
             ]
         ),
