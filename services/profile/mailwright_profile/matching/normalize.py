@@ -131,7 +131,9 @@ def email_local_part(email: str) -> str:
 # ---------------------------------------------------------------------------- phone
 
 
-@lru_cache(maxsize=65536)
+_PHONE_PUNCTUATION = re.compile(r"[\s().\-/]+")
+
+
 def normalize_phone(value: str | None, default_region: str | None = None) -> str | None:
     """The E.164 form (``+14155550123``) of a phone number, or None.
 
@@ -140,11 +142,19 @@ def normalize_phone(value: str | None, default_region: str | None = None) -> str
     Numbers whose length is impossible for their country are rejected; numbers are not
     checked against allocated ranges, so test numbers such as 555-0100 are kept.
     """
-    if value is None or not value.strip():
+    if value is None:
         return None
-    region = default_region.upper() if default_region else None
+    # The same number written with other spacing or punctuation shares one cache entry.
+    compact = _PHONE_PUNCTUATION.sub("", value)
+    if not compact:
+        return None
+    return _parse_phone(compact, default_region.upper() if default_region else None)
+
+
+@lru_cache(maxsize=65536)
+def _parse_phone(compact: str, region: str | None) -> str | None:
     try:
-        number = phonenumbers.parse(value, region)
+        number = phonenumbers.parse(compact, region)
     except phonenumbers.NumberParseException:
         return None
     if not phonenumbers.is_possible_number(number):

@@ -43,7 +43,14 @@ from mailwright_profile.matching.training import (
     train_model,
 )
 
-__all__ = ["Progress", "Resolution", "ResolutionSettings", "ScoredPair", "resolve"]
+__all__ = [
+    "Progress",
+    "Resolution",
+    "ResolutionSettings",
+    "ScoredPair",
+    "link_deterministic",
+    "resolve",
+]
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
@@ -133,7 +140,8 @@ def _check_unique(records: Sequence[Record]) -> None:
         seen.add(record.record_id)
 
 
-def _deterministic_links(table: FeatureTable, graph: IdentityGraph) -> int:
+def link_deterministic(table: FeatureTable, graph: IdentityGraph) -> int:
+    """Join records that share a user id or a normalised email; returns the merges."""
     linked = 0
     for column in ("user_id", "email"):
         codes = table.code(column)
@@ -314,7 +322,7 @@ def resolve(
     )
     report("normalising", len(records), len(records))
     graph = IdentityGraph(table.record_ids, list(table.column("user_id")))
-    deterministic = _deterministic_links(table, graph)
+    deterministic = link_deterministic(table, graph)
     candidates, gamma = _compare(table, settings, report)
     model: MatchModel | None = None
     review: list[ScoredPair] = []
