@@ -28,6 +28,7 @@ from mailwright_profile.matching.generate_data import (
     CountryData,
 )
 from mailwright_profile.matching.nicknames import NICKNAMES
+from mailwright_profile.matching.noise import Noise, typo
 from mailwright_profile.matching.normalize import fold_text, normalize_email
 from mailwright_profile.matching.records import Record
 
@@ -39,35 +40,6 @@ _MONTH_NAMES = (
     "July", "August", "September", "October", "November", "December",
 )  # fmt: skip
 _POSTCODE_LETTERS = "ABDEFGHJLNPQRSTUWXYZ"
-
-
-@dataclass(frozen=True)
-class Noise:
-    """Chances of each kind of change in a duplicate record (the first record is clean)."""
-
-    name_typo: float = 0.08
-    nickname: float = 0.12
-    swapped_names: float = 0.03
-    name_case: float = 0.1
-    email_missing: float = 0.2
-    email_new_domain: float = 0.1
-    email_new_address: float = 0.1
-    email_typo: float = 0.02
-    phone_missing: float = 0.4
-    phone_typo: float = 0.02
-    phone_new: float = 0.05
-    birth_missing: float = 0.4
-    birth_typo: float = 0.02
-    birth_swapped: float = 0.02
-    address_missing: float = 0.3
-    address_moved: float = 0.05
-    address_typo: float = 0.05
-    household_rate: float = 0.1
-
-    @classmethod
-    def none(cls) -> Noise:
-        """No noise at all: duplicates are exact copies written the same way."""
-        return cls(**{name: 0.0 for name in cls.__dataclass_fields__})
 
 
 @dataclass(frozen=True)
@@ -97,29 +69,6 @@ class _Person:
     country: CountryData
     home: _Home
     user_id: str | None
-
-
-def typo(rng: random.Random, text: str) -> str:
-    """One insertion, deletion, transposition or substitution of a letter in text."""
-    if len(text) < 2:
-        return text + rng.choice(string.ascii_lowercase)
-    position = rng.randrange(1, len(text)) if rng.random() < 0.85 else 0
-    letter = rng.choice(string.ascii_lowercase)
-    match rng.randrange(4):
-        case 0:
-            return text[:position] + letter + text[position:]
-        case 1:
-            return text[:position] + text[position + 1 :]
-        case 2:
-            position = min(position, len(text) - 2)
-            return text[:position] + text[position + 1] + text[position] + text[position + 2 :]
-        case _:
-            return text[:position] + letter + text[position + 1 :]
-
-
-def _zipf(rng: random.Random, items: tuple[str, ...], exponent: float = 0.9) -> str:
-    weights = [1.0 / (rank + 1) ** exponent for rank in range(len(items))]
-    return rng.choices(items, weights=weights)[0]
 
 
 class _Generator:
