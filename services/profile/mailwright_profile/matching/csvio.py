@@ -27,27 +27,40 @@ __all__ = [
 ]
 
 MAX_VALUE_LENGTH = 1_000
-_FIELD_SIZE_LIMIT = 64 * 1024
 
 
 class InputError(ValueError):
     """A CSV file that cannot be read as asked; the message names the file and line."""
 
 
+Row = dict[str | None, str | None]
+
+
 @contextmanager
-def _rows(path: Path) -> Iterator[tuple[csv.DictReader[str], list[str]]]:
-    """A DictReader over the file and its header, with read errors made `InputError`s."""
-    csv.field_size_limit(_FIELD_SIZE_LIMIT)
+def _rows(path: Path) -> Iterator[tuple[Iterator[tuple[int, Row]], list[str]]]:
+    """The file's header and its rows, each with the line it starts on; read errors
+    become `InputError`s naming that line.
+
+    A field beyond the csv module's limit (128 KiB) is reported as invalid CSV; the
+    limit is process-wide, so it is left as it is.
+    """
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             reader = csv.DictReader(handle, strict=True)
+            line = 1
             try:
                 header = list(reader.fieldnames or [])
-                yield reader, header
+
+                def numbered() -> Iterator[tuple[int, Row]]:
+                    nonlocal line
+                    line = reader.line_num + 1
+                    for row in reader:
+                        yield line, row
+                        line = reader.line_num + 1
+
+                yield numbered(), header
             except csv.Error as error:
-                raise InputError(
-                    f"{path}: line {reader.line_num}: not valid CSV ({error})"
-                ) from None
+                raise InputError(f"{path}: line {line}: not valid CSV ({error})") from None
     except UnicodeDecodeError as error:
         raise InputError(f"{path}: not UTF-8 text (byte {error.start})") from None
     except OSError as error:
@@ -88,11 +101,10 @@ def read_records(path: Path) -> list[Record]:
     """
     records: list[Record] = []
     first_line: dict[str, int] = {}
-    with _rows(path) as (reader, header):
+    with _rows(path) as (rows, header):
         _check_header(path, header, ("record_id",))
         wanted = [key for key in TRAIT_KEYS if key in header]
-        for row in reader:
-            line = reader.line_num
+        for line, row in rows:
             _check_row(path, line, row)
             try:
                 record = Record.from_mapping({key: row.get(key) for key in wanted})
@@ -111,7 +123,7 @@ def read_records(path: Path) -> list[Record]:
 def read_labels(path: Path) -> dict[str, str]:
     """A CSV of `record_id` and one label column (a profile or person id) as a mapping."""
     labels: dict[str, str] = {}
-    with _rows(path) as (reader, header):
+    with _rows(path) as (rows, header):
         _check_header(path, header, ("record_id",))
         others = [name for name in header if name != "record_id"]
         if len(others) != 1:
@@ -119,8 +131,7 @@ def read_labels(path: Path) -> dict[str, str]:
                 f"{path}: line 1: expected record_id and one label column, got {header}"
             )
         label = others[0]
-        for row in reader:
-            line = reader.line_num
+        for line, row in rows:
             _check_row(path, line, row)
             record_id, value = (row.get("record_id") or "").strip(), (row.get(label) or "").strip()
             if not record_id or not value:

@@ -88,7 +88,7 @@ def test_other_columns_are_ignored_and_values_may_be_empty(tmp_path: Path) -> No
         ("", "line 1: empty file"),
         ("record_id,email\n1,a@example.com\n1,b@example.com\n", "line 3: duplicate record_id '1'"),
         ("record_id,email\n1,a@example.com\n,b@example.com\n", "line 3: record_id"),
-        ('record_id,email\n1,"unterminated\n', "not valid CSV"),
+        ('record_id,email\n1,"unterminated\n', "line 2: not valid CSV"),
         ("record_id,email\n1,a@example.com,extra\n", "line 2: more values than the header"),
         ("record_id,email,email\n1,a,b\n", "column 'email' appears twice"),
         ("record_id,first_name\n1," + "x" * 5_000 + "\n", "line 2: first_name is longer"),
@@ -144,3 +144,10 @@ def test_evaluate_refuses_files_of_different_records(tmp_path: Path) -> None:
     result = _run("identity", "evaluate", out, truth)
     assert result.exit_code == 1
     assert "record ids differ" in result.output
+
+
+def test_a_field_beyond_the_csv_limit_is_a_clear_error(tmp_path: Path) -> None:
+    records = _write(tmp_path / "in.csv", "record_id,first_name\n1," + "x" * 200_000 + "\n")
+    result = _run("identity", "resolve", records, "--out", tmp_path / "out.csv")
+    assert result.exit_code == 1
+    assert "line 2" in result.output
