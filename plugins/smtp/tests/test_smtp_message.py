@@ -5,9 +5,12 @@ from __future__ import annotations
 import email
 from datetime import UTC, datetime
 from email import policy
+from email.utils import formataddr
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mailwright.connectors import ErrorKind, Headers, OutboundMessage, ProviderError
 from mailwright_smtp.message import mailbox, prepare
 
@@ -133,3 +136,40 @@ def test_raw_mime_keeps_its_own_message_id() -> None:
 
     assert prepared.message_id == "<render-1@shop.example>"
     assert prepared.data.startswith(b"Date: ")
+
+
+printable = st.text(
+    st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"), blacklist_characters="\x85"),
+    max_size=300,
+)
+# Line ends are sent as CRLF whatever they were; a lone CR is one of them.
+bodies = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\r"), max_size=3000
+)
+
+
+def same_words(a: str, b: str) -> bool:
+    return a.split() == b.split()
+
+
+@settings(max_examples=150, deadline=None)
+@given(subject=printable, name=printable, text=bodies, html=st.one_of(st.none(), bodies))
+def test_what_is_built_reads_back_as_what_was_given(
+    subject: str, name: str, text: str, html: str | None
+) -> None:
+    message = outbound(
+        subject=subject,
+        from_address=formataddr((name, "news@shop.example")),
+        text=text,
+        html=html,
+    )
+
+    parsed = built(message)
+
+    assert same_words(str(parsed["Subject"]), subject)
+    assert parsed["From"].addresses[0].addr_spec == "news@shop.example"
+    assert same_words(parsed["From"].addresses[0].display_name, name.strip())
+    parts = list(parsed.iter_parts()) if html is not None else [parsed]
+    contents = [part.get_content().replace("\r\n", "\n") for part in parts]
+    expected = [text] if html is None else [text, html]
+    assert contents == expected
