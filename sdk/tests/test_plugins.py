@@ -296,3 +296,40 @@ def test_template_extensions_are_collected_from_every_plugin() -> None:
     filters = {name for result in results for name in result.filters}
     global_names = {name for result in results for name in result.globals}
     assert (filters, global_names) == ({"shout"}, {"brand"})
+
+
+class ChurnScorer:
+    name = "churn"
+    outputs = ("churn_risk",)
+
+    def score(self, features: dict[str, float]) -> dict[str, float]:
+        return {"churn_risk": min(1.0, features.get("days_inactive", 0) / 90)}
+
+
+def test_scorers_are_registered_and_attributed_to_their_plugin() -> None:
+    class Predictive:
+        @hookimpl
+        def mailwright_register_scorers(self, registry):  # type: ignore[no-untyped-def]
+            registry.register(ChurnScorer())
+
+    loaded = load_plugins([])
+    loaded.register(Predictive(), "predictive")
+
+    assert loaded.scorers.get("churn").score({"days_inactive": 45}) == {"churn_risk": 0.5}
+    [info] = loaded.info()
+    assert info.scorers == ("churn",)
+
+
+def test_a_scorer_writing_a_malformed_trait_is_refused() -> None:
+    class Bad(ChurnScorer):
+        outputs = ("Churn Risk",)
+
+    class Predictive:
+        @hookimpl
+        def mailwright_register_scorers(self, registry):  # type: ignore[no-untyped-def]
+            registry.register(Bad())
+
+    loaded = load_plugins([])
+    with pytest.raises(PluginLoadError, match="'Churn Risk' is not a trait name"):
+        loaded.register(Predictive(), "predictive")
+    assert "churn" not in loaded.scorers
