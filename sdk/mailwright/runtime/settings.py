@@ -138,6 +138,10 @@ class Settings(BaseSettings):
     services: dict[str, dict[str, Any]] = {}
     """Per-service sections (`MAILWRIGHT_SERVICES__INGEST__DEDUP_WINDOW=12h`), validated by
     each service's own section model."""
+    connectors: dict[str, dict[str, Any]] = {}
+    """Per-connector configuration from the YAML file (`connectors: {smtp: {host: …}}`),
+    validated by each connector's own model when it is opened; secrets are better set as
+    `MAILWRIGHT_CONNECTOR_<NAME>_<FIELD>` or in `MAILWRIGHT_SECRETS_DIR`."""
 
     @field_validator("bus_url")
     @classmethod

@@ -1,0 +1,191 @@
+"""An `OutboundMessage` as SMTP needs it: an envelope and CRLF MIME bytes.
+
+Message-IDs are derived from the send's idempotency key, so a retried send carries the
+same Message-ID (receivers that deduplicate on it will), and bounces that quote it map
+back to the send.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email import policy
+from email.header import Header
+from email.parser import BytesHeaderParser
+from email.utils import format_datetime, formataddr, parseaddr
+
+from mailwright.connectors import ErrorKind, OutboundMessage, ProviderError
+
+_HEADER_NAME = re.compile(r"^[!-9;-~]+$")
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+_CONTROL = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]")
+# Headers the message's own fields set; extra headers must not contradict them.
+_RESERVED = frozenset(
+    {
+        "from",
+        "to",
+        "subject",
+        "date",
+        "message-id",
+        "mime-version",
+        "content-type",
+        "content-transfer-encoding",
+        "bcc",
+        "dkim-signature",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What goes on the wire: envelope sender and recipient, the data, its Message-ID."""
+
+    envelope_from: str
+    recipient: str
+    data: bytes
+    message_id: str
+
+
+def mailbox(address: str, field: str) -> str:
+    """The bare address of `address` (display name dropped), IDNA-encoded domain.
+
+    Raises `ProviderError(INVALID)` naming `field` for anything that is not one address.
+    """
+    if any(char in address for char in "\r\n\0"):
+        raise ProviderError(ErrorKind.INVALID, f"{field}: line break in address")
+    _, bare = parseaddr(address)
+    local, at, domain = bare.rpartition("@")
+    if not at or not local or not domain or any(char.isspace() for char in bare):
+        raise ProviderError(ErrorKind.INVALID, f"{field}: not an email address")
+    if not local.isascii():
+        raise ProviderError(ErrorKind.INVALID, f"{field}: non-ASCII local part (needs SMTPUTF8)")
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ProviderError(ErrorKind.INVALID, f"{field}: invalid domain") from None
+    return f"{local}@{ascii_domain}"
+
+
+def message_id_for(idempotency_key: str, domain: str) -> str:
+    digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
+    return f"<{digest}@{domain}>"
+
+
+def prepare(
+    message: OutboundMessage,
+    *,
+    envelope_from: str | None,
+    message_id_domain: str | None,
+    now: datetime | None = None,
+) -> Prepared:
+    """The envelope and data for `message`; `ProviderError(INVALID)` if it can't be sent."""
+    sender = mailbox(message.from_address, "from_address")
+    recipient = mailbox(message.to_address, "to_address")
+    bounce = mailbox(envelope_from, "envelope_from") if envelope_from else sender
+    message_id = message_id_for(
+        message.idempotency_key, message_id_domain or sender.rpartition("@")[2]
+    )
+    date = now or datetime.now(UTC)
+    if message.mime is not None:
+        data, message_id = _complete(message.mime, message_id, date)
+    else:
+        data = _build(message, message_id, date)
+    return Prepared(bounce, recipient, data, message_id)
+
+
+def _build(message: OutboundMessage, message_id: str, date: datetime) -> bytes:
+    # Written out by hand: the email package's EmailMessage costs about a millisecond per
+    # message, as much as the SMTP exchange with a local relay.
+    head = [
+        b"From: " + _address_header(message.from_address, "from_address"),
+        b"To: " + _address_header(message.to_address, "to_address"),
+        b"Subject: " + _text_header("Subject", message.subject, "subject"),
+        b"Date: " + format_datetime(date).encode(),
+        b"Message-ID: " + message_id.encode(),
+        b"MIME-Version: 1.0",
+    ]
+    for name, value in message.headers.pairs():
+        if not _HEADER_NAME.match(name):
+            raise ProviderError(ErrorKind.INVALID, f"headers: {name!r} is not a header name")
+        if name.lower() in _RESERVED:
+            raise ProviderError(ErrorKind.INVALID, f"headers: {name} is set by the message")
+        head.append(name.encode() + b": " + _text_header(name, value, f"headers.{name}"))
+    parts = [
+        _part(content, subtype)
+        for content, subtype in ((message.text, "plain"), (message.html, "html"))
+        if content is not None
+    ]
+    if len(parts) == 1:
+        [(part_head, body)] = parts
+        return CRLF.join([*head, *part_head, b"", body])
+    boundary = _boundary(body for _, body in parts)
+    lines = [*head, b'Content-Type: multipart/alternative; boundary="' + boundary + b'"', b""]
+    for part_head, body in parts:
+        lines += [b"--" + boundary, *part_head, b"", body]
+    lines += [b"--" + boundary + b"--", b""]
+    return CRLF.join(lines)
+
+
+CRLF = b"\r\n"
+MAX_LINE = 998
+
+
+def _address_header(address: str, field: str) -> bytes:
+    name, _ = parseaddr(address)
+    bare = mailbox(address, field)
+    return formataddr((name, bare), charset="utf-8").encode("ascii")
+
+
+def _text_header(name: str, value: str, field: str) -> bytes:
+    if any(char in value for char in "\r\n\0"):
+        # A line break in a header value would start a header of the sender's choosing.
+        raise ProviderError(ErrorKind.INVALID, f"{field}: line break in a header value")
+    if value.isascii() and len(name) + 2 + len(value) <= MAX_LINE:
+        return value.encode("ascii")
+    return Header(value, "utf-8", header_name=name).encode(linesep="\r\n").encode("ascii")
+
+
+def _part(content: str, subtype: str) -> tuple[list[bytes], bytes]:
+    raw = _LINE_END.sub(b"\n", content.encode("utf-8"))
+    if raw.isascii() and not _CONTROL.search(raw) and max(map(len, raw.split(b"\n"))) <= MAX_LINE:
+        encoding, body = b"7bit", raw
+    else:
+        encoding, body = b"quoted-printable", binascii.b2a_qp(raw, istext=True)
+    head = [
+        b"Content-Type: text/" + subtype.encode() + b'; charset="utf-8"',
+        b"Content-Transfer-Encoding: " + encoding,
+    ]
+    return head, body.replace(b"\n", CRLF)
+
+
+def _boundary(bodies: Iterable[bytes]) -> bytes:
+    contents = list(bodies)
+    while True:
+        boundary = f"=_mw_{secrets.token_hex(12)}".encode()
+        if not any(boundary in body for body in contents):
+            return boundary
+
+
+def _complete(raw: bytes, message_id: str, date: datetime) -> tuple[bytes, str]:
+    """Raw MIME with CRLF line ends, given a Message-ID and a Date if it lacks them."""
+    data = _LINE_END.sub(b"\r\n", raw)
+    head, separator, _ = data.partition(b"\r\n\r\n")
+    if not separator:
+        raise ProviderError(ErrorKind.INVALID, "mime: no blank line after the headers")
+    headers = BytesHeaderParser(policy=policy.SMTP).parsebytes(head + b"\r\n\r\n")
+    if not headers.get("From"):
+        raise ProviderError(ErrorKind.INVALID, "mime: no From header")
+    prefix = b""
+    existing = headers.get("Message-ID")
+    if existing:
+        message_id = str(existing).strip()
+    else:
+        prefix += f"Message-ID: {message_id}\r\n".encode()
+    if not headers.get("Date"):
+        prefix += f"Date: {format_datetime(date)}\r\n".encode()
+    return prefix + data, message_id
