@@ -18,16 +18,16 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from rapidfuzz import process
+from rapidfuzz.distance import JaroWinkler
+
+from bench.common import Result
 from mailwright_profile.matching.blocking import candidate_pairs
 from mailwright_profile.matching.cluster import IdentityGraph
 from mailwright_profile.matching.evaluate import PairwiseScores, pairwise_scores
 from mailwright_profile.matching.features import FeatureTable, build_features
 from mailwright_profile.matching.generate import generate_records
 from mailwright_profile.matching.resolve import ResolutionSettings, link_deterministic, resolve
-from rapidfuzz import process
-from rapidfuzz.distance import JaroWinkler
-
-from bench.common import Result
 
 _FIELDS = ("first_name", "last_name", "email", "address")
 

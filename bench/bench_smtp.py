@@ -17,12 +17,12 @@ from typing import Any
 import aiosmtplib
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from bench.common import Result
 from mailwright.connectors import OutboundMessage
 from mailwright_smtp.config import SmtpConfig
 from mailwright_smtp.message import prepare
 from mailwright_smtp.provider import SmtpEmailProvider
-
-from bench.common import Result
 
 HTML = (
     "<html><body>" + "<p>Hello Ada, here is what you left in your cart.</p>" * 40 + "</body></html>"

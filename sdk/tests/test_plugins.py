@@ -6,6 +6,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+
 from mailwright import plugins as plugins_module
 from mailwright.connectors import Capability, Connector, ConnectorConfig, OutboundMessage
 from mailwright.extensions import SendVeto, TemplateExtensions

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
 from mailwright.cli import cli
 from mailwright.testing.distributions import write_distribution
 

@@ -6,6 +6,8 @@ import logging
 from pathlib import Path
 
 import pytest
+from pydantic import Field, SecretStr
+
 from mailwright.connectors import (
     CapabilityMissing,
     Connector,
@@ -17,7 +19,6 @@ from mailwright.connectors import (
     env_variable,
     load_config,
 )
-from pydantic import Field, SecretStr
 
 SECRET = "s3cr3t-Value-that-must-not-leak"
 

@@ -13,9 +13,10 @@ from typing import Literal
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from pydantic import Field, SecretStr, field_validator, model_validator
+
 from mailwright.connectors import ConnectorConfig, field_error
 from mailwright.runtime.settings import Duration
-from pydantic import Field, SecretStr, field_validator, model_validator
 
 Security = Literal["starttls", "tls", "none"]
 

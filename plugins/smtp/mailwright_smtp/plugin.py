@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from mailwright.connectors import Connector, ConnectorRegistry
 from mailwright.plugins import hookimpl
-
 from mailwright_smtp.config import SmtpConfig
 from mailwright_smtp.provider import SmtpEmailProvider
 

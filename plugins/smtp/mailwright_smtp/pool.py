@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable
 
 import aiosmtplib
-from mailwright.connectors import ErrorKind, ProviderError
 
+from mailwright.connectors import ErrorKind, ProviderError
 from mailwright_smtp.config import SmtpConfig
 from mailwright_smtp.replies import Phase, reply_error
 

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Sequence
 
 import aiosmtplib
+
 from mailwright.connectors import (
     ErrorKind,
     OutboundMessage,
@@ -14,7 +15,6 @@ from mailwright.connectors import (
     RateLimit,
     SendOutcome,
 )
-
 from mailwright_smtp.config import SmtpConfig
 from mailwright_smtp.message import Prepared, prepare
 from mailwright_smtp.pool import Connection, SmtpPool

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 
 import dkim
+
 from mailwright.connectors import ErrorKind, ProviderError
 
 # Headers that must appear at most once: signed one time more than they occur, so that

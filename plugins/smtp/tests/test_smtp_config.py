@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from mailwright.connectors import ConnectorConfigError, EmailProvider
 from mailwright.plugins import load_plugins
 from mailwright_smtp.config import SmtpConfig

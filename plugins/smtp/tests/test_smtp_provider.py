@@ -12,6 +12,7 @@ from typing import Any
 
 import dkim
 import pytest
+
 from mailwright.connectors import EmailProvider, ErrorKind, Headers, OutboundMessage, ProviderError
 from mailwright_smtp.config import SmtpConfig
 from mailwright_smtp.provider import SmtpEmailProvider

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from mailwright.connectors import ErrorKind
 from mailwright_smtp.replies import Phase, classify, enhanced_status, reply_error
 

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from mailwright_smtp.sink import SinkThread, SmtpSink
 
 MESSAGE = (

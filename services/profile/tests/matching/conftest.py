@@ -4,6 +4,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+
 from mailwright_profile.matching.comparisons import DEFAULT_COMPARISONS, NULL_LEVEL, compare_pairs
 from mailwright_profile.matching.features import build_features
 from mailwright_profile.matching.records import Record

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from mailwright_profile.matching.blocking import (
     DEFAULT_BLOCKING_RULES,
     BlockingRule,

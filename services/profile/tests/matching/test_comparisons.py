@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+
 from mailwright_profile.matching.comparisons import (
     DEFAULT_COMPARISONS,
     NULL_LEVEL,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from mailwright_profile.matching.evaluate import pairwise_scores
 
 

@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from mailwright_profile.matching.generate import Noise, generate_records, typo
 from mailwright_profile.matching.normalize import normalize_email
 

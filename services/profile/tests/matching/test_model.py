@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 import pytest
+
 from mailwright_profile.matching.comparisons import NULL_LEVEL, Comparison, Exact
 from mailwright_profile.matching.model import MatchModel, fit_em, level_frequencies
 

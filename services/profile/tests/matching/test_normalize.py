@@ -7,6 +7,7 @@ from datetime import date
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from mailwright_profile.matching.normalize import (
     email_local_part,
     fold_text,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from mailwright_profile.matching.evaluate import pairwise_scores
 from mailwright_profile.matching.generate import GeneratedRecords, generate_records
 from mailwright_profile.matching.records import Record, RecordError
