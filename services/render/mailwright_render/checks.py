@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from jinja2 import TemplateSyntaxError, nodes
 from jinja2.parser import Parser
 
-from mailwright_render.engine import RESERVED_PREFIX
+from mailwright_render.engine import GLOBAL_NAMES, RESERVED_PREFIX
 from mailwright_render.jinjascan import scan, unclosed_block
 from mailwright_render.positions import LineIndex
 from mailwright_render.sandbox import MailwrightSandbox
@@ -133,6 +133,18 @@ def sandbox_findings(
         if isinstance(modulo.left, nodes.Const) and isinstance(modulo.left.value, str):
             yield Finding(
                 "unsafe-format", "printf-style '%' formatting is not allowed", at(modulo, "%")
+            )
+    bound = _locally_bound(ast)
+    for call in ast.find_all(nodes.Call):
+        callee = call.node
+        if (
+            isinstance(callee, nodes.Name)
+            and callee.name not in GLOBAL_NAMES
+            and callee.name not in bound
+            and callee.name != "super"
+        ):
+            yield Finding(
+                "unknown-function", f"there is no function {callee.name!r}", at(call, callee.name)
             )
     if authored:
         yield from reserved_names(source)

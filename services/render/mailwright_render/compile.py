@@ -271,7 +271,16 @@ class _Compilation:
                 )
                 self._raise_on_errors()
         role = _roles(placeholders, self.translator)
-        return body_pass(document, placeholders, role, self.links), placeholders
+        result = body_pass(document, placeholders, role, self.links)
+        for index in result.facts.unbalanced_hrefs:
+            self.issues.append(body.issue(
+                "jinja-placement",
+                "a Jinja block opened in an href must close in the same href"
+                " (write the whole link in each branch)",
+                placeholders.constructs[index].start, expansion,
+            ))  # fmt: skip
+        self._raise_on_errors()
+        return result, placeholders
 
     def _restore(
         self,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
 from mailwright_render.htmlprep import Placeholders
+from mailwright_render.jinjascan import BLOCK_TAGS
 from mailwright_render.positions import LineIndex
 from mailwright_render.textpart import TextWriter
 
@@ -59,6 +60,7 @@ class BodyFacts:
     visible_unsubscribe: bool = False
     visible_postal_address: bool = False
     static_hrefs: list[str] = field(default_factory=list)
+    unbalanced_hrefs: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -113,13 +115,29 @@ class _BodyPass(HTMLParser):
     def _placeholders_in(self, value: str) -> list[int]:
         return [int(m.group(1) or m.group(2)) for m in self.token_pattern.finditer(value)]
 
-    def _statements_of(self, value: str) -> str:
-        """The statement placeholders of an attribute, kept so the text part stays balanced."""
-        return "".join(
-            self.placeholders.token(i)
-            for i in self._placeholders_in(value)
-            if self.placeholders.is_statement(i)
-        )
+    def _closes(self, index: int) -> bool:
+        keyword = self.placeholders.constructs[index].keyword
+        return keyword.startswith("end") or keyword in ("else", "elif")
+
+    def _keep_statements(self, value: str) -> None:
+        """Write an attribute's statements to the text part, so it keeps the body's logic."""
+        for index in self._placeholders_in(value):
+            if self.placeholders.is_statement(index):
+                self.text.zero_width(self.placeholders.token(index), closes=self._closes(index))
+
+    def _balanced(self, indices: list[int]) -> bool:
+        depth = 0
+        for index in indices:
+            construct = self.placeholders.constructs[index]
+            if construct.kind != "statement":
+                continue
+            if construct.keyword in BLOCK_TAGS:
+                depth += 1
+            elif construct.keyword.startswith("end"):
+                depth -= 1
+                if depth < 0:
+                    return False
+        return depth == 0
 
     # Events -------------------------------------------------------------------------
 
@@ -142,7 +160,7 @@ class _BodyPass(HTMLParser):
             self._link(tag, attrs, values, hidden)
         else:
             for _, value in attrs:
-                self.text.zero_width(self._statements_of(value or ""))
+                self._keep_statements(value or "")
         if tag == "body" and not self.saw_body:
             self.saw_body = True
             end = self._offset() + len(self.get_starttag_text() or "")
@@ -179,6 +197,10 @@ class _BodyPass(HTMLParser):
             self.facts.static_hrefs.append(href)
             link = static_link(href)
             link = Link(link.url, link.tracked and not notrack)
+        elif not self._balanced(indices):
+            # A block opened in this href closes elsewhere: it cannot be wrapped.
+            self.facts.unbalanced_hrefs.append(indices[0])
+            link = Link(None, False, unsubscribe)
         else:
             link = Link(None, not (unsubscribe or notrack), unsubscribe)
         index = len(self.links)
@@ -203,7 +225,7 @@ class _BodyPass(HTMLParser):
         self.splices.append((self._offset(), len(raw), f"<{tag}{rebuilt}{closing}"))
         for name, value in attrs:
             if name != "href":
-                self.text.zero_width(self._statements_of(value or ""))
+                self._keep_statements(value or "")
         if tag == "a":
             visible = not (hidden or self._invisible())
             self.anchor = (self.text.mark(), text_href, link, visible)
@@ -249,7 +271,7 @@ class _BodyPass(HTMLParser):
         index = int(match.group(1))
         placeholder = self.placeholders.comment(index)
         if self.placeholders.is_statement(index):
-            self.text.zero_width(placeholder)
+            self.text.zero_width(placeholder, closes=self._closes(index))
         elif not self._invisible():
             self.text.words(placeholder)
             if self.role(index) == "postal_address":

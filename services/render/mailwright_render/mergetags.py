@@ -18,8 +18,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Protocol
+from typing import Any, Protocol
 
 from mailwright_render.errors import Issue, Severity
 from mailwright_render.jinjascan import Construct, scan
@@ -286,26 +287,46 @@ def evaluate(condition: MergeCondition, value: object) -> bool:
         return False
     if condition.operator is None or condition.value is None:
         return True
+    operator = condition.operator
     left_number, right_number = _number(value), _number(condition.value)
     if left_number is not None and right_number is not None:
-        left: Decimal | str = left_number
-        right: Decimal | str = right_number
-    else:
-        left, right = as_text(value), condition.value
-    operator = condition.operator
+        return _compare(left_number, operator, right_number)
     if operator == "=":
-        return left == right
+        return as_text(value) == condition.value
     if operator == "!=":
-        return left != right
-    if type(left) is not type(right):
-        return False
+        return as_text(value) != condition.value
+    # Order needs numbers or dates on both sides; anything else is simply false.
+    left_date, right_date = _date(value), _date(condition.value)
+    if left_date is not None and right_date is not None:
+        return _compare(left_date, operator, right_date)
+    return False
+
+
+def _compare(left: Any, operator: str, right: Any) -> bool:
+    if operator == "=":
+        return bool(left == right)
+    if operator == "!=":
+        return bool(left != right)
     if operator == ">":
-        return left > right  # type: ignore[operator]
+        return bool(left > right)
     if operator == "<":
-        return left < right  # type: ignore[operator]
+        return bool(left < right)
     if operator == ">=":
-        return left >= right  # type: ignore[operator]
-    return left <= right  # type: ignore[operator]
+        return bool(left >= right)
+    return bool(left <= right)
+
+
+def _date(value: object) -> date | None:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.strip().replace("Z", "+00:00")).date()
+        except ValueError:
+            return None
+    return None
 
 
 def as_text(value: object) -> str:

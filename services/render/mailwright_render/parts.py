@@ -75,7 +75,9 @@ def prepare(
     for finding in reserved_names(original):
         position = part.lines.position(finding.offset)
         issues.append(
-            Issue(Severity.ERROR, finding.code, finding.message, name, position.line, position.column)
+            Issue(
+                Severity.ERROR, finding.code, finding.message, name, position.line, position.column
+            )
         )
     if issues:
         return part, issues

@@ -197,8 +197,9 @@ class Renderer:
             preheader_variant = compiled.preheader_variant(delivery.preheader_variant)
         except UnknownVariant as error:
             raise RenderError(str(error.args[0]), part="subject") from None
+        now = self.clock()
         tracker = (
-            Tracker(self.tracking, delivery.workspace, delivery.send_id)
+            Tracker(self.tracking, delivery.workspace, delivery.send_id, now.timestamp())
             if self.tracking is not None
             else None
         )
@@ -215,7 +216,7 @@ class Renderer:
             self.limits,
             locale=recipient.locale or self.default_locale,
             timezone=_zone(recipient.timezone) or self.default_timezone,
-            now=self.clock(),
+            now=now,
             hooks=runtime,
         )
         with render_scope(scope):

@@ -25,6 +25,7 @@ class TextWriter:
         self._space = False
         self._started = False
         self._forced = 0
+        self._line_start = True
 
     def block(self, newlines: int, *, force: bool = False) -> None:
         """Ask for a break of at least `newlines` before the next content."""
@@ -48,10 +49,25 @@ class TextWriter:
             self._parts.append(collapsed)
             self._space = data[-1].isspace()
 
-    def zero_width(self, piece: str) -> None:
-        """Add something that takes no room (a Jinja statement) exactly where it falls."""
-        if piece:
-            self._parts.append(piece)
+    def zero_width(self, piece: str, *, closes: bool = False) -> None:
+        """Add something that takes no room (a Jinja statement) exactly where it falls.
+
+        A pending space belongs to the text before and is written first. A pending line
+        break is written before a statement that opens something (a loop body then
+        starts without the break that preceded the loop) but kept pending across one
+        that closes or switches a block (`endfor`, `else`), so it is written once after
+        the block instead of once per iteration. `tidy` squeezes what is left over.
+        """
+        if not piece:
+            return
+        if not closes and self._started and (self._newlines or self._forced):
+            self._parts.append("\n" * max(self._newlines, self._forced))
+            self._newlines = self._forced = 0
+            self._line_start = True
+        if self._space and self._started and not self._line_start:
+            self._parts.append(" ")
+        self._space = False
+        self._parts.append(piece)
 
     def mark(self) -> int:
         return len(self._parts)
@@ -65,12 +81,13 @@ class TextWriter:
     def _flush(self) -> None:
         if self._started and (self._newlines or self._forced):
             self._parts.append("\n" * max(self._newlines, self._forced))
-        elif self._space and self._started:
+        elif self._space and self._started and not self._line_start:
             self._parts.append(" ")
         self._newlines = 0
         self._forced = 0
         self._space = False
         self._started = True
+        self._line_start = False
 
 
 def tidy(text: str) -> str:

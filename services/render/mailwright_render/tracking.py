@@ -7,7 +7,6 @@ URL once, so a link that appears in both the HTML and the text part costs one HM
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -46,11 +45,13 @@ class TrackingConfig:
 class Tracker:
     """Signs one recipient's tracking URLs for one send."""
 
-    def __init__(self, config: TrackingConfig, workspace: str, send_id: str) -> None:
+    def __init__(
+        self, config: TrackingConfig, workspace: str, send_id: str, issued_at: float
+    ) -> None:
         self._config = config
         self._workspace = workspace
         self._send_id = send_id
-        self._now = int(time.time())
+        self._now = int(issued_at)
         self._clicks: dict[str, str] = {}
         self._unsubscribe: str | None = None
 
