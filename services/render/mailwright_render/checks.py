@@ -21,6 +21,7 @@ from mailwright_render.positions import LineIndex
 from mailwright_render.sandbox import MailwrightSandbox
 
 _UNEXPECTED_CHAR = re.compile(r"unexpected char .* at (\d+)")
+_UNEXPECTED = re.compile(r"unexpected '(.+)'$")
 _NO_FILTER = re.compile(r"No filter named '([^']+)'")
 _NO_TEST = re.compile(r"No test named '([^']+)'")
 _UNKNOWN_TAG = re.compile(r"Encountered unknown tag '([^']+)'")
@@ -94,6 +95,11 @@ def _syntax_offset(
         if token.type != "eof":
             found_at = source.find(str(token.value), start, max(end, start + 1))
             if found_at != -1:
+                stray = _UNEXPECTED.match(message)
+                if stray is not None:
+                    # The lexer failed after this token, at the stray character.
+                    after = source.find(stray.group(1), found_at + len(str(token.value)), end)
+                    return after if after != -1 else found_at
                 return found_at
     return start
 
