@@ -1,0 +1,297 @@
+"""Signed tokens for open pixels, click redirects and one-click unsubscribe links.
+
+The render service signs a token into every tracked link it writes; the ingest HTTP edge
+verifies it before it records an open or a click, redirects, or unsubscribes. Both sides
+import this module, so the format lives in one place.
+
+A token is compact, URL-safe base64 (no padding) of::
+
+    version (1 byte) | kind (1 byte) | expires_at (varint, unix seconds)
+    | key id | workspace | send id | url      (each: varint length + UTF-8 bytes)
+    | MAC (16 bytes)
+
+The MAC is HMAC-SHA256, truncated to 128 bits, over a domain-separation prefix and every
+byte before it, so no field can be changed, dropped or moved between token kinds. The
+target URL is carried (and signed) only by click tokens: the edge can redirect without a
+database read, and a forged URL cannot turn our domain into an open redirect.
+
+Keys rotate: the first key of a `TrackingSigner` signs, any of its keys verifies, and the
+key id travels in the token so verification needs no trial and error. Verification is
+constant-time in the MAC comparison and checks the signature before the expiry, so an
+attacker learns nothing from the kind of rejection they get for a token they forged.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+__all__ = [
+    "ExpiredToken",
+    "ForgedToken",
+    "MalformedToken",
+    "SigningKey",
+    "TokenKind",
+    "TrackingClaims",
+    "TrackingSigner",
+    "TrackingTokenError",
+    "parse_tracking_path",
+    "tracking_url",
+]
+
+_VERSION = 1
+_MAC_BYTES = 16
+_DOMAIN = b"mailwright/tracking/v1\x00"
+MAX_URL_BYTES = 4096
+MAX_ID_BYTES = 200
+MAX_KEY_ID_BYTES = 32
+MIN_SECRET_BYTES = 32
+# A token is never longer than its fields allow; anything longer is refused unread.
+MAX_TOKEN_CHARS = 4 * (MAX_URL_BYTES + 2 * MAX_ID_BYTES + MAX_KEY_ID_BYTES + 64) // 3
+
+
+class TrackingTokenError(ValueError):
+    """A tracking token was refused; the subclass says why."""
+
+
+class MalformedToken(TrackingTokenError):
+    """The token is not a well-formed tracking token (truncated, bad encoding, bad field)."""
+
+
+class ForgedToken(TrackingTokenError):
+    """The token's signature does not verify, or it names a key we do not hold."""
+
+
+class ExpiredToken(TrackingTokenError):
+    """The token verified but its expiry has passed."""
+
+
+class TokenKind(Enum):
+    """What a token authorises, with the byte that encodes it and its URL path segment."""
+
+    OPEN = "o"
+    CLICK = "c"
+    UNSUBSCRIBE = "u"
+
+    @property
+    def code(self) -> int:
+        return ord(self.value)
+
+
+_KINDS_BY_CODE = {kind.code: kind for kind in TokenKind}
+
+
+@dataclass(frozen=True)
+class TrackingClaims:
+    """What a token says: whose send, which action, which target, until when."""
+
+    workspace: str
+    send_id: str
+    kind: TokenKind
+    expires_at: int
+    url: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_text("workspace", self.workspace, MAX_ID_BYTES)
+        _check_text("send_id", self.send_id, MAX_ID_BYTES)
+        if self.expires_at < 0:
+            raise ValueError("expires_at must be a unix time in seconds, not negative")
+        if self.kind is TokenKind.CLICK:
+            if not self.url:
+                raise ValueError("url is required for a click token")
+            _check_text("url", self.url, MAX_URL_BYTES)
+        elif self.url is not None:
+            raise ValueError(f"url is only carried by click tokens, not {self.kind.name}")
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """One HMAC key: an id carried in the token, and a secret of at least 32 bytes."""
+
+    key_id: str
+    secret: bytes
+
+    def __post_init__(self) -> None:
+        _check_text("key_id", self.key_id, MAX_KEY_ID_BYTES)
+        if len(self.secret) < MIN_SECRET_BYTES:
+            raise ValueError(
+                f"secret of key {self.key_id!r} is {len(self.secret)} bytes;"
+                f" at least {MIN_SECRET_BYTES} are required"
+            )
+
+    def __repr__(self) -> str:
+        return f"SigningKey(key_id={self.key_id!r}, secret=<{len(self.secret)} bytes>)"
+
+
+class TrackingSigner:
+    """Signs with the first key, verifies with any; keys are tried by the id in the token."""
+
+    def __init__(self, keys: Sequence[SigningKey]) -> None:
+        if not keys:
+            raise ValueError("at least one signing key is required")
+        ids = [key.key_id for key in keys]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"signing key ids must be unique, got {ids}")
+        self._signing_id = keys[0].key_id.encode()
+        # A keyed HMAC object per key, copied per use: cheaper than re-keying every time.
+        self._macs = {
+            key.key_id.encode(): hmac.new(key.secret, _DOMAIN, hashlib.sha256) for key in keys
+        }
+
+    @property
+    def signing_key_id(self) -> str:
+        return self._signing_id.decode()
+
+    def sign(self, claims: TrackingClaims) -> str:
+        """Return the token for `claims`, signed with the first key."""
+        body = bytearray((_VERSION, claims.kind.code))
+        _put_varint(body, claims.expires_at)
+        _put_field(body, self._signing_id)
+        _put_field(body, claims.workspace.encode())
+        _put_field(body, claims.send_id.encode())
+        _put_field(body, (claims.url or "").encode())
+        mac = self._macs[self._signing_id].copy()
+        mac.update(body)
+        body += mac.digest()[:_MAC_BYTES]
+        return base64.urlsafe_b64encode(bytes(body)).rstrip(b"=").decode("ascii")
+
+    def verify(
+        self,
+        token: str,
+        *,
+        kind: TokenKind | None = None,
+        now: float | None = None,
+    ) -> TrackingClaims:
+        """Return the claims of a genuine, unexpired token, or raise.
+
+        `kind`, when given, must match the token's kind (a click token is no unsubscribe
+        token). Raises `MalformedToken`, `ForgedToken` or `ExpiredToken`.
+        """
+        raw = _decode(token)
+        if len(raw) < 2 + 1 + 4 + _MAC_BYTES:
+            raise MalformedToken("token is too short")
+        body, tag = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
+        if body[0] != _VERSION:
+            raise MalformedToken(f"unknown token version {body[0]}")
+        token_kind = _KINDS_BY_CODE.get(body[1])
+        if token_kind is None:
+            raise MalformedToken("unknown token kind")
+        position = 2
+        expires_at, position = _get_varint(body, position)
+        key_id, position = _get_field(body, position, MAX_KEY_ID_BYTES)
+        workspace, position = _get_field(body, position, MAX_ID_BYTES)
+        send_id, position = _get_field(body, position, MAX_ID_BYTES)
+        url, position = _get_field(body, position, MAX_URL_BYTES)
+        if position != len(body):
+            raise MalformedToken("token has trailing bytes")
+        keyed = self._macs.get(key_id)
+        if keyed is None:
+            raise ForgedToken("token names a signing key that is not configured")
+        mac = keyed.copy()
+        mac.update(body)
+        if not hmac.compare_digest(mac.digest()[:_MAC_BYTES], tag):
+            raise ForgedToken("token signature does not verify")
+        if kind is not None and token_kind is not kind:
+            raise ForgedToken(f"token is a {token_kind.name} token, not {kind.name}")
+        current = time.time() if now is None else now
+        if current >= expires_at:
+            raise ExpiredToken("token has expired")
+        try:
+            return TrackingClaims(
+                workspace=workspace.decode(),
+                send_id=send_id.decode(),
+                kind=token_kind,
+                expires_at=expires_at,
+                url=url.decode() if token_kind is TokenKind.CLICK else None,
+            )
+        except (UnicodeDecodeError, ValueError) as error:
+            raise MalformedToken(f"token carries an invalid field: {error}") from None
+
+
+def tracking_url(base_url: str, kind: TokenKind, token: str) -> str:
+    """The public URL of a token: `{base}/t/o/{token}.gif`, `/t/c/{token}`, `/u/{token}`."""
+    base = base_url.rstrip("/")
+    if kind is TokenKind.OPEN:
+        return f"{base}/t/o/{token}.gif"
+    if kind is TokenKind.CLICK:
+        return f"{base}/t/c/{token}"
+    return f"{base}/u/{token}"
+
+
+def parse_tracking_path(path: str) -> tuple[TokenKind, str]:
+    """Split a request path written by `tracking_url` into its kind and token.
+
+    Raises `MalformedToken` for any other path, so the edge can answer 404 without a
+    second parser.
+    """
+    parts = path.strip("/").split("/")
+    if len(parts) == 3 and parts[0] == "t" and parts[1] == "o" and parts[2].endswith(".gif"):
+        return TokenKind.OPEN, parts[2][: -len(".gif")]
+    if len(parts) == 3 and parts[0] == "t" and parts[1] == "c":
+        return TokenKind.CLICK, parts[2]
+    if len(parts) == 2 and parts[0] == "u":
+        return TokenKind.UNSUBSCRIBE, parts[1]
+    raise MalformedToken("not a tracking path")
+
+
+def _check_text(field: str, value: str, limit: int) -> None:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{field} must be a non-empty string")
+    if len(value.encode()) > limit:
+        raise ValueError(f"{field} is longer than {limit} bytes")
+
+
+def _decode(token: str) -> bytes:
+    if not isinstance(token, str) or not token:
+        raise MalformedToken("token is empty")
+    if len(token) > MAX_TOKEN_CHARS:
+        raise MalformedToken("token is too long")
+    try:
+        return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (binascii.Error, ValueError):
+        raise MalformedToken("token is not URL-safe base64") from None
+
+
+def _put_varint(out: bytearray, value: int) -> None:
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return
+
+
+def _get_varint(data: bytes, position: int) -> tuple[int, int]:
+    value = 0
+    for shift in range(0, 64, 7):
+        if position >= len(data):
+            raise MalformedToken("token is truncated")
+        byte = data[position]
+        position += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, position
+    raise MalformedToken("token carries an oversized number")
+
+
+def _put_field(out: bytearray, value: bytes) -> None:
+    _put_varint(out, len(value))
+    out += value
+
+
+def _get_field(data: bytes, position: int, limit: int) -> tuple[bytes, int]:
+    length, position = _get_varint(data, position)
+    if length > limit:
+        raise MalformedToken("token carries an oversized field")
+    end = position + length
+    if end > len(data):
+        raise MalformedToken("token is truncated")
+    return data[position:end], end

@@ -1,0 +1,140 @@
+"""Tracking tokens: what the render service signs, the ingest edge must verify and nothing else."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from mailwright.tracking import (
+    ExpiredToken,
+    ForgedToken,
+    MalformedToken,
+    SigningKey,
+    TokenKind,
+    TrackingClaims,
+    TrackingSigner,
+    parse_tracking_path,
+    tracking_url,
+)
+
+NOW = 1_700_000_000
+KEY_A = SigningKey("a", b"A" * 32)
+KEY_B = SigningKey("b", b"B" * 32)
+
+
+def click(
+    url: str = "https://shop.example/p/1?utm=x", expires_at: int = NOW + 3600
+) -> TrackingClaims:
+    return TrackingClaims("ws_1", "send_42", TokenKind.CLICK, expires_at, url)
+
+
+def test_a_signed_click_token_verifies_to_its_claims() -> None:
+    signer = TrackingSigner([KEY_A])
+    token = signer.sign(click())
+    assert signer.verify(token, kind=TokenKind.CLICK, now=NOW) == click()
+
+
+def test_tokens_are_url_safe_without_padding() -> None:
+    token = TrackingSigner([KEY_A]).sign(click("https://x.example/?a=1&b=~ü"))
+    assert set(token) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def test_open_and_unsubscribe_tokens_carry_no_url() -> None:
+    signer = TrackingSigner([KEY_A])
+    for kind in (TokenKind.OPEN, TokenKind.UNSUBSCRIBE):
+        claims = TrackingClaims("ws_1", "send_42", kind, NOW + 60)
+        assert signer.verify(signer.sign(claims), now=NOW).url is None
+
+
+def test_a_click_token_needs_a_url() -> None:
+    with pytest.raises(ValueError, match="url is required"):
+        TrackingClaims("ws_1", "send_42", TokenKind.CLICK, NOW)
+
+
+def test_an_expired_token_is_refused() -> None:
+    signer = TrackingSigner([KEY_A])
+    token = signer.sign(click(expires_at=NOW))
+    with pytest.raises(ExpiredToken):
+        signer.verify(token, now=NOW)
+
+
+def test_a_token_signed_with_an_unknown_key_is_forged() -> None:
+    token = TrackingSigner([KEY_B]).sign(click())
+    with pytest.raises(ForgedToken, match="key"):
+        TrackingSigner([KEY_A]).verify(token, now=NOW)
+
+
+def test_a_token_with_a_forged_key_id_but_wrong_secret_is_forged() -> None:
+    impostor = SigningKey("a", b"Z" * 32)
+    token = TrackingSigner([impostor]).sign(click())
+    with pytest.raises(ForgedToken, match="signature"):
+        TrackingSigner([KEY_A]).verify(token, now=NOW)
+
+
+def test_rotation_signs_with_the_first_key_and_verifies_with_any() -> None:
+    old = TrackingSigner([KEY_A]).sign(click())
+    rotated = TrackingSigner([KEY_B, KEY_A])
+    assert rotated.verify(old, now=NOW).send_id == "send_42"
+    assert rotated.verify(rotated.sign(click()), now=NOW).send_id == "send_42"
+    with pytest.raises(ForgedToken):
+        TrackingSigner([KEY_A]).verify(rotated.sign(click()), now=NOW)
+
+
+def test_a_token_of_another_kind_is_refused() -> None:
+    signer = TrackingSigner([KEY_A])
+    token = signer.sign(TrackingClaims("ws_1", "send_42", TokenKind.OPEN, NOW + 60))
+    with pytest.raises(ForgedToken, match="OPEN token"):
+        signer.verify(token, kind=TokenKind.UNSUBSCRIBE, now=NOW)
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["", "!!!!", "AQ", "a" * 20_000, base64.urlsafe_b64encode(b"\x09" * 40).decode()],
+)
+def test_garbage_is_malformed(token: str) -> None:
+    with pytest.raises(MalformedToken):
+        TrackingSigner([KEY_A]).verify(token, now=NOW)
+
+
+@given(st.integers(min_value=0, max_value=200), st.integers(min_value=0, max_value=255))
+def test_changing_any_byte_of_a_token_is_never_accepted(position: int, flip: int) -> None:
+    signer = TrackingSigner([KEY_A])
+    raw = bytearray(base64.urlsafe_b64decode(signer.sign(click()) + "=="))
+    index = position % len(raw)
+    raw[index] ^= flip or 1
+    tampered = base64.urlsafe_b64encode(bytes(raw)).rstrip(b"=").decode()
+    with pytest.raises((ForgedToken, MalformedToken)):
+        signer.verify(tampered, now=NOW)
+
+
+@given(
+    workspace=st.text(min_size=1, max_size=40),
+    send_id=st.text(min_size=1, max_size=40),
+    url=st.text(min_size=1, max_size=300),
+    expires=st.integers(min_value=NOW + 1, max_value=2**40),
+)
+def test_any_claims_round_trip(workspace: str, send_id: str, url: str, expires: int) -> None:
+    claims = TrackingClaims(workspace, send_id, TokenKind.CLICK, expires, url)
+    signer = TrackingSigner([KEY_A])
+    assert signer.verify(signer.sign(claims), now=NOW) == claims
+
+
+def test_short_secrets_are_refused() -> None:
+    with pytest.raises(ValueError, match="at least 32"):
+        SigningKey("k", b"short")
+
+
+def test_key_repr_hides_the_secret() -> None:
+    assert "AAAA" not in repr(KEY_A)
+
+
+def test_urls_and_paths_round_trip() -> None:
+    for kind in TokenKind:
+        url = tracking_url("https://t.example/", kind, "TOKEN")
+        path = url.removeprefix("https://t.example")
+        assert parse_tracking_path(path) == (kind, "TOKEN")
+    assert tracking_url("https://t.example", TokenKind.OPEN, "X").endswith("/t/o/X.gif")
+    with pytest.raises(MalformedToken):
+        parse_tracking_path("/t/x/abc")

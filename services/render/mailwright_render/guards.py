@@ -1,0 +1,239 @@
+"""Size and budget guards that sandboxed code runs through.
+
+Everything that could make a render build something huge is checked here, before it is
+built where growth has no bound (repetition, powers, padding, joins, replacements) and
+after it is built everywhere else (every filter result, call result, literal and
+captured block). Every check reads the render scope, so the limits are per render.
+"""
+
+from __future__ import annotations
+
+import functools
+import numbers
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+from jinja2.utils import Namespace
+
+from mailwright_render.errors import RenderLimitExceeded
+from mailwright_render.scope import RenderScope, current_scope
+
+_POWER_LIMIT_BITS = 16_384
+_INT_PRODUCT_LIMIT_BITS = 65_536
+_MAX_NESTING = 200
+
+
+def expanded_size(value: object, scope: RenderScope) -> int:
+    """Characters-or-items a value would take written out, counting shared parts each time.
+
+    Shared parts are measured once (a memo by identity), so a structure that refers to
+    itself exponentially costs a walk linear in its distinct parts; the walk raises as
+    soon as the total passes the output limit.
+    """
+    return _measure(value, {}, scope, 0)
+
+
+def _measure(item: object, memo: dict[int, int], scope: RenderScope, depth: int) -> int:
+    if isinstance(item, str):
+        return len(item)
+    if isinstance(item, dict):
+        children: Iterable[object] = (*item.keys(), *item.values())
+    elif isinstance(item, list | tuple | set | frozenset):
+        children = item
+    elif isinstance(item, Namespace):
+        children = object.__getattribute__(item, "_Namespace__attrs").values()
+    else:
+        return 1
+    known = memo.get(id(item))
+    if known is not None:
+        return known
+    if depth > _MAX_NESTING:
+        raise RenderLimitExceeded("output", f"a value is nested more than {_MAX_NESTING} deep")
+    limit = scope.limits.max_output_chars
+    total = 1
+    for child in children:
+        total += _measure(child, memo, scope, depth + 1)
+        if total > limit:
+            scope.check_size(total, "a value")
+    memo[id(item)] = total
+    return total
+
+
+def bounded(value: Any) -> Any:
+    """`value`, once it is known to stay within the output limit when written out."""
+    if isinstance(value, str):
+        if len(value) > 4096:
+            current_scope().check_size(len(value), "a string")
+    elif isinstance(value, list | tuple | dict | set | frozenset | Namespace):
+        expanded_size(value, current_scope())
+    return value
+
+
+def finalize(value: Any) -> Any:
+    """Applied to every `{{ … }}` output: None prints empty, and all output is counted.
+
+    The count covers output captured by `{% set %}` blocks, macros and filters too,
+    which never reaches the top-level stream check.
+    """
+    if value is None:
+        return ""
+    scope = current_scope()
+    if isinstance(value, str):
+        scope.emit(len(value))
+        return value
+    expanded_size(value, scope)
+    scope.emit(1)
+    return value
+
+
+def bounded_concat(parts: Iterable[str]) -> str:
+    chunks = parts if isinstance(parts, list) else list(parts)
+    current_scope().check_size(sum(map(len, chunks)), "a captured block")
+    return "".join(chunks)
+
+
+def bounded_range(*args: int) -> range:
+    scope = current_scope()
+    result = range(*args)
+    if len(result) > scope.limits.max_range:
+        raise RenderLimitExceeded(
+            "range", f"range() of {len(result)} items exceeds {scope.limits.max_range}"
+        )
+    return result
+
+
+def iterate(iterable: Iterable[Any]) -> Iterator[Any]:
+    tick = current_scope().tick
+    for item in iterable:
+        tick()
+        yield item
+
+
+def precheck_repeat(left: Any, right: Any, scope: RenderScope) -> None:
+    for sequence, times in ((left, right), (right, left)):
+        if isinstance(sequence, str | list | tuple) and isinstance(times, int):
+            scope.check_size(expanded_size(sequence, scope) * max(times, 0), "a repetition")
+    if (
+        isinstance(left, int)
+        and isinstance(right, int)
+        and left.bit_length() + right.bit_length() > _INT_PRODUCT_LIMIT_BITS
+    ):
+        raise RenderLimitExceeded("output", "an integer product would be too large")
+
+
+def precheck_power(base: Any, exponent: Any) -> None:
+    if isinstance(base, numbers.Integral) and isinstance(exponent, numbers.Integral):
+        size = abs(int(base)).bit_length()
+        if size > 1 and int(exponent) * size > _POWER_LIMIT_BITS:
+            raise RenderLimitExceeded("output", "a power would be too large")
+    elif isinstance(exponent, numbers.Real) and abs(float(exponent)) > _POWER_LIMIT_BITS:
+        raise RenderLimitExceeded("output", "a power would be too large")
+
+
+def precheck_method(method: Any, args: tuple[Any, ...]) -> None:
+    owner = getattr(method, "__self__", None)
+    if not isinstance(owner, str) or not args:
+        return
+    scope = current_scope()
+    name = method.__name__
+    if name == "replace" and len(args) >= 2 and isinstance(args[0], str):
+        occurrences = owner.count(args[0])
+        growth = len(str(args[1])) - len(args[0])
+        scope.check_size(len(owner) + occurrences * max(growth, 0), "a replacement")
+    elif name == "join":
+        items = args[0] if isinstance(args[0], list | tuple) else list(args[0])
+        size = expanded_size(items, scope) + len(owner) * max(len(items) - 1, 0)
+        scope.check_size(size, "a join")
+
+
+Args = tuple[Any, ...]
+Precheck = Callable[[Args, Mapping[str, Any]], Args]
+
+
+def guard_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
+    """Pre-check the filters that could build something huge; size-check every result."""
+    precheck = _FILTER_PRECHECKS.get(name)
+    # Filters marked pass_environment / pass_context / pass_eval_context receive one
+    # more positional argument in front of the value.
+    offset = 1 if getattr(func, "jinja_pass_arg", None) is not None else 0
+
+    @functools.wraps(func)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        if precheck is not None:
+            args = args[:offset] + precheck(args[offset:], kwargs)
+        return bounded(func(*args, **kwargs))
+
+    return guarded
+
+
+def _argument(args: Args, kwargs: Mapping[str, Any], index: int, name: str) -> Any:
+    if name in kwargs:
+        return kwargs[name]
+    return args[index] if len(args) > index else None
+
+
+def _check_width(args: Args, kwargs: Mapping[str, Any]) -> Args:
+    text = str(args[0]) if args else ""
+    width = _argument(args, kwargs, 1, "width")
+    lines = text.count("\n") + 1
+    if isinstance(width, int):
+        current_scope().check_size(len(text) + lines * max(width, 0), "a padded text")
+    elif isinstance(width, str):
+        current_scope().check_size(len(text) + lines * len(width), "an indented text")
+    return args
+
+
+def _check_wordwrap(args: Args, kwargs: Mapping[str, Any]) -> Args:
+    text = str(args[0]) if args else ""
+    width = _argument(args, kwargs, 1, "width") or 79
+    wrapstring = _argument(args, kwargs, 3, "wrapstring") or "\n"
+    breaks = len(text) // max(int(width), 1) + 1
+    current_scope().check_size(len(text) + breaks * len(str(wrapstring)), "a wrapped text")
+    return args
+
+
+def _check_replace(args: Args, kwargs: Mapping[str, Any]) -> Args:
+    text = str(args[0]) if args else ""
+    old = str(_argument(args, kwargs, 1, "old") or "")
+    new = str(_argument(args, kwargs, 2, "new") or "")
+    occurrences = text.count(old)
+    current_scope().check_size(
+        len(text) + occurrences * max(len(new) - len(old), 0), "a replacement"
+    )
+    return args
+
+
+def _check_join(args: Args, kwargs: Mapping[str, Any]) -> Args:
+    if not args:
+        return args
+    items = args[0]
+    if not isinstance(items, list | tuple | str):
+        # Materialise generators here, so their length is known before joining.
+        items = list(iterate(items))
+    separator = str(_argument(args, kwargs, 1, "d") or "")
+    scope = current_scope()
+    size = expanded_size(items, scope) + len(separator) * max(len(items) - 1, 0)
+    scope.check_size(size, "a join")
+    return (items, *args[1:])
+
+
+def _check_count(position: int, name: str) -> Precheck:
+    def check(args: Args, kwargs: Mapping[str, Any]) -> Args:
+        count = _argument(args, kwargs, position, name)
+        limit = current_scope().limits.max_range
+        if isinstance(count, int) and count > limit:
+            raise RenderLimitExceeded("range", f"{name} of {count} exceeds {limit}")
+        return args
+
+    return check
+
+
+_FILTER_PRECHECKS: dict[str, Precheck] = {
+    "center": _check_width,
+    "indent": _check_width,
+    "wordwrap": _check_wordwrap,
+    "replace": _check_replace,
+    "join": _check_join,
+    "batch": _check_count(1, "linecount"),
+    "slice": _check_count(1, "slices"),
+}
