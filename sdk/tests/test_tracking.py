@@ -7,6 +7,7 @@ import base64
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from mailwright.tracking import (
     ExpiredToken,
     ForgedToken,

@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from mailwright.tracking import TokenKind, TrackingClaims, TrackingSigner, tracking_url
 from markupsafe import Markup
+
+from mailwright.tracking import TokenKind, TrackingClaims, TrackingSigner, tracking_url
 
 _UNSAFE_SCHEMES = ("javascript:", "vbscript:", "data:")
 

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+
 from mailwright.tracking import SigningKey, TrackingSigner
 from mailwright_render import (
     CompiledTemplate,

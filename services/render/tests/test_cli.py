@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
 from mailwright.cli import cli
 from mailwright_render import TemplateFileError, TemplateKind, load_template_file
 

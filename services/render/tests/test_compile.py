@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import css_inline
 import pytest
+
 from mailwright_render import (
     BlockVariant,
     CompiledTemplate,

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from mailwright_render import CompileOptions, MergeField, TemplateInvalid
 from mailwright_render.mergetags import MergeTagTranslator
 

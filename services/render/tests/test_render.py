@@ -9,6 +9,7 @@ from email import policy
 from types import SimpleNamespace
 
 import pytest
+
 from mailwright_render import (
     MissingPolicy,
     RenderError,

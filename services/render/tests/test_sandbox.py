@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from markupsafe import escape
+
 from mailwright_render import (
     MissingPolicy,
     RenderError,
@@ -20,7 +22,6 @@ from mailwright_render import (
 from mailwright_render.engine import environment
 from mailwright_render.render import _run
 from mailwright_render.scope import RenderScope, render_scope
-from markupsafe import escape
 
 LIMITS = RenderLimits(max_seconds=2.0)
 

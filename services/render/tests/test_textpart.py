@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+
 from mailwright_render import TemplateInvalid
 from mailwright_render.textpart import TextWriter, tidy
 

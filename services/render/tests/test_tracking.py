@@ -7,6 +7,7 @@ from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import pytest
+
 from mailwright.tracking import (
     ExpiredToken,
     ForgedToken,
