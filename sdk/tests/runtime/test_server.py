@@ -129,15 +129,15 @@ async def test_an_oversized_message_is_resource_exhausted(platform: Platform) ->
     assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
-async def test_an_rpc_not_built_yet_is_unimplemented(platform: Platform) -> None:
-    clients = platform.clients()
-    try:
+async def test_an_unknown_method_is_unimplemented(platform: Platform) -> None:
+    async with _channel(platform) as channel:
+        call = channel.unary_unary(
+            "/mailwright.segment.v1.SegmentService/NoSuchMethod",
+            request_serializer=segment_pb2.GetSegmentRequest.SerializeToString,
+            response_deserializer=segment_pb2.GetSegmentResponse.FromString,
+        )
         with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await clients.segment.GetSegment(
-                segment_pb2.GetSegmentRequest(name="workspaces/acme/segments/vip")
-            )
-    finally:
-        await clients.close()
+            await call(segment_pb2.GetSegmentRequest(name="workspaces/acme/segments/vip"))
     assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
