@@ -6,9 +6,12 @@ import this module, so the format lives in one place.
 
 A token is compact, URL-safe base64 (no padding) of::
 
-    version (1 byte) | kind (1 byte) | expires_at (varint, unix seconds)
-    | key id | workspace | send id | url      (each: varint length + UTF-8 bytes)
+    version (1 byte) | key id | workspace | send id     (each: varint length + UTF-8)
+    | kind (1 byte) | expires_at (varint, unix seconds) | url (varint length + UTF-8)
     | MAC (16 bytes)
+
+The fields that are the same for every token of a send come first, so a batch signs
+each link by hashing only its own tail (`TrackingSigner.for_send`).
 
 The MAC is HMAC-SHA256, truncated to 128 bits, over a domain-separation prefix and every
 byte before it, so no field can be changed, dropped or moved between token kinds. The
@@ -25,17 +28,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 __all__ = [
+    "BoundSigner",
     "ExpiredToken",
     "ForgedToken",
     "MalformedToken",
+    "SendSigner",
     "SigningKey",
     "TokenKind",
     "TrackingClaims",
@@ -46,6 +53,8 @@ __all__ = [
 ]
 
 _VERSION = 1
+_BLOCK = 64  # SHA-256 block size, for HMAC's pads
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
 _MAC_BYTES = 16
 _DOMAIN = b"mailwright/tracking/v1\x00"
 MAX_URL_BYTES = 4096
@@ -139,10 +148,7 @@ class TrackingSigner:
         if len(set(ids)) != len(ids):
             raise ValueError(f"signing key ids must be unique, got {ids}")
         self._signing_id = keys[0].key_id.encode()
-        # A keyed HMAC object per key, copied per use: cheaper than re-keying every time.
-        self._macs = {
-            key.key_id.encode(): hmac.new(key.secret, _DOMAIN, hashlib.sha256) for key in keys
-        }
+        self._macs = {key.key_id.encode(): _KeyedMac(key.secret) for key in keys}
 
     @property
     def signing_key_id(self) -> str:
@@ -150,16 +156,19 @@ class TrackingSigner:
 
     def sign(self, claims: TrackingClaims) -> str:
         """Return the token for `claims`, signed with the first key."""
-        body = bytearray((_VERSION, claims.kind.code))
-        _put_varint(body, claims.expires_at)
-        _put_field(body, self._signing_id)
-        _put_field(body, claims.workspace.encode())
-        _put_field(body, claims.send_id.encode())
-        _put_field(body, (claims.url or "").encode())
-        mac = self._macs[self._signing_id].copy()
-        mac.update(body)
-        body += mac.digest()[:_MAC_BYTES]
-        return base64.urlsafe_b64encode(bytes(body)).rstrip(b"=").decode("ascii")
+        return self.for_send(claims.workspace, claims.send_id).sign(
+            claims.kind, claims.expires_at, claims.url
+        )
+
+    def for_send(self, workspace: str, send_id: str) -> SendSigner:
+        """A signer for the tokens of one send, with its constant fields pre-hashed."""
+        _check_text("workspace", workspace, MAX_ID_BYTES)
+        _check_text("send_id", send_id, MAX_ID_BYTES)
+        prefix = bytearray((_VERSION,))
+        _put_field(prefix, self._signing_id)
+        _put_field(prefix, workspace.encode())
+        _put_field(prefix, send_id.encode())
+        return SendSigner(bytes(prefix), self._macs[self._signing_id].extended(prefix))
 
     def verify(
         self,
@@ -174,28 +183,27 @@ class TrackingSigner:
         token). Raises `MalformedToken`, `ForgedToken` or `ExpiredToken`.
         """
         raw = _decode(token)
-        if len(raw) < 2 + 1 + 4 + _MAC_BYTES:
+        if len(raw) < 7 + _MAC_BYTES:
             raise MalformedToken("token is too short")
         body, tag = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
         if body[0] != _VERSION:
             raise MalformedToken(f"unknown token version {body[0]}")
-        token_kind = _KINDS_BY_CODE.get(body[1])
-        if token_kind is None:
-            raise MalformedToken("unknown token kind")
-        position = 2
-        expires_at, position = _get_varint(body, position)
-        key_id, position = _get_field(body, position, MAX_KEY_ID_BYTES)
+        key_id, position = _get_field(body, 1, MAX_KEY_ID_BYTES)
         workspace, position = _get_field(body, position, MAX_ID_BYTES)
         send_id, position = _get_field(body, position, MAX_ID_BYTES)
+        if position >= len(body):
+            raise MalformedToken("token is truncated")
+        token_kind = _KINDS_BY_CODE.get(body[position])
+        if token_kind is None:
+            raise MalformedToken("unknown token kind")
+        expires_at, position = _get_varint(body, position + 1)
         url, position = _get_field(body, position, MAX_URL_BYTES)
         if position != len(body):
             raise MalformedToken("token has trailing bytes")
         keyed = self._macs.get(key_id)
         if keyed is None:
             raise ForgedToken("token names a signing key that is not configured")
-        mac = keyed.copy()
-        mac.update(body)
-        if not hmac.compare_digest(mac.digest()[:_MAC_BYTES], tag):
+        if not hmac.compare_digest(keyed.extended(body).tag(b""), tag):
             raise ForgedToken("token signature does not verify")
         if kind is not None and token_kind is not kind:
             raise ForgedToken(f"token is a {token_kind.name} token, not {kind.name}")
@@ -212,6 +220,100 @@ class TrackingSigner:
             )
         except (UnicodeDecodeError, ValueError) as error:
             raise MalformedToken(f"token carries an invalid field: {error}") from None
+
+
+class _KeyedMac:
+    """HMAC-SHA256 (RFC 2104) keyed once, over the domain prefix and any fixed prefix.
+
+    The inner and outer hash states are computed once and copied per message, which is
+    what `hmac` does too, minus its per-call Python layers: signing sits on the delivery
+    path, once per tracked link. `tag` is the MAC truncated to 128 bits.
+    """
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, secret: bytes, *, _states: tuple[Any, Any] | None = None) -> None:
+        if _states is not None:
+            self._inner, self._outer = _states
+            return
+        key = hashlib.sha256(secret).digest() if len(secret) > _BLOCK else secret
+        key = key.ljust(_BLOCK, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key) + _DOMAIN)
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+    def extended(self, data: bytes | bytearray) -> _KeyedMac:
+        inner = self._inner.copy()
+        inner.update(data)
+        return _KeyedMac(b"", _states=(inner, self._outer))
+
+    def tag(self, data: bytes) -> bytes:
+        inner = self._inner.copy()
+        inner.update(data)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        tag: bytes = outer.digest()
+        return tag[:_MAC_BYTES]
+
+
+class SendSigner:
+    """Signs the tokens of one send (see `TrackingSigner.for_send`)."""
+
+    __slots__ = ("_mac", "_prefix")
+
+    def __init__(self, prefix: bytes, mac: _KeyedMac) -> None:
+        self._prefix = prefix
+        self._mac = mac
+
+    def sign(self, kind: TokenKind, expires_at: int, url: str | None = None) -> str:
+        return self.bind(kind, expires_at).sign(url)
+
+    def bind(self, kind: TokenKind, expires_at: int) -> BoundSigner:
+        """A signer for tokens of one kind and expiry: the hot path of a batch."""
+        return BoundSigner(self._prefix, _header(kind, expires_at), self._mac, kind)
+
+
+class BoundSigner:
+    """Signs tokens of one send, kind and expiry (see `SendSigner.bind`)."""
+
+    __slots__ = ("_click", "_header", "_kind", "_mac", "_prefix")
+
+    def __init__(self, prefix: bytes, header: bytes, mac: _KeyedMac, kind: TokenKind) -> None:
+        self._prefix = prefix
+        self._header = header
+        self._mac = mac
+        self._kind = kind
+        self._click = kind is TokenKind.CLICK
+
+    def sign(self, url: str | None = None) -> str:
+        if self._click:
+            if not url:
+                raise ValueError("url is required for a click token")
+            target = url.encode()
+            length = len(target)
+            if length > MAX_URL_BYTES:
+                raise ValueError(f"url is longer than {MAX_URL_BYTES} bytes")
+        elif url is not None:
+            raise ValueError(f"url is only carried by click tokens, not {self._kind.name}")
+        else:
+            target, length = b"", 0
+        if length < 0x80:
+            tail = self._header + bytes((length,)) + target
+        else:
+            encoded = bytearray(self._header)
+            _put_field(encoded, target)
+            tail = bytes(encoded)
+        token = self._prefix + tail + self._mac.tag(tail)
+        return binascii.b2a_base64(token, newline=False).translate(_URLSAFE).rstrip(b"=").decode()
+
+
+@functools.lru_cache(maxsize=64)
+def _header(kind: TokenKind, expires_at: int) -> bytes:
+    """Kind and expiry, encoded; a batch's tokens share a handful of these."""
+    if expires_at < 0:
+        raise ValueError("expires_at must be a unix time in seconds, not negative")
+    header = bytearray((kind.code,))
+    _put_varint(header, expires_at)
+    return bytes(header)
 
 
 def tracking_url(base_url: str, kind: TokenKind, token: str) -> str:
@@ -259,6 +361,9 @@ def _decode(token: str) -> bytes:
 
 
 def _put_varint(out: bytearray, value: int) -> None:
+    if value < 0x80:
+        out.append(value)
+        return
     while True:
         byte = value & 0x7F
         value >>= 7

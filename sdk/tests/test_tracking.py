@@ -139,3 +139,25 @@ def test_urls_and_paths_round_trip() -> None:
     assert tracking_url("https://t.example", TokenKind.OPEN, "X").endswith("/t/o/X.gif")
     with pytest.raises(MalformedToken):
         parse_tracking_path("/t/x/abc")
+
+
+def test_a_send_signer_makes_the_same_tokens_as_signing_claims() -> None:
+    signer = TrackingSigner([KEY_A])
+    per_send = signer.for_send("ws_1", "send_42")
+    assert per_send.sign(TokenKind.CLICK, NOW + 3600, click().url) == signer.sign(click())
+    with pytest.raises(ValueError, match="url is required"):
+        per_send.sign(TokenKind.CLICK, NOW)
+    with pytest.raises(ValueError, match="only carried by click"):
+        per_send.sign(TokenKind.OPEN, NOW, "https://x.example")
+
+
+@pytest.mark.parametrize("secret", [b"A" * 32, bytes(range(100))])
+def test_the_mac_is_standard_hmac_sha256_truncated(secret: bytes) -> None:
+    import hashlib
+    import hmac
+
+    signer = TrackingSigner([SigningKey("a", secret)])
+    raw = base64.urlsafe_b64decode(signer.sign(click()) + "==")
+    body, tag = raw[:-16], raw[-16:]
+    expected = hmac.new(secret, b"mailwright/tracking/v1\x00" + body, hashlib.sha256)
+    assert tag == expected.digest()[:16]

@@ -97,6 +97,7 @@ class _Compilation:
         self.translator = MergeTagTranslator(options.merge_fields)
         self.issues: list[Issue] = []
         self.links: list[Link] = []
+        self._consumed: set[int] = set()
 
     def _part(self, name: str, text: str, *, html: bool, mask: bool = False) -> Part:
         part, issues = prepare(
@@ -272,6 +273,7 @@ class _Compilation:
                 self._raise_on_errors()
         role = _roles(placeholders, self.translator)
         result = body_pass(document, placeholders, role, self.links)
+        self._consumed = result.facts.consumed
         for index in result.facts.unbalanced_hrefs:
             self.issues.append(body.issue(
                 "jinja-placement",
@@ -291,7 +293,7 @@ class _Compilation:
         *,
         text_part: bool,
     ) -> str:
-        restored = restore(text, placeholders)
+        restored = restore(text, placeholders, frozenset(self._consumed))
         what = "the text part" if text_part else "HTML processing (MJML, CSS inlining)"
         for index in restored.missing_statements:
             self.issues.append(body.issue(

@@ -139,6 +139,9 @@ class HubSpotContact(Mapping[str, object]):
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
+    def __repr__(self) -> str:
+        return "<contact>"
+
 
 @dataclass(frozen=True)
 class Links:

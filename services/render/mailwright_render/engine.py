@@ -43,6 +43,10 @@ def _click(eval_ctx: EvalContext, rendered: object, index: int) -> str:
     return current_hooks().click(index, str(rendered), bool(eval_ctx.autoescape))
 
 
+def _track(index: int, value: object) -> str:
+    return current_hooks().track(index, value)
+
+
 def _block(index: int) -> int:
     return current_hooks().block_choice(index)
 
@@ -72,9 +76,13 @@ def personalization_token(context: Context, expression: str, default: object = "
 FUNCTIONS: dict[str, Any] = {
     "now": now,
     "personalization_token": personalization_token,
+}
+# What compiled templates call back into; authors cannot name them.
+CALLBACKS: dict[str, Any] = {
     "__mw_tag": _merge_tag,
     "__mw_if": _merge_condition,
     "__mw_link": _link,
+    "__mw_track": _track,
     "__mw_block": _block,
     "__mw_open_pixel": _open_pixel,
     "__mw_preheader": _preheader,
@@ -85,11 +93,17 @@ INTERNAL_FILTERS: dict[str, Any] = {"__mw_click": _click}
 @functools.cache
 def environment(html: bool, missing: MissingPolicy) -> MailwrightSandbox:
     """The shared sandbox for HTML (autoescaped) or text parts under a missing policy."""
-    filters = template_filters()
-    filters.update(INTERNAL_FILTERS)
-    return MailwrightSandbox(html=html, missing=missing, filters=filters, functions=FUNCTIONS)
+    return MailwrightSandbox(
+        html=html,
+        missing=missing,
+        filters=template_filters(),
+        internal_filters=INTERNAL_FILTERS,
+        functions=FUNCTIONS,
+        trusted=CALLBACKS,
+    )
 
 
 GLOBAL_NAMES = frozenset(
-    {*FUNCTIONS, "range", "dict", "cycler", "joiner", "namespace", "true", "false", "none"}
+    {*FUNCTIONS, *CALLBACKS, "range", "dict", "cycler", "joiner", "namespace"}
+    | {"true", "false", "none"}
 )

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from jinja2.utils import Namespace
+from markupsafe import Markup
 
 from mailwright_render.errors import RenderLimitExceeded
 from mailwright_render.scope import RenderScope, current_scope
@@ -21,6 +22,9 @@ from mailwright_render.scope import RenderScope, current_scope
 _POWER_LIMIT_BITS = 16_384
 _INT_PRODUCT_LIMIT_BITS = 65_536
 _MAX_NESTING = 200
+_COUNTED_LENGTH = 256
+# Strings this short are within any sensible output limit and are not checked.
+_SHORT = 4096
 
 
 def expanded_size(value: object, scope: RenderScope) -> int:
@@ -62,7 +66,7 @@ def _measure(item: object, memo: dict[int, int], scope: RenderScope, depth: int)
 def bounded(value: Any) -> Any:
     """`value`, once it is known to stay within the output limit when written out."""
     if isinstance(value, str):
-        if len(value) > 4096:
+        if len(value) > _SHORT:
             current_scope().check_size(len(value), "a string")
     elif isinstance(value, list | tuple | dict | set | frozenset | Namespace):
         expanded_size(value, current_scope())
@@ -70,19 +74,22 @@ def bounded(value: Any) -> Any:
 
 
 def finalize(value: Any) -> Any:
-    """Applied to every `{{ … }}` output: None prints empty, and all output is counted.
+    """Applied to every `{{ … }}` output: None prints empty, and output is counted.
 
     The count covers output captured by `{% set %}` blocks, macros and filters too,
-    which never reaches the top-level stream check.
+    which never reaches the top-level stream check. Short strings are not counted: with
+    the operation budget they cannot add up to much, and they are most of all output.
     """
+    kind = type(value)
+    if kind is str or kind is Markup:
+        if len(value) >= _COUNTED_LENGTH:
+            current_scope().emit(len(value))
+        return value
     if value is None:
         return ""
-    scope = current_scope()
-    if isinstance(value, str):
-        scope.emit(len(value))
-        return value
-    expanded_size(value, scope)
-    scope.emit(1)
+    if isinstance(value, list | tuple | dict | set | frozenset | Namespace):
+        scope = current_scope()
+        scope.emit(expanded_size(value, scope))
     return value
 
 
@@ -161,7 +168,11 @@ def guard_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     def guarded(*args: Any, **kwargs: Any) -> Any:
         if precheck is not None:
             args = args[:offset] + precheck(args[offset:], kwargs)
-        return bounded(func(*args, **kwargs))
+        result = func(*args, **kwargs)
+        kind = type(result)
+        if (kind is str or kind is Markup) and len(result) <= _SHORT:
+            return result
+        return bounded(result)
 
     return guarded
 

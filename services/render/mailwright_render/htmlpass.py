@@ -29,6 +29,7 @@ _HIDDEN_STYLE = re.compile(
     r"|max-height\s*:\s*0(?:px)?\s*(?:;|$)",
     re.IGNORECASE,
 )
+_EXPRESSION = re.compile(r"^\{\{[-+]?\s*(.*?)\s*[-+]?\}\}$", re.DOTALL)
 _SKIPPED = frozenset({"head", "style", "script", "title", "template"})
 _VOID = frozenset(
     {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
@@ -61,6 +62,7 @@ class BodyFacts:
     visible_postal_address: bool = False
     static_hrefs: list[str] = field(default_factory=list)
     unbalanced_hrefs: list[int] = field(default_factory=list)
+    consumed: set[int] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,15 @@ class _BodyPass(HTMLParser):
         for index in self._placeholders_in(value):
             if self.placeholders.is_statement(index):
                 self.text.zero_width(self.placeholders.token(index), closes=self._closes(index))
+
+    def _sole_expression(self, href: str, indices: list[int]) -> str | None:
+        """The Jinja expression an href consists of, if it is exactly one `{{ … }}`."""
+        if len(indices) != 1 or href.strip() != self.placeholders.token(indices[0]):
+            return None
+        if self.placeholders.constructs[indices[0]].kind != "expression":
+            return None
+        match = _EXPRESSION.match(self.placeholders.originals[indices[0]])
+        return match.group(1) if match and match.group(1) else None
 
     def _balanced(self, indices: list[int]) -> bool:
         depth = 0
@@ -205,8 +216,13 @@ class _BodyPass(HTMLParser):
             link = Link(None, not (unsubscribe or notrack), unsubscribe)
         index = len(self.links)
         self.links.append(link)
+        expression = self._sole_expression(href, indices)
         if link.tracked and link.url is not None:
-            html_href, text_href = f"{{{{ __mw_link({index}) }}}}", f"{{{{ __mw_link({index}) }}}}"
+            html_href = text_href = f"{{{{ __mw_link({index}) }}}}"
+        elif link.tracked and expression is not None:
+            # The whole href is one expression: track its value directly.
+            self.facts.consumed.add(indices[0])
+            html_href = text_href = f"{{{{ __mw_track({index}, ({expression})) }}}}"
         elif link.tracked:
             opener = f"{{% filter __mw_click({index}) %}}"
             html_href = f"{opener}{_attribute(href)}{{% endfilter %}}"

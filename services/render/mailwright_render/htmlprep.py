@@ -187,8 +187,13 @@ class Restored:
     missing_expressions: tuple[int, ...]
 
 
-def restore(text: str, placeholders: Placeholders) -> Restored:
-    """Put constructs back; say which statements or expressions went missing or moved."""
+def restore(
+    text: str, placeholders: Placeholders, consumed: frozenset[int] = frozenset()
+) -> Restored:
+    """Put constructs back; say which statements or expressions went missing or moved.
+
+    `consumed` expressions were written into generated code on purpose (tracked links).
+    """
     seen: list[int] = []
 
     def back(match: re.Match[str]) -> str:
@@ -206,5 +211,7 @@ def restore(text: str, placeholders: Placeholders) -> Restored:
     ]
     missing = tuple(i for i in structural if counted.get(i, 0) != 1)
     misordered = not missing and statements != structural
-    lost = tuple(i for i in range(len(placeholders.constructs)) if i not in counted)
+    lost = tuple(
+        i for i in range(len(placeholders.constructs)) if i not in counted and i not in consumed
+    )
     return Restored(restored, missing, misordered, lost)

