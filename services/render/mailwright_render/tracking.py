@@ -10,14 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-<<<<<<< HEAD
-from markupsafe import Markup
-=======
-from mailwright.tracking import TokenKind, TrackingSigner, tracking_url
 from markupsafe import Markup, escape
->>>>>>> render-domain
 
-from mailwright.tracking import TokenKind, TrackingClaims, TrackingSigner, tracking_url
+from mailwright.tracking import TokenKind, TrackingSigner, tracking_url
 
 _UNSAFE_SCHEMES = ("javascript:", "vbscript:", "data:")
 _PIXEL_START = Markup('<img src="')
