@@ -4,8 +4,8 @@
 * `simulate_customers`: BG/NBD purchase processes (and Gamma-Gamma spend) from known
   parameters, returning the summary and the ground truth;
 * `simulate_transactions`: the same as dated transactions (what a shop exports);
-* `simulate_event_log` (in `simulate_events`): an event log with a planted signal for the
-  churn and propensity classifiers.
+* `simulate_event_log`: an event log with a planted signal for the churn and propensity
+  classifiers: engagement drives purchases, and engagement fades before a person churns.
 
 All are deterministic given a seed.
 """
@@ -13,12 +13,13 @@ All are deterministic given a seed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
 
 from mailwright_profile.predict.bgnbd import BgNbd
+from mailwright_profile.predict.events import CLICK, DAY, OPEN, OTHER, PURCHASE, VIEW, EventLog
 from mailwright_profile.predict.gammagamma import GammaGamma
 from mailwright_profile.predict.summary import CustomerSummary, Transaction
 
@@ -121,3 +122,59 @@ def simulate_transactions(
 
 def _cents(value: float) -> float:
     return round(float(value), 2)
+
+
+FADE_DAYS = 30
+
+
+def simulate_event_log(n_people: int, *, start: datetime, days: int, seed: int = 0) -> EventLog:
+    """Daily opens, clicks, views and purchases for `n_people` over `days` days.
+
+    Each person has an engagement level e ~ Gamma(2, 1/2) and a churn day (exponential,
+    longer for the engaged). Opens, clicks and views scale with e; over the 30 days before
+    churn they fade, and after it they nearly stop. A purchase is likelier on days with
+    recent product views and for engaged people, and impossible after churn. A third of
+    the people read mail through a privacy proxy that "opens" every send: machine opens,
+    which carry no signal. People join during the first half of the period.
+    """
+    rng = np.random.default_rng(seed)
+    engagement = rng.gamma(2.0, 0.5, size=n_people)
+    join = rng.integers(0, max(days // 2, 1), size=n_people)
+    churn = join + rng.exponential(200.0 * np.sqrt(engagement))
+    proxy = rng.random(n_people) < 1 / 3
+    click_rate = np.clip(0.12 * engagement, 0.0, 0.6)
+    base_purchase = 0.002 * engagement
+    recent_views = np.zeros(n_people)
+    columns: list[tuple[IntArray, int, FloatArray]] = []
+    machine: list[npt.NDArray[np.bool_]] = []
+    for day in range(days):
+        present = day >= join
+        alive = present & (day < churn)
+        fading = np.clip((churn - day) / FADE_DAYS, 0.05, 1.0)
+        level = np.where(alive, engagement * fading, 0.03 * engagement) * present
+        opens = rng.poisson(0.2 * level)
+        clicks = rng.binomial(opens, click_rate)
+        views = rng.poisson(0.1 * level)
+        recent_views = 0.5 * recent_views + views
+        hazard = base_purchase + 0.05 * recent_views
+        bought = alive & (rng.random(n_people) < -np.expm1(-hazard))
+        sent = present & (day % 3 == 0)
+        for kind, counts in ((OPEN, opens), (CLICK, clicks), (VIEW, views)):
+            who = np.repeat(np.arange(n_people), counts)
+            columns.append((who, kind, np.full(who.size, float(day))))
+            machine.append(np.zeros(who.size, dtype=bool))
+        for kind, mask, is_machine in (
+            (PURCHASE, bought, False),
+            (OPEN, sent & proxy, True),
+            (OTHER, join == day, False),
+        ):
+            who = np.flatnonzero(mask)
+            columns.append((who, kind, np.full(who.size, float(day))))
+            machine.append(np.full(who.size, is_machine))
+    person = np.concatenate([c[0] for c in columns]).astype(np.int64)
+    kinds = np.concatenate([np.full(c[0].size, c[1]) for c in columns])
+    day_of = np.concatenate([c[2] for c in columns])
+    time = start.timestamp() + (day_of + rng.random(person.size)) * DAY
+    value = np.where(kinds == PURCHASE, np.round(rng.gamma(3.0, 15.0, person.size), 2), 0.0)
+    people = tuple(f"p{i}" for i in range(n_people))
+    return EventLog.from_arrays(people, person, kinds, time, value, np.concatenate(machine))
