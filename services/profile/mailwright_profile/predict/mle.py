@@ -83,8 +83,16 @@ def _check_converged(
     # when the gradient is essentially zero, and never accept a non-stationary "success".
     largest = float(np.max(np.abs(grad)))
     if largest >= STATIONARY_GRADIENT:
-        reason = str(getattr(result, "message", "")) or "stopped early"
-        raise ConvergenceError(model, f"{reason} (gradient {largest:.2e} at the end)")
+        raise ConvergenceError(model, f"{_reason(result)} (gradient {largest:.2e} at the end)")
+
+
+def _reason(result: object) -> str:
+    message = str(getattr(result, "message", "")).strip()
+    if message.startswith("ABNORMAL"):
+        return "the line search could not improve the likelihood further"
+    if "ITERATIONS REACHED LIMIT" in message.upper():
+        return "the iteration limit was reached"
+    return message.lower() or "the optimiser stopped early"
 
 
 def inverse_hessian(fun: Objective, theta: FloatArray, total: float) -> FloatArray:

@@ -175,6 +175,9 @@ def simulate_event_log(n_people: int, *, start: datetime, days: int, seed: int =
     kinds = np.concatenate([np.full(c[0].size, c[1]) for c in columns])
     day_of = np.concatenate([c[2] for c in columns])
     time = start.timestamp() + (day_of + rng.random(person.size)) * DAY
-    value = np.where(kinds == PURCHASE, np.round(rng.gamma(3.0, 15.0, person.size), 2), 0.0)
+    # Spend per purchase follows the Gamma-Gamma model: Gamma(6, ν) with ν varying by person.
+    scale = rng.gamma(4.0, 1.0 / 15.0, size=n_people)
+    spend = np.round(rng.gamma(6.0, 1.0 / scale[person]), 2)
+    value = np.where(kinds == PURCHASE, spend, 0.0)
     people = tuple(f"p{i}" for i in range(n_people))
     return EventLog.from_arrays(people, person, kinds, time, value, np.concatenate(machine))
