@@ -1,87 +1,72 @@
 """The built-in scorers: CLV, churn risk, purchase propensity and best send time.
 
-Each trains from a workspace's event history and writes computed traits:
-
-| scorer       | traits                                                             |
+| scorer       | outputs (computed traits)                                          |
 |--------------|--------------------------------------------------------------------|
 | `clv`        | clv_12m, p_alive, expected_purchases_12m, expected_average_spend    |
 | `churn`      | churn_risk                                                         |
 | `propensity` | purchase_propensity_30d                                            |
-| `send_time`  | best_send_hour, best_send_day                                      |
+| `send-time`  | best_send_hour, best_send_day                                      |
+
+Each is immutable: `train` returns a `ModelVersion`, `load` returns a scorer bound to one,
+and `score` reads the feature mapping of `inputs.person_features`.
 """
 
 from __future__ import annotations
 
-import math
+import dataclasses
 import pickle
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
+from typing import Any, ClassVar
 
 import numpy as np
 
 from mailwright_profile.predict.bgnbd import BgNbd
 from mailwright_profile.predict.classify import predict_probability, train_classifier
-from mailwright_profile.predict.clv import ClvModel, fit_clv
+from mailwright_profile.predict.clv import ClvModel, ClvPrediction, fit_clv
 from mailwright_profile.predict.errors import DataError
-from mailwright_profile.predict.events import DAY, PURCHASE, EventLog, timestamp
 from mailwright_profile.predict.features import FEATURE_NAMES, Task, build_features
 from mailwright_profile.predict.gammagamma import GammaGamma
+from mailwright_profile.predict.inputs import SUMMARY_KEYS, summary_from_log
 from mailwright_profile.predict.scorers import (
+    Features,
     ModelVersion,
-    PersonHistory,
     Scorer,
+    Scores,
     TrainingData,
-    TraitValue,
     check_version,
 )
-from mailwright_profile.predict.sendtime import SendTimeModel, fit_send_times
+from mailwright_profile.predict.sendtime import (
+    HOURS,
+    SendTimeModel,
+    engagement_counts,
+    fit_send_times,
+)
 from mailwright_profile.predict.summary import CustomerSummary
 
 
-def summary_from_log(log: EventLog, as_of: datetime) -> CustomerSummary:
-    """Per-person CLV summary (in days) from purchase events before `as_of`, by UTC day,
-    with the conventions of `CustomerSummary.from_transactions`."""
-    end = timestamp(as_of, "as_of")
-    mask = (log.kind == PURCHASE) & (log.time < end)
-    if not mask.any():
-        raise DataError("events", "no purchases before as_of")
-    days = np.floor(log.time[mask] / DAY).astype(np.int64)
-    pairs, inverse = np.unique(
-        np.stack([log.person[mask], days], axis=1), axis=0, return_inverse=True
-    )
-    day_totals = np.bincount(inverse.ravel(), weights=log.value[mask], minlength=len(pairs))
-    people, first_row, per_person = np.unique(pairs[:, 0], return_index=True, return_counts=True)
-    last_row = first_row + per_person - 1
-    end_day = math.ceil(end / DAY) - 1
-    frequency = (per_person - 1).astype(np.float64)
-    repeat_total = np.add.reduceat(day_totals, first_row) - day_totals[first_row]
-    money = np.divide(repeat_total, frequency, out=np.zeros(people.size), where=frequency > 0)
-    return CustomerSummary(
-        tuple(log.people[p] for p in people),
-        frequency,
-        (pairs[last_row, 1] - pairs[first_row, 1]).astype(np.float64),
-        (end_day - pairs[first_row, 1]).astype(np.float64),
-        money,
-    )
+def _require(model: Any, name: str) -> Any:
+    if model is None:
+        raise DataError("model", f"scorer {name!r} has no model; load a version first")
+    return model
 
 
-@dataclass
+@dataclass(frozen=True)
 class ClvScorer:
     """BG/NBD and Gamma-Gamma in days; CLV over 12 months in monthly steps."""
 
-    horizon_days: float = 365.0
-    period_days: float = 365.0 / 12
-    annual_discount_rate: float = 0.0
-    holdout_days: int = 90
-    name: str = "clv"
-    traits: tuple[str, ...] = (
+    name: ClassVar[str] = "clv"
+    outputs: ClassVar[tuple[str, ...]] = (
         "clv_12m",
         "p_alive",
         "expected_purchases_12m",
         "expected_average_spend",
     )
+    horizon_days: float = 365.0
+    period_days: float = 365.0 / 12
+    annual_discount_rate: float = 0.0
+    holdout_days: int = 90
     model: ClvModel | None = None
 
     def train(self, data: TrainingData) -> ModelVersion:
@@ -96,89 +81,86 @@ class ClvScorer:
         if fit.gamma_gamma is not None:
             metrics["gamma_gamma_log_likelihood"] = fit.gamma_gamma.log_likelihood
             metrics["frequency_spend_correlation"] = fit.gamma_gamma.frequency_spend_correlation
-        self.model = fit.model
         spend = None if fit.gamma_gamma is None else fit.gamma_gamma.model.as_dict()
-        parameters = {
-            "time_unit": "day",
-            "bgnbd": fit.bgnbd.model.as_dict(),
-            "gamma_gamma": spend,
-            "horizon_days": self.horizon_days,
-            "period_days": self.period_days,
-            "annual_discount_rate": self.annual_discount_rate,
-        }
+        parameters = {"time_unit": "day", "bgnbd": fit.bgnbd.model.as_dict(), "gamma_gamma": spend}
         return ModelVersion.create(self.name, parameters, metrics)
 
     def _holdout(self, data: TrainingData) -> dict[str, Any] | None:
-        """Fit without the last `holdout_days` and compare predicted repeat purchase days
-        in them with what happened (None when the calibration data cannot be fitted)."""
-        cutoff = data.as_of - timedelta(days=self.holdout_days)
+        """Fit without the last `holdout_days` and compare the predicted repeat purchase
+        days in them with the actual ones (None when that shorter history cannot be fitted)."""
         try:
-            calibration = summary_from_log(data.events, cutoff)
-            model = fit_clv(
-                CustomerSummary.from_arrays(
-                    calibration.frequency, calibration.recency, calibration.T
+            calibration = summary_from_log(
+                data.events, data.as_of - timedelta(days=self.holdout_days)
+            )
+            bgnbd = fit_clv(
+                CustomerSummary(
+                    calibration.customer_ids,
+                    calibration.frequency,
+                    calibration.recency,
+                    calibration.T,
                 )
-            ).model
+            ).bgnbd.model
         except DataError:
             return None
         after = summary_from_log(data.events, data.as_of)
         index = {person: i for i, person in enumerate(after.customer_ids)}
         rows = np.array([index[p] for p in calibration.customer_ids])
         actual = after.frequency[rows] - calibration.frequency
-        predicted = model.bgnbd.expected_purchases(
+        predicted = bgnbd.expected_purchases(
             float(self.holdout_days), calibration.frequency, calibration.recency, calibration.T
         )
+        varied = np.ptp(actual) > 0 and np.ptp(predicted) > 0
         return {
             "days": self.holdout_days,
             "customers": len(calibration),
             "actual_purchases": float(actual.sum()),
             "predicted_purchases": float(predicted.sum()),
             "mean_absolute_error": float(np.mean(np.abs(actual - predicted))),
-            "correlation": float(np.corrcoef(actual, predicted)[0, 1])
-            if np.ptp(actual) > 0 and np.ptp(predicted) > 0
-            else None,
+            "correlation": float(np.corrcoef(actual, predicted)[0, 1]) if varied else None,
         }
 
-    def load(self, version: ModelVersion) -> None:
+    def load(self, version: ModelVersion) -> ClvScorer:
         check_version(self.name, version, ("bgnbd", "gamma_gamma"))
-        params = version.parameters
-        spend = params["gamma_gamma"]
-        self.model = ClvModel(
-            BgNbd(**params["bgnbd"]), None if spend is None else GammaGamma(**spend), "day"
+        spend = version.parameters["gamma_gamma"]
+        model = ClvModel(
+            BgNbd(**version.parameters["bgnbd"]),
+            None if spend is None else GammaGamma(**spend),
+            "day",
         )
+        return dataclasses.replace(self, model=model)
 
-    def score(self, person: PersonHistory, as_of: datetime) -> dict[str, TraitValue]:
-        return self.score_many([person], as_of)[person.person_id]
-
-    def score_many(
-        self, people: Iterable[PersonHistory], as_of: datetime
-    ) -> dict[str, dict[str, TraitValue]]:
-        """Vectorised scoring; people without a purchase before `as_of` get None traits."""
-        model = _require(self.model, self.name)
-        histories = list(people)
-        result: dict[str, dict[str, TraitValue]] = {
-            p.person_id: dict.fromkeys(self.traits) for p in histories
-        }
-        log = EventLog.from_events(e for p in histories for e in p.events)
-        if not np.any((log.kind == PURCHASE) & (log.time < timestamp(as_of, "as_of"))):
-            return result
-        summary = summary_from_log(log, as_of)
+    def _predict(self, summary: CustomerSummary) -> ClvPrediction:
+        model: ClvModel = _require(self.model, self.name)
         monthly = (1.0 + self.annual_discount_rate) ** (self.period_days / 365.0) - 1.0
-        prediction = model.predict(
+        return model.predict(
             summary, horizon=self.horizon_days, period=self.period_days, discount_rate=monthly
         )
-        for i, person in enumerate(summary.customer_ids):
-            result[person] = {
-                "clv_12m": _item(prediction.clv, i),
+
+    def score(self, features: Features) -> Scores:
+        if any(features.get(key) is None for key in SUMMARY_KEYS):
+            return {}
+        summary = CustomerSummary.from_arrays(*([features[key]] for key in SUMMARY_KEYS))
+        return self._scores(self._predict(summary))[summary.customer_ids[0]]
+
+    def score_all(self, data: TrainingData) -> dict[str, Scores]:
+        try:
+            summary = summary_from_log(data.events, data.as_of)
+        except DataError:
+            return {}
+        return self._scores(self._predict(summary))
+
+    def _scores(self, prediction: ClvPrediction) -> dict[str, Scores]:
+        scores: dict[str, Scores] = {}
+        for i, person in enumerate(prediction.customer_ids):
+            values = {
                 "p_alive": float(prediction.probability_alive[i]),
                 "expected_purchases_12m": float(prediction.expected_purchases[i]),
-                "expected_average_spend": _item(prediction.expected_average_spend, i),
             }
-        return result
-
-
-def _item(values: np.ndarray[Any, Any] | None, i: int) -> float | None:
-    return None if values is None else float(values[i])
+            if prediction.clv is not None and prediction.expected_average_spend is not None:
+                values["clv_12m"] = float(prediction.clv[i])
+                values["expected_average_spend"] = float(prediction.expected_average_spend[i])
+            scores[person] = values
+        return scores
 
 
 def _spend_if_tracked(summary: CustomerSummary) -> CustomerSummary:
@@ -189,18 +171,12 @@ def _spend_if_tracked(summary: CustomerSummary) -> CustomerSummary:
     return CustomerSummary(summary.customer_ids, summary.frequency, summary.recency, summary.T)
 
 
-def _require(model: Any, name: str) -> Any:
-    if model is None:
-        raise DataError("model", f"scorer {name!r} has no model; train or load one first")
-    return model
-
-
-@dataclass
+@dataclass(frozen=True)
 class ClassifierScorer:
     """Calibrated gradient boosting on point-in-time features (see `classify`)."""
 
     name: str
-    traits: tuple[str, ...]
+    outputs: tuple[str, ...]
     task: Task
     model: Any = None
 
@@ -214,7 +190,6 @@ class ClassifierScorer:
             validation_cutoff=validation_cutoff,
             observed_until=data.as_of,
         )
-        self.model = trained.model
         parameters = {
             "task": self.task.name,
             "horizon_days": self.task.horizon_days,
@@ -230,105 +205,121 @@ class ClassifierScorer:
         }
         return ModelVersion.create(self.name, parameters, metrics, pickle.dumps(trained.model))
 
-    def load(self, version: ModelVersion) -> None:
+    def load(self, version: ModelVersion) -> ClassifierScorer:
         check_version(self.name, version, ("task", "feature_names"))
         if version.artifact is None:
             raise DataError("artifact", f"model version of {self.name!r} has no classifier")
         if tuple(version.parameters["feature_names"]) != FEATURE_NAMES:
-            raise DataError("feature_names", "stored model was trained on other features")
-        # The artifact comes from our own store, with its digest checked by
-        # ModelVersion.from_json; it is as trusted as the code that wrote it.
-        self.model = pickle.loads(version.artifact)  # noqa: S301
+            raise DataError("feature_names", "the stored model was trained on other features")
+        # The artifact comes from our own store, its digest checked by
+        # ModelVersion.from_json: it is as trusted as the code that wrote it.
+        return dataclasses.replace(self, model=pickle.loads(version.artifact))  # noqa: S301
 
-    def score(self, person: PersonHistory, as_of: datetime) -> dict[str, TraitValue]:
+    def _eligible(self, days_since_last_purchase: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        if self.task.name == "propensity":
+            return np.ones(days_since_last_purchase.shape, dtype=bool)
+        return np.asarray(days_since_last_purchase <= self.task.active_days)  # NaN: never
+
+    def score(self, features: Features) -> Scores:
         model = _require(self.model, self.name)
-        empty: dict[str, TraitValue] = dict.fromkeys(self.traits)
-        features = build_features(person.log(), as_of)
-        if not features.person_ids:
-            return empty
-        if self.task.name == "churn":
-            recency = features.column("days_since_last_purchase")[0]
-            if not recency <= self.task.active_days:  # also false for NaN: never bought
-                return empty
-        probability = float(predict_probability(model, features.values)[0])
-        return {self.traits[0]: probability}
+        if any(name not in features for name in FEATURE_NAMES):
+            return {}
+        row = np.array([[_number_or_nan(features[name]) for name in FEATURE_NAMES]])
+        if not self._eligible(row[:, FEATURE_NAMES.index("days_since_last_purchase")])[0]:
+            return {}
+        return {self.outputs[0]: float(predict_probability(model, row)[0])}
+
+    def score_all(self, data: TrainingData) -> dict[str, Scores]:
+        model = _require(self.model, self.name)
+        matrix = build_features(data.events, data.as_of)
+        keep = self._eligible(matrix.column("days_since_last_purchase"))
+        if not keep.any():
+            return {}
+        probabilities = predict_probability(model, matrix.values[keep])
+        people = [p for p, k in zip(matrix.person_ids, keep, strict=True) if k]
+        return {p: {self.outputs[0]: float(v)} for p, v in zip(people, probabilities, strict=True)}
 
 
-class ChurnScorer(ClassifierScorer):
-    """Churn: P(no purchase in the next 60 days) for people who bought in the last 90."""
-
-    def __init__(self) -> None:
-        super().__init__("churn", ("churn_risk",), Task("churn", 60, 90))
+def _number_or_nan(value: Any) -> float:
+    """None (never happened) is NaN to the gradient-boosting model."""
+    return float("nan") if value is None else float(value)
 
 
-class PropensityScorer(ClassifierScorer):
-    """Propensity: P(a purchase in the next 30 days) for everyone seen before."""
-
-    def __init__(self) -> None:
-        super().__init__("propensity", ("purchase_propensity_30d",), Task("propensity", 30))
+def churn_scorer() -> ClassifierScorer:
+    """Churn: P(no purchase in the next 60 days), for people who bought in the last 90."""
+    return ClassifierScorer("churn", ("churn_risk",), Task("churn", 60, 90))
 
 
-@dataclass
+def propensity_scorer() -> ClassifierScorer:
+    """Propensity: P(a purchase in the next 30 days), for everyone seen before."""
+    return ClassifierScorer("propensity", ("purchase_propensity_30d",), Task("propensity", 30))
+
+
+@dataclass(frozen=True)
 class SendTimeScorer:
     """Best local hour and weekday from human opens and clicks, shrunk to the population."""
 
+    name: ClassVar[str] = "send-time"
+    outputs: ClassVar[tuple[str, ...]] = ("best_send_hour", "best_send_day")
     default_timezone: str = "UTC"
-    name: str = "send_time"
-    traits: tuple[str, ...] = ("best_send_hour", "best_send_day")
     model: SendTimeModel | None = None
 
     def train(self, data: TrainingData) -> ModelVersion:
         past = data.events.before(data.as_of)
         fitted = fit_send_times(past, data.timezones, default_timezone=self.default_timezone)
-        self.model = fitted.model
         parameters = {
             "hour_prior": list(fitted.model.hour_prior),
             "day_prior": list(fitted.model.day_prior),
             "hour_strength": fitted.model.hour_strength,
             "day_strength": fitted.model.day_strength,
-            "default_timezone": self.default_timezone,
         }
         metrics = {
             "people": len(fitted.person_ids),
             "people_with_history": int(np.count_nonzero(fitted.events)),
             "events": int(fitted.events.sum()),
-            "hour_strength": fitted.model.hour_strength,
-            "day_strength": fitted.model.day_strength,
         }
         return ModelVersion.create(self.name, parameters, metrics)
 
-    def load(self, version: ModelVersion) -> None:
+    def load(self, version: ModelVersion) -> SendTimeScorer:
         check_version(self.name, version, ("hour_prior", "day_prior", "hour_strength"))
         p = version.parameters
-        self.model = SendTimeModel(
+        model = SendTimeModel(
             tuple(p["hour_prior"]),
             tuple(p["day_prior"]),
             float(p["hour_strength"]),
             float(p["day_strength"]),
         )
+        return dataclasses.replace(self, model=model)
 
-    def score(self, person: PersonHistory, as_of: datetime) -> dict[str, TraitValue]:
+    def _best(self, hours: np.ndarray[Any, Any], days: np.ndarray[Any, Any]) -> list[Scores]:
         model: SendTimeModel = _require(self.model, self.name)
-        end = timestamp(as_of, "as_of")
-        times = [
-            e.at.timestamp()
-            for e in person.events
-            if e.kind in ("open", "click") and not e.machine and e.at.timestamp() < end
+        hour_p, day_p = model.posterior(hours, days)
+        best_hours, best_days = np.argmax(hour_p, axis=1), np.argmax(day_p, axis=1)
+        return [
+            {"best_send_hour": int(h), "best_send_day": int(d)}
+            for h, d in zip(best_hours, best_days, strict=True)
         ]
-        tz = person.timezone or self.default_timezone
-        preference = model.preference(person.person_id, tz, times)
-        return {"best_send_hour": preference.best_hour, "best_send_day": preference.best_day}
+
+    def score(self, features: Features) -> Scores:
+        hours = np.asarray(features.get("engagement_hour_counts", [0.0] * HOURS), float)
+        days = np.asarray(features.get("engagement_day_counts", [0.0] * 7), float)
+        if hours.shape != (HOURS,) or days.shape != (7,):
+            raise DataError("engagement_hour_counts", "need 24 hour and 7 day counts")
+        return self._best(hours[None, :], days[None, :])[0]
+
+    def score_all(self, data: TrainingData) -> dict[str, Scores]:
+        past = data.events.before(data.as_of)
+        hours, days, _, _ = engagement_counts(past, data.timezones, self.default_timezone, 1.0)
+        return dict(zip(past.people, self._best(hours, days), strict=True))
 
 
-BUILTIN_SCORERS: tuple[Callable[[], Scorer], ...] = (
-    ClvScorer,
-    ChurnScorer,
-    PropensityScorer,
-    SendTimeScorer,
-)
+def builtin_scorers() -> list[Scorer]:
+    """Fresh, untrained instances of the four built-in scorers."""
+    return [ClvScorer(), churn_scorer(), propensity_scorer(), SendTimeScorer()]
 
 
-def register_builtin_scorers(register: Callable[[Callable[[], Scorer]], None]) -> None:
-    """Register the built-in scorers through the same callback plugins get."""
-    for factory in BUILTIN_SCORERS:
-        register(factory)
+def register_builtin_scorers(register: Callable[[Scorer], object]) -> None:
+    """Register the built-in scorers through the same call a plugin makes from
+    `mailwright_register_scorers(registry)`: `register_builtin_scorers(registry.register)`."""
+    for scorer in builtin_scorers():
+        register(scorer)

@@ -1,32 +1,38 @@
 """The scorer contract: how a predictive model is trained, stored, and asked for traits.
 
-A scorer has a `name`, declares the computed traits it writes (`clv_12m`, `churn_risk`,
-...), `train`s on a workspace's `TrainingData` into a `ModelVersion` (parameters and
-validation metrics, serialisable to JSON, plus an optional opaque artifact), `load`s a
-stored version, and `score`s one person's history into trait values. A value of None
-means "no score for this person" (for example CLV for someone who never bought): the
-service clears the trait.
+It extends the SDK's `mailwright.extensions.Scorer` (a `name`, the computed traits it
+writes as `outputs`, and `score(features)`), which is what the `mailwright_register_scorers`
+hook's registry accepts, with what the profile service needs to run a model:
 
-Scorers are registered as factories (a zero-argument callable returning a fresh scorer;
-the class itself will do) so that every workspace gets its own instance. The plugin hook
-`mailwright_register_scorers` hands plugins a `register` callback; built-in scorers go
-through `register_builtin_scorers(register)` the same way.
+* `train(data)` fits on a workspace's `TrainingData` and returns a `ModelVersion`
+  (parameters and validation metrics, serialisable to JSON, plus an optional opaque
+  artifact such as a fitted classifier);
+* `load(version)` returns a scorer bound to a stored version (a new object: a registered
+  scorer is shared by every workspace, so it is never mutated);
+* `score(features)` maps one person's features (see `person_features`) to trait values;
+  a trait left out means "no score for this person" (CLV for someone who never bought),
+  and the service clears it;
+* `score_all(data, version)` scores everyone in `data` at once, vectorised.
+
+Scorer names follow the SDK registry's rule: lowercase letters and digits with single
+hyphens (`send-time`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from mailwright_profile.predict.errors import DataError
-from mailwright_profile.predict.events import Event, EventLog
+from mailwright_profile.predict.events import EventLog
 
-TraitValue = float | int | str | None
 JSON = Any  # JSON-serialisable: dicts, lists, str, int, float, bool, None
+Features = Mapping[str, Any]
+Scores = Mapping[str, float]
 
 
 @dataclass(frozen=True)
@@ -37,18 +43,6 @@ class TrainingData:
     events: EventLog
     as_of: datetime
     timezones: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class PersonHistory:
-    """One person's events (purchases, opens, clicks, views) and timezone, for scoring."""
-
-    person_id: str
-    events: tuple[Event, ...]
-    timezone: str | None = None
-
-    def log(self) -> EventLog:
-        return EventLog.from_events(self.events)
 
 
 @dataclass(frozen=True)
@@ -122,59 +116,33 @@ class ModelVersion:
 
 @runtime_checkable
 class Scorer(Protocol):
-    """What the profile service needs from a predictive model."""
+    """A trainable predictive model; structurally a `mailwright.extensions.Scorer`."""
 
-    name: str
-    traits: tuple[str, ...]
+    @property
+    def name(self) -> str:
+        """The registry name, e.g. `churn`."""
+        ...
+
+    @property
+    def outputs(self) -> Sequence[str]:
+        """The computed traits `score` writes, e.g. `("churn_risk",)`."""
+        ...
+
+    def score(self, features: Features) -> Scores:
+        """One person's trait values from their features (needs a loaded model)."""
+        ...
 
     def train(self, data: TrainingData) -> ModelVersion:
-        """Fit on `data`, keep the result as the current model, and return it."""
+        """Fit on `data` and return the new version (the scorer itself is unchanged)."""
         ...
 
-    def load(self, version: ModelVersion) -> None:
-        """Make a stored version the current model (refusing one of another scorer)."""
+    def load(self, version: ModelVersion) -> Scorer:
+        """A scorer bound to `version`, refusing a version of another scorer."""
         ...
 
-    def score(self, person: PersonHistory, as_of: datetime) -> dict[str, TraitValue]:
-        """Trait values for one person from their events before `as_of`."""
+    def score_all(self, data: TrainingData) -> dict[str, Scores]:
+        """Scores for everyone in `data` as of `data.as_of` (needs a loaded model)."""
         ...
-
-
-ScorerFactory = Callable[[], Scorer]
-
-
-class ScorerRegistry:
-    """Scorer factories by name, refusing duplicate names and traits written twice."""
-
-    def __init__(self) -> None:
-        self._factories: dict[str, ScorerFactory] = {}
-        self._trait_owner: dict[str, str] = {}
-
-    def register(self, factory: ScorerFactory) -> None:
-        scorer = factory()
-        if not isinstance(scorer, Scorer):
-            raise TypeError(f"{factory!r} does not make a Scorer")
-        if scorer.name in self._factories:
-            raise ValueError(f"a scorer named {scorer.name!r} is already registered")
-        clashes = [t for t in scorer.traits if t in self._trait_owner]
-        if clashes:
-            owner = self._trait_owner[clashes[0]]
-            raise ValueError(f"trait {clashes[0]!r} is already written by scorer {owner!r}")
-        self._factories[scorer.name] = factory
-        for trait in scorer.traits:
-            self._trait_owner[trait] = scorer.name
-
-    def names(self) -> list[str]:
-        return sorted(self._factories)
-
-    def create(self, name: str) -> Scorer:
-        factory = self._factories.get(name)
-        if factory is None:
-            raise KeyError(f"no scorer named {name!r} (known: {', '.join(self.names())})")
-        return factory()
-
-    def trait_owner(self, trait: str) -> str | None:
-        return self._trait_owner.get(trait)
 
 
 def check_version(scorer_name: str, version: ModelVersion, required: Sequence[str]) -> None:

@@ -1,36 +1,33 @@
-"""Scorers: versions that survive storage, registration rules, and the built-in four."""
+"""Scorers: versions that survive storage, registration, and the built-in four."""
 
 from __future__ import annotations
 
-import dataclasses
+import re
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pytest
 
 from mailwright_profile.predict.builtin import (
-    BUILTIN_SCORERS,
-    ChurnScorer,
+    ClassifierScorer,
     ClvScorer,
-    PropensityScorer,
     SendTimeScorer,
+    builtin_scorers,
+    churn_scorer,
+    propensity_scorer,
     register_builtin_scorers,
-    summary_from_log,
 )
 from mailwright_profile.predict.errors import DataError
 from mailwright_profile.predict.events import KINDS, Event, EventLog
-from mailwright_profile.predict.scorers import (
-    ModelVersion,
-    PersonHistory,
-    Scorer,
-    ScorerRegistry,
-    TrainingData,
-)
+from mailwright_profile.predict.inputs import person_features, summary_from_log
+from mailwright_profile.predict.scorers import ModelVersion, Scorer, TrainingData
 from mailwright_profile.predict.simulate import simulate_event_log
 from mailwright_profile.predict.summary import CustomerSummary, Transaction
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 AS_OF = START + timedelta(days=540)
+# The SDK registry's rule for names (mailwright.registry.NAME_PATTERN).
+REGISTRY_NAME = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +37,15 @@ def data() -> TrainingData:
     return TrainingData(log, AS_OF, zones)
 
 
-def _history(log: EventLog, person: str) -> PersonHistory:
-    index = log.people.index(person)
-    rows = np.flatnonzero(log.person == index)
-    events = tuple(
+@pytest.fixture(scope="module")
+def clv(data: TrainingData) -> tuple[ClvScorer, ModelVersion]:
+    version = ClvScorer().train(data)
+    return ClvScorer().load(ModelVersion.from_json(version.to_json())), version
+
+
+def _events(log: EventLog, person: str) -> list[Event]:
+    rows = np.flatnonzero(log.person == log.people.index(person))
+    return [
         Event(
             person,
             KINDS[int(log.kind[r])],
@@ -52,14 +54,18 @@ def _history(log: EventLog, person: str) -> PersonHistory:
             bool(log.machine[r]),
         )
         for r in rows
+    ]
+
+
+def _features(data: TrainingData, person: str) -> dict[str, object]:
+    return person_features(
+        _events(data.events, person), data.as_of, timezone=data.timezones.get(person)
     )
-    return PersonHistory(person, events)
 
 
 def test_model_version_round_trips_through_json_with_its_artifact() -> None:
     version = ModelVersion.create("m", {"a": [1.0, 2.0]}, {"auc": 0.7}, artifact=b"\x00blob")
-    again = ModelVersion.from_json(version.to_json(), artifact=b"\x00blob")
-    assert again == version
+    assert ModelVersion.from_json(version.to_json(), artifact=b"\x00blob") == version
 
 
 def test_model_version_ids_depend_on_content() -> None:
@@ -67,7 +73,8 @@ def test_model_version_ids_depend_on_content() -> None:
     one = ModelVersion.create("m", {"a": 1}, {}, trained_at=when)
     same = ModelVersion.create("m", {"a": 1}, {"x": 9}, trained_at=when)
     other = ModelVersion.create("m", {"a": 2}, {}, trained_at=when)
-    assert one.version == same.version != other.version
+    assert one.version == same.version
+    assert one.version != other.version
     assert one.version.startswith("20240501T120000Z-")
 
 
@@ -83,32 +90,16 @@ def test_malformed_stored_versions_are_refused(text: str) -> None:
         ModelVersion.from_json(text)
 
 
-def test_builtin_scorers_register_through_a_callback() -> None:
-    registry = ScorerRegistry()
-    register_builtin_scorers(registry.register)
-    assert registry.names() == ["churn", "clv", "propensity", "send_time"]
-    assert registry.trait_owner("clv_12m") == "clv"
-    assert registry.trait_owner("best_send_hour") == "send_time"
-    assert all(isinstance(factory(), Scorer) for factory in BUILTIN_SCORERS)
-
-
-def test_a_second_scorer_with_the_same_name_is_refused() -> None:
-    registry = ScorerRegistry()
-    registry.register(ClvScorer)
-    with pytest.raises(ValueError, match="already registered"):
-        registry.register(ClvScorer)
-
-
-def test_two_scorers_writing_one_trait_are_refused() -> None:
-    registry = ScorerRegistry()
-    registry.register(ClvScorer)
-    with pytest.raises(ValueError, match="trait 'clv_12m' is already written by scorer 'clv'"):
-        registry.register(lambda: dataclasses.replace(ClvScorer(), name="my_clv"))
-
-
-def test_something_that_is_not_a_scorer_is_refused() -> None:
-    with pytest.raises(TypeError, match="does not make a Scorer"):
-        ScorerRegistry().register(object)  # type: ignore[arg-type]
+def test_builtin_scorers_register_through_a_callback_with_registry_names() -> None:
+    registered: list[Scorer] = []
+    register_builtin_scorers(registered.append)
+    assert [s.name for s in registered] == ["clv", "churn", "propensity", "send-time"]
+    assert all(REGISTRY_NAME.match(s.name) for s in registered)
+    assert all(isinstance(s, Scorer) for s in builtin_scorers())
+    outputs = [trait for s in registered for trait in s.outputs]
+    assert len(outputs) == len(set(outputs))
+    assert {"clv_12m", "p_alive", "churn_risk", "purchase_propensity_30d"} <= set(outputs)
+    assert {"best_send_hour", "best_send_day"} <= set(outputs)
 
 
 def test_summary_from_the_event_log_matches_the_transaction_convention() -> None:
@@ -126,91 +117,98 @@ def test_summary_from_the_event_log_matches_the_transaction_convention() -> None
         np.testing.assert_allclose(getattr(from_log, column), getattr(from_transactions, column))
 
 
-def test_clv_scorer_writes_its_traits_and_a_stored_version_scores_the_same(
-    data: TrainingData,
+def test_person_features_ignore_events_from_as_of_on() -> None:
+    events = [Event("a", "purchase", START, 5.0), Event("a", "open", START + timedelta(days=2))]
+    later = [*events, Event("a", "purchase", START + timedelta(days=9), 50.0)]
+    as_of = START + timedelta(days=5)
+    assert person_features(events, as_of) == person_features(later, as_of)
+
+
+def test_person_features_take_one_person() -> None:
+    with pytest.raises(DataError, match="events of one person"):
+        person_features([Event("a", "open", START), Event("b", "open", START)], AS_OF)
+
+
+def test_clv_scores_from_a_stored_version_match_scoring_everyone(
+    data: TrainingData, clv: tuple[ClvScorer, ModelVersion]
 ) -> None:
-    scorer = ClvScorer()
-    version = scorer.train(data)
+    scorer, version = clv
     assert version.metrics["holdout"]["customers"] > 0
-    restored = ClvScorer()
-    restored.load(ModelVersion.from_json(version.to_json()))
-    buyer = _history(
-        data.events,
-        data.events.people[int(data.events.person[np.flatnonzero(data.events.kind == 0)[0]])],
-    )
-    scores = scorer.score(buyer, AS_OF)
-    assert set(scores) == set(scorer.traits)
-    assert scores == restored.score(buyer, AS_OF)
-    assert 0 <= scores["p_alive"] <= 1  # type: ignore[operator]
-    assert scores["clv_12m"] == pytest.approx(
-        scores["expected_average_spend"] * scores["expected_purchases_12m"]  # type: ignore[operator]
-    )
+    everyone = scorer.score_all(data)
+    buyers = list(everyone)[:25]
+    for person in buyers:
+        scores = scorer.score(_features(data, person))
+        assert scores == pytest.approx(everyone[person], rel=1e-12)
+        assert set(scores) == set(ClvScorer.outputs)
+        assert 0 <= scores["p_alive"] <= 1
+        assert scores["clv_12m"] == pytest.approx(
+            scores["expected_average_spend"] * scores["expected_purchases_12m"]
+        )
 
 
-def test_clv_scorer_has_no_score_for_someone_who_never_bought(data: TrainingData) -> None:
-    scorer = ClvScorer()
-    scorer.load(scorer.train(data))
-    stranger = PersonHistory("new", (Event("new", "view", AS_OF - timedelta(days=1)),))
-    assert set(scorer.score(stranger, AS_OF).values()) == {None}
-
-
-def test_clv_scorer_score_many_matches_one_by_one(data: TrainingData) -> None:
-    scorer = ClvScorer()
-    scorer.train(data)
-    people = [_history(data.events, p) for p in data.events.people[:40]]
-    together = scorer.score_many(people, AS_OF)
-    for person in people:
-        assert together[person.person_id] == scorer.score(person, AS_OF)
-
-
-@pytest.mark.parametrize("factory", [ChurnScorer, PropensityScorer], ids=["churn", "propensity"])
-def test_classifier_scorers_store_validation_metrics_and_restore_their_model(
-    data: TrainingData, factory: type
+def test_clv_has_no_score_for_someone_who_never_bought(
+    clv: tuple[ClvScorer, ModelVersion],
 ) -> None:
-    scorer = factory()
-    version = scorer.train(data)
+    stranger = person_features([Event("new", "view", AS_OF - timedelta(days=1))], AS_OF)
+    assert clv[0].score(stranger) == {}
+
+
+@pytest.mark.parametrize("factory", [churn_scorer, propensity_scorer], ids=["churn", "propensity"])
+def test_classifier_scorers_store_metrics_and_restore_their_model(
+    data: TrainingData, factory: type[ClassifierScorer]
+) -> None:
+    version = factory().train(data)
     assert version.metrics["validation"]["auc"] > version.metrics["recency_baseline"]["auc"]
-    restored = factory()
-    restored.load(ModelVersion.from_json(version.to_json(), artifact=version.artifact))
-    people = [_history(data.events, p) for p in data.events.people[:60]]
-    for person in people:
-        assert scorer.score(person, AS_OF) == restored.score(person, AS_OF)
-    values = [v for p in people for v in scorer.score(p, AS_OF).values() if v is not None]
-    assert values
-    assert all(0.0 <= v <= 1.0 for v in values)  # type: ignore[operator]
+    scorer = factory().load(ModelVersion.from_json(version.to_json(), artifact=version.artifact))
+    everyone = scorer.score_all(data)
+    assert everyone
+    for person in list(data.events.people[:60]):
+        one = scorer.score(_features(data, person))
+        assert one == pytest.approx(everyone.get(person, {}))
+    assert all(0.0 <= v <= 1.0 for s in everyone.values() for v in s.values())
 
 
 def test_churn_risk_is_only_scored_for_recent_buyers(data: TrainingData) -> None:
-    scorer = ChurnScorer()
-    scorer.train(data)
-    browser = PersonHistory("b", (Event("b", "view", AS_OF - timedelta(days=3)),))
-    lapsed = PersonHistory("l", (Event("l", "purchase", AS_OF - timedelta(days=200), 5.0),))
-    assert scorer.score(browser, AS_OF) == {"churn_risk": None}
-    assert scorer.score(lapsed, AS_OF) == {"churn_risk": None}
+    version = churn_scorer().train(data)
+    scorer = churn_scorer().load(version)
+    browser = person_features([Event("b", "view", AS_OF - timedelta(days=3))], AS_OF)
+    lapsed = person_features([Event("l", "purchase", AS_OF - timedelta(days=200), 5.0)], AS_OF)
+    recent = person_features([Event("r", "purchase", AS_OF - timedelta(days=20), 5.0)], AS_OF)
+    assert scorer.score(browser) == {}
+    assert scorer.score(lapsed) == {}
+    assert set(scorer.score(recent)) == {"churn_risk"}
 
 
-def test_loading_another_scorers_version_is_refused(data: TrainingData) -> None:
-    version = ModelVersion.create("send_time", {"hour_prior": []}, {})
-    with pytest.raises(DataError, match="is for 'send_time', not 'clv'"):
+def test_loading_another_scorers_version_is_refused() -> None:
+    version = ModelVersion.create("send-time", {"hour_prior": []}, {})
+    with pytest.raises(DataError, match="is for 'send-time', not 'clv'"):
         ClvScorer().load(version)
 
 
-def test_scoring_before_training_or_loading_is_refused() -> None:
+def test_scoring_without_a_loaded_version_is_refused() -> None:
     with pytest.raises(DataError, match="has no model"):
-        ClvScorer().score(PersonHistory("a", ()), AS_OF)
+        churn_scorer().score(dict.fromkeys(("anything",), 1.0))
+
+
+def test_loading_returns_a_new_scorer_and_leaves_the_registered_one_alone(
+    clv: tuple[ClvScorer, ModelVersion],
+) -> None:
+    registered = ClvScorer()
+    bound = registered.load(clv[1])
+    assert registered.model is None
+    assert bound.model is not None
 
 
 def test_send_time_scorer_gives_a_local_hour_and_day(data: TrainingData) -> None:
-    scorer = SendTimeScorer()
-    version = scorer.train(data)
-    restored = SendTimeScorer()
-    restored.load(ModelVersion.from_json(version.to_json()))
+    version = SendTimeScorer().train(data)
+    scorer = SendTimeScorer().load(ModelVersion.from_json(version.to_json()))
     # Mondays 19:10 UTC in winter: 20:10 in Paris (CET).
     evening = [
         Event("p", "open", datetime(2024, 1, 1, 19, 10, tzinfo=UTC) + timedelta(weeks=k))
         for k in range(10)
     ]
-    in_paris = PersonHistory("p", tuple(evening), timezone="Europe/Paris")
-    scores = restored.score(in_paris, AS_OF)
-    assert scores == {"best_send_hour": 20, "best_send_day": 0}
-    assert scores == scorer.score(in_paris, AS_OF)
+    features = person_features(evening, AS_OF, timezone="Europe/Paris")
+    assert scorer.score(features) == {"best_send_hour": 20, "best_send_day": 0}
+    everyone = scorer.score_all(data)
+    some = data.events.people[3]
+    assert everyone[some] == scorer.score(_features(data, some))
