@@ -59,7 +59,7 @@ class BgNbd:
     ) -> FloatArray:
         """P(alive at T | x, t_x, T); 1 for customers without repeat purchases."""
         x, tx, age = _arrays(frequency, recency, T)
-        return np.where(x > 0, expit(-self._log_odds_dead(x, tx, age)), 1.0)
+        return self._alive(x, self._log_odds_dead(x, tx, age))
 
     def expected_purchases(
         self,
@@ -70,12 +70,34 @@ class BgNbd:
     ) -> FloatArray:
         """E[purchases in (T, T + t] | x, t_x, T] (the conditional expectation, eq. 10)."""
         x, tx, age = _arrays(frequency, recency, T)
+        return self._expected(t, x, age, self._log_odds_dead(x, tx, age))
+
+    def expected_purchases_and_alive(
+        self,
+        t: npt.ArrayLike,
+        frequency: npt.ArrayLike,
+        recency: npt.ArrayLike,
+        T: npt.ArrayLike,
+    ) -> tuple[FloatArray, FloatArray]:
+        """Both of the above, sharing the work they have in common (`t` may be a column
+        of horizons broadcast against the customers)."""
+        x, tx, age = _arrays(frequency, recency, T)
+        log_odds = self._log_odds_dead(x, tx, age)
+        return self._expected(t, x, age, log_odds), self._alive(x, log_odds)
+
+    @staticmethod
+    def _alive(x: FloatArray, log_odds: FloatArray) -> FloatArray:
+        return np.asarray(np.where(x > 0, expit(-log_odds), 1.0), dtype=np.float64)
+
+    def _expected(
+        self, t: npt.ArrayLike, x: FloatArray, age: FloatArray, log_odds: FloatArray
+    ) -> FloatArray:
         horizon = np.asarray(t, dtype=np.float64)
         if np.any(horizon < 0):
             raise DataError("t", "the horizon must be >= 0")
         z = horizon / (self.alpha + age + horizon)
         growth = (self.a + self.b + x - 1.0) * self._one_minus_survival(x, z)
-        log_denominator = np.where(x > 0, np.logaddexp(0.0, self._log_odds_dead(x, tx, age)), 0.0)
+        log_denominator = np.where(x > 0, np.logaddexp(0.0, log_odds), 0.0)
         return np.asarray(growth * np.exp(-log_denominator), dtype=np.float64)
 
     def expected_purchases_new(self, t: npt.ArrayLike) -> FloatArray:
@@ -123,38 +145,63 @@ def _arrays(
     return x, tx, age
 
 
+Levels = tuple[FloatArray, npt.NDArray[np.intp]]
+
+
+def _levels(x: FloatArray) -> Levels:
+    """The distinct purchase counts and each customer's index into them."""
+    values, index = np.unique(x, return_inverse=True)
+    return values.astype(np.float64), index.reshape(np.shape(x))
+
+
 def _loglik(
-    theta: FloatArray, x: FloatArray, tx: FloatArray, age: FloatArray, with_gradient: bool
+    theta: FloatArray,
+    x: FloatArray,
+    tx: FloatArray,
+    age: FloatArray,
+    with_gradient: bool,
+    levels: Levels | None = None,
 ) -> tuple[FloatArray, FloatArray | None]:
     """Per-customer log-likelihood and (optionally) its gradient in log-parameters.
 
     ℓ = ln Γ(r+x) - ln Γ(r) + r ln α + ln(e^A + δ(x>0) e^B) with
     A = ln B(a, b+x) - ln B(a, b) - (r+x) ln(α+T),
     B = ln B(a+1, b+x-1) - ln B(a, b) - (r+x) ln(α+t_x).
+
+    Every special function depends on x alone, and purchase counts take few distinct
+    values: they are evaluated once per distinct count and gathered, which leaves only
+    logarithms and exponentials per customer.
     """
     r, alpha, a, b = np.exp(theta)
-    repeat = x > 0
-    xs = np.where(repeat, x, 1.0)
+    values, index = levels if levels is not None else _levels(x)
+    repeat = values > 0
+    xs = np.where(repeat, values, 1.0)
+    beta_ab = betaln(a, b)
+    base_a = betaln(a, b + values) - beta_ab
+    base_b = np.where(repeat, betaln(a + 1.0, b + xs - 1.0) - beta_ab, -np.inf)
+    constant = gammaln(r + values) - gammaln(r) + r * np.log(alpha)
+    rx = r + x
     log_at = np.log(alpha + age)
     log_atx = np.log(alpha + tx)
-    beta_ab = betaln(a, b)
-    term_a = betaln(a, b + x) - beta_ab - (r + x) * log_at
-    term_b = np.where(repeat, betaln(a + 1.0, b + xs - 1.0) - beta_ab - (r + x) * log_atx, -np.inf)
+    term_a = base_a[index] - rx * log_at
+    term_b = base_b[index] - rx * log_atx
     lse = np.logaddexp(term_a, term_b)
-    ll = np.asarray(gammaln(r + x) - gammaln(r) + r * np.log(alpha) + lse, dtype=np.float64)
+    ll = np.asarray(constant[index] + lse, dtype=np.float64)
     if not with_gradient:
         return ll, None
     w_a = np.exp(term_a - lse)
     w_b = np.exp(term_b - lse)
     psi_ab = digamma(a + b)
-    psi_abx = digamma(a + b + x)
+    psi_abx = digamma(a + b + values)
     psi_b = digamma(b)
-    d_r = digamma(r + x) - digamma(r) + np.log(alpha) - w_a * log_at - w_b * log_atx
-    d_alpha = r / alpha - (r + x) * (w_a / (alpha + age) + w_b / (alpha + tx))
-    d_a = w_a * (psi_ab - psi_abx) + w_b * (1.0 / a + psi_ab - psi_abx)
-    d_b = w_a * (digamma(b + x) - psi_abx - psi_b + psi_ab) + w_b * (
-        digamma(b + xs - 1.0) - psi_abx - psi_b + psi_ab
-    )
+    dr_level = digamma(r + values) - digamma(r) + np.log(alpha)
+    da_a, da_b = psi_ab - psi_abx, 1.0 / a + psi_ab - psi_abx
+    db_a = digamma(b + values) - psi_abx - psi_b + psi_ab
+    db_b = digamma(b + xs - 1.0) - psi_abx - psi_b + psi_ab
+    d_r = dr_level[index] - w_a * log_at - w_b * log_atx
+    d_alpha = r / alpha - rx * (w_a / (alpha + age) + w_b / (alpha + tx))
+    d_a = w_a * da_a[index] + w_b * da_b[index]
+    d_b = w_a * db_a[index] + w_b * db_b[index]
     # Chain rule to log-parameters: ∂ℓ/∂ln θ = θ ∂ℓ/∂θ.
     gradient = np.stack([d_r * r, d_alpha * alpha, d_a * a, d_b * b], axis=1)
     return ll, np.asarray(gradient, dtype=np.float64)
@@ -175,17 +222,22 @@ def _compress(
     x: FloatArray, tx: FloatArray, age: FloatArray
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     """Identical (x, t_x, T) rows collapse into one row with a weight."""
-    rows = np.stack([x, tx, age], axis=1)
-    unique, counts = np.unique(rows, axis=0, return_counts=True)
-    return unique[:, 0], unique[:, 1], unique[:, 2], counts.astype(np.float64)
+    order = np.lexsort((age, tx, x))
+    sx, stx, sage = x[order], tx[order], age[order]
+    starts = np.flatnonzero(
+        np.concatenate([[True], (np.diff(sx) != 0) | (np.diff(stx) != 0) | (np.diff(sage) != 0)])
+    )
+    counts = np.diff(np.append(starts, x.size)).astype(np.float64)
+    return sx[starts], stx[starts], sage[starts], counts
 
 
 def objective(x: FloatArray, tx: FloatArray, age: FloatArray, weights: FloatArray) -> Objective:
     """Mean negative log-likelihood and its gradient, as a function of log-parameters."""
     total = float(weights.sum())
+    levels = _levels(x)
 
     def value_and_gradient(theta: FloatArray) -> tuple[float, FloatArray]:
-        ll, grad = _loglik(theta, x, tx, age, True)
+        ll, grad = _loglik(theta, x, tx, age, True, levels)
         assert grad is not None
         return -float(weights @ ll) / total, -(weights @ grad) / total
 

@@ -48,6 +48,30 @@ def units_in(days: float, time_unit: TimeUnit) -> float:
     return days / DAYS_PER_UNIT[time_unit]
 
 
+def _boundaries(horizon: float, period: float | None, discount_rate: float) -> FloatArray:
+    """Ends of the periods (t_1, ..., t_K = horizon); one period without discounting."""
+    if not (math.isfinite(horizon) and horizon > 0):
+        raise DataError("horizon", f"must be a positive number, got {horizon!r}")
+    step = horizon if period is None else period
+    if not (math.isfinite(step) and step > 0):
+        raise DataError("period", f"must be a positive number, got {period!r}")
+    if not (math.isfinite(discount_rate) and discount_rate >= 0):
+        raise DataError("discount_rate", f"must be >= 0, got {discount_rate!r}")
+    steps = math.ceil(horizon / step - 1e-12)
+    if steps > 10_000:
+        raise DataError("period", f"{steps} periods in the horizon; use a longer period")
+    if discount_rate == 0:
+        return np.array([horizon])  # undiscounted, the periods add up to E[Y(horizon)]
+    return np.minimum(np.arange(1, steps + 1, dtype=np.float64) * step, horizon)
+
+
+def _discounted(cumulative: FloatArray, discount_rate: float) -> FloatArray:
+    """Σ_k (E[Y(t_k)] - E[Y(t_(k-1))]) / (1 + d)^k from the rows E[Y(t_k)], E[Y(0)] = 0."""
+    per_period = np.diff(cumulative, axis=0, prepend=0.0)
+    discounts = (1.0 + discount_rate) ** -np.arange(1, cumulative.shape[0] + 1, dtype=np.float64)
+    return np.asarray(discounts @ per_period, dtype=np.float64)
+
+
 def customer_lifetime_value(
     bgnbd: BgNbd,
     spend: FloatArray,
@@ -60,24 +84,12 @@ def customer_lifetime_value(
     discount_rate: float = 0.0,
 ) -> FloatArray:
     """Discounted expected value of each customer's purchases in (T, T + horizon]."""
-    if not (math.isfinite(horizon) and horizon > 0):
-        raise DataError("horizon", f"must be a positive number, got {horizon!r}")
-    step = horizon if period is None else period
-    if not (math.isfinite(step) and step > 0):
-        raise DataError("period", f"must be a positive number, got {period!r}")
-    if not (math.isfinite(discount_rate) and discount_rate >= 0):
-        raise DataError("discount_rate", f"must be >= 0, got {discount_rate!r}")
-    steps = math.ceil(horizon / step - 1e-12)
-    if steps > 10_000:
-        raise DataError("period", f"{steps} periods in the horizon; use a longer period")
-    boundaries = np.minimum(np.arange(steps + 1, dtype=np.float64) * step, horizon)
+    boundaries = _boundaries(horizon, period, discount_rate)
     x = np.asarray(frequency, dtype=np.float64)
     cumulative = bgnbd.expected_purchases(
         boundaries[:, None], x[None, :], np.asarray(recency)[None, :], np.asarray(T)[None, :]
     )
-    discounts = (1.0 + discount_rate) ** -np.arange(1, steps + 1, dtype=np.float64)
-    discounted_purchases = discounts @ np.diff(cumulative, axis=0)
-    return np.asarray(spend * discounted_purchases, dtype=np.float64)
+    return np.asarray(spend * _discounted(cumulative, discount_rate), dtype=np.float64)
 
 
 @dataclass(frozen=True, eq=False)
@@ -111,22 +123,16 @@ class ClvModel:
         """Predictions over `horizon` (in the model's time unit); see `customer_lifetime_value`
         for `period` and `discount_rate`. CLV needs a Gamma-Gamma model and monetary values."""
         x, tx, age = summary.frequency, summary.recency, summary.T
-        purchases = self.bgnbd.expected_purchases(horizon, x, tx, age)
-        alive = self.bgnbd.probability_alive(x, tx, age)
+        boundaries = _boundaries(horizon, period, discount_rate)
+        cumulative, alive = self.bgnbd.expected_purchases_and_alive(
+            boundaries[:, None], x[None, :], tx[None, :], age[None, :]
+        )
+        purchases = cumulative[-1]
         spend = clv = None
         if self.gamma_gamma is not None and summary.monetary_value is not None:
             spend = self.gamma_gamma.expected_average_spend(x, summary.monetary_value)
-            clv = customer_lifetime_value(
-                self.bgnbd,
-                spend,
-                x,
-                tx,
-                age,
-                horizon=horizon,
-                period=period,
-                discount_rate=discount_rate,
-            )
-        return ClvPrediction(summary.customer_ids, horizon, purchases, alive, spend, clv)
+            clv = spend * _discounted(cumulative, discount_rate)
+        return ClvPrediction(summary.customer_ids, horizon, purchases, alive[0], spend, clv)
 
 
 @dataclass(frozen=True)

@@ -211,3 +211,16 @@ def test_unidentified_parameters_raise_a_convergence_error() -> None:
     s = sim.summary
     with pytest.raises(ConvergenceError, match=r"ran to its bound|did not converge"):
         fit_bgnbd(s.frequency, s.recency, s.T)
+
+
+def test_duplicating_every_customer_keeps_the_estimates_and_doubles_the_likelihood(
+    cdnow_like: SimulatedCustomers,
+) -> None:
+    s = cdnow_like.summary
+    once = fit_bgnbd(s.frequency[:800], s.recency[:800], s.T[:800])
+    twice = fit_bgnbd(
+        np.tile(s.frequency[:800], 2), np.tile(s.recency[:800], 2), np.tile(s.T[:800], 2)
+    )
+    for name, value in once.model.as_dict().items():
+        assert twice.model.as_dict()[name] == pytest.approx(value, rel=1e-5)
+    assert twice.log_likelihood == pytest.approx(2 * once.log_likelihood, rel=1e-9)

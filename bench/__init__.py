@@ -1,0 +1,1 @@
+"""Benchmarks of Mailwright: each `bench_<name>.py` has `run(quick) -> list[Result]`."""
