@@ -6,6 +6,8 @@ from datetime import date
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mailwright_profile.predict.errors import DataError
 from mailwright_profile.predict.summary import CustomerSummary, Transaction
@@ -118,3 +120,39 @@ def test_inconsistent_summary_is_a_data_error_naming_the_field(
 ) -> None:
     with pytest.raises(DataError, match=message):
         CustomerSummary.from_arrays(frequency, recency, T, money)
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from("abcde"), st.integers(0, 60), st.integers(0, 10_000)),
+        min_size=1,
+        max_size=80,
+    ),
+    st.integers(0, 70),
+)
+def test_summary_matches_a_brute_force_count_of_purchase_days(
+    rows: list[tuple[str, int, int]], end_offset: int
+) -> None:
+    start = date(2024, 1, 1)
+    end = date.fromordinal(start.toordinal() + end_offset)
+    log = [
+        Transaction(c, date.fromordinal(start.toordinal() + d), cents / 100) for c, d, cents in rows
+    ]
+    kept = [tx for tx in log if tx.day <= end]
+    if not kept:
+        with pytest.raises(DataError, match="no transactions"):
+            CustomerSummary.from_transactions(log, calibration_end=end)
+        return
+    summary = CustomerSummary.from_transactions(log, calibration_end=end)
+    assert set(summary.customer_ids) == {tx.customer_id for tx in kept}
+    for customer in summary.customer_ids:
+        days = sorted({tx.day for tx in kept if tx.customer_id == customer})
+        totals = [
+            sum(tx.amount for tx in kept if tx.customer_id == customer and tx.day == d)
+            for d in days[1:]
+        ]  # type: ignore[misc]
+        frequency, recency, age, money = _one(summary, customer)
+        assert frequency == len(days) - 1
+        assert recency == (days[-1] - days[0]).days
+        assert age == (end - days[0]).days
+        assert money == pytest.approx(sum(totals) / len(totals) if totals else 0.0)
