@@ -22,12 +22,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from mailwright_profile.predict.bgnbd import BgNbd
+from mailwright_profile.predict.bgnbd import BgNbd, fit_bgnbd
 from mailwright_profile.predict.classify import predict_probability, train_classifier
-from mailwright_profile.predict.clv import ClvModel, ClvPrediction, fit_clv
+from mailwright_profile.predict.clv import ClvModel, ClvPrediction
 from mailwright_profile.predict.errors import DataError
 from mailwright_profile.predict.features import FEATURE_NAMES, Task, build_features
-from mailwright_profile.predict.gammagamma import GammaGamma
+from mailwright_profile.predict.gammagamma import GammaGamma, fit_gamma_gamma
 from mailwright_profile.predict.inputs import SUMMARY_KEYS, summary_from_log
 from mailwright_profile.predict.scorers import (
     Features,
@@ -70,19 +70,28 @@ class ClvScorer:
     model: ClvModel | None = None
 
     def train(self, data: TrainingData) -> ModelVersion:
-        summary = _spend_if_tracked(summary_from_log(data.events, data.as_of))
-        fit = fit_clv(summary, time_unit="day")
+        """BG/NBD on everyone who bought; Gamma-Gamma on the repeat customers whose repeat
+        purchases carried an amount (free orders cannot inform a Gamma model of spend, and
+        purchases without amounts at all mean no spend model and no CLV)."""
+        summary = summary_from_log(data.events, data.as_of)
+        bgnbd = fit_bgnbd(summary.frequency, summary.recency, summary.T)
         metrics: dict[str, Any] = {
             "customers": len(summary),
             "repeat_customers": int(np.count_nonzero(summary.frequency)),
-            "bgnbd_log_likelihood": fit.bgnbd.log_likelihood,
+            "bgnbd_log_likelihood": bgnbd.log_likelihood,
             "holdout": self._holdout(data),
         }
-        if fit.gamma_gamma is not None:
-            metrics["gamma_gamma_log_likelihood"] = fit.gamma_gamma.log_likelihood
-            metrics["frequency_spend_correlation"] = fit.gamma_gamma.frequency_spend_correlation
-        spend = None if fit.gamma_gamma is None else fit.gamma_gamma.model.as_dict()
-        parameters = {"time_unit": "day", "bgnbd": fit.bgnbd.model.as_dict(), "gamma_gamma": spend}
+        spend = None
+        money = summary.monetary_value
+        assert money is not None
+        paid = money > 0
+        if np.any(paid & (summary.frequency > 0)):
+            fit = fit_gamma_gamma(summary.frequency[paid], money[paid])
+            spend = fit.model.as_dict()
+            metrics["spend_customers"] = fit.n_customers
+            metrics["gamma_gamma_log_likelihood"] = fit.log_likelihood
+            metrics["frequency_spend_correlation"] = fit.frequency_spend_correlation
+        parameters = {"time_unit": "day", "bgnbd": bgnbd.model.as_dict(), "gamma_gamma": spend}
         return ModelVersion.create(self.name, parameters, metrics)
 
     def _holdout(self, data: TrainingData) -> dict[str, Any] | None:
@@ -92,14 +101,7 @@ class ClvScorer:
             calibration = summary_from_log(
                 data.events, data.as_of - timedelta(days=self.holdout_days)
             )
-            bgnbd = fit_clv(
-                CustomerSummary(
-                    calibration.customer_ids,
-                    calibration.frequency,
-                    calibration.recency,
-                    calibration.T,
-                )
-            ).bgnbd.model
+            bgnbd = fit_bgnbd(calibration.frequency, calibration.recency, calibration.T).model
         except DataError:
             return None
         after = summary_from_log(data.events, data.as_of)
@@ -161,14 +163,6 @@ class ClvScorer:
                 values["expected_average_spend"] = float(prediction.expected_average_spend[i])
             scores[person] = values
         return scores
-
-
-def _spend_if_tracked(summary: CustomerSummary) -> CustomerSummary:
-    """Drop monetary values when purchases carry no amounts at all."""
-    money = summary.monetary_value
-    if money is not None and np.any(money[summary.frequency > 0] > 0):
-        return summary
-    return CustomerSummary(summary.customer_ids, summary.frequency, summary.recency, summary.T)
 
 
 @dataclass(frozen=True)

@@ -212,3 +212,26 @@ def test_send_time_scorer_gives_a_local_hour_and_day(data: TrainingData) -> None
     everyone = scorer.score_all(data)
     some = data.events.people[3]
     assert everyone[some] == scorer.score(_features(data, some))
+
+
+def _with_values(data: TrainingData, values: np.ndarray) -> TrainingData:
+    log = data.events
+    changed = EventLog(log.people, log.person, log.kind, log.time, values, log.machine)
+    return TrainingData(changed, data.as_of, data.timezones)
+
+
+def test_clv_without_purchase_amounts_scores_purchases_but_not_value(data: TrainingData) -> None:
+    bare = _with_values(data, np.zeros(len(data.events)))
+    version = ClvScorer().train(bare)
+    assert version.parameters["gamma_gamma"] is None
+    scores = next(iter(ClvScorer().load(version).score_all(bare).values()))
+    assert set(scores) == {"p_alive", "expected_purchases_12m"}
+
+
+def test_free_repeat_orders_are_left_out_of_the_spend_model(data: TrainingData) -> None:
+    values = data.events.value.copy()
+    purchases = np.flatnonzero(data.events.kind == 0)
+    values[purchases[::7]] = 0.0  # some orders were free
+    version = ClvScorer().train(_with_values(data, values))
+    assert version.parameters["gamma_gamma"] is not None
+    assert version.metrics["spend_customers"] < version.metrics["repeat_customers"]
