@@ -230,6 +230,16 @@ def test_the_migration_job_migrates_every_service_before_the_sync(overlay: Any) 
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
 
 
+def test_the_migration_job_needs_nothing_the_sync_creates_but_the_secret(overlay: Any) -> None:
+    """A PreSync hook runs before the sync applies this release's ConfigMap."""
+    job = overlay.named("Job", "mailwright-migrate")
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    references = {next(iter(v["valueFrom"])) for v in container["env"] if "valueFrom" in v}
+
+    assert "envFrom" not in container
+    assert references == {"secretKeyRef"}
+
+
 @pytest.mark.parametrize(
     ("name", "args"),
     [
