@@ -24,6 +24,7 @@ from pydantic import (
 )
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
@@ -60,7 +61,7 @@ def _split_list(value: object) -> object:
     return value
 
 
-CommaList = Annotated[list[str], BeforeValidator(_split_list)]
+CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_list)]
 
 
 class TelemetrySettings(BaseModel):
