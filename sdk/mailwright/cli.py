@@ -23,6 +23,7 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "bus": "mailwright.runtime.bus.commands:bus",
     "plugins": "mailwright.plugins_cli:plugins",
     "demo": "mailwright.demo.commands:demo",
+    "cluster": "mailwright.runtime.cluster_cli:cluster",
 }
 
 
