@@ -6,6 +6,13 @@
 - `redis_url` and `redis_namespace`: the Redis server and a key prefix of the test's own,
   whose keys are deleted afterwards.
 
+For connector authors (see docs/plugins.md):
+
+- `fake_server`: start an ASGI app as a fake provider on a local port (`testing.fakes`);
+- `recorded_waits`: the connector HTTP helper's waits recorded instead of slept;
+- `start_mailwright` and `mailwright_platform`: services running in the test's process
+  (`testing.platform`).
+
 A server that does not answer skips the test, unless `MAILWRIGHT_TEST_REQUIRE_SERVICES=1`
 (set by CI), in which case the test fails.
 """
@@ -101,3 +108,7 @@ from mailwright.testing.bus import (  # noqa: E402, F401
     kv,
     kv_target,
 )
+
+# Connector kit: fake provider servers, recorded waits, Mailwright in the test's process.
+from mailwright.testing.fakes import fake_server, recorded_waits  # noqa: E402, F401
+from mailwright.testing.platform import mailwright_platform, start_mailwright  # noqa: E402, F401
