@@ -105,7 +105,8 @@ def sync(
             f"(mailwright tokens create --workspace {workspace} --scope events:write)"
         )
     settings = _settings(config)
-    configure_logging("WARNING", settings.log_format)
+    if not logging.getLogger().handlers:  # embedded (a test, a script): leave logging be
+        configure_logging("WARNING", settings.log_format)
     # httpx logs every request's full URL at INFO; some providers put keys in queries.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     if address:
