@@ -87,6 +87,8 @@ class HubSpotWebhook:
         assert not isinstance(secret, int)
         self.config = config
         self._secret = secret.get_secret_value().encode()
+        # verify and then parse read the same body: keep its events from one to the other.
+        self._last: tuple[bytes, list[Mapping[str, Any]]] | None = None
 
     def uris(self, request: WebhookRequest) -> list[str]:
         """The URIs HubSpot may have signed: as called (behind a proxy: at `public_url`)."""
@@ -152,6 +154,8 @@ class HubSpotWebhook:
             raise WebhookRejected(RejectReason.FORGED, f"{version} signature does not match")
 
     def _items(self, request: WebhookRequest) -> list[Mapping[str, Any]]:
+        if self._last is not None and self._last[0] is request.body:
+            return self._last[1]
         try:
             payload: Any = json.loads(request.body)
         except (ValueError, UnicodeDecodeError):
@@ -164,6 +168,7 @@ class HubSpotWebhook:
             raise WebhookRejected(RejectReason.MALFORMED, f"more than {MAX_EVENTS} events")
         if not all(isinstance(item, Mapping) for item in payload):
             raise WebhookRejected(RejectReason.MALFORMED, "an event is not an object")
+        self._last = (request.body, payload)
         return payload
 
     def _delivery(self, request: WebhookRequest) -> WebhookDelivery:
