@@ -12,9 +12,10 @@ records every request, and injects faults in front of the app:
         ...                                               # connector at server.url
         assert server.requests[-1].path == "/contacts"
 
-`recorded_waits` (a fixture) makes `mailwright.connectors.http` record the waits it would
-sleep instead of sleeping them, so a test of "honours Retry-After: 30" takes no time and
-checks the 30.
+The SDK's pytest plugin turns `fake_servers` into the `fake_server` fixture and
+`record_waits` into `recorded_waits`, which makes `mailwright.connectors.http` record the
+waits it would sleep instead of sleeping them, so a test of "honours Retry-After: 30"
+takes no time and checks the 30.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import json
 import socket
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,6 +90,39 @@ class Fault:
         return data, headers
 
 
+class _Uvicorn(uvicorn.Server):
+    """uvicorn, stopped by an event instead of its 0.1 s polling (tests stop many)."""
+
+    _stopping: asyncio.Event | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
+
+    async def main_loop(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        if not self.should_exit:
+            await self._stopping.wait()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # uvicorn's own shutdown sleeps 0.1 s for connections to drain; a fake need not.
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()
+        await asyncio.sleep(0)
+        for task in list(self.server_state.tasks):
+            task.cancel()
+
+    def request_stop(self) -> None:
+        # The test is over: no draining of connections still open.
+        self.should_exit = True
+        self.force_exit = True
+        loop, stopping = self._loop, self._stopping
+        if loop is not None and stopping is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(stopping.set)
+
+
 class FakeServer:
     """An ASGI app served on 127.0.0.1 (port 0) in a thread, with a request log and faults."""
 
@@ -98,7 +133,7 @@ class FakeServer:
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._faults: list[Fault] = []
-        self._server: uvicorn.Server | None = None
+        self._server: _Uvicorn | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -150,7 +185,7 @@ class FakeServer:
             server_header=False,
             date_header=False,
         )
-        server = uvicorn.Server(config)
+        server = _Uvicorn(config)
         self._server = server
         self._thread = threading.Thread(
             target=server.run, kwargs={"sockets": [sock]}, name=f"fake-{self.port}", daemon=True
@@ -164,7 +199,7 @@ class FakeServer:
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.should_exit = True
+            self._server.request_stop()
         if self._thread is not None:
             self._thread.join(timeout=10)
         self._server = None
@@ -226,9 +261,11 @@ class FakeServer:
         await self.app(scope, replay, send)
 
 
-@pytest.fixture
-def fake_server() -> Iterator[Callable[[ASGIApp], FakeServer]]:
-    """Start fake servers: `server = fake_server(app)`; all are stopped after the test."""
+@contextmanager
+def fake_servers() -> Iterator[Callable[[ASGIApp], FakeServer]]:
+    """Start fake servers with the yielded function; all are stopped on exit.
+
+    The `fake_server` fixture (the SDK's pytest plugin) is this, per test."""
     started: list[FakeServer] = []
 
     def start(app: ASGIApp) -> FakeServer:
@@ -236,9 +273,11 @@ def fake_server() -> Iterator[Callable[[ASGIApp], FakeServer]]:
         started.append(server)
         return server
 
-    yield start
-    for server in started:
-        server.stop()
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()
 
 
 # -- waits ----------------------------------------------------------------------------
@@ -255,10 +294,10 @@ class RecordedWaits:
         return sum(self.seconds)
 
 
-@pytest.fixture
-def recorded_waits(monkeypatch: pytest.MonkeyPatch) -> RecordedWaits:
+def record_waits(monkeypatch: pytest.MonkeyPatch) -> RecordedWaits:
     """Record the connector HTTP helper's waits (backoff, Retry-After, pacing) instead of
-    sleeping them; each still yields to the event loop once."""
+    sleeping them; each still yields to the event loop once. The `recorded_waits` fixture
+    (the SDK's pytest plugin) is this, per test."""
     waits = RecordedWaits()
 
     async def record(seconds: float) -> None:

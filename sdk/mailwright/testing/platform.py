@@ -21,9 +21,8 @@ import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
-
-import pytest_asyncio
 
 from mailwright.common.v1.event_pb2 import Event
 from mailwright.runtime.bus import Message, Subscription
@@ -123,35 +122,34 @@ def platform_settings(directory: Path, **overrides: object) -> Settings:
 StartMailwright = Callable[..., Awaitable[RunningMailwright]]
 
 
-@pytest_asyncio.fixture
-async def start_mailwright(tmp_path: Path) -> AsyncIterator[StartMailwright]:
-    """Start services in this process: `running = await start_mailwright(["ingest"])`."""
+@asynccontextmanager
+async def mailwright_starter(directory: Path) -> AsyncIterator[StartMailwright]:
+    """Start services in this process with the yielded function; all stop on exit.
+
+    The `start_mailwright` fixture (the SDK's pytest plugin) is this, per test."""
     running: list[RunningMailwright] = []
 
     async def start(services: Sequence[str] = ("ingest",), **settings: object) -> RunningMailwright:
-        directory = tmp_path / f"mailwright-{len(running)}"
-        platform = Platform(platform_settings(directory, **settings), resolve_services(services))
+        platform = Platform(
+            platform_settings(directory / f"mailwright-{len(running)}", **settings),
+            resolve_services(services),
+        )
         await platform.start()
         started = RunningMailwright(platform)
         running.append(started)
         await started._watch()
         return started
 
-    yield start
-    for started in reversed(running):
-        await started._stop()
-
-
-@pytest_asyncio.fixture
-async def mailwright_platform(start_mailwright: StartMailwright) -> RunningMailwright:
-    """Ingest running in this process on a port of its own; see `RunningMailwright`."""
-    return await start_mailwright(("ingest",))
+    try:
+        yield start
+    finally:
+        for started in reversed(running):
+            await started._stop()
 
 
 __all__ = [
     "RunningMailwright",
     "StartMailwright",
-    "mailwright_platform",
+    "mailwright_starter",
     "platform_settings",
-    "start_mailwright",
 ]

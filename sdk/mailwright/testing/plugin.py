@@ -20,10 +20,12 @@ A server that does not answer skips the test, unless `MAILWRIGHT_TEST_REQUIRE_SE
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import pytest_asyncio
 import redis
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
@@ -109,6 +111,39 @@ from mailwright.testing.bus import (  # noqa: E402, F401
     kv_target,
 )
 
-# Connector kit: fake provider servers, recorded waits, Mailwright in the test's process.
-from mailwright.testing.fakes import fake_server, recorded_waits  # noqa: E402, F401
-from mailwright.testing.platform import mailwright_platform, start_mailwright  # noqa: E402, F401
+# -- the connector kit: fake provider servers, recorded waits, Mailwright in-process ------
+# Imported when a test asks for them, so that loading this plugin stays cheap.
+
+
+@pytest.fixture
+def fake_server() -> Iterator[Callable[..., Any]]:
+    """Start an ASGI app as a fake provider: `server = fake_server(app)` (a FakeServer on
+    127.0.0.1, port 0); every server is stopped after the test."""
+    from mailwright.testing.fakes import fake_servers
+
+    with fake_servers() as start:
+        yield start
+
+
+@pytest.fixture
+def recorded_waits(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The waits of `mailwright.connectors.http` (retries, Retry-After, pacing), recorded
+    in a `RecordedWaits` instead of slept."""
+    from mailwright.testing.fakes import record_waits
+
+    return record_waits(monkeypatch)
+
+
+@pytest_asyncio.fixture
+async def start_mailwright(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
+    """Start services in this process: `running = await start_mailwright(["ingest"])`."""
+    from mailwright.testing.platform import mailwright_starter
+
+    async with mailwright_starter(tmp_path) as start:
+        yield start
+
+
+@pytest_asyncio.fixture
+async def mailwright_platform(start_mailwright: Callable[..., Any]) -> Any:
+    """Ingest running in this process on a port of its own (a `RunningMailwright`)."""
+    return await start_mailwright(("ingest",))
