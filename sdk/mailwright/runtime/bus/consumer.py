@@ -136,9 +136,9 @@ class Subscription:
         await self._end(self._tasks)
 
     async def _end(self, tasks: Sequence[asyncio.Task[None]]) -> None:
-        """Cancel the tasks and wait until they are over. Their loops also watch
-        `_halted`: a cancellation can be lost inside a client library (turned into a
-        timeout error and caught), and a stop must never wait forever."""
+        """Cancel the tasks and wait until they are over, cancelling again if need be.
+        Their loops also watch `_halted`: on Python 3.11 redis-py can lose a cancellation
+        (its `asyncio.wait_for` around a socket write), and a stop must not hang."""
         self._halted.set()
         pending = [task for task in tasks if not task.done()]
         while pending:
