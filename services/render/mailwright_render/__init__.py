@@ -36,6 +36,7 @@ from mailwright_render.errors import (
 from mailwright_render.fileformat import (
     TemplateFileError,
     load_template_file,
+    source_to_mapping,
     template_from_mapping,
 )
 from mailwright_render.htmlpass import Link
@@ -105,6 +106,7 @@ __all__ = [
     "compile_template",
     "load_template_file",
     "pick_variant",
+    "source_to_mapping",
     "template_from_mapping",
     "to_mime",
     "validate_template",

@@ -116,6 +116,49 @@ def template_from_mapping(
     )
 
 
+def source_to_mapping(source: TemplateSource) -> dict[str, Any]:
+    """The fields of a template file for `source`: `template_from_mapping` reads it back.
+
+    The service stores a version's authored content in this shape (as JSON).
+    """
+    fields: dict[str, Any] = {
+        "name": source.name,
+        "kind": source.kind.value,
+        "missing": source.missing.value,
+        "subject": [_variant_fields(variant) for variant in source.subject],
+    }
+    if source.preheader:
+        fields["preheader"] = [_variant_fields(variant) for variant in source.preheader]
+    for name in ("html", "mjml", "text"):
+        value = getattr(source, name)
+        if value is not None:
+            fields[name] = value
+    if source.blocks:
+        fields["blocks"] = {
+            block.name: {
+                "default": block.default,
+                "variants": [
+                    {"key": v.key, "when": _condition_fields(v.when), "content": v.content}
+                    for v in block.variants
+                ],
+            }
+            for block in source.blocks
+        }
+    return fields
+
+
+def _variant_fields(variant: Variant) -> dict[str, Any]:
+    return {"key": variant.key, "template": variant.source, "weight": variant.weight}
+
+
+def _condition_fields(condition: Condition) -> dict[str, Any]:
+    if isinstance(condition, RuleCondition):
+        return {"rule": condition.rule}
+    if len(condition.segments) == 1 and condition.match == "any":
+        return {"segment": condition.segments[0]}
+    return {"segments": list(condition.segments), "match": condition.match}
+
+
 def _read_beside(base: Path, name: str, field: str) -> str:
     path = (base / name).resolve()
     if not path.is_file():
