@@ -20,8 +20,9 @@ from mailwright_render.artefact import CompiledTemplate
 from mailwright_render.blockrules import check_block_rule
 from mailwright_render.compile import CompileOptions, compile_template
 from mailwright_render.config import RenderSettings
-from mailwright_render.errors import Issue, TemplateInvalid
+from mailwright_render.errors import Issue, Severity, TemplateInvalid
 from mailwright_render.mergetags import DEFAULT_MERGE_FIELDS, MergeField
+from mailwright_render.model import TemplateKind
 from mailwright_render.profiles import ProfileDirectory
 from mailwright_render.records import (
     Authored,
@@ -36,6 +37,21 @@ from mailwright_render.store import TemplateStore
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _sender_issues(authored: Authored) -> tuple[Issue, ...]:
+    """Marketing mail shows the sender's address: the version must say what it is."""
+    if authored.source.kind is not TemplateKind.MARKETING or authored.postal_address.strip():
+        return ()
+    return (
+        Issue(
+            Severity.ERROR,
+            "missing-postal-address",
+            "marketing templates need the sender's postal address (postal_address), which"
+            " {{ sender.address }} and *|LIST:ADDRESS|* show",
+            "postal_address",
+        ),
+    )
 
 
 class Catalog:
@@ -131,10 +147,13 @@ class Catalog:
     ) -> tuple[CompiledTemplate, tuple[Issue, ...]]:
         """Compile for publishing; `TemplateInvalid` lists every error and warning."""
         options, notes = await self.options(workspace, authored.postal_address)
+        notes += _sender_issues(authored)
         try:
             compiled = await asyncio.to_thread(compile_template, authored.source, options)
         except TemplateInvalid as invalid:
             raise TemplateInvalid(invalid.issues + notes) from None
+        if any(issue.is_error for issue in notes):
+            raise TemplateInvalid(compiled.warnings + notes)
         return compiled, compiled.warnings + notes
 
     async def validate(self, workspace: str, authored: Authored) -> tuple[Issue, ...]:

@@ -241,8 +241,8 @@ def issue_field(part: str, source: TemplateSource | None, field: str = "content"
     """The request field an issue is about, e.g. `content.subjects[1].template`."""
     if part in ("html", "mjml", "body"):
         return f"{field}.body"
-    if part == "text":
-        return f"{field}.text"
+    if part in ("text", "postal_address"):
+        return f"{field}.{part}"
     if part in ("subject", "preheader"):
         return f"{field}.{part}s"
     variant = _PART.match(part)

@@ -65,8 +65,19 @@ async def test_marketing_mail_needs_an_unsubscribe_link_and_the_postal_address(
 
 
 async def test_marketing_mail_with_both_publishes(rpc: Stub, svc: SimpleNamespace) -> None:
-    published = await svc.published(rpc, body="<p>Sale!</p>" + FOOTER, marketing=True)
+    published = await svc.published(
+        rpc, body="<p>Sale!</p>" + FOOTER, marketing=True, postal_address="1 Main Street"
+    )
     assert published.version.state == pb.VERSION_STATE_PUBLISHED
+
+
+async def test_marketing_mail_must_say_what_the_postal_address_is(
+    rpc: Stub, svc: SimpleNamespace
+) -> None:
+    error = await _publish_error(rpc, svc, svc.content("<p>Sale!</p>" + FOOTER, marketing=True))
+    ((field, description),) = svc.violations(error)
+    assert field == "content.postal_address"
+    assert "[missing-postal-address]" in description
 
 
 async def test_without_the_profile_schema_unknown_variables_only_warn(
