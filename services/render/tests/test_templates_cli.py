@@ -58,7 +58,7 @@ async def test_push_creates_then_saves_versions_and_publishes(
     code, out, _ = await templates(platform, token, "push", str(sale), "--publish")
     assert code == 0
     assert "version 1 unchanged and published" in out
-    sale.write_text(MARKETING.replace("Hi", "Hello"))
+    await asyncio.to_thread(sale.write_text, MARKETING.replace("Hi", "Hello"))
     code, out, _ = await templates(platform, token, "push", str(sale))
     assert "version 2 saved" in out
     code, out, _ = await templates(platform, token, "list")
