@@ -51,19 +51,10 @@ class RenderApp:
 
     def add_to_server(self, server: grpc.aio.Server) -> Sequence[str]:
         servicer = RenderServicer(
-            self.catalog,
-            self.batch,
-            self.profiles,
-            self.requests,
-            self.settings,
-            self.runtime_max_message_bytes,
+            self.catalog, self.batch, self.profiles, self.requests, self.settings
         )
         render_pb2_grpc.add_RenderServiceServicer_to_server(servicer, server)
         return [render_pb2.DESCRIPTOR.services_by_name["RenderService"].full_name]
-
-    @property
-    def runtime_max_message_bytes(self) -> int:
-        return self.batch.max_response_bytes
 
     def http_routes(self) -> Sequence[BaseRoute]:
         return []

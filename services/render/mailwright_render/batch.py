@@ -182,8 +182,8 @@ class BatchRenderer:
             if size > self.max_response_bytes:
                 raise ResourceExhausted(
                     f"the rendered messages of the first {len(results)} of {len(items)}"
-                    f" recipients are over the {self.max_response_bytes} byte response limit;"
-                    " send fewer recipients per call"
+                    f" recipients would be over the {self.max_response_bytes} byte response"
+                    " limit; send fewer recipients per call"
                 )
             if time.monotonic() > deadline:
                 raise ResourceExhausted(
@@ -240,11 +240,25 @@ class BatchRenderer:
             return Rendering(outcome.send_id, error=f"MIME: {error}", code="mime")
 
 
+# Field tags and lengths of one result and of each map entry, generously.
+_RESULT_OVERHEAD = 96
+_ENTRY_OVERHEAD = 12
+
+
+def _bytes(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode())
+
+
 def _size(result: Rendering) -> int:
-    """A lower bound of the result's size on the wire (characters are at least a byte)."""
+    """An upper bound of the result's size in the response (UTF-8 plus framing)."""
     rendered = result.email
-    size = len(result.error) + len(result.mime or b"")
+    size = (
+        _RESULT_OVERHEAD + _bytes(result.send_id) + _bytes(result.error) + len(result.mime or b"")
+    )
     if rendered is not None:
-        size += len(rendered.html) + len(rendered.text) + len(rendered.subject)
-        size += len(rendered.preheader) + sum(len(k) + len(v) for k, v in rendered.headers)
+        size += _bytes(rendered.html) + _bytes(rendered.text) + _bytes(rendered.subject)
+        size += _bytes(rendered.preheader) + _bytes(rendered.subject_variant)
+        for entries in (rendered.headers, rendered.block_variants):
+            size += sum(_ENTRY_OVERHEAD + _bytes(k) + _bytes(v) for k, v in entries)
+        size += _bytes(rendered.preheader_variant or "")
     return size

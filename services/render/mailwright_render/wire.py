@@ -432,15 +432,26 @@ def recipient_from_proto(
     return recipient, delivery
 
 
+def fill_message(
+    message: render_pb2.RenderedMessage, rendered: RenderedEmail, mime: bytes | None
+) -> None:
+    """Write a rendered email into `message` in place (no copy of the large strings)."""
+    message.subject = rendered.subject
+    message.preheader = rendered.preheader
+    message.html = rendered.html
+    message.text = rendered.text
+    message.subject_variant = rendered.subject_variant
+    if rendered.preheader_variant:
+        message.preheader_variant = rendered.preheader_variant
+    if rendered.headers:
+        message.headers.update(rendered.headers)
+    if rendered.block_variants:
+        message.block_variants.update(rendered.block_variants)
+    if mime:
+        message.mime = mime
+
+
 def message_to_proto(rendered: RenderedEmail, mime: bytes | None) -> render_pb2.RenderedMessage:
-    return render_pb2.RenderedMessage(
-        subject=rendered.subject,
-        preheader=rendered.preheader,
-        html=rendered.html,
-        text=rendered.text,
-        headers=dict(rendered.headers),
-        mime=mime or b"",
-        subject_variant=rendered.subject_variant,
-        preheader_variant=rendered.preheader_variant or "",
-        block_variants=dict(rendered.block_variants),
-    )
+    message = render_pb2.RenderedMessage()
+    fill_message(message, rendered, mime)
+    return message
