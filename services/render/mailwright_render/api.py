@@ -92,6 +92,23 @@ def _send_options(options: pb.RenderOptions) -> SendOptions:
     )
 
 
+def _batch_items(
+    request: pb.RenderBatchRequest, workspace: str, options: SendOptions
+) -> list[tuple[Recipient, Delivery]]:
+    violations = Violations()
+    items: list[tuple[Recipient, Delivery]] = []
+    campaign = request.options.campaign
+    for index, message in enumerate(request.recipients):
+        field = f"recipients[{index}]"
+        item = wire.recipient_from_proto(message, workspace, field, violations, campaign=campaign)
+        if options.mime and not message.email:
+            violations.add(f"{field}.email", "is required to build MIME")
+        if item is not None:
+            items.append(item)
+    violations.raise_if_any()
+    return items
+
+
 def _response(renderings: list[Rendering]) -> pb.RenderBatchResponse:
     """The batch's answer, built in place: each message is written once, never copied."""
     response = pb.RenderBatchResponse()
@@ -358,21 +375,6 @@ class RenderServicer(render_pb2_grpc.RenderServiceServicer):
                 "recipients", f"give 1 to {self.settings.max_recipients} recipients, got {count}"
             )
         options = _send_options(request.options)
-        violations = Violations()
-        items: list[tuple[Recipient, Delivery]] = []
-        for index, message in enumerate(request.recipients):
-            item = wire.recipient_from_proto(
-                message,
-                workspace,
-                f"recipients[{index}]",
-                violations,
-                campaign=request.options.campaign,
-            )
-            if options.mime and not message.email:
-                violations.add(f"recipients[{index}].email", "is required to build MIME")
-            if item is not None:
-                items.append(item)
-        violations.raise_if_any()
         if number is None:
             template = await self.catalog.template(workspace, template_id)
             if not template.published_version:
@@ -383,11 +385,16 @@ class RenderServicer(render_pb2_grpc.RenderServiceServicer):
         remaining = context.time_remaining()
         if remaining is not None:
             timeout = min(timeout, remaining)
-        renderings = await asyncio.to_thread(
-            self.batch.render_batch, published, options, items, timeout=timeout
-        )
-        # The batch renderer kept the response under the message limit as it went.
-        return _response(renderings)
+
+        def render() -> pb.RenderBatchResponse:
+            # Decoding recipients, rendering and encoding results are all CPU work: a
+            # worker thread does them, so the event loop keeps serving other calls.
+            items = _batch_items(request, workspace, options)
+            renderings = self.batch.render_batch(published, options, items, timeout=timeout)
+            # The batch renderer kept the response under the message limit as it went.
+            return _response(renderings)
+
+        return await asyncio.to_thread(render)
 
     # Merge-field maps ---------------------------------------------------------------
 
