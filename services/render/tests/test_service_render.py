@@ -420,3 +420,17 @@ async def test_a_bad_merge_tag_name_is_refused(rpc: Stub, svc: SimpleNamespace) 
             )
         )
     assert svc.violations(raised.value)[0][0] == "map.fields[a b]"
+
+
+async def test_a_version_is_loaded_and_compiled_once_however_many_batches(
+    platform: Platform, rpc: Stub, svc: SimpleNamespace
+) -> None:
+    made = await svc.published(rpc)
+    for number in range(3):
+        await _batch(rpc, made.version.name, svc.recipient(number))
+    (app,) = platform.apps
+    batch = app.batch  # type: ignore[attr-defined]
+    assert (batch.cache.misses, batch.cache.hits) == (1, 2)
+    # The artefact itself is not read or parsed again either: the same object comes back.
+    first = await batch.published("acme", "welcome", 1)
+    assert await batch.published("acme", "welcome", 1) is first
