@@ -25,7 +25,7 @@ from mailwright.runtime.requests import RequestLog
 from mailwright.runtime.rpc import Context
 from mailwright_render import wire
 from mailwright_render.artefact import CompiledTemplate
-from mailwright_render.batch import BatchRenderer, Rendering, SendOptions
+from mailwright_render.batch import BatchRenderer
 from mailwright_render.catalog import Catalog
 from mailwright_render.config import RenderSettings
 from mailwright_render.context import Delivery, Recipient
@@ -33,6 +33,13 @@ from mailwright_render.errors import Issue, TemplateInvalid
 from mailwright_render.pages import next_page_token, page_request
 from mailwright_render.profiles import ProfileDirectory
 from mailwright_render.records import VersionRecord, VersionState
+from mailwright_render.wire_render import (
+    batch_items,
+    batch_response,
+    message_to_proto,
+    recipient_from_proto,
+    send_options,
+)
 
 pb = render_pb2
 MERGE_FIELD_MAP = "mergeFieldMap"
@@ -71,56 +78,6 @@ def _merge_map_workspace(name: str, field: str) -> str:
             field, f"must look like workspaces/{{workspace}}/{MERGE_FIELD_MAP}"
         )
     return parse_workspace(prefix, field)
-
-
-def _send_options(options: pb.RenderOptions) -> SendOptions:
-    violations = Violations()
-    if options.mime and not options.from_address:
-        violations.add("options.from_address", "is required to build MIME messages")
-    for field in ("from_address", "from_name", "reply_to", "unsubscribe_mailto", "campaign"):
-        value = getattr(options, field)
-        if len(value) > 320 or "\n" in value or "\r" in value:
-            violations.add(f"options.{field}", "at most 320 characters on one line")
-    violations.raise_if_any()
-    return SendOptions(
-        from_address=options.from_address,
-        from_name=options.from_name,
-        reply_to=options.reply_to,
-        track=options.track,
-        mime=options.mime,
-        unsubscribe_mailto=options.unsubscribe_mailto,
-    )
-
-
-def _batch_items(
-    request: pb.RenderBatchRequest, workspace: str, options: SendOptions
-) -> list[tuple[Recipient, Delivery]]:
-    violations = Violations()
-    items: list[tuple[Recipient, Delivery]] = []
-    campaign = request.options.campaign
-    for index, message in enumerate(request.recipients):
-        field = f"recipients[{index}]"
-        item = wire.recipient_from_proto(message, workspace, field, violations, campaign=campaign)
-        if options.mime and not message.email:
-            violations.add(f"{field}.email", "is required to build MIME")
-        if item is not None:
-            items.append(item)
-    violations.raise_if_any()
-    return items
-
-
-def _response(renderings: list[Rendering]) -> pb.RenderBatchResponse:
-    """The batch's answer, built in place: each message is written once, never copied."""
-    response = pb.RenderBatchResponse()
-    add = response.results.add
-    for rendering in renderings:
-        if rendering.email is None:
-            add(send_id=rendering.send_id, error=rendering.error, error_code=rendering.code)
-        else:
-            wire.fill_message(
-                add(send_id=rendering.send_id).message, rendering.email, rendering.mime
-            )
-    return response
 
 
 class RenderServicer(render_pb2_grpc.RenderServiceServicer):
@@ -282,7 +239,7 @@ class RenderServicer(render_pb2_grpc.RenderServiceServicer):
         workspace = parse_workspace(request.parent)
         compiled, postal_address, issues = await self._preview_source(request, workspace)
         recipient, delivery = await self._preview_subject(request, workspace)
-        options = _send_options(request.options)
+        options = send_options(request.options)
         rendering = await asyncio.to_thread(
             self.batch.render_one, compiled, postal_address, options, recipient, delivery
         )
@@ -293,7 +250,7 @@ class RenderServicer(render_pb2_grpc.RenderServiceServicer):
                 f"the template cannot be rendered for this recipient: {rendering.error}"
             )
         return pb.PreviewRenderResponse(
-            message=wire.message_to_proto(rendering.email, rendering.mime),
+            message=message_to_proto(rendering.email, rendering.mime),
             issues=[wire.issue_to_proto(issue) for issue in issues],
         )
 
@@ -335,7 +292,7 @@ class RenderServicer(render_pb2_grpc.RenderServiceServicer):
         campaign = request.options.campaign
         if which == "recipient":
             violations = Violations()
-            item = wire.recipient_from_proto(
+            item = recipient_from_proto(
                 request.recipient,
                 workspace,
                 "recipient",
@@ -374,7 +331,7 @@ class RenderServicer(render_pb2_grpc.RenderServiceServicer):
             raise InvalidArgument.field(
                 "recipients", f"give 1 to {self.settings.max_recipients} recipients, got {count}"
             )
-        options = _send_options(request.options)
+        options = send_options(request.options)
         if number is None:
             template = await self.catalog.template(workspace, template_id)
             if not template.published_version:
@@ -389,10 +346,10 @@ class RenderServicer(render_pb2_grpc.RenderServiceServicer):
         def render() -> pb.RenderBatchResponse:
             # Decoding recipients, rendering and encoding results are all CPU work: a
             # worker thread does them, so the event loop keeps serving other calls.
-            items = _batch_items(request, workspace, options)
+            items = batch_items(request, workspace, options)
             renderings = self.batch.render_batch(published, options, items, timeout=timeout)
             # The batch renderer kept the response under the message limit as it went.
-            return _response(renderings)
+            return batch_response(renderings)
 
         return await asyncio.to_thread(render)
 

@@ -1,9 +1,10 @@
-"""Protobuf messages of `mailwright.render.v1` to domain objects and back.
+"""Protobuf messages of `mailwright.render.v1` to domain objects and back: templates.
 
 The servicer (`api.py`) and the `mailwright templates` commands translate through this
-module and nowhere else. Conversions from requests check what they read and collect
-every problem as a field violation named by its path in the request
-(`content.blocks[1].variants[0].condition`), raised together.
+module and `wire_render` (recipients, options, results) and nowhere else. Conversions
+from requests check what they read and collect every problem as a field violation named
+by its path in the request (`content.blocks[1].variants[0].condition`), raised
+together.
 """
 
 from __future__ import annotations
@@ -12,14 +13,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from google.protobuf import struct_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from mailwright.errors import FieldViolation, InvalidArgument, Violations
 from mailwright.names import resource_name
 from mailwright.render.v1 import render_pb2
 from mailwright_render.blockrules import condition_text
-from mailwright_render.context import Delivery, Recipient
 from mailwright_render.errors import Issue, Severity, TemplateInvalid
 from mailwright_render.mergetags import MergeField
 from mailwright_render.model import (
@@ -33,8 +32,8 @@ from mailwright_render.model import (
     Variant,
 )
 from mailwright_render.records import Authored, TemplateMeta, TemplateRecord, VersionRecord
-from mailwright_render.render import RenderedEmail
 from mailwright_render.sandbox import MissingPolicy
+from mailwright_render.wire_render import segment_id
 
 MAX_DISPLAY_NAME = 200
 MAX_DESCRIPTION = 10_000
@@ -44,41 +43,12 @@ MAX_MERGE_FIELDS = 500
 _TAG = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
 _PART = re.compile(r"^(subject|preheader)\[(.+)\]$")
 _BLOCK_PART = re.compile(r"^block ([^/]+)(?:/(.+))?$")
-_INTEGRAL = 2**53
-
-# Structs --------------------------------------------------------------------------------
-
-
-def struct_to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
-    """A Struct as plain Python; whole numbers become ints (`3`, not `3.0`, in a template)."""
-    return {key: _value(value) for key, value in struct.fields.items()}
-
-
-def _value(value: struct_pb2.Value) -> Any:
-    kind = value.WhichOneof("kind")
-    if kind == "string_value":
-        return value.string_value
-    if kind == "number_value":
-        number = value.number_value
-        return int(number) if number.is_integer() and -_INTEGRAL < number < _INTEGRAL else number
-    if kind == "bool_value":
-        return value.bool_value
-    if kind == "struct_value":
-        return struct_to_dict(value.struct_value)
-    if kind == "list_value":
-        return [_value(item) for item in value.list_value.values]
-    return None
 
 
 def _timestamp(value: Any) -> Timestamp:
     stamp = Timestamp()
     stamp.FromDatetime(value)
     return stamp
-
-
-def segment_id(name: str) -> str:
-    """`workspaces/w/segments/s` or `s` → `s` (blocks and recipients may use either)."""
-    return name.rsplit("/", 1)[-1] if name.startswith("workspaces/") else name
 
 
 # Template content -----------------------------------------------------------------------
@@ -377,81 +347,3 @@ def merge_field_map_to_proto(
         name=merge_field_map_name(workspace),
         fields={tag: field.trait for tag, field in fields.items()},
     )
-
-
-# Recipients and rendered messages -------------------------------------------------------
-
-
-def recipient_from_proto(
-    message: render_pb2.Recipient,
-    workspace: str,
-    field: str,
-    violations: Violations,
-    *,
-    campaign: str = "",
-    defaults: tuple[str, str] | None = None,
-) -> tuple[Recipient, Delivery] | None:
-    """A request's recipient; `defaults` (profile id, send id) stand in for a preview's."""
-    profile_id = message.profile_id or (defaults[0] if defaults else "")
-    send_id = message.send_id or (defaults[1] if defaults else "")
-    problems = len(violations.items)
-    if not profile_id:
-        violations.add(f"{field}.profile_id", "is required")
-    if not send_id:
-        violations.add(f"{field}.send_id", "is required")
-    elif len(send_id.encode()) > 200:
-        violations.add(f"{field}.send_id", "longer than 200 bytes")
-    if len(violations.items) > problems:
-        return None
-    context = struct_to_dict(message.context)
-    links = context.pop("links", None)
-    send_campaign = context.pop("campaign", None)
-    if links is not None and not isinstance(links, dict):
-        violations.add(f"{field}.context.links", "must be an object of URLs")
-        return None
-    if send_campaign is not None and not isinstance(send_campaign, dict):
-        violations.add(f"{field}.context.campaign", "must be an object")
-        return None
-    recipient = Recipient(
-        profile_id=profile_id,
-        email=message.email,
-        traits=struct_to_dict(message.traits),
-        segments=frozenset(segment_id(s) for s in message.segments),
-        locale=message.locale or None,
-        timezone=message.timezone or None,
-        content=context,
-    )
-    delivery = Delivery(
-        workspace=workspace,
-        send_id=send_id,
-        campaign={"name": campaign, **(send_campaign or {})} if campaign else send_campaign or {},
-        links={str(k): str(v) for k, v in (links or {}).items()},
-        subject_variant=message.subject_variant or None,
-        preheader_variant=message.preheader_variant or None,
-    )
-    return recipient, delivery
-
-
-def fill_message(
-    message: render_pb2.RenderedMessage, rendered: RenderedEmail, mime: bytes | None
-) -> None:
-    """Write a rendered email into `message` in place (no copy of the large strings)."""
-    message.subject = rendered.subject
-    message.preheader = rendered.preheader
-    message.html = rendered.html
-    message.text = rendered.text
-    message.subject_variant = rendered.subject_variant
-    if rendered.preheader_variant:
-        message.preheader_variant = rendered.preheader_variant
-    if rendered.headers:
-        message.headers.update(rendered.headers)
-    if rendered.block_variants:
-        message.block_variants.update(rendered.block_variants)
-    if mime:
-        message.mime = mime
-
-
-def message_to_proto(rendered: RenderedEmail, mime: bytes | None) -> render_pb2.RenderedMessage:
-    message = render_pb2.RenderedMessage()
-    fill_message(message, rendered, mime)
-    return message

@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailwright_render.api import _response
 from mailwright_render.batch import Rendering, _size
 from mailwright_render.render import RenderedEmail
+from mailwright_render.wire_render import batch_response as _response
 
 _text = st.text(max_size=300)
 _pairs = st.lists(
