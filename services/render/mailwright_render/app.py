@@ -71,4 +71,5 @@ service = ServiceDefinition(
     name="render",
     create=RenderApp,
     description="Templates, versions and publishing; sandboxed rendering, fast, per recipient.",
+    migrations=MIGRATIONS,
 )
