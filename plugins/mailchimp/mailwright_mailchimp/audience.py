@@ -35,6 +35,7 @@ from mailwright.connectors import (
     MemberFailure,
     ProviderError,
     SyncResult,
+    redact,
 )
 from mailwright_mailchimp.batches import BatchRunner, Operation, OperationResult, problem_text
 from mailwright_mailchimp.client import MailchimpHttp
@@ -253,7 +254,7 @@ def _failure(member: AudienceMember, result: OperationResult) -> MemberFailure:
     if result.status_code in (401, 403, 429) or result.status_code >= 500:
         _raise_whole(result)
     kind = refusal_kind(result.status_code, result.response)
-    return MemberFailure(member.profile_id, kind, problem_text(result.response))
+    return MemberFailure(member.profile_id, kind, redact(problem_text(result.response)))
 
 
 def _raise_whole(result: OperationResult) -> None:
