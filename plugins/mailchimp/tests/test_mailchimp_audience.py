@@ -7,7 +7,7 @@ import io
 import json
 import tarfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pytest
 
@@ -28,7 +28,9 @@ from mailwright_mailchimp.fake import FakeMailchimp
 MakeConfig = Callable[..., MailchimpConfig]
 
 
-def change(added: list[AudienceMember] = [], removed: list[AudienceMember] = []) -> AudienceChange:  # noqa: B006
+def change(
+    added: Sequence[AudienceMember] = (), removed: Sequence[AudienceMember] = ()
+) -> AudienceChange:
     return AudienceChange(
         "acme", "seg-1", "Cart abandoners", uuid.uuid4().hex, tuple(added), tuple(removed)
     )
