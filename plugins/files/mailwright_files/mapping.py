@@ -225,6 +225,8 @@ def timestamp(value: Any, form: str | None) -> datetime:
 
 
 def jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, Decimal):
@@ -239,7 +241,12 @@ def jsonable(value: Any) -> Any:
 
 
 def row_key(row: Mapping[str, Any]) -> str:
-    return json.dumps(jsonable(row), sort_keys=True, default=str)
+    # json's own encoder walks the row; `default` only meets datetimes, decimals, bytes.
+    return json.dumps(row, sort_keys=True, default=_encode, separators=(",", ":"))
+
+
+def _encode(value: Any) -> Any:
+    return value.hex() if isinstance(value, bytes) else str(value)
 
 
 def to_event(stream: str, spec: StreamMapping, row: Mapping[str, Any], identity: str) -> Event:
@@ -269,8 +276,8 @@ def to_event(stream: str, spec: StreamMapping, row: Mapping[str, Any], identity:
         values.setdefault("email", email)
     struct = struct_pb2.Struct()
     struct.update({k: jsonable(v) for k, v in values.items() if v is not None})
-    stamp = Timestamp()
-    stamp.FromDatetime(when)
+    moment = when.timestamp()
+    stamp = Timestamp(seconds=math.floor(moment), nanos=when.microsecond * 1000)
     event = Event(
         message_id=message_id[:200],
         user_id=str(user_id) if user_id is not None else "",

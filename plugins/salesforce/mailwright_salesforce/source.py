@@ -190,10 +190,10 @@ class SalesforceSource:
                     raise ProviderError(
                         ErrorKind.INVALID, f"{sobject} record {n}: {error}"
                     ) from None
-                after = (
-                    soql_datetime(parse_time(record["SystemModstamp"], "SystemModstamp")),
-                    str(record["Id"]),
-                )
+            if records:  # the keyset resumes after the page's last record
+                last = records[-1]
+                stamp = soql_datetime(parse_time(last["SystemModstamp"], "SystemModstamp"))
+                after = (stamp, str(last["Id"]))
             done = bool(body.get("done", True))
             following = None if done else str(body.get("nextRecordsUrl") or "") or None
             total = body.get("totalSize") if isinstance(body.get("totalSize"), int) else None
