@@ -114,7 +114,8 @@ class FakeSalesforce:
         self.api_limit = api_limit
         self.api_used = 0
         self.external_id_field = external_id_field
-        FIELDS["Contact"].add(external_id_field)
+        self.fields = {name: set(known) for name, known in FIELDS.items()}
+        self.fields["Contact"].add(external_id_field)
         self.records: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in PREFIX}
         self.tokens: set[str] = set()
         self.logins = 0
@@ -194,7 +195,7 @@ class FakeSalesforce:
     # -- saves, shared by every write path -------------------------------------------------
 
     def _check(self, sobject: str, values: Mapping[str, Any], creating: bool) -> SaveError | None:
-        unknown = [k for k in values if k not in FIELDS[sobject] and k not in SYSTEM]
+        unknown = [k for k in values if k not in self.fields[sobject] and k not in SYSTEM]
         if unknown:
             return (
                 "INVALID_FIELD",
@@ -414,7 +415,7 @@ class FakeSalesforce:
             return failure(400, "MALFORMED_QUERY", str(error))
         if query.sobject not in self.records:
             return failure(400, "INVALID_TYPE", f"sObject type '{query.sobject}' is not supported.")
-        known = FIELDS[query.sobject] | SYSTEM
+        known = self.fields[query.sobject] | SYSTEM
         unknown = [f for f in query.fields if f not in known]
         if unknown:
             return failure(
