@@ -137,7 +137,8 @@ def test_workspaces_never_share_identities(store: ProfileStore, apply: Apply) ->
     apply(identify(user_id="u1", workspace="globex", traits={"plan": "free"}))
     acme = store.lookup("acme", Identity("user_id", "u1"))
     globex = store.lookup("globex", Identity("user_id", "u1"))
-    assert acme is not None and globex is not None
+    assert acme is not None
+    assert globex is not None
     assert acme.profile_id != globex.profile_id
     assert store.get("globex", acme.profile_id) is None
     assert (acme.traits["plan"], globex.traits["plan"]) == ("pro", "free")
