@@ -292,9 +292,7 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
         elif has_pair:
             left = _identity(request.left, "left")
             right = _identity(request.right, "right")
-            view, explanation, text = await self.profiles.explain_identities(
-                workspace, left, right
-            )
+            view, explanation, text = await self.profiles.explain_identities(workspace, left, right)
         else:
             raise InvalidArgument.field(
                 "profile", "give a profile, or two identities in left and right"

@@ -8,8 +8,9 @@ summed exactly per currency (Decimal), the engagement score is a sum of decaying
 kept as one logarithm, and ties are broken by value. So a replay, a merge and a stream of
 out-of-order events all reach the same aggregates.
 
-Bounds keep one profile small: daily buckets cover the 91 days up to the newest activity
-(older days are in no window); a day keeps at most 100 products and 50 categories (the
+Bounds keep one profile small: daily buckets cover the 120 days up to the newest activity
+(older days are in no window, unless an activity is dated a month ahead of the reading
+time, which pushes out days still in the 90-day window); a day keeps at most 100 products and 50 categories (the
 first in sort order — a bound for robots, not people); the 50 most recent email sends
 are kept.
 """
@@ -33,7 +34,7 @@ __all__ = [
     "day_of",
 ]
 
-HORIZON_DAYS = 91
+HORIZON_DAYS = 120
 MAX_PRODUCTS_PER_DAY = 100
 MAX_CATEGORIES_PER_DAY = 50
 MAX_SENDS = 50
