@@ -10,9 +10,9 @@ out-of-order events all reach the same aggregates.
 
 Bounds keep one profile small: daily buckets cover the 120 days up to the newest activity
 (older days are in no window, unless an activity is dated a month ahead of the reading
-time, which pushes out days still in the 90-day window); a day keeps at most 100 products and 50 categories (the
-first in sort order — a bound for robots, not people); the 50 most recent email sends
-are kept.
+time, which pushes out days still in the 90-day window); a day keeps at most 100
+products and 50 categories (the first in sort order — a bound for robots, not people);
+the 50 most recent email sends are kept.
 """
 
 from __future__ import annotations
