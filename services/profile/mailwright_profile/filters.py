@@ -269,5 +269,8 @@ def pushdown(tree: Filter | None) -> list[Comparison]:
     return [
         p
         for p in parts
-        if isinstance(p, Comparison) and p.scope in ("traits", "time") and p.value is not None
+        if isinstance(p, Comparison)
+        and p.scope in ("traits", "time")
+        and p.value is not None
+        and not (isinstance(p.value, bool) and p.op not in ("=", "!="))
     ]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,6 +13,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from mailwright_profile.filters import Comparison
 from mailwright_profile.identity import Identity
+from mailwright_profile.normalizers import parse_timestamp
 from mailwright_profile.store import rows as r
 from mailwright_profile.store import tables as t
 from mailwright_profile.views import CandidateView, EventRow, ProfileView
@@ -23,6 +25,14 @@ ORDERS = {
     "create_time": ("created_at", False),
     "last_seen_time desc": ("last_seen", True),
     "last_seen_time": ("last_seen", False),
+}
+_OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
+    "=": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
 }
 _TIME_COLUMNS = {
     "create_time": "created_at",
@@ -87,31 +97,16 @@ def _trait_test(dialect: str, comparison: Comparison) -> ColumnElement[bool]:
             kind_test = typeof.in_(["integer", "real"])
         else:
             kind_test = typeof == "text"
-    compare = {
-        "=": held == value,
-        "!=": held != value,
-        "<": held < value,
-        "<=": held <= value,
-        ">": held > value,
-        ">=": held >= value,
-    }[op]
+    compare: ColumnElement[bool] = _OPERATORS[op](held, value)
     return sa.and_(kind_test, compare)
 
 
 def _condition(dialect: str, comparison: Comparison) -> ColumnElement[bool]:
     if comparison.scope == "time":
         column = t.profiles.c[_TIME_COLUMNS[comparison.key]]
-        from mailwright_profile.normalizers import parse_timestamp
-
         moment = parse_timestamp(comparison.value)
-        return {
-            "=": column == moment,
-            "!=": column != moment,
-            "<": column < moment,
-            "<=": column <= moment,
-            ">": column > moment,
-            ">=": column >= moment,
-        }[comparison.op]
+        test: ColumnElement[bool] = _OPERATORS[comparison.op](column, moment)
+        return test
     return _trait_test(dialect, comparison)
 
 
