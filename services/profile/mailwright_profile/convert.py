@@ -15,7 +15,7 @@ from google.protobuf import struct_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from mailwright.common.v1 import common_pb2, event_pb2
-from mailwright.names import resource_name
+from mailwright.names import resource_name, workspace_name
 from mailwright.profile.v1 import profile_pb2
 from mailwright_profile.computed.registry import REGISTRY, TraitRegistry, evaluate_all
 from mailwright_profile.identity import Identity, MergePolicy
@@ -176,7 +176,7 @@ def candidate_proto(workspace: str, view: CandidateView) -> profile_pb2.MergeCan
 
 def policy_proto(workspace: str, policy: MergePolicy) -> profile_pb2.MergePolicy:
     return profile_pb2.MergePolicy(
-        name=resource_name(workspace, "mergePolicy"),
+        name=f"{workspace_name(workspace)}/mergePolicy",
         unique_identity_types=list(policy.unique_identity_types),
         source_priority=list(policy.source_priority),
         auto_merge_threshold=policy.auto_merge_threshold,

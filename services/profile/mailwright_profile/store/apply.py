@@ -137,11 +137,7 @@ class _View(IdentityView):
         return r.separated(self.batch.conn, self.workspace, first, second)
 
     def older(self, first: str, second: str) -> tuple[str, str]:
-        a = self.batch.state(self.workspace, first)
-        b = self.batch.state(self.workspace, second)
-        if (a.created_at, a.profile_id) <= (b.created_at, b.profile_id):
-            return first, second
-        return second, first
+        return self.batch.older(self.workspace, first, second)
 
 
 class BatchApply:
@@ -191,6 +187,14 @@ class BatchApply:
                 }
             )
         return self.states[key]
+
+    def older(self, workspace: str, first: str, second: str) -> tuple[str, str]:
+        """(kept, absorbed): a stored profile before one made in this batch, then the one
+        created first."""
+        a, b = self.state(workspace, first), self.state(workspace, second)
+        if (a.new, a.created_at, a.profile_id) <= (b.new, b.created_at, b.profile_id):
+            return first, second
+        return second, first
 
     def change(self, workspace: str, profile: str) -> Change:
         return self.changes.setdefault((workspace, profile), Change())

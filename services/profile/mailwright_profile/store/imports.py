@@ -184,7 +184,7 @@ def apply_decisions(
         if both_stored or conflict or r.separated(conn, workspace, mine, join):
             _add_candidate(conn, workspace, pair, resolved.score, resolved.evidence, batch.now)
             continue
-        kept, absorbed = (join, mine) if _older(batch, workspace, join, mine) else (mine, join)
+        kept, absorbed = batch.older(workspace, join, mine)
         batch.merge(
             workspace,
             kept,
@@ -210,11 +210,6 @@ def apply_decisions(
     return Applied(
         {rid: batch.root(workspace, p) for rid, p in profile_of.items()}, result.outgoing
     )
-
-
-def _older(batch: BatchApply, workspace: str, first: str, second: str) -> bool:
-    a, b = batch.state(workspace, first), batch.state(workspace, second)
-    return (a.created_at, a.profile_id) <= (b.created_at, b.profile_id)
 
 
 def _profile(match_id: str, profile_of: Mapping[str, str]) -> str | None:
