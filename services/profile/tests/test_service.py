@@ -61,8 +61,8 @@ class Service:
         return self.platform.clients(token)
 
 
-async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 10.0) -> T:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def eventually(check: Callable[[], Awaitable[T]], within: float = 10.0) -> T:
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         try:
             return await check()
