@@ -12,6 +12,8 @@ primary key for that reason); see docs/profiles.md for the partitions the servic
 
 from __future__ import annotations
 
+import re
+
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
@@ -23,6 +25,7 @@ __all__ = [
     "erasures",
     "events",
     "identities",
+    "is_event_partition",
     "match_keys",
     "merge_candidates",
     "merges",
@@ -233,3 +236,11 @@ erased_events = sa.Table(
 )
 
 request_log = request_log_table(metadata, "profile")
+
+
+_PARTITION = re.compile(r"^profile_events_(default|\d{6})$")
+
+
+def is_event_partition(name: str) -> bool:
+    """Whether a table is one of the history's partitions (PostgreSQL), not in `metadata`."""
+    return bool(_PARTITION.match(name))
