@@ -57,14 +57,15 @@ def test_the_first_schema_upgrades_with_its_data(database_url: str) -> None:
     with db.engine.begin() as conn:
         conn.execute(
             sa.text(
-                "INSERT INTO profile_profiles (workspace, profile_id, version, created_at, updated_at)"
-                " VALUES ('acme', 'p1', 3, :t, :t)"
+                "INSERT INTO profile_profiles (workspace, profile_id, version, created_at, "
+                "updated_at) VALUES ('acme', 'p1', 3, :t, :t)"
             ),
             {"t": NOW},
         )
         conn.execute(
             sa.text(
-                "INSERT INTO profile_identities VALUES ('acme', 'user_id', 'u1', 'p1', 'http', :t, 'm1')"
+                "INSERT INTO profile_identities VALUES "
+                "('acme', 'user_id', 'u1', 'p1', 'http', :t, 'm1')"
             ),
             {"t": NOW},
         )
