@@ -195,24 +195,28 @@ def plan_links(identities: Sequence[Identity], view: IdentityView, policy: Merge
     ordered = sorted(dict.fromkeys(identities), key=strength)
     plan = LinkPlan()
     fresh: list[Identity] = []
-    # unique-type values of the target so far (the target's, its merges', the new links')
-    held: dict[str, set[str]] = {}
-    routed: tuple[int, str] | None = None  # (strength, home) of the best owned identity
-    for index, identity in enumerate(ordered):
+    # unique-type values of the target so far (its own, its merges'), read when needed
+    held: dict[str, set[str]] | None = None
+
+    def target_values() -> dict[str, set[str]]:
+        nonlocal held
+        if held is None:
+            held = _values(view.unique_values(plan.target)) if plan.target else {}
+        return held
+
+    for identity in ordered:
         found = view.owner(identity)
         if found is None:
             fresh.append(identity)
             continue
         owner, home = found
         if plan.target is None:
-            plan.target = owner
-            held = _values(view.unique_values(owner))
-            routed = (index, home)
+            plan.target, plan.home = owner, home
             continue
         if owner == plan.target:
             continue
         other = _values(view.unique_values(owner))
-        refusal = _refusal(plan.target, owner, held, other, view, policy)
+        refusal = _refusal(plan.target, owner, target_values(), other, view, policy)
         if refusal is not None:
             plan.refusals.append(refusal)
             continue
@@ -220,12 +224,11 @@ def plan_links(identities: Sequence[Identity], view: IdentityView, policy: Merge
         plan.merges.append(PlannedMerge(kept, absorbed, _shared(ordered, plan, view, owner)))
         plan.target = kept
         for kind, values in other.items():
-            held.setdefault(kind, set()).update(values)
-        if routed is None or index < routed[0]:
-            routed = (index, home)
-    _link_fresh(plan, fresh, held, ordered, policy)
-    if plan.target is not None and routed is not None:
-        plan.home = routed[1]
+            target_values().setdefault(kind, set()).update(values)
+    needs_values = any(i.type in policy.unique_identity_types for i in fresh)
+    _link_fresh(plan, fresh, target_values() if needs_values else {}, ordered, policy)
+    if plan.target is None:
+        plan.home = None
     return plan
 
 

@@ -21,7 +21,7 @@ from mailwright_profile.computed.registry import REGISTRY, TraitRegistry, evalua
 from mailwright_profile.consent import ConsentBook
 from mailwright_profile.events import IncomingEvent
 from mailwright_profile.identity import Identity, MergePolicy
-from mailwright_profile.traits import TraitBook, TraitWrite, canonical
+from mailwright_profile.traits import TraitBook, TraitWrite, same_value
 
 __all__ = ["Change", "ProfileState", "computed_diff"]
 
@@ -72,7 +72,7 @@ class ProfileState:
                 and held[1] != event.source
                 and before is not None
                 and value is not None
-                and canonical(before) != canonical(value)
+                and not same_value(before, value)
             ):
                 change.conflicts.append((key, held[1], event.source))
         for statement in event.consents:
@@ -123,9 +123,7 @@ class ProfileState:
 def computed_diff(
     before: Mapping[str, Any], after: Mapping[str, Any]
 ) -> tuple[dict[str, Any], list[str]]:
-    changed = {
-        k: v for k, v in after.items() if k not in before or canonical(before[k]) != canonical(v)
-    }
+    changed = {k: v for k, v in after.items() if k not in before or not same_value(before[k], v)}
     removed = sorted(k for k in before if k not in after)
     return changed, removed
 

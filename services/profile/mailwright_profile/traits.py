@@ -29,6 +29,7 @@ __all__ = [
     "TraitWrite",
     "canonical",
     "check_trait",
+    "same_value",
     "sortable_time",
     "value_type",
 ]
@@ -57,6 +58,11 @@ def check_trait(key: object, value: Any) -> str | None:
     if len(canonical(value).encode()) > MAX_TRAIT_VALUE_BYTES:
         return f"trait value larger than {MAX_TRAIT_VALUE_BYTES} bytes"
     return None
+
+
+def same_value(first: Any, second: Any) -> bool:
+    """Equal values of the same type (1 and 1.0 and True are three values)."""
+    return type(first) is type(second) and bool(first == second)
 
 
 def value_type(value: Any) -> str:
@@ -110,11 +116,6 @@ class TraitBook:
         assert moment is not None
         return moment, held[1]
 
-    def _key(
-        self, policy: MergePolicy, time_text: str, source: str, value: Any
-    ) -> tuple[int, str, str, str]:
-        return (policy.rank(source), time_text, source, canonical(value))
-
     def write(self, write: TraitWrite, policy: MergePolicy) -> bool:
         """Apply one write; True when the trait's value changed."""
         return self._put(write.key, write.value, sortable_time(write.time), write.source, policy)
@@ -123,16 +124,17 @@ class TraitBook:
         held = self.meta.get(key)
         before_present = key in self.values
         before = self.values.get(key)
-        if held is not None and self._key(policy, time_text, source, value) <= self._key(
-            policy, held[0], held[1], before
-        ):
-            return False
+        if held is not None:
+            mine = (policy.rank(source), time_text, source)
+            theirs = (policy.rank(held[1]), held[0], held[1])
+            if mine < theirs or (mine == theirs and canonical(value) <= canonical(before)):
+                return False
         self.meta[key] = [time_text, source]
         if value is None:
             self.values.pop(key, None)
             return before_present
         self.values[key] = value
-        return not before_present or canonical(before) != canonical(value)
+        return not before_present or not same_value(before, value)
 
     def merge(self, other: TraitBook, policy: MergePolicy) -> set[str]:
         """Take the other book's writes that win here; the keys whose value changed."""

@@ -102,7 +102,7 @@ def reference(items: Sequence[Activity], consents: dict[str, Any], now: datetime
     for order in orders:
         held = per_currency.setdefault(order.currency or "XXX", [0, Decimal(0)])
         held[0] += 1
-        held[1] += order.revenue or Decimal(0)
+        held[1] += order.revenue if order.revenue is not None else Decimal(0)
     if orders:
         main = max(per_currency, key=lambda c: (per_currency[c][0], per_currency[c][1], c))
         count, total = per_currency[main]

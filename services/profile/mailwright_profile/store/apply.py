@@ -167,6 +167,7 @@ class BatchApply:
         self.refusal_rows: list[dict[str, Any]] = []
         self.conflicts: list[tuple[str, str, str, str, str]] = []
         self.hints: dict[tuple[str, str], str] = {}
+        self.erased: set[tuple[str, str]] = set()
         self.policies: dict[str, MergePolicy] = {}
         self.result = BatchResult()
 
@@ -223,7 +224,24 @@ class BatchApply:
         fresh = self._new_events(incoming)
         self._load_owners(fresh)
         self.hints.update(self._load_hints(fresh))
+        self._load_erased(fresh)
         return fresh
+
+    def _load_erased(self, fresh: Sequence[IncomingEvent]) -> None:
+        """Which of these events belonged to a profile erased since (late redeliveries)."""
+        digests: dict[str, dict[str, str]] = {}
+        for event in fresh:
+            digest = hashlib.sha256(event.message_id.encode()).hexdigest()
+            digests.setdefault(event.workspace, {})[digest] = event.message_id
+        for ws, wanted in digests.items():
+            for chunk in r.chunks(sorted(wanted)):
+                rows = self.conn.execute(
+                    sa.select(t.erased_events.c.message_hash).where(
+                        t.erased_events.c.workspace == ws,
+                        t.erased_events.c.message_hash.in_(chunk),
+                    )
+                )
+                self.erased.update((ws, wanted[row.message_hash]) for row in rows)
 
     def policy(self, workspace: str) -> MergePolicy:
         if workspace not in self.policies:
@@ -290,6 +308,10 @@ class BatchApply:
         for ws, profiles in owners.items():
             for profile, state in r.load_states(self.conn, ws, profiles).items():
                 self.states[(ws, profile)] = state
+            kinds = self.policy(ws).unique_identity_types
+            held = r.unique_values_of(self.conn, ws, sorted(profiles), kinds)
+            for profile in profiles:
+                self.unique.setdefault((ws, profile), held.get(profile, {}))
 
     def _load_hints(self, fresh: Sequence[IncomingEvent]) -> dict[tuple[str, str], str]:
         """Events addressed to a profile id (delivery's email events): id → its root."""
@@ -404,16 +426,10 @@ class BatchApply:
 
     def _erased(self, workspace: str, message_id: str) -> bool:
         """Whether this event belonged to a profile erased since (a late redelivery)."""
-        digest = hashlib.sha256(message_id.encode()).hexdigest()
-        row = self.conn.execute(
-            sa.select(t.erased_events.c.message_hash).where(
-                t.erased_events.c.workspace == workspace,
-                t.erased_events.c.message_hash == digest,
-            )
-        ).first()
-        if row is not None:
+        if (workspace, message_id) in self.erased:
             log.info("event %s belonged to an erased profile; dropped", message_id)
-        return row is not None
+            return True
+        return False
 
     def _new_profile(self, workspace: str) -> str:
         profile = str(uuid.uuid4())

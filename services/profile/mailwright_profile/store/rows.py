@@ -229,6 +229,26 @@ def unique_values(
     return found
 
 
+def unique_values_of(
+    conn: sa.Connection, workspace: str, profile_ids: Sequence[str], kinds: Sequence[str]
+) -> dict[str, dict[str, set[str]]]:
+    """`unique_values` of many profiles at once."""
+    found: dict[str, dict[str, set[str]]] = {}
+    if not kinds:
+        return found
+    for chunk in chunks(list(profile_ids)):
+        rows = conn.execute(
+            sa.select(t.identities.c.profile_id, t.identities.c.type, t.identities.c.value).where(
+                t.identities.c.workspace == workspace,
+                t.identities.c.profile_id.in_(chunk),
+                t.identities.c.type.in_(list(kinds)),
+            )
+        )
+        for row in rows:
+            found.setdefault(row.profile_id, {}).setdefault(row.type, set()).add(row.value)
+    return found
+
+
 def separated(conn: sa.Connection, workspace: str, first: str, second: str) -> bool:
     """Whether an unmerge once split a profile of one tree from a profile of the other."""
     left = {p for p, _ in members(conn, workspace, first)}
