@@ -13,14 +13,9 @@ its face: synchronous methods, each one transaction, called from async code thro
 - `upkeep` — partitions, scheduled re-evaluation, the outbox, the audit.
 """
 
-from mailwright_profile.store.apply import (
-    CHANGED_TOPIC,
-    DELETED_TOPIC,
-    BatchResult,
-    ChangeEncoder,
-    Outgoing,
-)
+from mailwright_profile.store.apply import BatchResult, ChangeEncoder
 from mailwright_profile.store.facade import ProfileStore
+from mailwright_profile.store.outbox import CHANGED_TOPIC, DELETED_TOPIC, Outgoing
 from mailwright_profile.store.tables import metadata
 
 __all__ = [

@@ -27,18 +27,16 @@ from mailwright_profile.identity import Identity, IdentityView, LinkPlan, MergeP
 from mailwright_profile.profile_state import Change, ProfileState
 from mailwright_profile.store import rows as r
 from mailwright_profile.store import tables as t
-from mailwright_profile.store.matchkeys import MATCH_TRAITS, refresh_match_keys
-from mailwright_profile.traits import value_type
+from mailwright_profile.store.outbox import Outgoing
+from mailwright_profile.store.writes import write_batch
 from mailwright_profile.views import MergeReason, MergeView
 
 log = logging.getLogger(__name__)
 
-CHANGED_TOPIC = "profiles.changed"
 _MERGE_REASONS: dict[int, MergeReason] = {
     event_pb2.EVENT_TYPE_IDENTIFY: MergeReason.IDENTIFY,
     event_pb2.EVENT_TYPE_ALIAS: MergeReason.ALIAS,
 }
-DELETED_TOPIC = "profiles.deleted"
 
 
 class ChangeEncoder(Protocol):
@@ -53,16 +51,6 @@ class ChangeEncoder(Protocol):
         now: datetime,
         unmerged_from: str = "",
     ) -> bytes: ...
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    """A message written to the outbox; `id` orders publication."""
-
-    id: int
-    topic: str
-    key: str
-    payload: bytes
 
 
 @dataclass
@@ -86,34 +74,6 @@ class MergeDetails:
     score: float = 1.0
     message_id: str = ""
     actor: str = ""
-
-
-def write_outbox(
-    conn: sa.Connection, messages: Sequence[tuple[str, str, str, str, bytes]], now: datetime
-) -> list[Outgoing]:
-    """Insert (workspace, profile, topic, key, payload) messages; return them with ids."""
-    if not messages:
-        return []
-    rows = [
-        {
-            "workspace": ws,
-            "profile_id": profile,
-            "topic": topic,
-            "key": key,
-            "payload": payload,
-            "created_at": now,
-        }
-        for ws, profile, topic, key, payload in messages
-    ]
-    ids = conn.execute(
-        t.outbox.insert().returning(t.outbox.c.id, sort_by_parameter_order=True), rows
-    ).scalars()
-    return [Outgoing(int(i), m[2], m[3], m[4]) for i, m in zip(ids, messages, strict=True)]
-
-
-def delete_outbox(conn: sa.Connection, ids: Sequence[int]) -> None:
-    for chunk in r.chunks(list(ids), 500):
-        conn.execute(t.outbox.delete().where(t.outbox.c.id.in_(chunk)))
 
 
 class _View(IdentityView):
@@ -249,7 +209,7 @@ class BatchApply:
         return self.policies[workspace]
 
     def finish(self) -> BatchResult:
-        self._write()
+        write_batch(self)
         return self.result
 
     def _new_events(self, incoming: Sequence[IncomingEvent]) -> list[IncomingEvent]:
@@ -500,158 +460,3 @@ class BatchApply:
         self.result.merges.append(view)
         log.info("profile %s merged into %s (%s)", absorbed, kept, details.reason.name)
         return kept
-
-    # -- writing -----------------------------------------------------------------------
-
-    def _write(self) -> None:
-        conn, now = self.conn, self.now
-        for row in self.event_rows + self.identity_rows:
-            row["profile_id"] = self.root(row["workspace"], row["profile_id"])
-        outbox: list[tuple[str, str, str, str, bytes]] = []
-        new_rows: list[dict[str, Any]] = []
-        updates: list[dict[str, Any]] = []
-        match_changed: list[ProfileState] = []
-        for (ws, profile), state in self.states.items():
-            absorbed_into = self.absorbed.get((ws, profile))
-            if absorbed_into is not None:
-                if state.new:
-                    new_rows.append(r.new_profile_row(state, now))
-                    new_rows[-1].update(root_id=self.root(ws, profile), merged_into=absorbed_into)
-                else:
-                    conn.execute(
-                        t.profiles.update()
-                        .where(t.profiles.c.workspace == ws, t.profiles.c.profile_id == profile)
-                        .values(
-                            root_id=self.root(ws, profile),
-                            merged_into=absorbed_into,
-                            **r.state_values(state, now, None),
-                        )
-                    )
-                continue
-            change = self.changes.get((ws, profile))
-            if change is None or change.empty:
-                continue
-            state.version += 1
-            computed, removed = state.refresh_computed(now)
-            outbox.append(
-                (
-                    ws,
-                    profile,
-                    CHANGED_TOPIC,
-                    f"{ws}:{profile}",
-                    self.encode(state, change, computed, removed, now),
-                )
-            )
-            if state.new:
-                new_rows.append(r.new_profile_row(state, now))
-                new_rows[-1]["refresh_at"] = state.refresh_at(now)
-            else:
-                updates.append(
-                    {
-                        "b_ws": ws,
-                        "b_id": profile,
-                        **r.state_values(state, now, state.refresh_at(now)),
-                    }
-                )
-            if (
-                change.merged
-                or change.traits & MATCH_TRAITS
-                or any(i.type in ("user_id", "email", "phone") for i in change.identities)
-            ):
-                match_changed.append(state)
-        if new_rows:
-            conn.execute(t.profiles.insert(), new_rows)
-        if updates:
-            conn.execute(
-                t.profiles.update()
-                .where(
-                    t.profiles.c.workspace == sa.bindparam("b_ws"),
-                    t.profiles.c.profile_id == sa.bindparam("b_id"),
-                )
-                .values(
-                    {name: sa.bindparam(name) for name in updates[0] if not name.startswith("b_")}
-                ),
-                updates,
-            )
-        if self.identity_rows:
-            conn.execute(t.identities.insert(), self.identity_rows)
-        if self.event_rows:
-            conn.execute(t.events.insert(), self.event_rows)
-        if self.merge_rows:
-            conn.execute(t.merges.insert(), self.merge_rows)
-        if self.refusal_rows:
-            conn.execute(t.refusals.insert(), self.refusal_rows)
-        self._write_conflicts()
-        self._write_trait_keys()
-        if match_changed:
-            refresh_match_keys(conn, match_changed)
-        self.result.outgoing = write_outbox(conn, outbox, now)
-
-    def _write_conflicts(self) -> None:
-        if not self.conflicts:
-            return
-        merged: dict[tuple[str, str, str], tuple[set[str], int]] = {}
-        for ws, profile, key, first, second in self.conflicts:
-            profile = self.root(ws, profile)
-            sources, count = merged.get((ws, profile, key), (set(), 0))
-            merged[(ws, profile, key)] = (sources | {first, second}, count + 1)
-        for (ws, profile, key), (sources, count) in merged.items():
-            where = (
-                t.conflicts.c.workspace == ws,
-                t.conflicts.c.profile_id == profile,
-                t.conflicts.c.key == key,
-            )
-            held = self.conn.execute(sa.select(t.conflicts).where(*where)).first()
-            if held is None:
-                self.conn.execute(
-                    t.conflicts.insert().values(
-                        workspace=ws,
-                        profile_id=profile,
-                        key=key,
-                        sources=sorted(sources),
-                        count=count,
-                        last_at=self.now,
-                    )
-                )
-            else:
-                self.conn.execute(
-                    t.conflicts.update()
-                    .where(*where)
-                    .values(
-                        sources=sorted(set(held.sources) | sources),
-                        count=int(held._mapping["count"]) + count,
-                        last_at=self.now,
-                    )
-                )
-
-    def _write_trait_keys(self) -> None:
-        wanted: dict[tuple[str, str], str] = {}
-        for (ws, profile), change in self.changes.items():
-            values = self.states[(ws, profile)].traits.values
-            for key in change.traits:
-                if key not in values:
-                    continue
-                kind = value_type(values[key])
-                if (ws, key, kind) not in self.known_trait_keys:
-                    wanted[(ws, key)] = kind
-        if not wanted:
-            return
-        for (ws, key), kind in wanted.items():
-            held = self.conn.execute(
-                sa.select(t.trait_keys.c.type).where(
-                    t.trait_keys.c.workspace == ws, t.trait_keys.c.key == key
-                )
-            ).first()
-            if held is None:
-                self.conn.execute(
-                    t.trait_keys.insert().values(
-                        workspace=ws, key=key, type=kind, first_seen=self.now
-                    )
-                )
-            elif held.type != kind:
-                self.conn.execute(
-                    t.trait_keys.update()
-                    .where(t.trait_keys.c.workspace == ws, t.trait_keys.c.key == key)
-                    .values(type=kind)
-                )
-            self.result.trait_keys.add((ws, key, kind))

@@ -23,13 +23,8 @@ from mailwright_profile.store import imports as imp
 from mailwright_profile.store import privacy, reads, upkeep
 from mailwright_profile.store import rows as r
 from mailwright_profile.store import tables as t
-from mailwright_profile.store.apply import (
-    BatchApply,
-    BatchResult,
-    ChangeEncoder,
-    Outgoing,
-    delete_outbox,
-)
+from mailwright_profile.store.apply import BatchApply, BatchResult, ChangeEncoder
+from mailwright_profile.store.outbox import Outgoing, delete_outbox
 from mailwright_profile.views import CandidateView, EventRow, Explanation, ProfileView
 
 POLICY_TTL = 2.0

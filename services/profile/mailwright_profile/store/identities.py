@@ -23,15 +23,9 @@ from mailwright_profile.identity import Identity, MergePolicy
 from mailwright_profile.profile_state import Change, ProfileState, rebuild
 from mailwright_profile.store import rows as r
 from mailwright_profile.store import tables as t
-from mailwright_profile.store.apply import (
-    CHANGED_TOPIC,
-    BatchApply,
-    ChangeEncoder,
-    MergeDetails,
-    Outgoing,
-    write_outbox,
-)
+from mailwright_profile.store.apply import BatchApply, ChangeEncoder, MergeDetails
 from mailwright_profile.store.matchkeys import refresh_match_keys
+from mailwright_profile.store.outbox import CHANGED_TOPIC, Outgoing, write_outbox
 from mailwright_profile.views import Explanation, MergeReason, MergeView, RefusalView
 
 REPLAY_CHUNK = 2000

@@ -29,8 +29,9 @@ from mailwright_profile.imports import (
 from mailwright_profile.matching.model import MatchModel
 from mailwright_profile.store import rows as r
 from mailwright_profile.store import tables as t
-from mailwright_profile.store.apply import BatchApply, MergeDetails, Outgoing
+from mailwright_profile.store.apply import BatchApply, MergeDetails
 from mailwright_profile.store.matchkeys import candidate_profiles, profile_record
+from mailwright_profile.store.outbox import Outgoing
 from mailwright_profile.views import MergeReason
 
 MAX_CANDIDATES = 20_000

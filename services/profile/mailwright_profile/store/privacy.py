@@ -23,8 +23,8 @@ import sqlalchemy as sa
 from mailwright_profile.identity import Identity
 from mailwright_profile.store import rows as r
 from mailwright_profile.store import tables as t
-from mailwright_profile.store.apply import DELETED_TOPIC, Outgoing, write_outbox
 from mailwright_profile.store.identities import history
+from mailwright_profile.store.outbox import DELETED_TOPIC, Outgoing, write_outbox
 from mailwright_profile.views import CandidateView, MergeView, ProfileView, RefusalView
 
 # Request-log methods whose responses hold a person's data.

@@ -13,7 +13,8 @@ import sqlalchemy as sa
 from mailwright_profile.profile_state import Change
 from mailwright_profile.store import rows as r
 from mailwright_profile.store import tables as t
-from mailwright_profile.store.apply import CHANGED_TOPIC, ChangeEncoder, Outgoing, write_outbox
+from mailwright_profile.store.apply import ChangeEncoder
+from mailwright_profile.store.outbox import CHANGED_TOPIC, Outgoing, write_outbox
 
 log = logging.getLogger(__name__)
 
