@@ -36,8 +36,8 @@ class Outbox:
         self.store = store
         self.clock = clock
         self.grace = grace
-        self._pending: dict[int, Outgoing] = {}
-        self._published: list[int] = []
+        self._pending: dict[str, Outgoing] = {}
+        self._published: list[str] = []
         self._lock = asyncio.Lock()
         self.sent = 0
 
@@ -68,12 +68,12 @@ class Outbox:
                 self._published.append(message.id)
             self.sent += len(chunk)
 
-    def take_published(self) -> list[int]:
+    def take_published(self) -> list[str]:
         """Ids of published messages whose rows may now be deleted (by the caller)."""
         taken, self._published = self._published, []
         return taken
 
-    def give_back(self, ids: Sequence[int]) -> None:
+    def give_back(self, ids: Sequence[str]) -> None:
         """Ids taken whose deletion did not happen (the transaction failed)."""
         self._published[:0] = list(ids)
 

@@ -16,8 +16,24 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from mailwright_profile.computed.aggregates import Aggregates
-from mailwright_profile.computed.registry import REGISTRY, TraitRegistry, evaluate_all, next_change
+from mailwright_profile.computed.aggregates import (
+    CART_ADD,
+    EMAIL_CLICK,
+    EMAIL_OPEN,
+    EMAIL_SENT,
+    ORDER,
+    PAGE,
+    PRODUCT_VIEW,
+    Activity,
+    Aggregates,
+)
+from mailwright_profile.computed.registry import (
+    REGISTRY,
+    TraitRegistry,
+    evaluate_all,
+    evaluate_changed,
+    next_change,
+)
 from mailwright_profile.consent import ConsentBook
 from mailwright_profile.events import IncomingEvent
 from mailwright_profile.identity import Identity, MergePolicy
@@ -37,6 +53,12 @@ class Change:
     merged: list[str] = field(default_factory=list)
     conflicts: list[tuple[str, str, str]] = field(default_factory=list)  # key, held, new source
     aggregates: bool = False
+    # parts of the aggregates touched (see computed FACETS); None: everything (a merge)
+    facets: set[str] | None = field(default_factory=set)
+
+    def touch(self, *facets: str) -> None:
+        if self.facets is not None:
+            self.facets.update(facets)
 
     @property
     def empty(self) -> bool:
@@ -58,6 +80,7 @@ class ProfileState:
     consents: ConsentBook = field(default_factory=ConsentBook)
     computed: dict[str, Any] = field(default_factory=dict)
     new: bool = False
+    evaluated_at: datetime | None = None  # when `computed` was last evaluated
 
     def apply(self, event: IncomingEvent, policy: MergePolicy, change: Change) -> None:
         """Fold one event into the projections, noting what changed."""
@@ -78,8 +101,10 @@ class ProfileState:
         for statement in event.consents:
             if self.consents.record(statement):
                 change.consents.add(statement.channel)
+                change.touch("consent")
         self.aggregates.add(event.activity)
         change.aggregates = True
+        change.touch(*facets_of(event.activity))
         self.seen(event.timestamp)
         change.events.append(event)
 
@@ -95,6 +120,7 @@ class ProfileState:
         change.consents |= self.consents.merge(other.consents)
         self.aggregates.merge(other.aggregates)
         change.aggregates = True
+        change.facets = None
         self.seen(other.first_seen)
         self.seen(other.last_seen)
         change.merged.append(other.profile_id)
@@ -108,16 +134,49 @@ class ProfileState:
         self.first_seen = self.last_seen = None
 
     def refresh_computed(
-        self, now: datetime, registry: TraitRegistry = REGISTRY
+        self,
+        now: datetime,
+        facets: set[str] | None = None,
+        registry: TraitRegistry = REGISTRY,
     ) -> tuple[dict[str, Any], list[str]]:
-        """Re-evaluate computed traits; return the changed values and the removed keys."""
-        values = evaluate_all(self.aggregates, self.consents.entries, now, registry)
+        """Re-evaluate computed traits — only those reading `facets`, when given and the
+        previous evaluation is of the same day — and return the changed values and the
+        removed keys."""
+        same_day = self.evaluated_at is not None and self.evaluated_at.date() == now.date()
+        if facets is not None and same_day:
+            values = evaluate_changed(
+                self.aggregates, self.consents.entries, now, self.computed, facets, registry
+            )
+        else:
+            values = evaluate_all(self.aggregates, self.consents.entries, now, registry)
         changed, removed = computed_diff(self.computed, values)
         self.computed = values
+        self.evaluated_at = now
         return changed, removed
 
     def refresh_at(self, now: datetime) -> datetime | None:
         return next_change(self.aggregates, now)
+
+
+_FACETS_OF_KIND = {
+    PAGE: ("pages",),
+    PRODUCT_VIEW: ("products",),
+    CART_ADD: ("carts",),
+    ORDER: ("orders",),
+    EMAIL_SENT: ("emails",),
+    EMAIL_OPEN: ("emails", "engagement"),
+    EMAIL_CLICK: ("emails", "engagement"),
+}
+
+
+def facets_of(activity: Activity) -> tuple[str, ...]:
+    """The parts of the aggregates an activity changes."""
+    found = ("seen", *_FACETS_OF_KIND.get(activity.kind, ()))
+    if activity.timezone or activity.locale:
+        found += ("context",)
+    if activity.identified:
+        found += ("identified",)
+    return found
 
 
 def computed_diff(

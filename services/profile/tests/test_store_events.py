@@ -165,3 +165,32 @@ def test_an_event_addressed_to_a_profile_id_lands_there(store: ProfileStore, app
 def test_observed_trait_keys_are_kept_with_their_type(store: ProfileStore, apply: Apply) -> None:
     apply(identify(user_id="u1", traits={"age": 41, "signup": "2025-01-02T03:04:05Z"}))
     assert store.trait_keys("acme") == [("age", "number"), ("signup", "timestamp")]
+
+
+def test_computed_traits_kept_with_the_profile_match_a_full_evaluation(
+    store: ProfileStore, clock: Clock
+) -> None:
+    import sqlalchemy as sa
+
+    from mailwright_profile.computed.registry import REGISTRY, Changes, evaluate_all
+    from mailwright_profile.events import read_event
+    from mailwright_profile.simulate import event_stream
+    from mailwright_profile.store import tables as t
+
+    events = list(event_stream(600, people=40, seed=5, start=clock() - timedelta(hours=12), days=0.5))
+    for start in range(0, len(events), 37):
+        store.apply_batch([read_event(e) for e in events[start : start + 37]], clock())
+    clock_traits = {trait.key for trait in REGISTRY if trait.changes is Changes.CLOCK}
+    with store.db.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(t.profiles.c.profile_id, t.profiles.c.computed).where(
+                t.profiles.c.merged_into.is_(None)
+            )
+        ).all()
+    assert len(rows) > 10
+    for row in rows:
+        view = store.get("acme", row.profile_id)
+        assert view is not None
+        full = evaluate_all(view.aggregates, view.consents, clock())
+        kept = {k: v for k, v in row.computed.items() if k not in clock_traits}
+        assert kept == {k: v for k, v in full.items() if k not in clock_traits}

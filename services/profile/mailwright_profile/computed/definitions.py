@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -152,8 +153,42 @@ def _window_traits() -> list[ComputedTrait]:
     return traits
 
 
+_ORDERS = frozenset({"orders"})
+_READS: dict[str, frozenset[str]] = {
+    "first_seen": frozenset({"seen"}),
+    "last_seen": frozenset({"seen"}),
+    "email_engagement_score": frozenset({"engagement"}),
+    "opened_last_5_emails": frozenset({"emails"}),
+    "clicked_last_5_emails": frozenset({"emails"}),
+    "top_browsing_category": frozenset({"pages", "products"}),
+    "lifecycle_stage": frozenset({"orders", "identified"}),
+    "timezone": frozenset({"context"}),
+    "locale": frozenset({"context"}),
+    "email_consent": frozenset({"consent"}),
+}
+_READS_BY_PREFIX = (
+    ("page_views", frozenset({"pages"})),
+    ("product_views", frozenset({"products"})),
+    ("cart_adds", frozenset({"carts"})),
+)
+
+
+def _reads(key: str) -> frozenset[str]:
+    """What a trait reads: listed above, or by its name; the order traits read orders."""
+    if key in _READS:
+        return _READS[key]
+    for prefix, facets in _READS_BY_PREFIX:
+        if key.startswith(prefix):
+            return facets
+    return _ORDERS
+
+
 def definitions() -> list[ComputedTrait]:
     """Every built-in computed trait, in the order of the documentation."""
+    return [replace(trait, reads=_reads(trait.key)) for trait in _definitions()]
+
+
+def _definitions() -> list[ComputedTrait]:
     R, F, M = RECENCY_DAYS, FREQUENCY_ORDERS, MONETARY_AMOUNTS
     return [
         ComputedTrait(

@@ -15,7 +15,7 @@ from mailwright_profile.computed.aggregates import (
 )
 from mailwright_profile.normalizers import parse_timestamp
 
-__all__ = ["Changes", "ComputedTrait", "Inputs"]
+__all__ = ["FACETS", "Changes", "ComputedTrait", "Inputs"]
 
 WINDOWS = (7, 30, 90)
 TOP_ENTRIES = 20
@@ -26,6 +26,23 @@ MONETARY_AMOUNTS = (50, 150, 500, 1500)  # below → score 1, 2, 3, 4; above →
 ACTIVE_DAYS = 90
 AT_RISK_DAYS = 180
 _CENT = Decimal("0.01")
+
+
+FACETS = frozenset(
+    {
+        "seen",
+        "pages",
+        "products",
+        "carts",
+        "orders",
+        "emails",
+        "engagement",
+        "context",
+        "identified",
+        "consent",
+    }
+)
+"""The parts of a profile's aggregates (and consent) a computed trait may read."""
 
 
 class Changes(enum.Enum):
@@ -101,7 +118,10 @@ class Inputs:
 
 @dataclass(frozen=True)
 class ComputedTrait:
-    """One computed trait. `type` is a TraitType name: number, string, timestamp, object."""
+    """One computed trait. `type` is a TraitType name: number, string, timestamp, object.
+
+    `reads` names the parts of the aggregates the trait depends on (`FACETS`), so that an
+    event re-evaluates only the traits it can change."""
 
     key: str
     type: str
@@ -109,3 +129,4 @@ class ComputedTrait:
     changes: Changes
     compute: Callable[[Inputs], Any]
     source: str = "profile"
+    reads: frozenset[str] = FACETS

@@ -40,6 +40,7 @@ __all__ = [
     "Inputs",
     "TraitRegistry",
     "evaluate_all",
+    "evaluate_changed",
     "next_change",
 ]
 
@@ -91,6 +92,31 @@ def evaluate_all(
             continue
         value = trait.compute(inputs)
         if value is not None:
+            values[trait.key] = value
+    return values
+
+
+def evaluate_changed(
+    aggregates: Aggregates,
+    consents: Mapping[str, Mapping[str, Any]],
+    now: datetime,
+    previous: Mapping[str, Any],
+    facets: Iterable[str],
+    registry: TraitRegistry = REGISTRY,
+) -> dict[str, Any]:
+    """`previous` with the traits that read any of `facets` evaluated again at `now`: what
+    `evaluate_all` gives when nothing else changed since `previous` was evaluated (the
+    caller re-evaluates everything when the day changed or profiles merged)."""
+    touched = frozenset(facets)
+    inputs = Inputs(aggregates, consents, now)
+    values = dict(previous)
+    for trait in registry:
+        if trait.source != "profile" or not trait.reads & touched:
+            continue
+        value = trait.compute(inputs)
+        if value is None:
+            values.pop(trait.key, None)
+        else:
             values[trait.key] = value
     return values
 

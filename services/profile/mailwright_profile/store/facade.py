@@ -98,7 +98,7 @@ class ProfileStore:
         return BatchApply(conn, now, self.policy_of, self.encode_changed, self.known_trait_keys)
 
     def apply_batch(
-        self, events: Sequence[IncomingEvent], now: datetime, published: Sequence[int] = ()
+        self, events: Sequence[IncomingEvent], now: datetime, published: Sequence[str] = ()
     ) -> BatchResult:
         """Apply events in one transaction; also forget outbox rows already published."""
         with self.db.engine.begin() as conn:
@@ -271,11 +271,11 @@ class ProfileStore:
         with self.db.engine.begin() as conn:
             return upkeep.refresh_due(conn, now, limit, self.encode_changed)
 
-    def pending_outbox(self, before: datetime, skip: Sequence[int], limit: int) -> list[Outgoing]:
+    def pending_outbox(self, before: datetime, skip: Sequence[str], limit: int) -> list[Outgoing]:
         with self.db.reader.connect() as conn:
             return upkeep.pending_outbox(conn, before, skip, limit)
 
-    def delete_outbox(self, published: Sequence[int]) -> None:
+    def delete_outbox(self, published: Sequence[str]) -> None:
         with self.db.engine.begin() as conn:
             delete_outbox(conn, published)
 

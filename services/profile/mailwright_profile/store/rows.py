@@ -46,6 +46,7 @@ def state_from_row(row: Any) -> ProfileState:
         aggregates=Aggregates.from_json(row.aggregates),
         consents=ConsentBook(row.consents or {}),
         computed=dict(row.computed or {}),
+        evaluated_at=utc(row.updated_at),
     )
 
 

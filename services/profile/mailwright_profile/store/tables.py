@@ -45,7 +45,6 @@ JSONDoc = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 Moment = sa.DateTime(timezone=True)
 ProfileId = sa.String(36)
 Workspace = sa.String(64)
-AutoId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 profiles = sa.Table(
     "profile_profiles",
@@ -206,7 +205,7 @@ conflicts = sa.Table(
 outbox = sa.Table(
     "profile_outbox",
     metadata,
-    sa.Column("id", AutoId, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(48), primary_key=True),
     sa.Column("workspace", Workspace, nullable=False),
     sa.Column("profile_id", ProfileId, nullable=False),
     sa.Column("topic", sa.String(64), nullable=False),

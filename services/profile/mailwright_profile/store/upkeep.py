@@ -167,7 +167,7 @@ def refresh_due(
 
 
 def pending_outbox(
-    conn: sa.Connection, before: datetime, skip: Sequence[int], limit: int
+    conn: sa.Connection, before: datetime, skip: Sequence[str], limit: int
 ) -> list[Outgoing]:
     """Messages written before `before` and still unpublished, oldest first."""
     query = (
@@ -178,9 +178,9 @@ def pending_outbox(
     )
     skipped = set(skip)
     found = [
-        Outgoing(int(row.id), row.topic, row.key, bytes(row.payload))
+        Outgoing(str(row.id), row.topic, row.key, bytes(row.payload))
         for row in conn.execute(query)
-        if int(row.id) not in skipped
+        if str(row.id) not in skipped
     ]
     return found[:limit]
 

@@ -49,7 +49,7 @@ def write_batch(batch: BatchApply) -> None:
         if change is None or change.empty:
             continue
         state.version += 1
-        computed, removed = state.refresh_computed(now)
+        computed, removed = state.refresh_computed(now, change.facets)
         outbox.append(
             (
                 ws,

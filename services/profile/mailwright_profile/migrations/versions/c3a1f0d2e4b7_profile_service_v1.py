@@ -30,7 +30,6 @@ depends_on: str | Sequence[str] | None = None
 
 JSONDoc = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 Moment = sa.DateTime(timezone=True)
-AutoId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 EMPTY = sa.text("'{}'")
 
 
@@ -240,7 +239,7 @@ def _new_tables() -> None:
     )
     op.create_table(
         "profile_outbox",
-        sa.Column("id", AutoId, primary_key=True, autoincrement=True),
+        sa.Column("id", sa.String(48), primary_key=True),
         sa.Column("workspace", sa.String(64), nullable=False),
         sa.Column("profile_id", sa.String(36), nullable=False),
         sa.Column("topic", sa.String(64), nullable=False),
