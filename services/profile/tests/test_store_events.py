@@ -177,7 +177,9 @@ def test_computed_traits_kept_with_the_profile_match_a_full_evaluation(
     from mailwright_profile.simulate import event_stream
     from mailwright_profile.store import tables as t
 
-    events = list(event_stream(600, people=40, seed=5, start=clock() - timedelta(hours=12), days=0.5))
+    events = list(
+        event_stream(600, people=40, seed=5, start=clock() - timedelta(hours=12), days=0.5)
+    )
     for start in range(0, len(events), 37):
         store.apply_batch([read_event(e) for e in events[start : start + 37]], clock())
     clock_traits = {trait.key for trait in REGISTRY if trait.changes is Changes.CLOCK}
