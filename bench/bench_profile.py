@@ -97,8 +97,11 @@ async def _consume(url: str, events: list[Any]) -> float:
         outbox = Outbox(bus, store, clock)
         consumer = EventConsumer(store, outbox, clock)
         await consumer.start()
-        subscription = bus.subscribe(
-            list(EVENT_TOPICS), "profile", consumer.handle, options=ConsumerOptions(block=0.05)
+        subscription = bus.subscribe_batches(
+            list(EVENT_TOPICS),
+            "profile",
+            consumer.handle_many,
+            options=ConsumerOptions(block=0.05, batch_size=64),
         )
         started = time.perf_counter()
         await subscription.start()

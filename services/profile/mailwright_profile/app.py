@@ -111,10 +111,10 @@ class ProfileApp:
             retry_backoff=s.retry_backoff,
             batch_size=s.read_batch,
         )
-        self.subscription = self.runtime.bus.subscribe(
+        self.subscription = self.runtime.bus.subscribe_batches(
             list(EVENT_TOPICS),
             GROUP,
-            self.consumer.handle,
+            self.consumer.handle_many,
             max_deliveries=s.max_deliveries,
             options=options,
         )

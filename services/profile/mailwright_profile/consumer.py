@@ -1,11 +1,11 @@
 """The consumer of `events.*`: every event applied to its profile once in effect.
 
-The bus hands the handler one message at a time, in order within a partition, with the
-partitions in parallel. The handler reads the event and waits while a single writer
+The bus hands the batch handler each partition's messages at once, in order, with the
+partitions in parallel. The handler reads the events and waits while a single writer
 applies everything the partitions have handed in together, in one transaction (group
-commit); it returns — and the bus acknowledges — only once its event is stored. Order
-within a partition holds because a partition's next message is handed in only after
-its previous one returned.
+commit); it returns — and the bus acknowledges — only once its events are stored. Order
+within a partition holds because a partition's events are queued in order and its next
+read is handed in only after this one returned.
 
 When a batch fails, its events are applied one by one, so that the one that cannot be
 applied (a poisoned event) fails alone: its handler raises, the bus retries it and,
@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from mailwright.runtime.bus import Message
@@ -79,6 +79,32 @@ class EventConsumer:
         """The bus handler: returns once the event is stored; raises if it cannot be."""
         event = read_event(decode_event(message.value), message.value)
         await self.submit(event)
+
+    async def handle_many(self, messages: Sequence[Message]) -> list[Exception | None]:
+        """The bus batch handler: a partition's messages, applied in order with whatever
+        the other partitions hand in; one outcome per message (None when stored)."""
+        outcomes: list[Exception | None] = [None] * len(messages)
+        waiting: list[tuple[int, asyncio.Future[None]]] = []
+        loop = asyncio.get_running_loop()
+        for index, message in enumerate(messages):
+            try:
+                event = read_event(decode_event(message.value), message.value)
+            except Exception as error:  # an unreadable event fails alone
+                outcomes[index] = error
+                continue
+            future: asyncio.Future[None] = loop.create_future()
+            self._queue.append((event, future))
+            waiting.append((index, future))
+        if waiting:
+            self._idle.clear()
+            self._wake.set()
+            results = await asyncio.gather(*(f for _, f in waiting), return_exceptions=True)
+            for (index, _), result in zip(waiting, results, strict=True):
+                if isinstance(result, Exception):
+                    outcomes[index] = result
+                elif isinstance(result, BaseException):
+                    raise result
+        return outcomes
 
     async def submit(self, event: IncomingEvent) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from opentelemetry import metrics, trace
 
-from mailwright.runtime.bus.consumer import Handler, Subscription
+from mailwright.runtime.bus.consumer import BatchHandler, Handler, Subscription
 from mailwright.runtime.bus.core import DEFAULT_MAX_VALUE_BYTES, Bus
 from mailwright.runtime.bus.memory import MemoryTransport, memory_name
 from mailwright.runtime.bus.model import (
@@ -89,6 +89,7 @@ async def connect(
 
 __all__ = [
     "REPLAY_GROUP_HEADER",
+    "BatchHandler",
     "Bus",
     "BusError",
     "BusMismatch",

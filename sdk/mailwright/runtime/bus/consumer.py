@@ -34,6 +34,9 @@ from mailwright.runtime.bus.transport import Delivery, Failure, StreamRef, Trans
 log = logging.getLogger("mailwright.runtime.bus")
 
 Handler = Callable[[Message], Awaitable[None]]
+BatchHandler = Callable[[Sequence[Message]], Awaitable[Sequence[Exception | None]]]
+"""Handles a partition's messages together, in order; returns one outcome per message:
+None acks it, an exception retries it (and dead-letters it after `max_deliveries`)."""
 MAX_ERROR_CHARS = 2000
 
 
@@ -47,17 +50,21 @@ class Subscription:
         telemetry: BusTelemetry,
         streams: Sequence[StreamRef],
         group: str,
-        handler: Handler,
+        handler: Handler | None,
         consumer: str,
         max_deliveries: int,
         options: ConsumerOptions,
+        batch_handler: BatchHandler | None = None,
     ) -> None:
+        if (handler is None) == (batch_handler is None):
+            raise ValueError("give exactly one of handler and batch_handler")
         self._transport = transport
         self._telemetry = telemetry
         self._streams = list(streams)
         self.group = group
         self.consumer = consumer
         self._handler = handler
+        self._batch_handler = batch_handler
         self._max_deliveries = max_deliveries
         self._options = options
         self._held: set[StreamRef] = set()
@@ -296,6 +303,8 @@ class Subscription:
 
     async def _handle(self, ref: StreamRef, deliveries: Sequence[Delivery]) -> list[str]:
         """Handle one partition's deliveries in order; return the ids to ack."""
+        if self._batch_handler is not None:
+            return await self._handle_batch(ref, deliveries, self._batch_handler)
         done: list[str] = []
         for delivery in deliveries:
             if ref not in self._held:
@@ -304,10 +313,9 @@ class Subscription:
                 done.append(delivery.id)
         return done
 
-    async def _deliver(self, ref: StreamRef, delivery: Delivery) -> bool:
-        """Run the handler on one delivery; True when the message is to be acked."""
+    def _message(self, ref: StreamRef, delivery: Delivery) -> Message:
         record = delivery.record
-        message = Message(
+        return Message(
             topic=ref[0],
             key=record.key,
             value=record.value,
@@ -317,7 +325,10 @@ class Subscription:
             delivery_count=delivery.deliveries,
             published_at=id_time(delivery.id),
         )
-        replay_for = record.headers.get(REPLAY_GROUP_HEADER)
+
+    async def _screen(self, ref: StreamRef, delivery: Delivery) -> bool | None:
+        """Decide a delivery without the handler: True ack, False dead-lettered, None handle."""
+        replay_for = delivery.record.headers.get(REPLAY_GROUP_HEADER)
         if replay_for is not None and replay_for != self.group:
             return True  # a dead letter replayed for another group
         if delivery.deliveries > self._max_deliveries:
@@ -327,6 +338,53 @@ class Subscription:
             )
             await self._dead_letter(ref, delivery, error)
             return False
+        return None
+
+    async def _handle_batch(
+        self, ref: StreamRef, deliveries: Sequence[Delivery], handler: BatchHandler
+    ) -> list[str]:
+        """Hand the partition's deliveries to the batch handler at once, in order."""
+        done: list[str] = []
+        batch: list[tuple[Delivery, Message]] = []
+        for delivery in deliveries:
+            decided = await self._screen(ref, delivery)
+            if decided is True:
+                done.append(delivery.id)
+            elif decided is None:
+                batch.append((delivery, self._message(ref, delivery)))
+        if not batch or ref not in self._held:
+            return done
+        started = time.perf_counter()
+        messages = [message for _, message in batch]
+        with self._telemetry.processing(messages[0], self.group) as span:
+            try:
+                outcomes = list(await handler(messages))
+                if len(outcomes) != len(messages):
+                    raise RuntimeError(
+                        f"batch handler returned {len(outcomes)} outcomes for "
+                        f"{len(messages)} messages"
+                    )
+            except Exception as error:
+                span.record_exception(error)
+                span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+                outcomes = [error] * len(messages)
+        elapsed = (time.perf_counter() - started) / len(messages)
+        for (delivery, message), outcome in zip(batch, outcomes, strict=True):
+            if outcome is None:
+                done.append(delivery.id)
+                self._telemetry.count_consumed(message, self.group, "ack", elapsed)
+            else:
+                await self._failed(ref, delivery, outcome)
+                self._telemetry.count_consumed(message, self.group, "error", elapsed)
+        return done
+
+    async def _deliver(self, ref: StreamRef, delivery: Delivery) -> bool:
+        """Run the handler on one delivery; True when the message is to be acked."""
+        message = self._message(ref, delivery)
+        decided = await self._screen(ref, delivery)
+        if decided is not None:
+            return decided
+        assert self._handler is not None
         started = time.perf_counter()
         with self._telemetry.processing(message, self.group) as span:
             try:

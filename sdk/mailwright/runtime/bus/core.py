@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 
 from opentelemetry import metrics, trace
 
-from mailwright.runtime.bus.consumer import Handler, Subscription
+from mailwright.runtime.bus.consumer import BatchHandler, Handler, Subscription
 from mailwright.runtime.bus.model import (
     REPLAY_GROUP_HEADER,
     BusError,
@@ -167,17 +167,44 @@ class Bus:
         `handler(message)` returning acks the message; raising retries it later, and
         after `max_deliveries` deliveries sends it to `deadletter.<topic>`. All members of
         a group should subscribe to the same topics."""
+        _check_handler(handler, "handler: must be an async function taking a Message")
+        return self._subscription(topics, group, consumer, max_deliveries, options, handler=handler)
+
+    def subscribe_batches(
+        self,
+        topics: str | Sequence[str],
+        group: str,
+        handler: BatchHandler,
+        *,
+        consumer: str | None = None,
+        max_deliveries: int = 5,
+        options: ConsumerOptions | None = None,
+    ) -> Subscription:
+        """Like `subscribe`, but `handler(messages)` gets each partition's read at once (up
+        to `options.batch_size`, in order) and returns one outcome per message: None acks
+        it, an exception retries it. For consumers that write a batch in one transaction."""
+        _check_handler(handler, "handler: must be an async function taking a list of Messages")
+        return self._subscription(
+            topics, group, consumer, max_deliveries, options, batch_handler=handler
+        )
+
+    def _subscription(
+        self,
+        topics: str | Sequence[str],
+        group: str,
+        consumer: str | None,
+        max_deliveries: int,
+        options: ConsumerOptions | None,
+        *,
+        handler: Handler | None = None,
+        batch_handler: BatchHandler | None = None,
+    ) -> Subscription:
         names = [topics] if isinstance(topics, str) else list(topics)
         if not names:
             raise InvalidMessage("topics: at least one topic is needed")
         for name in names:
             check_topic(name, "topics")
         check_group(group)
-        if not (
-            inspect.iscoroutinefunction(handler)
-            or inspect.iscoroutinefunction(getattr(handler, "__call__", None))  # noqa: B004
-        ):
-            raise InvalidMessage("handler: must be an async function taking a Message")
         if not 1 <= max_deliveries <= 1000:
             raise InvalidMessage("max_deliveries: must be between 1 and 1000")
         subscription = Subscription(
@@ -186,6 +213,7 @@ class Bus:
             streams=[(t, p) for t in dict.fromkeys(names) for p in range(self.partitions)],
             group=group,
             handler=handler,
+            batch_handler=batch_handler,
             consumer=check_consumer(consumer or default_consumer_name()),
             max_deliveries=max_deliveries,
             options=options or ConsumerOptions(),
@@ -274,3 +302,11 @@ class Bus:
         """Delete every dead letter of `topic`; return how many there were."""
         async with self._reaching():
             return await self._transport.purge(check_topic(topic))
+
+
+def _check_handler(handler: object, message: str) -> None:
+    if not (
+        inspect.iscoroutinefunction(handler)
+        or inspect.iscoroutinefunction(getattr(handler, "__call__", None))  # noqa: B004
+    ):
+        raise InvalidMessage(message)
