@@ -189,3 +189,18 @@ class Recipient:
     locale: str = ""
     consent: str = ""  # "subscribed", "unsubscribed", "pending" or "" (unknown)
     traits: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CampaignSpec:
+    """What a campaign says it will do (the stored Campaign message, read)."""
+
+    display_name: str
+    audience: Audience
+    template: str
+    sender: Sender
+    schedule: Schedule | None
+    throttle_per_hour: int
+    category: Category
+    experiment: Experiment
+    attribution_window: timedelta

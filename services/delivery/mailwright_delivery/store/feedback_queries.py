@@ -272,6 +272,23 @@ class FeedbackQueries:
         count = conn.execute(sa.select(soft_bounces.c.count).where(key)).scalar_one()
         return limit > 0 and int(count) >= limit
 
+    def soft_bounce(
+        self, workspace: str, dedup_key: str, digest: str, limit: int, now: datetime
+    ) -> bool:
+        """Count a synchronous soft bounce of an address once; True when that suppressed
+        it (the limit was reached)."""
+        with self.engine.begin() as conn:
+            first = insert_ignore(
+                conn,
+                feedback_log,
+                [{"workspace": workspace, "key": dedup_key[:300], "created_at": now}],
+                ("workspace", "key"),
+            )
+            if not first or not digest or not self._count_soft(conn, workspace, digest, now, limit):
+                return False
+            self._suppress(conn, workspace, digest, SuppressionReason.SOFT_BOUNCES, "delivery", now)
+            return True
+
     def seen(self, workspace: str, dedup_key: str, now: datetime) -> bool:
         """Remember `dedup_key`; True when it had been seen before."""
         with self.engine.begin() as conn:
