@@ -1,18 +1,38 @@
-"""The delivery service as the runtime runs it.
-
-Its RPCs answer UNIMPLEMENTED until the delivery issue lands; the service is registered so that
-health checking, reflection and the contracts are in place.
-"""
+"""The delivery service as the runtime runs it: the servicer, the bus consumers, and the
+workers (send worker, campaign scheduler, journey timers, outbox relay)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
 from collections.abc import Sequence
+from pathlib import Path
 
 import grpc
 from starlette.routing import BaseRoute
 
 from mailwright.delivery.v1 import delivery_pb2, delivery_pb2_grpc
+from mailwright.plugins import get_plugins
+from mailwright.runtime.bus import Subscription
+from mailwright.runtime.requests import RequestLog
 from mailwright.runtime.service import Runtime, ServiceDefinition
+from mailwright_delivery.api import DeliveryServicer
+from mailwright_delivery.campaigns import CampaignRunner
+from mailwright_delivery.directory import Directory
+from mailwright_delivery.feedback import TOPICS, Consumer, Relay, loop
+from mailwright_delivery.journey_runner import JourneyRunner
+from mailwright_delivery.operations import Operations
+from mailwright_delivery.pipeline import SendWorker
+from mailwright_delivery.providers import Policies, Providers, RateLimiter
+from mailwright_delivery.settings import DeliverySettings
+from mailwright_delivery.store import DeliveryStore, request_log
+
+log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 class DeliveryApp:
@@ -20,10 +40,68 @@ class DeliveryApp:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self.config = runtime.settings.section("delivery", DeliverySettings)
+        self.db = runtime.database("delivery", MIGRATIONS)
+        self.store = DeliveryStore(self.db.engine)
+        self.owner = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        plugins = get_plugins(runtime.settings)
+        self.providers = Providers(plugins, runtime.settings)
+        self.policies = Policies(self.db, self.store)
+        directory = Directory(runtime.clients)
+        self.worker = SendWorker(
+            directory=directory,
+            providers=self.providers,
+            policies=self.policies,
+            limiter=RateLimiter(runtime.kv),
+            plugins=plugins,
+            kv=runtime.kv,
+            owner=self.owner,
+            db=self.db,
+            store=self.store,
+            settings=self.config,
+        )
+        self.campaigns = CampaignRunner(
+            db=self.db,
+            store=self.store,
+            settings=self.config,
+            directory=directory,
+            owner=self.owner,
+        )
+        self.journeys = JourneyRunner(
+            db=self.db,
+            store=self.store,
+            settings=self.config,
+            directory=directory,
+            owner=self.owner,
+        )
+        self.consumer = Consumer(
+            db=self.db,
+            store=self.store,
+            journeys=self.journeys,
+            policies=self.policies,
+            settings=self.config,
+        )
+        self.relay = Relay(self.db, self.store, runtime.bus)
+        self._wake = asyncio.Event()
+        self.operations = Operations(
+            directory=directory,
+            worker=self.worker,
+            wake=self._wake.set,
+            **common,  # type: ignore[arg-type]
+        )
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._subscription: Subscription | None = None
 
     def add_to_server(self, server: grpc.aio.Server) -> Sequence[str]:
-        # Every RPC answers UNIMPLEMENTED until the delivery issue lands.
-        servicer = delivery_pb2_grpc.DeliveryServiceServicer()  # type: ignore[abstract]
+        servicer = DeliveryServicer(
+            self.db,
+            self.store,
+            RequestLog(self.db, request_log),
+            self.operations,
+            self.providers,
+            self.policies,
+        )
         delivery_pb2_grpc.add_DeliveryServiceServicer_to_server(servicer, server)
         return [delivery_pb2.DESCRIPTOR.services_by_name["DeliveryService"].full_name]
 
@@ -31,10 +109,49 @@ class DeliveryApp:
         return []
 
     async def start(self) -> None:
-        return None
+        await self.db.run(self.db.check_connection)
+        await self.db.run(self.db.migrate)
+        self._subscription = self.runtime.bus.subscribe(TOPICS, "delivery", self.consumer.handle)
+        await self._subscription.start()
+        interval = self.config.poll_interval.total_seconds()
+        tasks = [("relay", self.relay.tick)]
+        if self.config.workers:
+            tasks += [("campaigns", self._campaign_tick), ("journeys", self.journeys.tick)]
+            tasks += [
+                (f"sends-{n}", self.worker.tick) for n in range(self.config.worker_concurrency)
+            ]
+        for name, tick in tasks:
+            self._tasks.append(
+                asyncio.create_task(loop(name, tick, interval, self._stop), name=f"delivery-{name}")
+            )
+
+    async def _campaign_tick(self) -> bool:
+        woken = self._wake.is_set()
+        self._wake.clear()
+        await self.campaigns.tick()
+        return woken
 
     async def stop(self) -> None:
-        return None
+        self._stop.set()
+        if self._subscription is not None:
+            await self._subscription.stop()
+        # Each worker finishes the batch in its hands (recording every outcome), then stops.
+        grace = self.runtime.settings.shutdown_grace.total_seconds()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=grace)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        # What the relay had not published yet stays in the outbox for the next start.
+        with contextlib.suppress(Exception):
+            await self.relay.tick()
+        await self.providers.aclose()
 
 
-service = ServiceDefinition(name="delivery", create=DeliveryApp)
+service = ServiceDefinition(
+    name="delivery",
+    create=DeliveryApp,
+    description="Campaigns, journeys, transactional sends, suppression, reports.",
+)
