@@ -87,7 +87,9 @@ class DeliveryApp:
             directory=directory,
             worker=self.worker,
             wake=self._wake.set,
-            **common,  # type: ignore[arg-type]
+            db=self.db,
+            store=self.store,
+            settings=self.config,
         )
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
