@@ -499,8 +499,11 @@ _JOURNEY_SETTABLE = [
 
 def _copy_field(source: Any, target: Any, field: str) -> None:
     value = getattr(source, field)
-    descriptor = source.DESCRIPTOR.fields_by_name[field]
-    if descriptor.label == descriptor.LABEL_REPEATED:
+    descriptor: Any = source.DESCRIPTOR.fields_by_name[field]
+    repeated = getattr(descriptor, "is_repeated", None)
+    if repeated is None:
+        repeated = descriptor.label == descriptor.LABEL_REPEATED
+    if repeated:
         target.ClearField(field)
         getattr(target, field).extend(value)
     elif descriptor.message_type is not None:

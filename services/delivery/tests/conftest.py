@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,9 @@ from mailwright.runtime.db import Database
 from mailwright_delivery.store import DeliveryStore
 
 MIGRATIONS = Path(mailwright_delivery.__file__).resolve().parent / "migrations"
+
+# The helpers beside the tests (fake neighbours, the harness) import by their own names.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 @pytest.fixture
