@@ -449,7 +449,13 @@ class SendWorker:
             assert outcome.provider_message_id is not None
             event = email_event(send, "Email Sent", "sent", now, provider=provider)
             await self.db.run(
-                self.store.mark_sent, send.id, provider, outcome.provider_message_id, now, [event]
+                self.store.mark_sent,
+                send.id,
+                provider,
+                outcome.provider_message_id,
+                now,
+                [event],
+                email_hash(item.recipient.email),
             )
             log.debug("sent %s via %s", send.id, provider)
             return

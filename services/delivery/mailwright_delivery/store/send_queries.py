@@ -199,6 +199,7 @@ class SendQueries:
         provider_message_id: str,
         now: datetime,
         events: Sequence[OutboxMessage],
+        digest: str = "",
     ) -> bool:
         """The provider accepted: record it with the events to publish, at once.
 
@@ -223,6 +224,7 @@ class SendQueries:
                     lease_until=None,
                     address="",
                     updated_at=now,
+                    **({"email_hash": digest} if digest else {}),
                 )
             )
             if result.rowcount:
