@@ -91,6 +91,7 @@ async def test_a_campaign_is_created_sent_and_reported_from_the_command_line(
     platform: tuple[Platform, SmtpSink], tmp_path: Path
 ) -> None:
     running, sink = platform
+    assert sink.received == 0
     path = tmp_path / "campaign.yaml"
     path.write_text(CAMPAIGN_FILE)
     created = await invoke(running, campaigns, "create", "-f", str(path))
