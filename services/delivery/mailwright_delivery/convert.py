@@ -255,8 +255,8 @@ def experiment_from_proto(message: pb.Experiment, field: str, problems: Violatio
     if not 0 < alpha <= 0.5:
         problems.add(f"{field}.alpha", "must be in (0, 0.5]")
     window = to_timedelta(message.window) if message.HasField("window") else timedelta(hours=4)
-    if kind is ExperimentKind.WINNER and not timedelta(minutes=1) <= window <= timedelta(days=30):
-        problems.add(f"{field}.window", "must be between 1 minute and 30 days")
+    if kind is ExperimentKind.WINNER and not timedelta(seconds=1) <= window <= timedelta(days=30):
+        problems.add(f"{field}.window", "must be between 1 second and 30 days")
     return Experiment(
         kind,
         variants,

@@ -155,3 +155,13 @@ def test_parked_sends_are_retried_by_command(store: DeliveryStore) -> None:
 def test_another_workspace_sees_nothing(store: DeliveryStore) -> None:
     store.insert_send(send(1), NOW)
     assert store.get_send("other", "s00001") is None
+
+
+def test_resuming_shifts_what_was_due_later_by_the_pause(store: DeliveryStore) -> None:
+    _campaign(store)
+    store.add_snapshot_sends("acme", "c1", "sched", [send(1, due_at=NOW + timedelta(hours=1))], NOW)
+    store.command_campaign("acme", "c1", lifecycle.Command.PAUSE, NOW)
+    store.command_campaign("acme", "c1", lifecycle.Command.RESUME, NOW + timedelta(minutes=10))
+    record = store.get_send("acme", "s00001")
+    assert record is not None
+    assert record.due_at == NOW + timedelta(hours=1, minutes=10)

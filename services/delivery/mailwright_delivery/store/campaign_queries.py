@@ -224,11 +224,21 @@ class CampaignQueries:
                 if paused_at is not None and current.started:
                     # Throttled and local-time sends keep their spacing after a pause.
                     shift = now - paused_at
-                    conn.execute(
-                        sends.update()
-                        .where(of_campaign, sends.c.due_at > paused_at)
-                        .values(due_at=sends.c.due_at + shift)
-                    )
+                    later = conn.execute(
+                        sa.select(sends.c.id, sends.c.due_at).where(
+                            of_campaign, sends.c.due_at > paused_at
+                        )
+                    ).all()
+                    if later:
+                        conn.execute(
+                            sends.update()
+                            .where(sends.c.id == sa.bindparam("send_id"))
+                            .values(due_at=sa.bindparam("new_due")),
+                            [
+                                {"send_id": row.id, "new_due": must_aware(row.due_at) + shift}
+                                for row in later
+                            ],
+                        )
             elif command is lifecycle.Command.CANCEL:
                 values["end_at"] = now
                 conn.execute(
