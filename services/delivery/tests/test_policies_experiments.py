@@ -73,7 +73,7 @@ async def schedule(clients: Clients, campaign: pb.Campaign, campaign_id: str) ->
 async def test_a_paused_campaign_sends_nothing_more_until_resumed(
     clients: Clients, sink: SmtpSink, tmp_path: Path
 ) -> None:
-    name = await schedule(clients, newsletter(throttle_per_hour=3 * 3600), "slow")
+    name = await schedule(clients, newsletter(throttle_per_hour=6 * 3600), "slow")
     await sink.wait_for(2, within=10)
     await clients.delivery.PauseCampaign(pb.PauseCampaignRequest(name=name))
     at_pause = sink.received
