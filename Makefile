@@ -37,7 +37,7 @@ run: install
 	$(VENV)/bin/mailwright demo
 
 run-distributed: install
-	$(VENV)/bin/mailwright demo --distributed
+	$(VENV)/bin/mailwright cluster
 
 # The README's test command: lint (ruff, mypy, buf, stub drift), then the whole suite.
 test: lint pytest

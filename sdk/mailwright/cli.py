@@ -1,9 +1,10 @@
 """The `mailwright` command.
 
-The SDK owns the root group and the platform commands (`serve`, `up`, `plugins`, `bus`,
-`tokens`). Services and plugins add their own command groups through the entry-point
-group `mailwright.cli` (name → a `click.Command`); they are imported only when invoked, so
-`mailwright --help` stays fast and a broken plugin cannot break unrelated commands.
+The SDK owns the root group and the platform commands (`serve`, `up`, `migrate`,
+`plugins`, `bus`, `tokens`). Services and plugins add their own command groups through the
+entry-point group `mailwright.cli` (name → a `click.Command`); they are imported only when
+invoked, so `mailwright --help` stays fast and a broken plugin cannot break unrelated
+commands.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ import click
 BUILTIN_COMMANDS: dict[str, str] = {
     "serve": "mailwright.runtime.commands:serve",
     "up": "mailwright.runtime.commands:up",
+    "migrate": "mailwright.runtime.migrate:migrate",
     "tokens": "mailwright.runtime.commands:tokens",
     "bus": "mailwright.runtime.bus.commands:bus",
     "plugins": "mailwright.plugins_cli:plugins",
     "demo": "mailwright.demo.commands:demo",
+    "cluster": "mailwright.runtime.cluster_cli:cluster",
 }
 
 

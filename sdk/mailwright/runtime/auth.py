@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jwt
 
@@ -82,10 +83,13 @@ current_principal: contextvars.ContextVar[Principal | None] = contextvars.Contex
 class TokenAuthority:
     """Issues and verifies tokens with one secret."""
 
-    def __init__(self, secret: str) -> None:
-        if len(secret) < 32:
-            raise ValueError("MAILWRIGHT_AUTH_SECRET must be at least 32 characters")
+    def __init__(self, secret: str, previous: Sequence[str] = ()) -> None:
+        for key in (secret, *previous):
+            if len(key) < 32:
+                raise ValueError("MAILWRIGHT_AUTH_SECRET must be at least 32 characters")
         self._secret = secret
+        # Tokens signed with an earlier secret stay valid while a rotation rolls out.
+        self._verifying = (secret, *previous)
 
     def issue(
         self,
@@ -113,18 +117,24 @@ class TokenAuthority:
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
     def verify(self, token: str) -> Principal:
-        try:
-            claims = jwt.decode(
-                token,
-                self._secret,
-                algorithms=[ALGORITHM],
-                issuer=ISSUER,
-                options={"require": ["iss", "sub", "ws", "scp", "iat"]},
-            )
-        except jwt.ExpiredSignatureError as error:
-            raise Unauthenticated("token has expired") from error
-        except jwt.InvalidTokenError as error:
-            raise Unauthenticated(f"invalid token: {error}") from error
+        claims: dict[str, Any] = {}
+        for index, key in enumerate(self._verifying):
+            try:
+                claims = jwt.decode(
+                    token,
+                    key,
+                    algorithms=[ALGORITHM],
+                    issuer=ISSUER,
+                    options={"require": ["iss", "sub", "ws", "scp", "iat"]},
+                )
+                break
+            except jwt.InvalidSignatureError as error:
+                if index == len(self._verifying) - 1:
+                    raise Unauthenticated(f"invalid token: {error}") from error
+            except jwt.ExpiredSignatureError as error:
+                raise Unauthenticated("token has expired") from error
+            except jwt.InvalidTokenError as error:
+                raise Unauthenticated(f"invalid token: {error}") from error
         scopes = claims.get("scp")
         workspace = claims.get("ws")
         if not isinstance(scopes, list) or not isinstance(workspace, str) or not workspace:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import hashlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -117,10 +118,21 @@ class Database:
             ) from error
 
     def migrate(self) -> None:
-        """Bring the schema to the newest migration (Alembic `upgrade head`)."""
+        """Bring the schema to the newest migration (Alembic `upgrade head`).
+
+        Several processes may migrate one database at once (replicas starting together,
+        the migration Job). On PostgreSQL a transaction-scoped advisory lock per service
+        makes them take turns, and the later ones find the schema at head; on SQLite the
+        write lock taken at BEGIN does the same.
+        """
         if self.migrations is None:
             return
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(:key)"),
+                    {"key": migration_lock_key(self.service)},
+                )
             config = alembic_config(self.migrations, self.service, conn)
             command.upgrade(config, "head")
 
@@ -151,6 +163,12 @@ class Database:
 
 def version_table(service: str) -> str:
     return f"alembic_version_{service}"
+
+
+def migration_lock_key(service: str) -> int:
+    """The PostgreSQL advisory lock key that serialises one service's migrations."""
+    digest = hashlib.sha256(f"mailwright.migrate.{service}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def alembic_config(

@@ -102,7 +102,7 @@ class Platform:
                 raise Unavailable(f"{what} port {port} on {host} is already in use")
 
         secret = load_or_create_secret(settings.auth_secret, settings.data_dir)
-        authority = TokenAuthority(secret)
+        authority = TokenAuthority(secret, settings.auth_previous_secrets)
         internal = authority.issue(ALL_WORKSPACES, ["*"], subject=f"mailwright-{role}")
         self.admin_token = internal
         bus = await bus_module.connect(
@@ -123,6 +123,10 @@ class Platform:
                 ("grpc.max_receive_message_length", settings.max_message_bytes),
                 ("grpc.max_send_message_length", settings.max_message_bytes),
                 ("grpc.so_reuseport", 0),
+                # Clients reconnect every few minutes, so new replicas behind a
+                # Kubernetes Service get their share of long-lived connections.
+                ("grpc.max_connection_age_ms", 300_000),
+                ("grpc.max_connection_age_grace_ms", 30_000),
             ],
         )
         self._server = server

@@ -48,6 +48,9 @@ class ServiceDefinition:
     name: str
     create: Callable[[Runtime], ServiceApp]
     description: str = ""
+    migrations: Path | None = None
+    """The service's Alembic script directory, if it has tables: `mailwright migrate` runs
+    it before a release rolls out, without starting the service."""
 
 
 @dataclass

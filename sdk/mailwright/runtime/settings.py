@@ -9,8 +9,10 @@ names the variable (see `load_settings`).
 
 from __future__ import annotations
 
+import contextvars
 import os
 import re
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -24,14 +26,21 @@ from pydantic import (
 )
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
+from pydantic_settings import SettingsError as PydanticSettingsError
 
 SERVICE_NAMES: tuple[str, ...] = ("ingest", "profile", "segment", "render", "delivery")
 
 SectionT = TypeVar("SectionT", bound=BaseModel)
+
+# The YAML file named on the command line (`--config`), for the settings being built.
+_config_file: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "mailwright_config_file", default=None
+)
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -60,7 +69,7 @@ def _split_list(value: object) -> object:
     return value
 
 
-CommaList = Annotated[list[str], BeforeValidator(_split_list)]
+CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_list)]
 
 
 class TelemetrySettings(BaseModel):
@@ -119,6 +128,8 @@ class Settings(BaseSettings):
     bus_partitions: int = Field(default=8, ge=1, le=1024)
 
     auth_secret: str = ""
+    auth_previous_secrets: CommaList = []
+    """Earlier auth secrets, still accepted for verification during a rotation."""
     """Key that signs bearer tokens (HS256). Empty: a random key kept in `data_dir`."""
     signing_keys: CommaList = []
     """Keys for tracking and unsubscribe tokens; the first signs, all verify (rotation)."""
@@ -175,7 +186,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        config_file = os.environ.get("MAILWRIGHT_CONFIG")
+        config_file = _config_file.get() or os.environ.get("MAILWRIGHT_CONFIG")
         if config_file:
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
         return tuple(sources)
@@ -220,12 +231,41 @@ def _describe(error: ValidationError, prefix: str = "") -> str:
 
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
     """Read and validate the settings; raise SettingsError naming the first bad variable."""
-    if config_file is not None:
-        path = Path(config_file)
-        if not path.is_file():
-            raise SettingsError(f"MAILWRIGHT_CONFIG: no such file {path}")
-        os.environ["MAILWRIGHT_CONFIG"] = str(path)
+    unknown = unknown_variables(os.environ)
+    if unknown:
+        raise SettingsError(
+            f"{unknown[0]}: not a Mailwright setting (misspelt?); see docs/operations.md"
+        )
+    if config_file is not None and not Path(config_file).is_file():
+        raise SettingsError(f"MAILWRIGHT_CONFIG: no such file {config_file}")
+    token = _config_file.set(str(config_file) if config_file is not None else None)
     try:
         return Settings(**overrides)
     except ValidationError as error:
         raise SettingsError(_describe(error)) from error
+    except PydanticSettingsError as error:
+        # Raised while decoding a variable (e.g. malformed JSON for a dict setting).
+        raise SettingsError(str(error).splitlines()[0]) from error
+    finally:
+        _config_file.reset(token)
+
+
+# MAILWRIGHT_* variables that are read elsewhere than the settings object.
+NON_SETTING_VARIABLES = ("MAILWRIGHT_CONFIG", "MAILWRIGHT_TOKEN", "MAILWRIGHT_SECRETS_DIR")
+NON_SETTING_PREFIXES = ("MAILWRIGHT_TEST_", "MAILWRIGHT_CONNECTOR_")
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """`MAILWRIGHT_*` variables that name no setting: a misspelling would silently keep
+    the default, so start-up refuses them."""
+    fields = {name.upper() for name in Settings.model_fields}
+    unknown = []
+    for variable in sorted(environ):
+        if not variable.startswith("MAILWRIGHT_") or variable in NON_SETTING_VARIABLES:
+            continue
+        if variable.startswith(NON_SETTING_PREFIXES):
+            continue
+        head = variable.removeprefix("MAILWRIGHT_").split("__", 1)[0]
+        if head not in fields:
+            unknown.append(variable)
+    return unknown

@@ -74,3 +74,11 @@ def test_issue_time_is_recorded() -> None:
     assert principal.subject == "checkout"
     assert principal.token_id
     assert before <= int(time.time())
+
+
+def test_a_previous_secret_still_verifies_during_rotation() -> None:
+    old = TokenAuthority("o" * 40)
+    rotated = TokenAuthority("n" * 40, previous=["o" * 40])
+    assert rotated.verify(old.issue("acme", ["*"])).workspace == "acme"
+    with pytest.raises(Unauthenticated):
+        TokenAuthority("n" * 40).verify(old.issue("acme", ["*"]))

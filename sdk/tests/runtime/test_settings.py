@@ -74,3 +74,21 @@ def test_a_service_section_is_validated_by_its_model(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("MAILWRIGHT_SERVICES__INGEST__BATCH_LIMIT", "many")
     with pytest.raises(SettingsError, match="MAILWRIGHT_SERVICES__INGEST__BATCH_LIMIT"):
         load_settings().section("ingest", IngestSection)
+
+
+def test_a_misspelt_variable_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAILWRIGHT_GRCP_PORT", "6000")
+    with pytest.raises(SettingsError, match="MAILWRIGHT_GRCP_PORT"):
+        load_settings()
+
+
+def test_variables_read_elsewhere_are_not_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAILWRIGHT_TOKEN", "t")
+    monkeypatch.setenv("MAILWRIGHT_CONNECTOR_SHOPIFY_API_SECRET", "s")
+    assert load_settings().grpc_port == 50051
+
+
+def test_malformed_json_in_a_dict_setting_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAILWRIGHT_ADDRESSES", "{not json")
+    with pytest.raises(SettingsError, match="addresses"):
+        load_settings()

@@ -54,4 +54,5 @@ service = ServiceDefinition(
     name="profile",
     create=ProfileApp,
     description="Identity resolution, single customer view, computed traits, consent, GDPR.",
+    migrations=MIGRATIONS,
 )

@@ -134,11 +134,12 @@ class Subscription:
         """Stop at once, as a crash would: nothing more is acked and no lease is released;
         messages in hand stay pending until another consumer claims them."""
         self._state = "stopped"
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        pending = [task for task in self._tasks if not task.done()]
+        while pending:
+            for task in pending:
+                task.cancel()
+            _, still = await asyncio.wait(pending, timeout=1.0)
+            pending = list(still)
 
     # -- leases -----------------------------------------------------------------------
 
@@ -212,8 +213,10 @@ class Subscription:
                 delay = min(delay * 2, 5.0)
 
     async def _pause(self, seconds: float) -> None:
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
 
     async def _round(self) -> None:
         self._wake.clear()

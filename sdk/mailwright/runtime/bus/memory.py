@@ -191,7 +191,8 @@ class MemoryTransport:
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._broker.waiters.add(waiter)
             try:
-                await asyncio.wait_for(waiter, remaining)
+                async with asyncio.timeout(remaining):
+                    await waiter
             except TimeoutError:
                 return self._read_now(group, consumer, streams, count)
             finally:

@@ -113,6 +113,8 @@ class ConsumerOptions:
         for name in ("lease_ttl", "claim_idle", "retry_backoff", "block", "housekeeping_interval"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"ConsumerOptions.{name} must be positive")
+        if self.block > 10:
+            raise ValueError("ConsumerOptions.block must be at most 10 seconds")
         if self.retention < 0:
             raise ValueError("ConsumerOptions.retention must not be negative")
         if not 1 <= self.batch_size <= 10_000:
@@ -209,6 +211,8 @@ def check_consumer(consumer: object) -> str:
 
 def check_outgoing(message: Outgoing, max_value_bytes: int) -> dict[str, str]:
     """Validate one message to publish; return a fresh copy of its headers."""
+    if not isinstance(message, Outgoing):
+        raise InvalidMessage(f"messages: expected Outgoing, not {type(message).__name__}")
     check_topic(message.topic)
     key = message.key
     if not isinstance(key, str) or not key:

@@ -38,6 +38,7 @@ from mailwright.runtime.bus.transport import (
     Record,
     StreamRef,
 )
+from mailwright.runtime.redisclient import redis_client
 
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     redis_errors.ConnectionError,
@@ -76,9 +77,7 @@ class RedisTransport:
     server_errors: tuple[type[BaseException], ...] = (redis_errors.ResponseError,)
 
     def __init__(self, url: str, namespace: str) -> None:
-        self._client: aioredis.Redis = aioredis.Redis.from_url(
-            url, decode_responses=False, health_check_interval=30
-        )
+        self._client: aioredis.Redis = redis_client(url)
         self._ns = f"{namespace}:bus"
         self._append = self._client.register_script(APPEND)
         self._coordinate = self._client.register_script(COORDINATE)

@@ -28,6 +28,7 @@ from mailwright.runtime.kv.base import (
     milliseconds,
     ttl_milliseconds,
 )
+from mailwright.runtime.redisclient import redis_client
 from mailwright.runtime.urls import redact_url
 
 _NOW_MS = """
@@ -107,9 +108,7 @@ class RedisStore(KeyValueStore):
     def __init__(self, url: str, namespace: str) -> None:
         self.namespace = namespace
         self._url = url
-        self._client: aioredis.Redis = aioredis.Redis.from_url(
-            url, decode_responses=False, health_check_interval=30
-        )
+        self._client: aioredis.Redis = redis_client(url)
         self._prefix = f"{namespace}:kv:"
         self._incr = self._client.register_script(_INCR)
         self._window_add = self._client.register_script(_WINDOW_ADD)
