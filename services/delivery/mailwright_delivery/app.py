@@ -11,6 +11,7 @@ import socket
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import grpc
 from starlette.routing import BaseRoute
@@ -48,6 +49,10 @@ class DeliveryApp:
         self.providers = Providers(plugins, runtime.settings)
         self.policies = Policies(self.db, self.store)
         directory = Directory(runtime.clients)
+        # Set when new work is written, so a waiting loop starts at once.
+        self._sends_ready = asyncio.Event()
+        self._outbox_ready = asyncio.Event()
+        self._wake = asyncio.Event()
         self.worker = SendWorker(
             directory=directory,
             providers=self.providers,
@@ -59,6 +64,7 @@ class DeliveryApp:
             db=self.db,
             store=self.store,
             settings=self.config,
+            notify_outbox=self._outbox_ready.set,
         )
         self.campaigns = CampaignRunner(
             db=self.db,
@@ -82,11 +88,10 @@ class DeliveryApp:
             settings=self.config,
         )
         self.relay = Relay(self.db, self.store, runtime.bus)
-        self._wake = asyncio.Event()
         self.operations = Operations(
             directory=directory,
             worker=self.worker,
-            wake=self._wake.set,
+            wake=self._wake_all,
             db=self.db,
             store=self.store,
             settings=self.config,
@@ -116,22 +121,28 @@ class DeliveryApp:
         self._subscription = self.runtime.bus.subscribe(TOPICS, "delivery", self.consumer.handle)
         await self._subscription.start()
         interval = self.config.poll_interval.total_seconds()
-        tasks = [("relay", self.relay.tick)]
+        tasks: list[tuple[str, Any, asyncio.Event | None]] = [
+            ("relay", self.relay.tick, self._outbox_ready)
+        ]
         if self.config.workers:
-            tasks += [("campaigns", self._campaign_tick), ("journeys", self.journeys.tick)]
             tasks += [
-                (f"sends-{n}", self.worker.tick) for n in range(self.config.worker_concurrency)
+                ("campaigns", self.campaigns.tick, self._wake),
+                ("journeys", self.journeys.tick, None),
             ]
-        for name, tick in tasks:
+            tasks += [
+                (f"sends-{n}", self.worker.tick, self._sends_ready)
+                for n in range(self.config.worker_concurrency)
+            ]
+        for name, tick, wake in tasks:
             self._tasks.append(
-                asyncio.create_task(loop(name, tick, interval, self._stop), name=f"delivery-{name}")
+                asyncio.create_task(
+                    loop(name, tick, interval, self._stop, wake), name=f"delivery-{name}"
+                )
             )
 
-    async def _campaign_tick(self) -> bool:
-        woken = self._wake.is_set()
-        self._wake.clear()
-        await self.campaigns.tick()
-        return woken
+    def _wake_all(self) -> None:
+        self._wake.set()
+        self._sends_ready.set()
 
     async def stop(self) -> None:
         self._stop.set()

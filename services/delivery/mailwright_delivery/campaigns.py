@@ -49,6 +49,7 @@ class CampaignRunner:
         settings: DeliverySettings,
         owner: str,
         clock: Callable[[], datetime] = policy.utcnow,
+        notify_sends: Callable[[], None] = lambda: None,
     ) -> None:
         self.db = db
         self.store = store
@@ -56,6 +57,7 @@ class CampaignRunner:
         self.settings = settings
         self.owner = owner
         self.clock = clock
+        self.notify_sends = notify_sends
 
     async def tick(self) -> None:
         now = self.clock()
@@ -102,6 +104,7 @@ class CampaignRunner:
             await self.db.run(
                 self.store.add_snapshot_sends, workspace, record.id, self.owner, sends, now
             )
+            self.notify_sends()
             await self.db.run(
                 self.store.extend_campaign_lease,
                 workspace,

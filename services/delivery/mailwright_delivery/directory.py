@@ -7,6 +7,7 @@ UNAVAILABLE (retryable), never INTERNAL.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -84,8 +85,12 @@ class TemplateInfo:
 
 
 class Directory:
-    def __init__(self, clients: Clients) -> None:
+    def __init__(self, clients: Clients, template_ttl: float = 5.0) -> None:
         self.clients = clients
+        # Which version a template name sends, briefly remembered (a publish shows within
+        # `template_ttl` seconds).
+        self.template_ttl = template_ttl
+        self._templates: dict[str, tuple[float, TemplateInfo]] = {}
 
     # -- people -----------------------------------------------------------------------
 
@@ -188,6 +193,15 @@ class Directory:
 
     async def template(self, name: str) -> TemplateInfo:
         """The published version a template (or version) name sends, and its category."""
+        now = time.monotonic()
+        cached = self._templates.get(name)
+        if cached is not None and now - cached[0] < self.template_ttl:
+            return cached[1]
+        info = await self._template(name)
+        self._templates[name] = (now, info)
+        return info
+
+    async def _template(self, name: str) -> TemplateInfo:
         if "/versions/" in name:
             version = (
                 await call(
@@ -209,7 +223,7 @@ class Directory:
         if not template.published_version:
             raise FailedPrecondition(f"template {name} has no published version")
         version_name = f"{name}/versions/{template.published_version}"
-        info = await self.template(version_name)
+        info = await self._template(version_name)
         return TemplateInfo(info.version, info.category or _category(template.category))
 
     async def render(

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -199,8 +198,15 @@ class Relay:
         return len(batch)
 
 
-async def loop(name: str, tick: Callable[[], object], interval: float, stop: asyncio.Event) -> None:
-    """Call `tick` until `stop`; sleep `interval` when it had nothing to do."""
+async def loop(
+    name: str,
+    tick: Callable[[], object],
+    interval: float,
+    stop: asyncio.Event,
+    wake: asyncio.Event | None = None,
+) -> None:
+    """Call `tick` until `stop`; when it had nothing to do, wait `interval` or until
+    `wake` is set (new work was just written), whichever comes first."""
     while not stop.is_set():
         try:
             result = tick()
@@ -211,8 +217,18 @@ async def loop(name: str, tick: Callable[[], object], interval: float, stop: asy
             log.exception("%s failed; trying again", name)
             busy = False
         if not busy:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
+            await _pause(stop, wake, interval)
+
+
+async def _pause(stop: asyncio.Event, wake: asyncio.Event | None, interval: float) -> None:
+    waiters = [asyncio.ensure_future(stop.wait())]
+    if wake is not None:
+        waiters.append(asyncio.ensure_future(wake.wait()))
+    _, pending = await asyncio.wait(waiters, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
+    for waiter in pending:
+        waiter.cancel()
+    if wake is not None:
+        wake.clear()
 
 
 def utc(value: datetime) -> datetime:

@@ -45,6 +45,7 @@ class JourneyRunner:
         settings: DeliverySettings,
         owner: str,
         clock: Callable[[], datetime] = policy.utcnow,
+        notify_sends: Callable[[], None] = lambda: None,
     ) -> None:
         self.db = db
         self.store = store
@@ -52,6 +53,7 @@ class JourneyRunner:
         self.settings = settings
         self.owner = owner
         self.clock = clock
+        self.notify_sends = notify_sends
         self._definitions: dict[tuple[str, str, int], Definition] = {}
 
     async def definition(self, workspace: str, journey_id: str, version: int) -> Definition | None:
@@ -118,6 +120,8 @@ class JourneyRunner:
         moved = await self.db.run(
             self.store.advance, enrolment.id, enrolment.revision, progress, now, None
         )
+        if moved and progress.sends:
+            self.notify_sends()
         if not moved:
             # Its timer is firing right now, or another event moved it: look again later.
             current = await self.db.run(self.store.get_enrolment, enrolment.id)
@@ -174,6 +178,8 @@ class JourneyRunner:
             lambda past: journeys.may_enter(found, past, now),
             progress,
         )
+        if entered and progress.sends:
+            self.notify_sends()
         if entered:
             log.info("journey %s/%s: enrolment %s entered", workspace, record.id, enrolment_id)
         return bool(entered)
@@ -217,9 +223,11 @@ class JourneyRunner:
             outcome,
             now,
         )
-        await self.db.run(
+        moved = await self.db.run(
             self.store.advance, enrolment.id, enrolment.revision, progress, now, self.owner
         )
+        if moved and progress.sends:
+            self.notify_sends()
 
     # -- helpers --------------------------------------------------------------------------
 

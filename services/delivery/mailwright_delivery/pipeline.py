@@ -23,6 +23,7 @@ Message-ID (docs/delivery.md, "Exactly once").
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections import defaultdict
@@ -34,7 +35,13 @@ from typing import Any
 
 from google.protobuf import struct_pb2
 
-from mailwright.connectors import ErrorKind, OutboundMessage, ProviderError, SendOutcome
+from mailwright.connectors import (
+    EmailProvider,
+    ErrorKind,
+    OutboundMessage,
+    ProviderError,
+    SendOutcome,
+)
 from mailwright.connectors.webhook import Headers
 from mailwright.delivery.v1 import delivery_pb2 as pb
 from mailwright.errors import MailwrightError, Unavailable
@@ -62,7 +69,7 @@ from mailwright_delivery.model import (
 from mailwright_delivery.providers import Policies, Providers, RateLimiter, chunk_size
 from mailwright_delivery.records import SendRecord
 from mailwright_delivery.settings import DeliverySettings
-from mailwright_delivery.store import DeliveryStore
+from mailwright_delivery.store import Accepted, DeliveryStore
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +109,7 @@ class SendWorker:
         settings: DeliverySettings,
         owner: str,
         clock: Callable[[], datetime] = policy.utcnow,
+        notify_outbox: Callable[[], None] = lambda: None,
     ) -> None:
         self.db = db
         self.store = store
@@ -114,6 +122,7 @@ class SendWorker:
         self.settings = settings
         self.owner = owner
         self.clock = clock
+        self.notify_outbox = notify_outbox
         self.backoff = policy.Backoff(
             settings.backoff_base, settings.backoff_cap, settings.max_attempts
         )
@@ -406,38 +415,85 @@ class SendWorker:
         )
         items = [i for i in items if i.send.id in kept]
         size = chunk_size(provider, len(items))
-        for start in range(0, len(items), size):
-            chunk = items[start : start + size]
-            await self.limiter.acquire(
-                name,
-                provider.rate_limit.per_second,
-                provider.rate_limit.burst,
-                len(chunk),
-                rules.provider_rate_per_second,
-                workspace,
+        # Two chunks in flight: one is recorded while the next is with the provider.
+        gate = asyncio.Semaphore(2)
+
+        async def hand(chunk: list[Ready]) -> None:
+            async with gate:
+                await self._send_chunk(workspace, name, provider, chunk, rules)
+
+        await asyncio.gather(
+            *(hand(items[start : start + size]) for start in range(0, len(items), size))
+        )
+
+    async def _send_chunk(
+        self,
+        workspace: str,
+        name: str,
+        provider: EmailProvider,
+        chunk: list[Ready],
+        rules: DeliveryPolicy,
+    ) -> None:
+        await self.limiter.acquire(
+            name,
+            provider.rate_limit.per_second,
+            provider.rate_limit.burst,
+            len(chunk),
+            rules.provider_rate_per_second,
+            workspace,
+        )
+        messages = [i.message for i in chunk if i.message is not None]
+        try:
+            outcomes = list(await provider.send_batch(messages))
+        except ProviderError as error:
+            outcomes = [SendOutcome(m.send_id, error=error) for m in messages]
+        except Exception as error:  # a provider bug must not lose the batch
+            log.exception("provider %s failed a whole batch", name)
+            failure = ProviderError(ErrorKind.TRANSIENT, f"provider failed: {type(error).__name__}")
+            outcomes = [SendOutcome(m.send_id, error=failure) for m in messages]
+        by_id = {o.send_id: o for o in outcomes}
+        results = [
+            (
+                item,
+                by_id.get(item.send.id)
+                or SendOutcome(
+                    item.send.id,
+                    error=ProviderError(ErrorKind.TRANSIENT, "no outcome returned"),
+                ),
             )
-            messages = [i.message for i in chunk if i.message is not None]
-            try:
-                outcomes = list(await provider.send_batch(messages))
-            except ProviderError as error:
-                outcomes = [SendOutcome(m.send_id, error=error) for m in messages]
-            except Exception as error:  # a provider bug must not lose the batch
-                log.exception("provider %s failed a whole batch", name)
-                failure = ProviderError(
-                    ErrorKind.TRANSIENT, f"provider failed: {type(error).__name__}"
-                )
-                outcomes = [SendOutcome(m.send_id, error=failure) for m in messages]
-            by_id = {o.send_id: o for o in outcomes}
-            for item in chunk:
-                assert item.message is not None
-                outcome = by_id.get(item.send.id) or SendOutcome(
-                    item.send.id, error=ProviderError(ErrorKind.TRANSIENT, "no outcome returned")
-                )
+            for item in chunk
+        ]
+        await self._record_accepted(name, [(i, o) for i, o in results if o.ok])
+        for item, outcome in results:
+            if not outcome.ok:
                 await self._record(item, name, outcome, rules)
-                try:
-                    self.plugins.hook.mailwright_after_send(message=item.message, outcome=outcome)
-                except Exception:
-                    log.exception("a mailwright_after_send hook failed for %s", item.send.id)
+        for item, outcome in results:
+            assert item.message is not None
+            try:
+                self.plugins.hook.mailwright_after_send(message=item.message, outcome=outcome)
+            except Exception:
+                log.exception("a mailwright_after_send hook failed for %s", item.send.id)
+
+    async def _record_accepted(
+        self, provider: str, accepted: list[tuple[Ready, SendOutcome]]
+    ) -> None:
+        """The provider took these: recorded in one transaction, each with its event."""
+        if not accepted:
+            return
+        now = self.clock()
+        records = [
+            Accepted(
+                item.send.id,
+                provider,
+                outcome.provider_message_id or "",
+                email_hash(item.recipient.email),
+                (email_event(item.send, "Email Sent", "sent", now, provider=provider),),
+            )
+            for item, outcome in accepted
+        ]
+        await self.db.run(self.store.mark_sent_many, records, now)
+        self.notify_outbox()
+        log.debug("%d sends accepted by %s", len(records), provider)
 
     async def _record(
         self, item: Ready, provider: str, outcome: SendOutcome, rules: DeliveryPolicy
@@ -446,18 +502,7 @@ class SendWorker:
         now = self.clock()
         attempt = send.attempts + 1
         if outcome.error is None:
-            assert outcome.provider_message_id is not None
-            event = email_event(send, "Email Sent", "sent", now, provider=provider)
-            await self.db.run(
-                self.store.mark_sent,
-                send.id,
-                provider,
-                outcome.provider_message_id,
-                now,
-                [event],
-                email_hash(item.recipient.email),
-            )
-            log.debug("sent %s via %s", send.id, provider)
+            await self._record_accepted(provider, [(item, outcome)])
             return
         error = outcome.error
         detail = f"{error.kind.value}: {error.detail}" + (f" ({error.code})" if error.code else "")

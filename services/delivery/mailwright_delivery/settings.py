@@ -16,7 +16,7 @@ class DeliverySettings(BaseModel):
     """Run the send worker, the campaign scheduler and the journey timers here."""
     worker_concurrency: int = Field(default=2, ge=1, le=32)
     """Batches in flight at once per process (one renders while another sends)."""
-    batch_size: int = Field(default=200, ge=1, le=1000)
+    batch_size: int = Field(default=100, ge=1, le=1000)
     poll_interval: Duration = timedelta(milliseconds=200)
     send_lease: Duration = timedelta(seconds=60)
     """A claimed send whose worker died is claimed again after this long."""

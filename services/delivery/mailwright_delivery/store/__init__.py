@@ -14,7 +14,7 @@ from mailwright_delivery.store.feedback_queries import Feedback, FeedbackQueries
 from mailwright_delivery.store.journey_queries import JourneyQueries
 from mailwright_delivery.store.outbox_queries import OutboxQueries
 from mailwright_delivery.store.report_queries import ReportQueries
-from mailwright_delivery.store.send_queries import SendFilter, SendQueries
+from mailwright_delivery.store.send_queries import Accepted, SendFilter, SendQueries
 from mailwright_delivery.store.tables import metadata, request_log
 
 
@@ -26,6 +26,7 @@ class DeliveryStore(
 
 
 __all__ = [
+    "Accepted",
     "DeliveryStore",
     "Feedback",
     "FeedbackResult",

@@ -70,3 +70,10 @@ def lock_for_claim(select: sa.Select[Any], conn: sa.Connection) -> sa.Select[Any
     if conn.dialect.name == "postgresql":
         return select.with_for_update(skip_locked=True)
     return select
+
+
+def nothing_to_do(engine: sa.Engine, query: sa.Select[Any]) -> bool:
+    """A read-only look before a claim: on SQLite a claim takes the write lock, and idle
+    workers polling would hold it most of the time."""
+    with engine.execution_options(sqlite_deferred=True).connect() as conn:
+        return conn.execute(query.limit(1)).first() is None

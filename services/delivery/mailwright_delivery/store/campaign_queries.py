@@ -12,7 +12,13 @@ from mailwright.errors import AlreadyExists, FailedPrecondition, NotFound
 from mailwright_delivery import lifecycle
 from mailwright_delivery.model import CampaignState, Category, SendState
 from mailwright_delivery.records import CampaignRecord, NewSend
-from mailwright_delivery.store.base import aware, insert_ignore, lock_for_claim, must_aware
+from mailwright_delivery.store.base import (
+    aware,
+    insert_ignore,
+    lock_for_claim,
+    must_aware,
+    nothing_to_do,
+)
 from mailwright_delivery.store.tables import campaigns, sends
 
 OPEN_SEND_STATES = (SendState.QUEUED.value, SendState.SENDING.value)
@@ -264,18 +270,20 @@ class CampaignQueries:
     ) -> list[CampaignRecord]:
         """Scheduled campaigns whose start has come (moved to sending), and sending ones
         whose snapshot a dead replica left unfinished; leased to `owner`."""
+        due = sa.or_(
+            sa.and_(
+                campaigns.c.state == CampaignState.SCHEDULED.value,
+                campaigns.c.start_at <= now,
+            ),
+            sa.and_(
+                campaigns.c.state == CampaignState.SENDING.value,
+                campaigns.c.snapshot_done.is_(False),
+                sa.or_(campaigns.c.lease_until.is_(None), campaigns.c.lease_until < now),
+            ),
+        )
+        if nothing_to_do(self.engine, sa.select(campaigns.c.id).where(due)):
+            return []
         with self.engine.begin() as conn:
-            due = sa.or_(
-                sa.and_(
-                    campaigns.c.state == CampaignState.SCHEDULED.value,
-                    campaigns.c.start_at <= now,
-                ),
-                sa.and_(
-                    campaigns.c.state == CampaignState.SENDING.value,
-                    campaigns.c.snapshot_done.is_(False),
-                    sa.or_(campaigns.c.lease_until.is_(None), campaigns.c.lease_until < now),
-                ),
-            )
             picked = conn.execute(
                 lock_for_claim(
                     sa.select(campaigns.c.workspace, campaigns.c.id).where(due).limit(limit), conn
@@ -398,6 +406,13 @@ class CampaignQueries:
             )
             .exists()
         )
+        finished = sa.and_(
+            campaigns.c.state == CampaignState.SENDING.value,
+            campaigns.c.snapshot_done.is_(True),
+            ~open_sends,
+        )
+        if nothing_to_do(self.engine, sa.select(campaigns.c.id).where(finished)):
+            return []
         with self.engine.begin() as conn:
             done = conn.execute(
                 sa.select(campaigns.c.workspace, campaigns.c.id).where(

@@ -11,7 +11,13 @@ import sqlalchemy as sa
 from mailwright.errors import AlreadyExists, NotFound
 from mailwright_delivery.journeys import PastEntry
 from mailwright_delivery.records import EnrolmentRecord, JourneyRecord, NewSend, Progress
-from mailwright_delivery.store.base import aware, insert_ignore, lock_for_claim, must_aware
+from mailwright_delivery.store.base import (
+    aware,
+    insert_ignore,
+    lock_for_claim,
+    must_aware,
+    nothing_to_do,
+)
 from mailwright_delivery.store.campaign_queries import new_send_row
 from mailwright_delivery.store.tables import enrolments, journey_versions, journeys, sends
 
@@ -304,6 +310,8 @@ class JourneyQueries:
             enrolments.c.wake_at <= now,
             sa.or_(enrolments.c.lease_until.is_(None), enrolments.c.lease_until < now),
         )
+        if nothing_to_do(self.engine, sa.select(enrolments.c.id).where(due)):
+            return []
         with self.engine.begin() as conn:
             ids = [
                 row.id

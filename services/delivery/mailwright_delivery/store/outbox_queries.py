@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from mailwright_delivery.records import OutboxMessage
-from mailwright_delivery.store.base import lock_for_claim
+from mailwright_delivery.store.base import lock_for_claim, nothing_to_do
 from mailwright_delivery.store.tables import outbox
 
 
@@ -13,6 +13,8 @@ class OutboxQueries:
     engine: sa.Engine
 
     def outbox_batch(self, limit: int = 500) -> list[tuple[int, OutboxMessage]]:
+        if nothing_to_do(self.engine, sa.select(outbox.c.id)):
+            return []
         with self.engine.begin() as conn:
             query = lock_for_claim(
                 sa.select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.payload)

@@ -17,6 +17,7 @@ from mailwright_delivery.store.base import (
     insert_ignore,
     lock_for_claim,
     must_aware,
+    nothing_to_do,
 )
 from mailwright_delivery.store.campaign_queries import new_send_row
 from mailwright_delivery.store.tables import sends, suppressions
@@ -73,6 +74,17 @@ def send_record(row: Any) -> SendRecord:
 
 
 @dataclass(frozen=True)
+class Accepted:
+    """A send the provider accepted, with the events that report it."""
+
+    send_id: str
+    provider: str
+    provider_message_id: str
+    digest: str = ""
+    events: tuple[OutboxMessage, ...] = ()
+
+
+@dataclass(frozen=True)
 class SendFilter:
     workspace: str
     profile_id: str = ""
@@ -124,6 +136,8 @@ class SendQueries:
         )
         if only:
             due = sa.and_(due, sends.c.id.in_(list(only)))
+        if nothing_to_do(self.engine, sa.select(sends.c.id).where(due)):
+            return []
         with self.engine.begin() as conn:
             picked = lock_for_claim(
                 sa.select(sends.c.id)
@@ -207,29 +221,37 @@ class SendQueries:
         replica's lease ran out meanwhile (a replica that took the send over then finds
         it sent at its confirmation and drops it).
         """
+        accepted = Accepted(send_id, provider, provider_message_id, digest, tuple(events))
+        return bool(self.mark_sent_many([accepted], now))
+
+    def mark_sent_many(self, accepted: Sequence[Accepted], now: datetime) -> int:
+        """`mark_sent` for a chunk of sends in one transaction; how many were recorded."""
+        recorded = 0
         with self.engine.begin() as conn:
-            result = conn.execute(
-                sends.update()
-                .where(
-                    sends.c.id == send_id,
-                    sends.c.state.in_((SendState.QUEUED.value, SendState.SENDING.value)),
+            for item in accepted:
+                result = conn.execute(
+                    sends.update()
+                    .where(
+                        sends.c.id == item.send_id,
+                        sends.c.state.in_((SendState.QUEUED.value, SendState.SENDING.value)),
+                    )
+                    .values(
+                        state=SendState.SENT.value,
+                        reason="",
+                        provider=item.provider,
+                        provider_message_id=item.provider_message_id[:300],
+                        sent_at=now,
+                        lease_owner=None,
+                        lease_until=None,
+                        address="",
+                        updated_at=now,
+                        **({"email_hash": item.digest} if item.digest else {}),
+                    )
                 )
-                .values(
-                    state=SendState.SENT.value,
-                    reason="",
-                    provider=provider,
-                    provider_message_id=provider_message_id[:300],
-                    sent_at=now,
-                    lease_owner=None,
-                    lease_until=None,
-                    address="",
-                    updated_at=now,
-                    **({"email_hash": digest} if digest else {}),
-                )
-            )
-            if result.rowcount:
-                add_outbox(conn, events, now)
-            return bool(result.rowcount)
+                if result.rowcount:
+                    recorded += 1
+                    add_outbox(conn, item.events, now)
+        return recorded
 
     def mark_retry(
         self, send_id: str, owner: str, due_at: datetime, reason: str, now: datetime

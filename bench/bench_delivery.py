@@ -1,0 +1,248 @@
+"""Delivery's throughput and trigger latency, each against a baseline of the same run.
+
+1. Sends/s through the whole pipeline — outbox claim, profile fetch, suppression, caps,
+   `RenderBatch`, the `mailwright_before_send` hook, the shared token bucket, the real
+   SMTP plugin, the outcome recorded with its event — to an SMTP sink in another process,
+   against a bare aiosmtplib loop sending the same MIME bytes over one reused connection
+   to the same sink. Goal ≥ 0.8.
+2. Trigger latency: from a person's event arriving on `profiles.changed` to the sink's
+   250 for the email a journey sends at once, p50 and p99, against a bare gRPC round trip
+   (health check) p50 on the same server. Goal ≤ 50×. Until ingest and profile land,
+   the event enters at `profiles.changed` (delivery's part of the ingest-to-inbox path).
+
+The profile, segment and render services are the small in-process servicers of the
+delivery tests (real gRPC, same Platform), so this measures delivery, not their work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import aiosmtplib
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from bench.bench_smtp import sink_process
+from bench.common import Result
+from mailwright.common.v1 import event_pb2
+from mailwright.delivery.v1 import delivery_pb2 as pb
+from mailwright.profile.v1 import profile_pb2
+from mailwright.runtime.server import Platform
+from mailwright.runtime.service import resolve_services
+from mailwright.runtime.settings import Settings
+
+TESTS = Path(__file__).resolve().parent.parent / "services" / "delivery" / "tests"
+sys.path.insert(0, str(TESTS))
+
+from delivery_fakes import World, fake_definitions  # noqa: E402
+
+PARENT = "workspaces/acme"
+
+
+def _settings(data: Path, sink_port: int) -> Settings:
+    return Settings(
+        data_dir=data,
+        grpc_port=0,
+        http_port=0,
+        auth_secret="b" * 48,
+        shutdown_grace=5,
+        bus_url=f"memory://{uuid.uuid4().hex}",
+        plugins=["smtp"],
+        services={
+            "delivery": {
+                "poll_interval": "20ms",
+                "batch_size": 500,
+                "worker_concurrency": 2,
+            }
+        },
+        connectors={
+            "smtp": {
+                "host": "127.0.0.1",
+                "port": sink_port,
+                "security": "none",
+                "rate_per_second": 100000,
+                "burst": 500,
+                "pool_size": 4,
+            }
+        },
+    )  # type: ignore[call-arg]
+
+
+def _world(count: int) -> World:
+    world = World()
+    for n in range(count):
+        world.person(f"p{n:06d}", f"person{n}@example.org", first_name=f"P{n}")
+    world.segment("everyone", [f"p{n:06d}" for n in range(count)])
+    world.template("news")
+    world.template("welcome")
+    return world
+
+
+def _eml(directory: Path) -> list[Path]:
+    return sorted(directory.glob("*.eml"))
+
+
+async def _wait_files(directory: Path, count: int, within: float = 300.0) -> None:
+    deadline = time.perf_counter() + within
+    while len(_eml(directory)) < count:
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"only {len(_eml(directory))} of {count} messages arrived")
+        await asyncio.sleep(0.02)
+
+
+async def _pipeline(count: int, work: Path, sink_dir: Path, port: int) -> float:
+    """Sends/s from the campaign's start to its last message at the sink."""
+    platform = Platform(
+        _settings(work, port), [*fake_definitions(_world(count)), *resolve_services(["delivery"])]
+    )
+    await platform.start()
+    clients = platform.clients()
+    try:
+        campaign = pb.Campaign(
+            audience=pb.Audience(include_segments=["everyone"]),
+            template="news",
+            sender=pb.Sender(from_address="news@shop.example", from_name="Shop"),
+            category=pb.CATEGORY_MARKETING,
+        )
+        created = await clients.delivery.CreateCampaign(
+            pb.CreateCampaignRequest(parent=PARENT, campaign_id="bench", campaign=campaign)
+        )
+        already = len(_eml(sink_dir))
+        started = time.perf_counter()
+        await clients.delivery.ScheduleCampaign(
+            pb.ScheduleCampaignRequest(name=created.campaign.name)
+        )
+        await _wait_files(sink_dir, already + count)
+        return count / (time.perf_counter() - started)
+    finally:
+        await clients.close()
+        await platform.stop()
+
+
+async def _bare(port: int, sink_dir: Path, count: int) -> float:
+    """The same MIME bytes the pipeline sent, through one reused aiosmtplib connection."""
+    sample = [path.read_bytes() for path in _eml(sink_dir)[:count]]
+    payloads = [_strip_trace(data) for data in sample]
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False)
+    await client.connect()
+    started = time.perf_counter()
+    for n, data in enumerate(payloads):
+        await client.sendmail("news@shop.example", [f"person{n}@example.org"], data)
+    elapsed = time.perf_counter() - started
+    await client.quit()
+    return len(payloads) / elapsed
+
+
+def _strip_trace(data: bytes) -> bytes:
+    """The message as sent: the sink adds Return-Path and Delivered-To on top."""
+    lines = data.split(b"\r\n")
+    while lines and lines[0].startswith((b"Return-Path:", b"Delivered-To:")):
+        lines.pop(0)
+    return b"\r\n".join(lines)
+
+
+async def _latency(
+    samples: int, work: Path, sink_dir: Path, port: int
+) -> tuple[float, float, float]:
+    """(p50, p99 of event → SMTP 250, p50 of a bare gRPC round trip), in milliseconds."""
+    world = _world(samples)
+    platform = Platform(
+        _settings(work, port), [*fake_definitions(world), *resolve_services(["delivery"])]
+    )
+    await platform.start()
+    clients = platform.clients()
+    try:
+        journey = pb.Journey(
+            trigger=pb.JourneyTrigger(event=pb.EventTrigger(event="Signed Up")),
+            steps=[
+                pb.JourneyStep(
+                    id="welcome",
+                    send=pb.SendStep(
+                        template="welcome",
+                        sender=pb.Sender(from_address="hello@shop.example"),
+                        category=pb.CATEGORY_TRANSACTIONAL,
+                    ),
+                )
+            ],
+        )
+        created = await clients.delivery.CreateJourney(
+            pb.CreateJourneyRequest(parent=PARENT, journey_id="welcome", journey=journey)
+        )
+        await clients.delivery.ActivateJourney(pb.ActivateJourneyRequest(name=created.journey.name))
+        health = health_pb2_grpc.HealthStub(clients.channel("delivery"))
+        rtts = []
+        for _ in range(200):
+            t0 = time.perf_counter()
+            await health.Check(health_pb2.HealthCheckRequest())
+            rtts.append((time.perf_counter() - t0) * 1000)
+        bus = platform.runtime.bus  # type: ignore[union-attr]
+        latencies = []
+        for n in range(samples):
+            before = len(_eml(sink_dir))
+            event = event_pb2.Event(
+                workspace="acme",
+                message_id=f"signup-{n}",
+                type=event_pb2.EVENT_TYPE_TRACK,
+                event="Signed Up",
+                profile_id=f"p{n:06d}",
+            )
+            event.timestamp.GetCurrentTime()
+            change = profile_pb2.ProfileChanged(
+                workspace="acme", profile_id=f"p{n:06d}", events=[event]
+            )
+            sent_ns = time.time_ns()
+            await bus.publish("profiles.changed", change.SerializeToString(), key=f"acme:p{n}")
+            await _wait_files(sink_dir, before + 1, within=30)
+            arrived_ns = int(_eml(sink_dir)[-1].name.split("-", 1)[0])
+            latencies.append((arrived_ns - sent_ns) / 1e6)
+        latencies.sort()
+        p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
+        return statistics.median(latencies), p99, statistics.median(rtts)
+    finally:
+        await clients.close()
+        await platform.stop()
+
+
+def run(quick: bool) -> list[Result]:
+    count = 300 if quick else 2000
+    samples = 30 if quick else 200
+    with tempfile.TemporaryDirectory() as directory:
+        root = Path(directory)
+        sink_dir = root / "sink"
+        with sink_process(sink_dir) as port:
+            rate = asyncio.run(_pipeline(count, root / "pipeline", sink_dir, port))
+            bare = asyncio.run(_bare(port, sink_dir, count))
+            p50, p99, rtt = asyncio.run(_latency(samples, root / "latency", sink_dir, port))
+    against_bare = "msg/s bare aiosmtplib, same MIME, one connection"
+    return [
+        Result(
+            "delivery pipeline to SMTP sink",
+            rate,
+            "msg/s",
+            bare,
+            against_bare,
+            rate / bare,
+            ">= 0.8",
+        ),
+        Result(
+            "event to SMTP 250, p50", p50, "ms", rtt, "ms gRPC round trip p50", p50 / rtt, "<= 50"
+        ),
+        Result("event to SMTP 250, p99", p99, "ms", rtt, "ms gRPC round trip p50", p99 / rtt, "-"),
+    ]
+
+
+def _main(argv: list[str]) -> None:
+    for r in run(quick="--quick" in argv):
+        print(
+            f"{r.name}: {r.value:.1f} {r.unit} vs {r.baseline:.2f} {r.baseline_unit}"
+            f" = {r.ratio:.2f} (goal {r.goal})"
+        )
+
+
+if __name__ == "__main__":
+    _main(sys.argv)
