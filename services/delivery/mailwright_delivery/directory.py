@@ -109,12 +109,9 @@ class Directory:
                 ),
                 "profile service",
             )
-            by_id = {recipient_of(p).profile_id: recipient_of(p) for p in response.profiles}
-            for asked, profile in zip(chunk, _in_order(chunk, response), strict=True):
-                if profile is not None:
-                    found[asked] = recipient_of(profile)
-            for profile_id, recipient in by_id.items():
-                found.setdefault(profile_id, recipient)
+            for profile in response.profiles:
+                recipient = recipient_of(profile)
+                found[recipient.profile_id] = recipient
         return found
 
     async def person(
@@ -238,12 +235,3 @@ def _category(value: int) -> Category | None:
     if value == render_pb2.TEMPLATE_CATEGORY_TRANSACTIONAL:
         return Category.TRANSACTIONAL
     return None
-
-
-def _in_order(
-    asked: Sequence[str], response: profile_pb2.BatchGetProfilesResponse
-) -> list[profile_pb2.Profile | None]:
-    by_id = {}
-    for profile in response.profiles:
-        by_id[profile.profile_id or profile.name.rsplit("/", 1)[-1]] = profile
-    return [by_id.get(profile_id) for profile_id in asked]

@@ -46,11 +46,8 @@ def insert_ignore(
             inserted += len(conn.execute(pg).all())
         return inserted
     lite = sqlite.insert(table).on_conflict_do_nothing(index_elements=list(conflict))
-    inserted = 0
-    # executemany on SQLite reports no per-row count; insert one by one in the transaction.
-    for row in rows:
-        inserted += conn.execute(lite, dict(row)).rowcount or 0
-    return inserted
+    # sqlite3's executemany counts the rows it changed over the whole batch.
+    return max(conn.execute(lite, [dict(row) for row in rows]).rowcount or 0, 0)
 
 
 def add_outbox(conn: sa.Connection, messages: Sequence[OutboxMessage], now: datetime) -> None:

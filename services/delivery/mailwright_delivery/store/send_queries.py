@@ -226,32 +226,47 @@ class SendQueries:
 
     def mark_sent_many(self, accepted: Sequence[Accepted], now: datetime) -> int:
         """`mark_sent` for a chunk of sends in one transaction; how many were recorded."""
-        recorded = 0
+        if not accepted:
+            return 0
         with self.engine.begin() as conn:
-            for item in accepted:
-                result = conn.execute(
-                    sends.update()
-                    .where(
-                        sends.c.id == item.send_id,
-                        sends.c.state.in_((SendState.QUEUED.value, SendState.SENDING.value)),
-                    )
-                    .values(
-                        state=SendState.SENT.value,
-                        reason="",
-                        provider=item.provider,
-                        provider_message_id=item.provider_message_id[:300],
-                        sent_at=now,
-                        lease_owner=None,
-                        lease_until=None,
-                        address="",
-                        updated_at=now,
-                        **({"email_hash": item.digest} if item.digest else {}),
-                    )
-                )
-                if result.rowcount:
-                    recorded += 1
-                    add_outbox(conn, item.events, now)
-        return recorded
+            query = sa.select(sends.c.id).where(
+                sends.c.id.in_([a.send_id for a in accepted]),
+                sends.c.state.in_((SendState.QUEUED.value, SendState.SENDING.value)),
+            )
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update()
+            still_open = set(conn.execute(query).scalars())
+            todo = [a for a in accepted if a.send_id in still_open]
+            if not todo:
+                return 0
+            digest: Any = sa.bindparam("b_hash")
+            conn.execute(
+                sends.update()
+                .where(sends.c.id == sa.bindparam("b_id"))
+                .values(
+                    state=SendState.SENT.value,
+                    reason="",
+                    provider=sa.bindparam("b_provider"),
+                    provider_message_id=sa.bindparam("b_message"),
+                    sent_at=now,
+                    lease_owner=None,
+                    lease_until=None,
+                    address="",
+                    updated_at=now,
+                    email_hash=sa.case((digest == "", sends.c.email_hash), else_=digest),
+                ),
+                [
+                    {
+                        "b_id": a.send_id,
+                        "b_provider": a.provider,
+                        "b_message": a.provider_message_id[:300],
+                        "b_hash": a.digest,
+                    }
+                    for a in todo
+                ],
+            )
+            add_outbox(conn, [event for a in todo for event in a.events], now)
+        return len(todo)
 
     def mark_retry(
         self, send_id: str, owner: str, due_at: datetime, reason: str, now: datetime
