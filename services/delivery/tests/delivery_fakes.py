@@ -18,7 +18,7 @@ from google.protobuf import json_format
 from starlette.routing import BaseRoute
 
 from mailwright.common.v1 import event_pb2
-from mailwright.errors import NotFound
+from mailwright.errors import NotFound, Unavailable
 from mailwright.profile.v1 import profile_pb2, profile_pb2_grpc
 from mailwright.render.v1 import render_pb2, render_pb2_grpc
 from mailwright.runtime.service import Runtime, ServiceDefinition
@@ -34,6 +34,7 @@ class World:
     segments: dict[str, list[str]] = field(default_factory=dict)
     templates: dict[str, tuple[int, int]] = field(default_factory=dict)  # id → (category, version)
     render_calls: int = 0
+    profiles_down: bool = False
 
     def person(
         self,
@@ -76,6 +77,8 @@ class FakeProfiles(profile_pb2_grpc.ProfileServiceServicer):
     async def BatchGetProfiles(
         self, request: profile_pb2.BatchGetProfilesRequest, context: Any
     ) -> profile_pb2.BatchGetProfilesResponse:
+        if self.world.profiles_down:
+            raise Unavailable("profile store is down")
         response = profile_pb2.BatchGetProfilesResponse()
         for name in request.names:
             found = self.world.profiles.get(name.rsplit("/", 1)[-1])
