@@ -126,16 +126,7 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
                 raise InvalidArgument.field("update_mask", f"cannot update {unknown[0]!r}")
             for field in fields:
                 _copy_field(request.campaign, merged, field)
-            spec = campaign_spec(name.workspace, merged)
-            updated = await self.db.run(
-                self.store.update_campaign,
-                name.workspace,
-                name.id,
-                spec.display_name,
-                merged.SerializeToString(),
-                spec.category,
-                utcnow(),
-            )
+            updated = await self.ops.update(name.workspace, name.id, merged)
             return pb.UpdateCampaignResponse(campaign=campaign_to_proto(updated))
 
         return await self.requests.run(

@@ -112,6 +112,11 @@ class Directory:
             for profile in response.profiles:
                 recipient = recipient_of(profile)
                 found[recipient.profile_id] = recipient
+                # An id merged away resolves to the profile that absorbed it.
+                for merged in profile.merged_profiles:
+                    absorbed = merged.rsplit("/", 1)[-1]
+                    if absorbed in chunk:
+                        found.setdefault(absorbed, recipient)
         return found
 
     async def person(

@@ -94,6 +94,13 @@ class Consumer:
         now = self.clock()
         at = event_time(event)
         if not send_id:
+            # Provider webhooks may only quote the message id we got from the provider.
+            quoted = str(props.get("provider_message_id") or props.get("message_id") or "")
+            found: str | None = await self.db.run(
+                self.store.send_by_provider_message_id, workspace, quoted
+            )
+            send_id = found or ""
+        if not send_id:
             if kind is Feedback.UNSUBSCRIBED:
                 await self._unsubscribe_address(event, now)
             return

@@ -29,6 +29,7 @@ from mailwright_delivery.events import send_id_for
 from mailwright_delivery.model import (
     PRIORITY_TRANSACTIONAL,
     CampaignSpec,
+    CampaignState,
     Category,
     SendNow,
     SendState,
@@ -134,6 +135,43 @@ class Operations:
             workspace,
             campaign_id,
             message.SerializeToString(),
+            version,
+            start,
+            now,
+        )
+        self.wake()
+        return result
+
+    async def update(self, workspace: str, campaign_id: str, merged: pb.Campaign) -> CampaignRecord:
+        """Save a draft's or a scheduled campaign's new content; a scheduled one is checked
+        again as scheduling checks it, and its start and template version follow."""
+        record = await self.db.run(self.store.require_campaign, workspace, campaign_id)
+        lifecycle.transition(record.state, lifecycle.Command.UPDATE)
+        spec = campaign_spec(workspace, merged)
+        now = self.clock()
+        scheduled = record.state is CampaignState.SCHEDULED
+        version = ""
+        if scheduled:
+            when = spec.schedule or SendNow()
+            schedule.validate(when, now)
+            version = await self.check_sendable(workspace, spec)
+        updated = await self.db.run(
+            self.store.update_campaign,
+            workspace,
+            campaign_id,
+            spec.display_name,
+            merged.SerializeToString(),
+            spec.category,
+            now,
+        )
+        if not scheduled:
+            return updated
+        start = schedule.start_time(spec.schedule or SendNow(), now)
+        result = await self.db.run(
+            self.store.schedule_campaign,
+            workspace,
+            campaign_id,
+            merged.SerializeToString(),
             version,
             start,
             now,

@@ -267,3 +267,73 @@ async def test_a_campaign_goes_out_on_postgresql(
         await clients.close()
         await running.stop()
         await sink.stop()
+
+
+async def test_a_draft_is_updated_and_a_sent_campaign_is_not(clients: Clients) -> None:
+    created = await clients.delivery.CreateCampaign(
+        pb.CreateCampaignRequest(parent=PARENT, campaign_id="edit", campaign=newsletter())
+    )
+    change = pb.Campaign(name=created.campaign.name, display_name="Renamed", throttle_per_hour=60)
+    updated = await clients.delivery.UpdateCampaign(
+        pb.UpdateCampaignRequest(campaign=change, update_mask=["display_name"])
+    )
+    assert updated.campaign.display_name == "Renamed"
+    assert updated.campaign.throttle_per_hour == 0
+    await clients.delivery.ScheduleCampaign(pb.ScheduleCampaignRequest(name=created.campaign.name))
+    await until_sent(clients, created.campaign.name)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await clients.delivery.UpdateCampaign(
+            pb.UpdateCampaignRequest(campaign=change, update_mask=["display_name"])
+        )
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_updating_a_scheduled_campaign_checks_it_again(clients: Clients) -> None:
+    created = await clients.delivery.CreateCampaign(
+        pb.CreateCampaignRequest(parent=PARENT, campaign_id="later", campaign=newsletter())
+    )
+    later = pb.Schedule()
+    later.send_time.FromDatetime(datetime.now(UTC) + timedelta(days=2))
+    await clients.delivery.ScheduleCampaign(
+        pb.ScheduleCampaignRequest(name=created.campaign.name, schedule=later)
+    )
+    broken = pb.Campaign(name=created.campaign.name, template="missing")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await clients.delivery.UpdateCampaign(
+            pb.UpdateCampaignRequest(campaign=broken, update_mask=["template"])
+        )
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    kept = await clients.delivery.GetCampaign(pb.GetCampaignRequest(name=created.campaign.name))
+    assert kept.campaign.template == "news"
+    assert kept.campaign.state == pb.CAMPAIGN_STATE_SCHEDULED
+
+
+async def test_a_bounce_quoting_only_the_message_id_finds_its_send(
+    clients: Clients, platform: Platform
+) -> None:
+    name = await create(clients, newsletter(), "quoted")
+    await until_sent(clients, name)
+    sends = (
+        await clients.delivery.ListSends(pb.ListSendsRequest(parent=PARENT, campaign=name))
+    ).sends
+    target = next(s for s in sends if s.profile_id == "p2")
+    from mailwright.common.v1 import event_pb2
+
+    event = event_pb2.Event(
+        workspace="acme",
+        message_id="dsn-1",
+        type=event_pb2.EVENT_TYPE_TRACK,
+        event="Email Bounced",
+        source="smtp",
+    )
+    event.properties.update(
+        {"provider_message_id": f"<{target.provider_message_id}>", "bounce_type": "hard"}
+    )
+    bus = platform.runtime.bus  # type: ignore[union-attr]
+    await bus.publish("events.email", event.SerializeToString(), key="acme:dsn")
+
+    async def bounced() -> bool:
+        got = await clients.delivery.GetSend(pb.GetSendRequest(name=target.name))
+        return got.send.state == pb.SEND_STATE_BOUNCED
+
+    await eventually(bounced)

@@ -365,6 +365,13 @@ class JourneyQueries:
             )
             if not result.rowcount:
                 return False
+            if progress.exit_reason == "goal":
+                # The goal is reached: what this walk still had queued must not go.
+                conn.execute(
+                    sends.update()
+                    .where(sends.c.enrolment_id == enrolment_id, sends.c.state == "queued")
+                    .values(state="cancelled", reason="journey goal reached", updated_at=now)
+                )
             self._add_sends(conn, progress.sends, now)
         return True
 

@@ -378,6 +378,19 @@ class SendQueries:
             ).first()
         return None if row is None else send_record(row)
 
+    def send_by_provider_message_id(self, workspace: str, message_id: str) -> str | None:
+        """The send a provider's message id (a bounce quoting the Message-ID) names."""
+        if not message_id:
+            return None
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(sends.c.id).where(
+                    sends.c.workspace == workspace,
+                    sends.c.provider_message_id == message_id.strip("<>")[:300],
+                )
+            ).scalar_one_or_none()
+        return None if value is None else str(value)
+
     def list_sends(self, where: SendFilter, after: str, limit: int) -> list[SendRecord]:
         query = sa.select(sends).where(sends.c.workspace == where.workspace)
         if where.profile_id:

@@ -94,6 +94,8 @@ sends = sa.Table(
     sa.Index("ix_delivery_sends_campaign", "workspace", "campaign_id", "state"),
     sa.Index("ix_delivery_sends_journey", "workspace", "journey_id", "step_id"),
     sa.Index("ix_delivery_sends_profile", "workspace", "profile_id"),
+    sa.Index("ix_delivery_sends_provider_message", "workspace", "provider_message_id"),
+    sa.Index("ix_delivery_sends_enrolment", "enrolment_id", "state"),
 )
 
 suppressions = sa.Table(

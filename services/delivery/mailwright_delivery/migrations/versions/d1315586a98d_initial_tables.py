@@ -1,8 +1,8 @@
 """initial tables
 
-Revision ID: 621956e88aca
+Revision ID: d1315586a98d
 Revises:
-Create Date: 2026-11-28 11:04:57.380079
+Create Date: 2026-11-28 11:46:47.109852
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "621956e88aca"
+revision: str = "d1315586a98d"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -208,10 +208,16 @@ def upgrade() -> None:
         )
         batch_op.create_index("ix_delivery_sends_due", ["state", "due_at"], unique=False)
         batch_op.create_index(
+            "ix_delivery_sends_enrolment", ["enrolment_id", "state"], unique=False
+        )
+        batch_op.create_index(
             "ix_delivery_sends_journey", ["workspace", "journey_id", "step_id"], unique=False
         )
         batch_op.create_index(
             "ix_delivery_sends_profile", ["workspace", "profile_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_delivery_sends_provider_message", ["workspace", "provider_message_id"], unique=False
         )
 
     op.create_table(
@@ -240,8 +246,10 @@ def downgrade() -> None:
     op.drop_table("delivery_suppressions")
     op.drop_table("delivery_soft_bounces")
     with op.batch_alter_table("delivery_sends", schema=None) as batch_op:
+        batch_op.drop_index("ix_delivery_sends_provider_message")
         batch_op.drop_index("ix_delivery_sends_profile")
         batch_op.drop_index("ix_delivery_sends_journey")
+        batch_op.drop_index("ix_delivery_sends_enrolment")
         batch_op.drop_index("ix_delivery_sends_due")
         batch_op.drop_index("ix_delivery_sends_campaign")
 
