@@ -407,3 +407,48 @@ async def test_a_journey_with_a_broken_rule_is_refused_naming_the_field(clients:
 
 def _unused() -> common_pb2.Identity:
     return common_pb2.Identity()
+
+
+async def test_waiting_for_an_event_moves_on_when_it_comes_or_times_out(
+    clients: Clients, platform: Platform, sink: SmtpSink, tmp_path: Path
+) -> None:
+    sender = pb.Sender(from_address="hello@shop.example")
+    journey = pb.Journey(
+        display_name="Win-back",
+        trigger=pb.JourneyTrigger(segment_entered="inactive"),
+        steps=[
+            pb.JourneyStep(
+                id="miss-you", next="await-open", send=pb.SendStep(template="news", sender=sender)
+            ),
+            pb.JourneyStep(
+                id="await-open",
+                next="done",
+                wait=pb.WaitStep(
+                    event=pb.EventTrigger(event="Email Opened"),
+                    timeout=seconds(1.5),
+                    timeout_step="offer",
+                ),
+            ),
+            pb.JourneyStep(id="offer", send=pb.SendStep(template="cart-incentive", sender=sender)),
+            pb.JourneyStep(id="done", exit=pb.ExitStep()),
+        ],
+    )
+    name = await activate(clients, journey, "win-back")
+    bus = platform.runtime.bus  # type: ignore[union-attr]
+    for person in ("p0", "p1"):
+        change = segment_pb2.MembershipChange(
+            workspace="acme",
+            segment=f"{PARENT}/segments/inactive",
+            profile_id=person,
+            transition=segment_pb2.TRANSITION_ENTERED,
+        )
+        await bus.publish("segments.membership", change.SerializeToString(), key=f"acme:{person}")
+    await sink.wait_for(2)
+    await bus.publish("profiles.changed", changed("p0", "Email Opened", "open-p0"), key="acme:p0")
+    await sink.wait_for(3, within=10)
+    await asyncio.sleep(2.0)
+    by_recipient = message_ids_by_recipient(tmp_path / "outbox")
+    assert len(by_recipient["person0@example.com"]) == 1  # opened: no offer
+    assert len(by_recipient["person1@example.com"]) == 2  # timed out: the offer
+    report = await clients.delivery.GetJourneyReport(pb.GetJourneyReportRequest(name=name))
+    assert (report.entered, report.exited) == (2, 2)
