@@ -98,6 +98,7 @@ class DeliveryApp:
         )
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._inflight: set[asyncio.Task[int]] = set()
         self._subscription: Subscription | None = None
 
     def add_to_server(self, server: grpc.aio.Server) -> Sequence[str]:
@@ -140,6 +141,24 @@ class DeliveryApp:
                 )
             )
 
+    def _send_now(self, send_ids: list[str]) -> None:
+        """Sends a journey just created, at once, beside the polling workers (a trigger's
+        email should not wait for the next poll); whatever this misses, they take."""
+        if not self.config.workers or self._stop.is_set():
+            self._sends_ready.set()
+            return
+        task = asyncio.create_task(self._tick_quietly(send_ids))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+    async def _tick_quietly(self, send_ids: list[str]) -> int:
+        try:
+            return await self.worker.tick(only=send_ids)
+        except Exception:
+            log.exception("sending %d new journey sends failed; the workers retry", len(send_ids))
+            self._sends_ready.set()
+            return 0
+
     def _wake_all(self) -> None:
         self._wake.set()
         self._sends_ready.set()
@@ -150,8 +169,9 @@ class DeliveryApp:
             await self._subscription.stop()
         # Each worker finishes the batch in its hands (recording every outcome), then stops.
         grace = self.runtime.settings.shutdown_grace.total_seconds()
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=grace)
+        pending = [*self._tasks, *self._inflight]
+        if pending:
+            await asyncio.wait(pending, timeout=grace)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

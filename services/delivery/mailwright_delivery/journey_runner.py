@@ -45,7 +45,7 @@ class JourneyRunner:
         settings: DeliverySettings,
         owner: str,
         clock: Callable[[], datetime] = policy.utcnow,
-        notify_sends: Callable[[], None] = lambda: None,
+        notify_sends: Callable[[list[str]], None] = lambda _ids: None,
     ) -> None:
         self.db = db
         self.store = store
@@ -121,7 +121,7 @@ class JourneyRunner:
             self.store.advance, enrolment.id, enrolment.revision, progress, now, None
         )
         if moved and progress.sends:
-            self.notify_sends()
+            self.notify_sends([send.id for send in progress.sends])
         if not moved:
             # Its timer is firing right now, or another event moved it: look again later.
             current = await self.db.run(self.store.get_enrolment, enrolment.id)
@@ -179,7 +179,7 @@ class JourneyRunner:
             progress,
         )
         if entered and progress.sends:
-            self.notify_sends()
+            self.notify_sends([send.id for send in progress.sends])
         if entered:
             log.info("journey %s/%s: enrolment %s entered", workspace, record.id, enrolment_id)
         return bool(entered)
@@ -227,7 +227,7 @@ class JourneyRunner:
             self.store.advance, enrolment.id, enrolment.revision, progress, now, self.owner
         )
         if moved and progress.sends:
-            self.notify_sends()
+            self.notify_sends([send.id for send in progress.sends])
 
     # -- helpers --------------------------------------------------------------------------
 

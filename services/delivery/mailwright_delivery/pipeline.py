@@ -405,15 +405,6 @@ class SendWorker:
             for item in items:
                 await self._final(item.send, SendState.PARKED, error.message)
             return
-        now = self.clock()
-        kept = await self.db.run(
-            self.store.confirm_sends,
-            [i.send.id for i in items],
-            self.owner,
-            now,
-            now + self.settings.send_lease,
-        )
-        items = [i for i in items if i.send.id in kept]
         size = chunk_size(provider, len(items))
         # Two chunks in flight: one is recorded while the next is with the provider.
         gate = asyncio.Semaphore(2)
@@ -442,6 +433,19 @@ class SendWorker:
             rules.provider_rate_per_second,
             workspace,
         )
+        # Confirmed chunk by chunk, after the wait for tokens: the lease is renewed for the
+        # hand-over however slow the provider's rate, and a pause stops the next chunk.
+        now = self.clock()
+        kept = await self.db.run(
+            self.store.confirm_sends,
+            [i.send.id for i in chunk],
+            self.owner,
+            now,
+            now + self.settings.send_lease,
+        )
+        chunk = [i for i in chunk if i.send.id in kept]
+        if not chunk:
+            return
         messages = [i.message for i in chunk if i.message is not None]
         try:
             outcomes = list(await provider.send_batch(messages))

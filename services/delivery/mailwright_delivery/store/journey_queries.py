@@ -218,18 +218,26 @@ class JourneyQueries:
         return self.require_journey(workspace, journey_id)
 
     def triggered_journeys(self, workspace: str, kind: str, key: str) -> list[JourneyRecord]:
+        """Active journeys this trigger starts, each with its current version."""
         with self.engine.connect() as conn:
-            ids = list(
-                conn.execute(
-                    sa.select(journeys.c.id).where(
-                        journeys.c.workspace == workspace,
-                        journeys.c.state == "active",
-                        journeys.c.trigger_kind == kind,
-                        journeys.c.trigger_key == key,
-                    )
-                ).scalars()
-            )
-        return [self.require_journey(workspace, journey_id) for journey_id in ids]
+            rows = conn.execute(
+                sa.select(journeys, journey_versions.c.spec)
+                .join(
+                    journey_versions,
+                    sa.and_(
+                        journey_versions.c.workspace == journeys.c.workspace,
+                        journey_versions.c.journey_id == journeys.c.id,
+                        journey_versions.c.version == journeys.c.version,
+                    ),
+                )
+                .where(
+                    journeys.c.workspace == workspace,
+                    journeys.c.state == "active",
+                    journeys.c.trigger_kind == kind,
+                    journeys.c.trigger_key == key,
+                )
+            ).all()
+        return [_journey(row, bytes(row.spec)) for row in rows]
 
     # -- enrolments -------------------------------------------------------------------
 
