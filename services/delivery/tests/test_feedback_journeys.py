@@ -14,6 +14,7 @@ from delivery_harness import (
     message_ids_by_recipient,
     newsletter,
     settings,
+    sink_messages,
     start,
     start_sink,
 )
@@ -452,3 +453,37 @@ async def test_waiting_for_an_event_moves_on_when_it_comes_or_times_out(
     assert len(by_recipient["person1@example.com"]) == 2  # timed out: the offer
     report = await clients.delivery.GetJourneyReport(pb.GetJourneyReportRequest(name=name))
     assert (report.entered, report.exited) == (2, 2)
+
+
+async def test_people_inside_finish_on_the_version_they_entered(
+    clients: Clients, platform: Platform, sink: SmtpSink, tmp_path: Path
+) -> None:
+    sender = pb.Sender(from_address="hello@shop.example")
+
+    def version(template: str) -> pb.Journey:
+        return pb.Journey(
+            trigger=pb.JourneyTrigger(event=pb.EventTrigger(event="Signed Up")),
+            steps=[
+                pb.JourneyStep(id="pause", next="mail", wait=pb.WaitStep(duration=seconds(1.0))),
+                pb.JourneyStep(id="mail", send=pb.SendStep(template=template, sender=sender)),
+            ],
+        )
+
+    name = await activate(clients, version("cart-reminder"), "welcome")
+    bus = platform.runtime.bus  # type: ignore[union-attr]
+    await bus.publish("profiles.changed", changed("p0", "Signed Up", "s0"), key="acme:p0")
+
+    async def waiting() -> bool:
+        report = await clients.delivery.GetJourneyReport(pb.GetJourneyReportRequest(name=name))
+        return report.entered == 1
+
+    await eventually(waiting)
+    second = version("news")
+    second.name = name
+    updated = await clients.delivery.UpdateJourney(pb.UpdateJourneyRequest(journey=second))
+    assert updated.journey.version == 2
+    await bus.publish("profiles.changed", changed("p1", "Signed Up", "s1"), key="acme:p1")
+    await sink.wait_for(2, within=10)
+    subjects = {str(m["To"]): str(m["Subject"]) for m in sink_messages(tmp_path / "outbox")}
+    assert subjects["person0@example.com"].startswith("[cart-reminder:")
+    assert subjects["person1@example.com"].startswith("[news:")

@@ -320,3 +320,21 @@ async def test_a_rejected_address_bounces_and_is_suppressed_at_once(
         pb.ListSuppressionsRequest(parent=PARENT, reason=pb.SUPPRESSION_REASON_HARD_BOUNCE)
     )
     assert len(listed.suppressions) == 1
+
+
+async def test_a_refused_message_is_parked_at_once_with_its_reason(
+    clients: Clients, sink: tuple[SmtpSink, ScriptedWriter]
+) -> None:
+    sink[1].rcpt_replies["buyer@example.com"] = ["554 5.7.1 Message refused by policy"]
+    response = await clients.delivery.SendTransactional(
+        pb.SendTransactionalRequest(
+            parent=PARENT,
+            template="receipt",
+            email="buyer@example.com",
+            sender=pb.Sender(from_address="shop@shop.example"),
+            request_id="r-554",
+        )
+    )
+    assert response.send.state == pb.SEND_STATE_PARKED
+    assert response.send.reason.startswith("rejected")
+    assert response.send.attempts == 1
