@@ -527,6 +527,7 @@ class SendWorker:
                     SuppressionReason.HARD_BOUNCE.value,
                 ),
                 provider,
+                self.owner,
             )
             return
         if error.kind is ErrorKind.SOFT_BOUNCE:
@@ -562,7 +563,15 @@ class SendWorker:
         self, send: SendRecord, state: SendState, reason: str, provider: str = ""
     ) -> None:
         await self.db.run(
-            self.store.mark_final, send.id, state, reason, self.clock(), (), None, provider
+            self.store.mark_final,
+            send.id,
+            state,
+            reason,
+            self.clock(),
+            (),
+            None,
+            provider,
+            self.owner,
         )
 
     async def _release(self, sends: Sequence[SendRecord], due: datetime) -> None:

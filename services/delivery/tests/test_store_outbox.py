@@ -165,3 +165,12 @@ def test_resuming_shifts_what_was_due_later_by_the_pause(store: DeliveryStore) -
     record = store.get_send("acme", "s00001")
     assert record is not None
     assert record.due_at == NOW + timedelta(hours=1, minutes=10)
+
+
+def test_a_worker_cannot_settle_a_send_another_took_over(store: DeliveryStore) -> None:
+    store.insert_send(send(1), NOW)
+    store.claim_sends(NOW, "slow", LEASE, limit=5)
+    later = LEASE + timedelta(seconds=1)
+    store.claim_sends(later, "fast", later + timedelta(seconds=30), limit=5)
+    assert not store.mark_final("s00001", SendState.PARKED, "late", later, owner="slow")
+    assert store.mark_final("s00001", SendState.PARKED, "mine", later, owner="fast")

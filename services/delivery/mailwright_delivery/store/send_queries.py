@@ -323,6 +323,7 @@ class SendQueries:
         events: Sequence[OutboxMessage] = (),
         suppress: tuple[str, str, str] | None = None,
         provider: str = "",
+        owner: str | None = None,
     ) -> bool:
         """Skip, park, bounce or cancel a send, with its events and the suppression it
         causes (workspace, email hash, reason), in one transaction."""
@@ -340,14 +341,16 @@ class SendQueries:
             values["bounce_type"] = "hard"
         if state is not SendState.PARKED:
             values["address"] = ""
+        open_state: Any = sends.c.state.in_((SendState.QUEUED.value, SendState.SENDING.value))
+        if owner is not None:
+            # A worker settles only what it still holds (its lease may have moved on).
+            open_state = sa.or_(
+                sends.c.state == SendState.QUEUED.value,
+                sa.and_(sends.c.state == SendState.SENDING.value, sends.c.lease_owner == owner),
+            )
         with self.engine.begin() as conn:
             result = conn.execute(
-                sends.update()
-                .where(
-                    sends.c.id == send_id,
-                    sends.c.state.in_((SendState.QUEUED.value, SendState.SENDING.value)),
-                )
-                .values(**values)
+                sends.update().where(sends.c.id == send_id, open_state).values(**values)
             )
             if not result.rowcount:
                 return False
