@@ -6,17 +6,31 @@
    and text templates with the same contexts. Goal: at least 0.6 of bare speed.
 2. The same batch with the compiled-template cache against parsing the template's Jinja
    for every recipient. Goal: at least 4 times faster.
+3. The service: `RenderBatch` over gRPC on an in-process platform (SQLite), 1,000
+   recipients per call, the same template published and the same contexts sent as
+   protobuf `Recipient`s — per recipient, against the same bare Jinja renders, timed
+   wall-clock and interleaved with them. This includes what the engine figure does not:
+   decoding every recipient's traits and context from protobuf Structs, building the
+   response messages, and gRPC itself (about 1 MB in and 5-6 MB out per call).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import jinja2
 
 from bench.common import Result
+from mailwright.render.v1 import render_pb2 as pb
+from mailwright.runtime.server import Platform
+from mailwright.runtime.service import resolve_services
+from mailwright.runtime.settings import Settings
 from mailwright.tracking import SigningKey, TrackingSigner
 from mailwright_render import (
     Delivery,
@@ -186,20 +200,131 @@ def run(quick: bool) -> list[Result]:
     bare_time, batch_time, untracked_time, parse_time = _best_of(
         [bare, batch(cached), batch(untracked), parse_each], count, 50, repeats
     )
+    service = asyncio.run(_service(items, contexts, (subject, html, text), quick))
     return [
         Result(
             "render batch (tracked) vs bare jinja2",
-            1 / batch_time, "msg/s", 1 / bare_time, "msg/s", bare_time / batch_time, 0.6,
+            1 / batch_time, "msg/s", 1 / bare_time, "msg/s", bare_time / batch_time, ">= 0.6",
         ),
         Result(
             "render batch (no tracking) vs bare jinja2",
-            1 / untracked_time, "msg/s", 1 / bare_time, "msg/s", bare_time / untracked_time, 0.6,
+            1 / untracked_time, "msg/s", 1 / bare_time, "msg/s", bare_time / untracked_time,
+            ">= 0.6",
         ),
         Result(
             "compiled-template cache vs parse per render",
-            1 / batch_time, "msg/s", 1 / parse_time, "msg/s", parse_time / batch_time, 4.0,
+            1 / batch_time, "msg/s", 1 / parse_time, "msg/s", parse_time / batch_time, ">= 4",
+        ),
+        *service,
+    ]  # fmt: skip
+
+
+def _recipient_message(recipient: Recipient, delivery: Delivery) -> pb.Recipient:
+    message = pb.Recipient(
+        send_id=delivery.send_id, profile_id=recipient.profile_id, email=recipient.email
+    )
+    message.traits.update(dict(recipient.traits))
+    message.context.update(dict(recipient.content))
+    return message
+
+
+async def _service(
+    items: list[tuple[Recipient, Delivery]],
+    contexts: list[dict[str, Any]],
+    bare_templates: tuple[jinja2.Template, ...],
+    quick: bool,
+) -> list[Result]:
+    """RenderBatch through gRPC on an in-process platform, against bare Jinja."""
+    repeats = 3 if quick else 7
+    # No profile service runs here: publishing falls back to the built-in trait list.
+    logging.getLogger("mailwright_render.profiles").setLevel(logging.ERROR)
+    with tempfile.TemporaryDirectory() as data_dir:
+        settings = Settings(
+            data_dir=Path(data_dir),
+            grpc_port=0,
+            http_port=0,
+            auth_secret="b" * 48,
+            bus_url=f"memory://bench-render-{id(items)}",
+            public_base_url="https://t.example",
+            signing_keys=["bench:" + "b" * 32],
+        )
+        async with Platform(settings, resolve_services(["render"])) as platform:
+            assert platform.runtime is not None
+            token = platform.runtime.authority.issue("bench", ["templates:*"])
+            clients = platform.clients(token)
+            try:
+                version = await _publish(clients.render)
+                recipients = [_recipient_message(r, d) for r, d in items]
+                figures = []
+                for track in (True, False):
+                    request = pb.RenderBatchRequest(
+                        version=version,
+                        recipients=recipients,
+                        options=pb.RenderOptions(
+                            from_address=SENDER.email, from_name=SENDER.name, track=track
+                        ),
+                    )
+                    figures.append(
+                        await _interleaved(clients.render, request, contexts, bare_templates,
+                                           repeats)
+                    )  # fmt: skip
+            finally:
+                await clients.close()
+    (tracked, bare_tracked), (untracked, bare_untracked) = figures
+    return [
+        Result(
+            f"RenderBatch over gRPC, {len(items)}/call (tracked) vs bare jinja2",
+            1 / tracked, "msg/s", 1 / bare_tracked, "msg/s", bare_tracked / tracked, ">= 0.6",
+        ),
+        Result(
+            f"RenderBatch over gRPC, {len(items)}/call (no tracking) vs bare jinja2",
+            1 / untracked, "msg/s", 1 / bare_untracked, "msg/s", bare_untracked / untracked,
+            ">= 0.6",
         ),
     ]  # fmt: skip
+
+
+async def _publish(render: Any) -> str:
+    content = pb.TemplateContent(
+        subjects=[pb.TextVariant(key="a", template=SUBJECT)],
+        preheaders=[pb.TextVariant(key="a", template=PREHEADER)],
+        body=HTML,
+        text=TEXT,
+        category=pb.TEMPLATE_CATEGORY_MARKETING,
+        postal_address=SENDER.postal_address,
+    )
+    made = await render.CreateTemplate(
+        pb.CreateTemplateRequest(parent="workspaces/bench", template_id="bench", content=content)
+    )
+    published = await render.PublishTemplate(pb.PublishTemplateRequest(name=made.version.name))
+    name: str = published.version.name
+    return name
+
+
+async def _interleaved(
+    render: Any,
+    request: pb.RenderBatchRequest,
+    contexts: list[dict[str, Any]],
+    bare_templates: tuple[jinja2.Template, ...],
+    repeats: int,
+) -> tuple[float, float]:
+    """Per-recipient wall-clock seconds of RenderBatch and of bare Jinja, best of each."""
+    count = len(request.recipients)
+    await render.RenderBatch(request)  # warm the version and template caches
+    service = bare = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        reply = await render.RenderBatch(request)
+        service = min(service, time.perf_counter() - start)
+        failed = [result.error for result in reply.results if result.error]
+        if failed:
+            raise RuntimeError(f"benchmark render failed: {failed[0]}")
+        start = time.perf_counter()
+        for context in contexts:
+            for template in bare_templates:
+                template.render(context)
+        bare = min(bare, time.perf_counter() - start)
+    return service / count, bare / count
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "tokens": "mailwright.runtime.commands:tokens",
     "bus": "mailwright.runtime.bus.commands:bus",
     "plugins": "mailwright.plugins_cli:plugins",
+    "connectors": "mailwright.connectors.cli:connectors",
     "demo": "mailwright.demo.commands:demo",
     "cluster": "mailwright.runtime.cluster_cli:cluster",
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import click
@@ -38,6 +39,34 @@ def list_plugins(as_json: bool) -> None:
         click.echo(json.dumps(_as_json(loaded), indent=2))
     else:
         _print_tables(loaded, Console())
+
+
+@plugins.command("new")
+@click.argument("name")
+@click.option(
+    "--directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Where to create the plugin's directory.",
+)
+@click.option("--force", is_flag=True, help="Write into an existing, non-empty directory.")
+def new_plugin(name: str, directory: Path, force: bool) -> None:
+    """Create the skeleton of a connector plugin NAME that passes its own tests.
+
+    It has a pyproject with the entry point, a connector with configuration, a contacts
+    source and a signed webhook, a fake provider, and tests running the conformance
+    suites. docs/plugins.md walks through making it talk to a real provider.
+    """
+    from mailwright.scaffold import ScaffoldError, create_plugin
+
+    try:
+        written = create_plugin(name, directory, force=force)
+    except ScaffoldError as error:
+        raise click.ClickException(str(error)) from error
+    root = directory / name
+    click.echo(f"created {root} ({len(written)} files)")
+    click.echo(f"  cd {root} && pip install -e '.[test]' && pytest")
 
 
 def _as_json(loaded: Plugins) -> dict[str, Any]:

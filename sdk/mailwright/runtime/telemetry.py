@@ -125,7 +125,8 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("uvicorn.access", "aiosmtpd", "mail.log", "alembic.runtime.migration"):
+    # httpx logs full URLs (query strings may carry secrets) at INFO.
+    for noisy in ("uvicorn.access", "aiosmtpd", "mail.log", "alembic.runtime.migration", "httpx"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 

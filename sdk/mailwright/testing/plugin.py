@@ -6,6 +6,13 @@
 - `redis_url` and `redis_namespace`: the Redis server and a key prefix of the test's own,
   whose keys are deleted afterwards.
 
+For connector authors (see docs/plugins.md):
+
+- `fake_server`: start an ASGI app as a fake provider on a local port (`testing.fakes`);
+- `recorded_waits`: the connector HTTP helper's waits recorded instead of slept;
+- `start_mailwright` and `mailwright_platform`: services running in the test's process
+  (`testing.platform`).
+
 A server that does not answer skips the test, unless `MAILWRIGHT_TEST_REQUIRE_SERVICES=1`
 (set by CI), in which case the test fails.
 """
@@ -13,10 +20,12 @@ A server that does not answer skips the test, unless `MAILWRIGHT_TEST_REQUIRE_SE
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import pytest_asyncio
 import redis
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
@@ -101,3 +110,40 @@ from mailwright.testing.bus import (  # noqa: E402, F401
     kv,
     kv_target,
 )
+
+# -- the connector kit: fake provider servers, recorded waits, Mailwright in-process ------
+# Imported when a test asks for them, so that loading this plugin stays cheap.
+
+
+@pytest.fixture
+def fake_server() -> Iterator[Callable[..., Any]]:
+    """Start an ASGI app as a fake provider: `server = fake_server(app)` (a FakeServer on
+    127.0.0.1, port 0); every server is stopped after the test."""
+    from mailwright.testing.fakes import fake_servers
+
+    with fake_servers() as start:
+        yield start
+
+
+@pytest.fixture
+def recorded_waits(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The waits of `mailwright.connectors.http` (retries, Retry-After, pacing), recorded
+    in a `RecordedWaits` instead of slept."""
+    from mailwright.testing.fakes import record_waits
+
+    return record_waits(monkeypatch)
+
+
+@pytest_asyncio.fixture
+async def start_mailwright(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
+    """Start services in this process: `running = await start_mailwright(["ingest"])`."""
+    from mailwright.testing.platform import mailwright_starter
+
+    async with mailwright_starter(tmp_path) as start:
+        yield start
+
+
+@pytest_asyncio.fixture
+async def mailwright_platform(start_mailwright: Callable[..., Any]) -> Any:
+    """Ingest running in this process on a port of its own (a `RunningMailwright`)."""
+    return await start_mailwright(("ingest",))

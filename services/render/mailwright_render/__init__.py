@@ -34,8 +34,11 @@ from mailwright_render.errors import (
     TemplateInvalid,
 )
 from mailwright_render.fileformat import (
+    TemplateFile,
     TemplateFileError,
     load_template_file,
+    read_template_file,
+    source_to_mapping,
     template_from_mapping,
 )
 from mailwright_render.htmlpass import Link
@@ -95,6 +98,7 @@ __all__ = [
     "Severity",
     "TemplateCache",
     "TemplateError",
+    "TemplateFile",
     "TemplateFileError",
     "TemplateInvalid",
     "TemplateKind",
@@ -105,6 +109,8 @@ __all__ = [
     "compile_template",
     "load_template_file",
     "pick_variant",
+    "read_template_file",
+    "source_to_mapping",
     "template_from_mapping",
     "to_mime",
     "validate_template",

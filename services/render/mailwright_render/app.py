@@ -1,7 +1,9 @@
-"""The render service as the runtime runs it.
+"""The render service as the runtime runs it: store, catalogue, batch renderer, servicer.
 
-Its RPCs answer UNIMPLEMENTED until the render issue lands; the service is registered so that
-health checking, reflection and the contracts are in place.
+Tracking tokens are signed with the deployment's keys (`mailwright.runtime.signing`:
+`MAILWRIGHT_SIGNING_KEYS`, or a key derived from the auth secret when none are set) and
+point at `public_base_url`, where the ingest edge verifies them. Settings of its own:
+`MAILWRIGHT_SERVICES__RENDER__<FIELD>` (see `config.RenderSettings`).
 """
 
 from __future__ import annotations
@@ -12,18 +14,45 @@ import grpc
 from starlette.routing import BaseRoute
 
 from mailwright.render.v1 import render_pb2, render_pb2_grpc
+from mailwright.runtime.requests import RequestLog
 from mailwright.runtime.service import Runtime, ServiceDefinition
+from mailwright.runtime.signing import tracking_signer
+from mailwright_render.api import RenderServicer
+from mailwright_render.batch import BatchRenderer
+from mailwright_render.catalog import Catalog
+from mailwright_render.config import RenderSettings
+from mailwright_render.profiles import ProfileDirectory
+from mailwright_render.store import MIGRATIONS, TemplateStore, request_log
 
 
 class RenderApp:
     name = "render"
 
     def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
+        shared = runtime.settings
+        self.settings = shared.section("render", RenderSettings)
+        self.db = runtime.database("render", MIGRATIONS)
+        self.store = TemplateStore(self.db)
+        self.profiles = ProfileDirectory(
+            runtime.clients,
+            timeout=self.settings.profile_timeout.total_seconds(),
+            schema_ttl=self.settings.schema_cache.total_seconds(),
+        )
+        self.catalog = Catalog(self.db, self.store, self.profiles, self.settings)
+        self.batch = BatchRenderer(
+            self.db,
+            self.store,
+            tracking_signer(shared),
+            shared.effective_public_base_url,
+            self.settings,
+            max_response_bytes=shared.max_message_bytes,
+        )
+        self.requests = RequestLog(self.db, request_log)
 
     def add_to_server(self, server: grpc.aio.Server) -> Sequence[str]:
-        # Every RPC answers UNIMPLEMENTED until the render issue lands.
-        servicer = render_pb2_grpc.RenderServiceServicer()  # type: ignore[abstract]
+        servicer = RenderServicer(
+            self.catalog, self.batch, self.profiles, self.requests, self.settings
+        )
         render_pb2_grpc.add_RenderServiceServicer_to_server(servicer, server)
         return [render_pb2.DESCRIPTOR.services_by_name["RenderService"].full_name]
 
@@ -31,10 +60,16 @@ class RenderApp:
         return []
 
     async def start(self) -> None:
-        return None
+        await self.db.run(self.db.check_connection)
+        await self.db.run(self.db.migrate)
 
     async def stop(self) -> None:
         return None
 
 
-service = ServiceDefinition(name="render", create=RenderApp)
+service = ServiceDefinition(
+    name="render",
+    create=RenderApp,
+    description="Templates, versions and publishing; sandboxed rendering, fast, per recipient.",
+    migrations=MIGRATIONS,
+)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import click
 from mailwright_render.compile import CompileOptions, compile_template
 from mailwright_render.context import Delivery, Recipient, Sender
 from mailwright_render.errors import RenderError, TemplateInvalid
-from mailwright_render.fileformat import TemplateFileError, load_template_file
+from mailwright_render.fileformat import TemplateFileError, read_template_file
 from mailwright_render.mime import to_mime
 from mailwright_render.render import Renderer
 
@@ -47,8 +48,12 @@ def render(
     context = _read_context(context_file)
     recipient, delivery, sender = context_objects(context, subject_variant, preheader_variant)
     try:
-        source = load_template_file(template_file)
-        compiled = compile_template(source, CompileOptions(postal_address=sender.postal_address))
+        document = read_template_file(template_file)
+        if not sender.postal_address and document.postal_address:
+            sender = replace(sender, postal_address=document.postal_address)
+        compiled = compile_template(
+            document.source, CompileOptions(postal_address=sender.postal_address)
+        )
     except TemplateFileError as error:
         raise click.ClickException(str(error)) from None
     except TemplateInvalid as invalid:

@@ -7,6 +7,9 @@ Three shapes are accepted (see docs/templates.md):
 - a body (`.html`, `.mjml`) starting with `---` YAML front matter and a closing `---`;
 - a bare `.html` / `.mjml` body: the subject is its `<title>`, the kind transactional.
 
+`postal_address` (the sender's, which marketing mail must show) may sit beside the
+template's fields; it belongs to the sender, so it is returned beside the source.
+
 MJML is recognised by an `<mjml>` root. Mistakes raise `TemplateFileError` naming the
 field.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +42,7 @@ _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*\n?", re.DOTALL)
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _FIELDS = frozenset(
     {"name", "kind", "missing", "subject", "preheader", "html", "mjml", "html_file",
-     "mjml_file", "text", "text_file", "blocks"}
+     "mjml_file", "text", "text_file", "blocks", "postal_address"}
 )  # fmt: skip
 
 
@@ -46,25 +50,39 @@ class TemplateFileError(ValueError):
     """A template file that cannot be read as a template; the message names the field."""
 
 
+@dataclass(frozen=True)
+class TemplateFile:
+    """What a template file holds: the template, and the sender's postal address if given."""
+
+    source: TemplateSource
+    postal_address: str = ""
+
+
 def load_template_file(path: Path) -> TemplateSource:
+    return read_template_file(path).source
+
+
+def read_template_file(path: Path) -> TemplateFile:
     if path.stat().st_size > MAX_FILE_BYTES:
         raise TemplateFileError(f"{path}: larger than {MAX_FILE_BYTES} bytes")
     content = path.read_text(encoding="utf-8")
     if path.suffix.lower() in (".yaml", ".yml"):
-        return template_from_mapping(_yaml(content, path), path.parent, default_name=path.stem)
-    front = _FRONT_MATTER.match(content)
-    if front is not None:
-        fields = _yaml(front.group(1), path)
-        body = content[front.end() :]
-        fields.setdefault(_body_kind(body), body)
-        return template_from_mapping(fields, path.parent, default_name=path.stem)
-    title = _TITLE.search(content)
-    subject = html.unescape(" ".join(title.group(1).split())) if title else ""
-    return template_from_mapping(
-        {_body_kind(content): content, "subject": subject, "kind": "transactional"},
-        path.parent,
-        default_name=path.stem,
-    )
+        fields = _yaml(content, path)
+    else:
+        front = _FRONT_MATTER.match(content)
+        if front is not None:
+            fields = _yaml(front.group(1), path)
+            body = content[front.end() :]
+            fields.setdefault(_body_kind(body), body)
+        else:
+            title = _TITLE.search(content)
+            subject = html.unescape(" ".join(title.group(1).split())) if title else ""
+            fields = {_body_kind(content): content, "subject": subject, "kind": "transactional"}
+    source = template_from_mapping(fields, path.parent, default_name=path.stem)
+    address = fields.get("postal_address", "")
+    if not isinstance(address, str):
+        raise TemplateFileError("postal_address: expected text")
+    return TemplateFile(source, address)
 
 
 def _yaml(text: str, path: Path) -> dict[str, Any]:
@@ -114,6 +132,49 @@ def template_from_mapping(
         text=_text(values.get("text"), "text"),
         blocks=_blocks(values.get("blocks") or {}),
     )
+
+
+def source_to_mapping(source: TemplateSource) -> dict[str, Any]:
+    """The fields of a template file for `source`: `template_from_mapping` reads it back.
+
+    The service stores a version's authored content in this shape (as JSON).
+    """
+    fields: dict[str, Any] = {
+        "name": source.name,
+        "kind": source.kind.value,
+        "missing": source.missing.value,
+        "subject": [_variant_fields(variant) for variant in source.subject],
+    }
+    if source.preheader:
+        fields["preheader"] = [_variant_fields(variant) for variant in source.preheader]
+    for name in ("html", "mjml", "text"):
+        value = getattr(source, name)
+        if value is not None:
+            fields[name] = value
+    if source.blocks:
+        fields["blocks"] = {
+            block.name: {
+                "default": block.default,
+                "variants": [
+                    {"key": v.key, "when": _condition_fields(v.when), "content": v.content}
+                    for v in block.variants
+                ],
+            }
+            for block in source.blocks
+        }
+    return fields
+
+
+def _variant_fields(variant: Variant) -> dict[str, Any]:
+    return {"key": variant.key, "template": variant.source, "weight": variant.weight}
+
+
+def _condition_fields(condition: Condition) -> dict[str, Any]:
+    if isinstance(condition, RuleCondition):
+        return {"rule": condition.rule}
+    if len(condition.segments) == 1 and condition.match == "any":
+        return {"segment": condition.segments[0]}
+    return {"segments": list(condition.segments), "match": condition.match}
 
 
 def _read_beside(base: Path, name: str, field: str) -> str:

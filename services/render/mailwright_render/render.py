@@ -57,6 +57,8 @@ class RenderedEmail:
     headers: tuple[tuple[str, str], ...]
     subject_variant: str
     preheader_variant: str | None
+    # Name and chosen variant key ("" for the default) of each content block shown.
+    block_variants: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -246,6 +248,7 @@ class Renderer:
             headers=headers,
             subject_variant=subject_variant.key,
             preheader_variant=preheader_variant.key if preheader_variant else None,
+            block_variants=runtime.chosen_blocks(),
         )
 
 

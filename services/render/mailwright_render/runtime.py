@@ -153,6 +153,14 @@ class MessageRuntime:
             self._choices[index] = choice
         return choice
 
+    def chosen_blocks(self) -> tuple[tuple[str, str], ...]:
+        """Block name and chosen variant key ("" for the default) of each block rendered."""
+        blocks = self.compiled.blocks
+        return tuple(
+            (blocks[index].name, blocks[index].keys[choice] if choice >= 0 else "")
+            for index, choice in sorted(self._choices.items())
+        )
+
     def _choose(self, index: int) -> int:
         block = self.compiled.blocks[index]
         segments = self.recipient.segments

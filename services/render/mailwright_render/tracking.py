@@ -7,14 +7,16 @@ URL once, so a link that appears in both the HTML and the text part costs one HM
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import timedelta
 
 from markupsafe import Markup, escape
 
-from mailwright.tracking import TokenKind, TrackingSigner, tracking_url
+from mailwright.tracking import TokenKind, TrackingSigner
 
 _UNSAFE_SCHEMES = ("javascript:", "vbscript:", "data:")
+_TRACKABLE = ("https://", "http://")
 _PIXEL_START = Markup('<img src="')
 _PIXEL_END = Markup(
     '" width="1" height="1" alt="" border="0"'
@@ -43,9 +45,28 @@ class TrackingConfig:
         if not self.base_url.startswith(("https://", "http://")):
             raise ValueError("tracking base_url must be an absolute http(s) URL")
 
-    @property
+    @functools.cached_property
     def unsubscribe_prefix(self) -> str:
         return self.base_url.rstrip("/") + "/u/"
+
+    @functools.cached_property
+    def ttl_seconds(self) -> tuple[int, int, int]:
+        """Lifetimes of click, open and unsubscribe tokens, in whole seconds."""
+        return (
+            int(self.click_ttl.total_seconds()),
+            int(self.open_ttl.total_seconds()),
+            int(self.unsubscribe_ttl.total_seconds()),
+        )
+
+    @functools.cached_property
+    def click_prefix(self) -> str:
+        return self.base_url.rstrip("/") + "/t/c/"
+
+    @functools.cached_property
+    def pixel_parts(self) -> tuple[str, str]:
+        """The open pixel's HTML around its token (a token is URL-safe base64: no escaping)."""
+        start = _PIXEL_START + escape(self.base_url.rstrip("/") + "/t/o/")
+        return str(start), ".gif" + str(_PIXEL_END)
 
 
 class Tracker:
@@ -58,14 +79,13 @@ class Tracker:
         signer = config.signer.for_send(workspace, send_id)
         # Expiries count from the start of the hour, so a whole batch shares them.
         now = int(issued_at) // 3600 * 3600
-        self._click = signer.bind(TokenKind.CLICK, now + int(config.click_ttl.total_seconds()))
-        self._open = signer.bind(TokenKind.OPEN, now + int(config.open_ttl.total_seconds()))
-        self._unsubscribe_signer = signer.bind(
-            TokenKind.UNSUBSCRIBE, now + int(config.unsubscribe_ttl.total_seconds())
-        )
-        base = config.base_url.rstrip("/")
-        self._click_base = base + "/t/c/"
-        self._unsubscribe_prefix = base + "/u/"
+        click_ttl, open_ttl, unsubscribe_ttl = config.ttl_seconds
+        self._click = signer.bind(TokenKind.CLICK, now + click_ttl)
+        self._open = signer.bind(TokenKind.OPEN, now + open_ttl)
+        self._unsubscribe_signer = signer.bind(TokenKind.UNSUBSCRIBE, now + unsubscribe_ttl)
+        self._click_base = config.click_prefix
+        self._unsubscribe_prefix = config.unsubscribe_prefix
+        self._track_clicks = config.track_clicks
         self._clicks: dict[str, str] = {}
         self._unsubscribe: str | None = None
 
@@ -75,6 +95,15 @@ class Tracker:
         if tracked is not None:
             return tracked
         target = url.strip()
+        if (
+            self._track_clicks
+            and target.startswith(_TRACKABLE)
+            and not target.startswith(self._unsubscribe_prefix)
+        ):
+            # The common case, lower-case http(s): sign it.
+            tracked = self._click_base + self._click.sign(target)
+            self._clicks[url] = tracked
+            return tracked
         lowered = target[:11].lower()
         if lowered.startswith(_UNSAFE_SCHEMES):
             tracked = "#"
@@ -97,8 +126,8 @@ class Tracker:
     def open_pixel(self) -> Markup:
         if not self._config.track_opens:
             return Markup("")
-        url = tracking_url(self._config.base_url, TokenKind.OPEN, self._open.sign())
-        return _PIXEL_START + escape(url) + _PIXEL_END
+        start, end = self._config.pixel_parts
+        return Markup(start + self._open.sign() + end)  # noqa: S704 - escaped parts, base64 token
 
     def headers(self) -> tuple[tuple[str, str], ...]:
         """`List-Unsubscribe` and, for the HTTPS URL, RFC 8058's one-click header."""

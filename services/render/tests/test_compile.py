@@ -159,6 +159,23 @@ def test_blocks_show_the_first_matching_variant(
     assert rendered.text.strip() == expected
 
 
+@pytest.mark.parametrize(
+    ("segments", "traits", "chosen"),
+    [({"seg_vip"}, {}, "vip"), ({"seg_trial"}, {}, "new"), (set(), {}, "")],
+)
+def test_the_rendered_email_names_the_variant_each_block_showed(
+    kit: SimpleNamespace, segments: set[str], traits: dict[str, object], chosen: str
+) -> None:
+    compiled = kit.build('<div>{% content_block "hero" %}</div>', blocks=BLOCKS)
+    rendered = kit.render(
+        compiled,
+        traits,
+        recipient_fields={"segments": frozenset(segments)},
+        rule_evaluator=_evaluate,
+    )
+    assert rendered.block_variants == (("hero", chosen),)
+
+
 def test_a_rule_block_without_an_evaluator_fails_the_render(kit: SimpleNamespace) -> None:
     from mailwright_render import RenderError
 

@@ -59,6 +59,28 @@ SOURCE_FORMAT_MJML: SourceFormat.ValueType  # 2
 """Compiled to responsive HTML at publish."""
 Global___SourceFormat: _TypeAlias = SourceFormat  # noqa: Y015
 
+class _MissingValue:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _MissingValueEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MissingValue.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    MISSING_VALUE_UNSPECIFIED: _MissingValue.ValueType  # 0
+    MISSING_VALUE_EMPTY: _MissingValue.ValueType  # 1
+    """Renders empty and counts as false (the default)."""
+    MISSING_VALUE_ERROR: _MissingValue.ValueType  # 2
+    """Fails that recipient's render (a good fit for transactional mail)."""
+
+class MissingValue(_MissingValue, metaclass=_MissingValueEnumTypeWrapper):
+    """What a variable without a value does when a message renders."""
+
+MISSING_VALUE_UNSPECIFIED: MissingValue.ValueType  # 0
+MISSING_VALUE_EMPTY: MissingValue.ValueType  # 1
+"""Renders empty and counts as false (the default)."""
+MISSING_VALUE_ERROR: MissingValue.ValueType  # 2
+"""Fails that recipient's render (a good fit for transactional mail)."""
+Global___MissingValue: _TypeAlias = MissingValue  # noqa: Y015
+
 class _VersionState:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -198,6 +220,7 @@ class TemplateContent(_message.Message):
     BLOCKS_FIELD_NUMBER: _builtins.int
     CATEGORY_FIELD_NUMBER: _builtins.int
     POSTAL_ADDRESS_FIELD_NUMBER: _builtins.int
+    MISSING_FIELD_NUMBER: _builtins.int
     format: Global___SourceFormat.ValueType
     body: _builtins.str
     """HTML or MJML source."""
@@ -206,6 +229,7 @@ class TemplateContent(_message.Message):
     category: Global___TemplateCategory.ValueType
     postal_address: _builtins.str
     """The sender's postal address (required for marketing templates)."""
+    missing: Global___MissingValue.ValueType
     @_builtins.property
     def subjects(self) -> _containers.RepeatedCompositeFieldContainer[Global___TextVariant]: ...
     @_builtins.property
@@ -223,10 +247,11 @@ class TemplateContent(_message.Message):
         blocks: _abc.Iterable[Global___ContentBlock] | None = ...,
         category: Global___TemplateCategory.ValueType = ...,
         postal_address: _builtins.str = ...,
+        missing: Global___MissingValue.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["blocks", b"blocks", "body", b"body", "category", b"category", "format", b"format", "postal_address", b"postal_address", "preheaders", b"preheaders", "subjects", b"subjects", "text", b"text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blocks", b"blocks", "body", b"body", "category", b"category", "format", b"format", "missing", b"missing", "postal_address", b"postal_address", "preheaders", b"preheaders", "subjects", b"subjects", "text", b"text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -66,6 +66,7 @@ class Subscription:
         self._retry: set[StreamRef] = set()
         self._lease_lock = asyncio.Lock()
         self._stopping = asyncio.Event()
+        self._halted = asyncio.Event()  # every loop ends: set when stopped or aborted
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._state = "new"
@@ -117,10 +118,8 @@ class Subscription:
         self._stopping.set()
         self._wake.set()
         reader, coordinator = self._tasks[1], self._tasks[0]
-        await reader
-        coordinator.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await coordinator
+        await asyncio.wait([reader])  # the coordinator keeps the leases alive meanwhile
+        await self._end([coordinator])
         try:
             async with self._lease_lock:
                 held, self._held = sorted(self._held), set()
@@ -134,7 +133,14 @@ class Subscription:
         """Stop at once, as a crash would: nothing more is acked and no lease is released;
         messages in hand stay pending until another consumer claims them."""
         self._state = "stopped"
-        pending = [task for task in self._tasks if not task.done()]
+        await self._end(self._tasks)
+
+    async def _end(self, tasks: Sequence[asyncio.Task[None]]) -> None:
+        """Cancel the tasks and wait until they are over, cancelling again if need be.
+        Their loops also watch `_halted`: on Python 3.11 redis-py can lose a cancellation
+        (its `asyncio.wait_for` around a socket write), and a stop must not hang."""
+        self._halted.set()
+        pending = [task for task in tasks if not task.done()]
         while pending:
             for task in pending:
                 task.cancel()
@@ -170,8 +176,10 @@ class Subscription:
             self._wake.set()
 
     async def _coordinate_forever(self) -> None:
-        while True:
+        while not self._halted.is_set():
             await asyncio.sleep(self._options.lease_ttl / 3)
+            if self._halted.is_set():
+                return
             try:
                 await self._coordinate()
             except Exception as error:
@@ -196,7 +204,7 @@ class Subscription:
 
     async def _read_forever(self) -> None:
         delay = 0.05
-        while not self._stopping.is_set():
+        while not self._stopping.is_set() and not self._halted.is_set():
             try:
                 await self._round()
                 delay = 0.05

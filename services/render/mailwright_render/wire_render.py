@@ -1,0 +1,176 @@
+"""Protobuf of the rendering RPCs to domain objects and back: recipients, options, results.
+
+The other half of `wire` (templates, versions, issues): what `RenderBatch` and
+`PreviewRender` read and write. Decoding a batch's recipients and encoding its results
+run on the worker thread beside the rendering, so they are written for speed: Structs
+become plain Python in one pass and results are built in place, never copied.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf import struct_pb2
+
+from mailwright.errors import Violations
+from mailwright.render.v1 import render_pb2
+from mailwright_render.batch import Rendering, SendOptions
+from mailwright_render.context import Delivery, Recipient
+from mailwright_render.render import RenderedEmail
+
+_INTEGRAL = 2**53
+_LINE_FIELDS = ("from_address", "from_name", "reply_to", "unsubscribe_mailto", "campaign")
+
+# Structs --------------------------------------------------------------------------------
+
+
+def struct_to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
+    """A Struct as plain Python; whole numbers become ints (`3`, not `3.0`, in a template)."""
+    return {key: _value(value) for key, value in struct.fields.items()}
+
+
+def _value(value: struct_pb2.Value) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        return value.string_value
+    if kind == "number_value":
+        number = value.number_value
+        return int(number) if number.is_integer() and -_INTEGRAL < number < _INTEGRAL else number
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "struct_value":
+        return struct_to_dict(value.struct_value)
+    if kind == "list_value":
+        return [_value(item) for item in value.list_value.values]
+    return None
+
+
+def segment_id(name: str) -> str:
+    """`workspaces/w/segments/s` or `s` → `s` (blocks and recipients may use either)."""
+    return name.rsplit("/", 1)[-1] if name.startswith("workspaces/") else name
+
+
+# Recipients and rendered messages -------------------------------------------------------
+
+
+def recipient_from_proto(
+    message: render_pb2.Recipient,
+    workspace: str,
+    field: str,
+    violations: Violations,
+    *,
+    campaign: str = "",
+    defaults: tuple[str, str] | None = None,
+) -> tuple[Recipient, Delivery] | None:
+    """A request's recipient; `defaults` (profile id, send id) stand in for a preview's."""
+    profile_id = message.profile_id or (defaults[0] if defaults else "")
+    send_id = message.send_id or (defaults[1] if defaults else "")
+    problems = len(violations.items)
+    if not profile_id:
+        violations.add(f"{field}.profile_id", "is required")
+    if not send_id:
+        violations.add(f"{field}.send_id", "is required")
+    elif len(send_id.encode()) > 200:
+        violations.add(f"{field}.send_id", "longer than 200 bytes")
+    if len(violations.items) > problems:
+        return None
+    context = struct_to_dict(message.context)
+    links = context.pop("links", None)
+    send_campaign = context.pop("campaign", None)
+    if links is not None and not isinstance(links, dict):
+        violations.add(f"{field}.context.links", "must be an object of URLs")
+        return None
+    if send_campaign is not None and not isinstance(send_campaign, dict):
+        violations.add(f"{field}.context.campaign", "must be an object")
+        return None
+    recipient = Recipient(
+        profile_id=profile_id,
+        email=message.email,
+        traits=struct_to_dict(message.traits),
+        segments=frozenset(segment_id(s) for s in message.segments),
+        locale=message.locale or None,
+        timezone=message.timezone or None,
+        content=context,
+    )
+    delivery = Delivery(
+        workspace=workspace,
+        send_id=send_id,
+        campaign={"name": campaign, **(send_campaign or {})} if campaign else send_campaign or {},
+        links={str(k): str(v) for k, v in (links or {}).items()},
+        subject_variant=message.subject_variant or None,
+        preheader_variant=message.preheader_variant or None,
+    )
+    return recipient, delivery
+
+
+def fill_message(
+    message: render_pb2.RenderedMessage, rendered: RenderedEmail, mime: bytes | None
+) -> None:
+    """Write a rendered email into `message` in place (no copy of the large strings)."""
+    message.subject = rendered.subject
+    message.preheader = rendered.preheader
+    message.html = rendered.html
+    message.text = rendered.text
+    message.subject_variant = rendered.subject_variant
+    if rendered.preheader_variant:
+        message.preheader_variant = rendered.preheader_variant
+    if rendered.headers:
+        message.headers.update(rendered.headers)
+    if rendered.block_variants:
+        message.block_variants.update(rendered.block_variants)
+    if mime:
+        message.mime = mime
+
+
+def message_to_proto(rendered: RenderedEmail, mime: bytes | None) -> render_pb2.RenderedMessage:
+    message = render_pb2.RenderedMessage()
+    fill_message(message, rendered, mime)
+    return message
+
+
+def send_options(options: render_pb2.RenderOptions) -> SendOptions:
+    violations = Violations()
+    if options.mime and not options.from_address:
+        violations.add("options.from_address", "is required to build MIME messages")
+    for field in _LINE_FIELDS:
+        value = getattr(options, field)
+        if len(value) > 320 or "\n" in value or "\r" in value:
+            violations.add(f"options.{field}", "at most 320 characters on one line")
+    violations.raise_if_any()
+    return SendOptions(
+        from_address=options.from_address,
+        from_name=options.from_name,
+        reply_to=options.reply_to,
+        track=options.track,
+        mime=options.mime,
+        unsubscribe_mailto=options.unsubscribe_mailto,
+    )
+
+
+def batch_items(
+    request: render_pb2.RenderBatchRequest, workspace: str, options: SendOptions
+) -> list[tuple[Recipient, Delivery]]:
+    violations = Violations()
+    items: list[tuple[Recipient, Delivery]] = []
+    campaign = request.options.campaign
+    for index, message in enumerate(request.recipients):
+        field = f"recipients[{index}]"
+        item = recipient_from_proto(message, workspace, field, violations, campaign=campaign)
+        if options.mime and not message.email:
+            violations.add(f"{field}.email", "is required to build MIME")
+        if item is not None:
+            items.append(item)
+    violations.raise_if_any()
+    return items
+
+
+def batch_response(renderings: list[Rendering]) -> render_pb2.RenderBatchResponse:
+    """The batch's answer, built in place: each message is written once, never copied."""
+    response = render_pb2.RenderBatchResponse()
+    add = response.results.add
+    for rendering in renderings:
+        if rendering.email is None:
+            add(send_id=rendering.send_id, error=rendering.error, error_code=rendering.code)
+        else:
+            fill_message(add(send_id=rendering.send_id).message, rendering.email, rendering.mime)
+    return response

@@ -1,0 +1,45 @@
+"""The batch renderer's bookkeeping, without a server."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mailwright_render.batch import Rendering, _size
+from mailwright_render.render import RenderedEmail
+from mailwright_render.wire_render import batch_response as _response
+
+_text = st.text(max_size=300)
+_pairs = st.lists(
+    st.tuples(st.text(min_size=1, max_size=20), _text), max_size=4, unique_by=lambda p: p[0]
+)
+
+
+@st.composite
+def _renderings(draw: st.DrawFn) -> Rendering:
+    send_id = draw(st.text(min_size=1, max_size=40))
+    if draw(st.booleans()):
+        return Rendering(
+            send_id, error=draw(_text), code=draw(st.sampled_from(["render", "sandbox"]))
+        )
+    email = RenderedEmail(
+        profile_id="p",
+        send_id=send_id,
+        subject=draw(_text),
+        preheader=draw(_text),
+        html=draw(_text),
+        text=draw(_text),
+        headers=tuple(draw(_pairs)),
+        subject_variant=draw(st.text(min_size=1, max_size=10)),
+        preheader_variant=draw(st.none() | st.text(min_size=1, max_size=10)),
+        block_variants=tuple(draw(_pairs)),
+    )
+    return Rendering(send_id, email, draw(st.none() | st.binary(max_size=200)))
+
+
+@settings(max_examples=200)
+@given(st.lists(_renderings(), min_size=1, max_size=5))
+def test_the_size_kept_while_rendering_never_undercounts_the_response(
+    renderings: list[Rendering],
+) -> None:
+    assert _response(renderings).ByteSize() <= sum(_size(r) for r in renderings)
