@@ -350,7 +350,10 @@ class SendWorker:
                 from_name=name,
                 reply_to=reply_to,
                 track=True,
-                mime=True,
+                # Not render's MIME: its Message-ID is new at every render, and a retried
+                # send must carry the same one. The provider builds the message from the
+                # parts and derives the Message-ID from the send's idempotency key.
+                mime=False,
                 campaign=campaign,
             )
             for start in range(0, len(items), 1000):
@@ -620,7 +623,6 @@ def _outbound(workspace: str, item: Ready, rendered: render_pb2.RenderedMessage)
         html=rendered.html or None,
         text=rendered.text or None,
         headers=Headers(dict(rendered.headers)),
-        mime=bytes(rendered.mime) if rendered.mime else None,
         tags=(tag, item.send.category.value),
         workspace=workspace,
     )
