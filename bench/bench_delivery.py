@@ -24,6 +24,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import aiosmtplib
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -33,6 +34,7 @@ from bench.common import Result
 from mailwright.common.v1 import event_pb2
 from mailwright.delivery.v1 import delivery_pb2 as pb
 from mailwright.profile.v1 import profile_pb2
+from mailwright.render.v1 import render_pb2
 from mailwright.runtime.server import Platform
 from mailwright.runtime.service import resolve_services
 from mailwright.runtime.settings import Settings
@@ -102,14 +104,21 @@ async def _wait_files(
         await asyncio.sleep(step)
 
 
-async def _pipeline(count: int, work: Path, sink_dir: Path, port: int) -> float:
+async def _pipeline(
+    count: int, work: Path, sink_dir: Path, port: int, real_render: bool = False
+) -> float:
     """Sends/s from the campaign's start to its last message at the sink."""
-    platform = Platform(
-        _settings(work, port), [*fake_definitions(_world(count)), *resolve_services(["delivery"])]
-    )
+    fakes = fake_definitions(_world(count))
+    services = ["delivery"]
+    if real_render:
+        fakes = [d for d in fakes if d.name != "render"]
+        services = ["render", "delivery"]
+    platform = Platform(_settings(work, port), [*fakes, *resolve_services(services)])
     await platform.start()
     clients = platform.clients()
     try:
+        if real_render:
+            await _publish_news(clients)
         campaign = pb.Campaign(
             audience=pb.Audience(include_segments=["everyone"]),
             template="news",
@@ -129,6 +138,23 @@ async def _pipeline(count: int, work: Path, sink_dir: Path, port: int) -> float:
     finally:
         await clients.close()
         await platform.stop()
+
+
+async def _publish_news(clients: Any) -> None:
+    content = render_pb2.TemplateContent(
+        subjects=[render_pb2.TextVariant(key="a", template="Spring news, {{ first_name }}")],
+        body='<p>Hello {{ first_name }}, <a href="https://shop.example/new">new in</a></p>'
+        + "<p>"
+        + "Here is what is new this week. " * 20
+        + "</p>"
+        '<p><a href="{{ unsubscribe_url }}">Unsubscribe</a> {{ sender.address }}</p>',
+        category=render_pb2.TEMPLATE_CATEGORY_MARKETING,
+        postal_address="1 Main Street, Springfield",
+    )
+    made = await clients.render.CreateTemplate(
+        render_pb2.CreateTemplateRequest(parent=PARENT, template_id="news", content=content)
+    )
+    await clients.render.PublishTemplate(render_pb2.PublishTemplateRequest(name=made.version.name))
 
 
 async def _bare(port: int, sink_dir: Path, count: int) -> float:
@@ -224,6 +250,11 @@ def run(quick: bool) -> list[Result]:
         with sink_process(sink_dir) as port:
             rate = asyncio.run(_pipeline(count, root / "pipeline", sink_dir, port))
             bare = asyncio.run(_bare(port, sink_dir, count))
+        rendered_dir = root / "rendered-sink"
+        with sink_process(rendered_dir) as port:
+            rendered = asyncio.run(
+                _pipeline(count, root / "rendered", rendered_dir, port, real_render=True)
+            )
         latency_dir = root / "latency-sink"
         with sink_process(latency_dir) as port:
             p50, p99, rtt = asyncio.run(_latency(samples, root / "latency", latency_dir, port))
@@ -237,6 +268,15 @@ def run(quick: bool) -> list[Result]:
             against_bare,
             rate / bare,
             ">= 0.8",
+        ),
+        Result(
+            "delivery pipeline with render in process",
+            rendered,
+            "msg/s",
+            bare,
+            against_bare,
+            rendered / bare,
+            "-",
         ),
         Result(
             "event to SMTP 250, p50", p50, "ms", rtt, "ms gRPC round trip p50", p50 / rtt, "<= 50"

@@ -88,6 +88,11 @@ class FakeProfiles(profile_pb2_grpc.ProfileServiceServicer):
                 response.profiles.append(found)
         return response
 
+    async def GetProfileSchema(
+        self, request: profile_pb2.GetProfileSchemaRequest, context: Any
+    ) -> profile_pb2.GetProfileSchemaResponse:
+        return profile_pb2.GetProfileSchemaResponse()
+
     async def ListProfileEvents(
         self, request: profile_pb2.ListProfileEventsRequest, context: Any
     ) -> profile_pb2.ListProfileEventsResponse:
