@@ -73,13 +73,15 @@ class JourneyRunner:
         if not name or not profile_id:
             return
         properties: Mapping[str, object] = json_format.MessageToDict(event.properties)
+        # Walks already under way first: the event that lets someone in is not also the
+        # goal or the awaited event of the walk it starts.
+        for enrolment in await self.db.run(self.store.active_enrolments, workspace, profile_id):
+            await self._on_event_inside(enrolment, name, properties)
         for record in await self.db.run(self.store.triggered_journeys, workspace, "event", name):
             found = await self.definition(workspace, record.id, record.version)
             trigger = found.trigger.event if found is not None else None
             if found is not None and trigger is not None and trigger.matches(name, properties):
                 await self.enter(record, found, profile_id, f"event:{event.message_id}")
-        for enrolment in await self.db.run(self.store.active_enrolments, workspace, profile_id):
-            await self._on_event_inside(enrolment, name, properties)
 
     async def _on_event_inside(
         self, enrolment: EnrolmentRecord, name: str, properties: Mapping[str, object]

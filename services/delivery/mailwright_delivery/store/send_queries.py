@@ -136,7 +136,7 @@ class SendQueries:
         )
         if only:
             due = sa.and_(due, sends.c.id.in_(list(only)))
-        if nothing_to_do(self.engine, sa.select(sends.c.id).where(due)):
+        if not only and nothing_to_do(self.engine, sa.select(sends.c.id).where(due)):
             return []
         with self.engine.begin() as conn:
             picked = lock_for_claim(
