@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute
 
 from mailwright.delivery.v1 import delivery_pb2, delivery_pb2_grpc
 from mailwright.plugins import get_plugins
-from mailwright.runtime.bus import Subscription
+from mailwright.runtime.bus import ConsumerOptions, Subscription
 from mailwright.runtime.requests import RequestLog
 from mailwright.runtime.service import Runtime, ServiceDefinition
 from mailwright_delivery.api import DeliveryServicer
@@ -119,7 +119,13 @@ class DeliveryApp:
     async def start(self) -> None:
         await self.db.run(self.db.check_connection)
         await self.db.run(self.db.migrate)
-        self._subscription = self.runtime.bus.subscribe(TOPICS, "delivery", self.consumer.handle)
+        options = ConsumerOptions(
+            block=self.config.consumer_block.total_seconds(),
+            retry_backoff=self.config.consumer_retry_backoff.total_seconds(),
+        )
+        self._subscription = self.runtime.bus.subscribe(
+            TOPICS, "delivery", self.consumer.handle, options=options
+        )
         await self._subscription.start()
         interval = self.config.poll_interval.total_seconds()
         tasks: list[tuple[str, Any, asyncio.Event | None]] = [

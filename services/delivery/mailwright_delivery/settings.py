@@ -30,3 +30,7 @@ class DeliverySettings(BaseModel):
     attribution_window: Duration = timedelta(days=7)
     transactional_wait: Duration = timedelta(seconds=20)
     """How long SendTransactional waits for the provider before answering QUEUED."""
+    consumer_block: Duration = timedelta(seconds=1)
+    """Longest wait of one bus read (and so of a graceful stop of the consumer)."""
+    consumer_retry_backoff: Duration = timedelta(seconds=1)
+    """First wait before a failed bus message (a busy enrolment) is handled again."""

@@ -61,6 +61,8 @@ def settings(tmp_path: Path, sink_port: int, *, workers: bool = True, **delivery
         "backoff_cap": "300ms",
         "max_attempts": 3,
         "transactional_wait": "5s",
+        "consumer_block": "100ms",
+        "consumer_retry_backoff": "100ms",
     }
     section.update(delivery)
     return Settings(
