@@ -10,6 +10,7 @@ import os
 import socket
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,9 @@ from mailwright_delivery.store import DeliveryStore, request_log
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+HOUSEKEEPING_INTERVAL = 3600.0
+REQUEST_LOG_KEPT = timedelta(days=7)
+FEEDBACK_LOG_KEPT = timedelta(days=30)
 
 
 class DeliveryApp:
@@ -96,6 +100,7 @@ class DeliveryApp:
             store=self.store,
             settings=self.config,
         )
+        self.requests = RequestLog(self.db, request_log)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._inflight: set[asyncio.Task[int]] = set()
@@ -105,7 +110,7 @@ class DeliveryApp:
         servicer = DeliveryServicer(
             self.db,
             self.store,
-            RequestLog(self.db, request_log),
+            self.requests,
             self.operations,
             self.providers,
             self.policies,
@@ -131,6 +136,12 @@ class DeliveryApp:
         tasks: list[tuple[str, Any, asyncio.Event | None]] = [
             ("relay", self.relay.tick, self._outbox_ready)
         ]
+        self._tasks.append(
+            asyncio.create_task(
+                loop("housekeeping", self._housekeeping, HOUSEKEEPING_INTERVAL, self._stop),
+                name="delivery-housekeeping",
+            )
+        )
         if self.config.workers:
             tasks += [
                 ("campaigns", self.campaigns.tick, self._wake),
@@ -164,6 +175,12 @@ class DeliveryApp:
             log.exception("sending %d new journey sends failed; the workers retry", len(send_ids))
             self._sends_ready.set()
             return 0
+
+    async def _housekeeping(self) -> bool:
+        """Forget old request ids and applied feedback; returns False (then waits)."""
+        await self.db.run(self.requests.prune, REQUEST_LOG_KEPT)
+        await self.db.run(self.store.prune_feedback_log, datetime.now(UTC) - FEEDBACK_LOG_KEPT)
+        return False
 
     def _wake_all(self) -> None:
         self._wake.set()

@@ -205,3 +205,10 @@ def test_erasure_keeps_counts_and_only_a_hashed_suppression(store: DeliveryStore
     assert store.suppressed("acme", ["h1"]) == {"h1": SuppressionReason.ERASED}
     (total, *_) = store.facts("acme", campaign_id="c1")
     assert total.sent == 1
+
+
+def test_old_feedback_is_forgotten(store: DeliveryStore) -> None:
+    send_id = _sent(store, 1)
+    store.apply_feedback("acme", "evt-1", send_id, Feedback.OPENED, NOW, NOW)
+    assert store.prune_feedback_log(NOW - timedelta(days=1)) == 0
+    assert store.prune_feedback_log(NOW + timedelta(days=1)) == 1

@@ -299,6 +299,14 @@ class FeedbackQueries:
                 ("workspace", "key"),
             )
 
+    def prune_feedback_log(self, before: datetime) -> int:
+        """Forget applied feedback older than `before` (the bus keeps nothing that old)."""
+        with self.engine.begin() as conn:
+            removed = conn.execute(
+                feedback_log.delete().where(feedback_log.c.created_at < before)
+            ).rowcount
+        return int(removed or 0)
+
     def publish_later(self, messages: Sequence[OutboxMessage], now: datetime) -> None:
         with self.engine.begin() as conn:
             add_outbox(conn, messages, now)
