@@ -54,9 +54,8 @@ class Outbox(RuleBasedStateMachine):
         claimed = self.store.claim_sends(self.now, worker, self.now + LEASE, limit)
         for send in claimed:
             assert send.id not in self.accepted, "a sent send was claimed again"
-            for other in WORKERS:
-                self.held[other].discard(send.id)
-                self.handed[other].discard(send.id)
+        # A worker whose lease lapsed does not know it: it keeps what it holds, and may
+        # still hand it over (the case the records must survive).
         self.held[worker] |= {s.id for s in claimed}
 
     @rule(worker=st.sampled_from(WORKERS))
