@@ -29,7 +29,13 @@ def send_id_for(workspace: str, idempotency_key: str) -> str:
 
 
 def email_event(
-    send: SendRecord, name: str, what: str, now: datetime, **properties: str | float | None
+    send: SendRecord,
+    name: str,
+    what: str,
+    now: datetime,
+    *,
+    address: str = "",
+    **properties: str | float | None,
 ) -> OutboxMessage:
     props = struct_pb2.Struct()
     props.update(
@@ -51,9 +57,10 @@ def email_event(
         family="email",
         profile_id=send.profile_id,
     )
-    if not send.profile_id and send.email_hash:
-        # A transactional send to a bare address: the profile service resolves the hash.
-        event.identities.append(common_pb2.Identity(type="email_sha256", value=send.email_hash))
+    if not send.profile_id and address:
+        # A transactional send to a bare address: the profile service resolves the person
+        # by it, as it resolves any event's email identity.
+        event.identities.append(common_pb2.Identity(type="email", value=address))
     event.timestamp.FromDatetime(now)
     event.received_at.FromDatetime(now)
     key = f"{send.workspace}:{send.profile_id or send.email_hash or send.id}"

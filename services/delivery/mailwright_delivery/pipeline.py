@@ -494,7 +494,16 @@ class SendWorker:
                 provider,
                 outcome.provider_message_id or "",
                 email_hash(item.recipient.email),
-                (email_event(item.send, "Email Sent", "sent", now, provider=provider),),
+                (
+                    email_event(
+                        item.send,
+                        "Email Sent",
+                        "sent",
+                        now,
+                        address=item.recipient.email,
+                        provider=provider,
+                    ),
+                ),
             )
             for item, outcome in accepted
         ]
@@ -515,7 +524,13 @@ class SendWorker:
         detail = f"{error.kind.value}: {error.detail}" + (f" ({error.code})" if error.code else "")
         if error.kind is ErrorKind.HARD_BOUNCE:
             event = email_event(
-                send, "Email Bounced", "bounced", now, bounce_type="hard", reason=detail
+                send,
+                "Email Bounced",
+                "bounced",
+                now,
+                address=item.recipient.email,
+                bounce_type="hard",
+                reason=detail,
             )
             await self.db.run(
                 self.store.mark_final,
