@@ -136,6 +136,14 @@ class Consumer:
                 )
 
     async def on_profile_changed(self, change: profile_pb2.ProfileChanged) -> None:
+        if change.merged_profile_ids:
+            await self.db.run(
+                self.store.merge_profiles,
+                change.workspace,
+                change.profile_id,
+                list(change.merged_profile_ids),
+                self.clock(),
+            )
         for event in change.events:
             if event.type != event_pb2.EVENT_TYPE_TRACK or event.source == SOURCE:
                 continue

@@ -212,3 +212,17 @@ def test_old_feedback_is_forgotten(store: DeliveryStore) -> None:
     store.apply_feedback("acme", "evt-1", send_id, Feedback.OPENED, NOW, NOW)
     assert store.prune_feedback_log(NOW - timedelta(days=1)) == 0
     assert store.prune_feedback_log(NOW + timedelta(days=1)) == 1
+
+
+def test_a_merged_persons_walks_continue_as_the_kept_profile(store: DeliveryStore) -> None:
+    enrol(store, 1)  # p1 in cart
+    assert store.enrol(
+        "acme", "e2", "cart", 1, "p2", "msg-2", NOW, lambda past: True, Progress("w", NOW)
+    )
+    assert store.enrol(
+        "acme", "e3", "other", 1, "p2", "msg-3", NOW, lambda past: True, Progress("w", NOW)
+    )
+    assert store.merge_profiles("acme", "p1", ["p2"], NOW) == 1
+    mine = {e.journey_id: e.id for e in store.active_enrolments("acme", "p1")}
+    assert mine == {"cart": "e1", "other": "e3"}
+    assert store.active_enrolments("acme", "p2") == []

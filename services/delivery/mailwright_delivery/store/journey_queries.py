@@ -391,6 +391,56 @@ class JourneyQueries:
                 .values(lease_owner=None, lease_until=None)
             )
 
+    def merge_profiles(
+        self, workspace: str, kept: str, absorbed: Sequence[str], now: datetime
+    ) -> int:
+        """People merged into `kept` continue as `kept`: their walks move over (a walk of
+        a journey `kept` is already in ends, reason "merged"), and so do their queued
+        sends. How many walks moved."""
+        moved = 0
+        with self.engine.begin() as conn:
+            active_of_kept = set(
+                conn.execute(
+                    sa.select(enrolments.c.journey_id).where(
+                        enrolments.c.workspace == workspace,
+                        enrolments.c.profile_id == kept,
+                        enrolments.c.state == ACTIVE,
+                    )
+                ).scalars()
+            )
+            for row in conn.execute(
+                sa.select(enrolments.c.id, enrolments.c.journey_id).where(
+                    enrolments.c.workspace == workspace,
+                    enrolments.c.profile_id.in_(list(absorbed)),
+                    enrolments.c.state == ACTIVE,
+                )
+            ).all():
+                if row.journey_id in active_of_kept:
+                    values: dict[str, Any] = {
+                        "state": EXITED,
+                        "exit_reason": "merged",
+                        "wake_at": None,
+                    }
+                else:
+                    values = {"profile_id": kept}
+                    active_of_kept.add(row.journey_id)
+                    moved += 1
+                conn.execute(
+                    enrolments.update()
+                    .where(enrolments.c.id == row.id)
+                    .values(revision=enrolments.c.revision + 1, updated_at=now, **values)
+                )
+            conn.execute(
+                sends.update()
+                .where(
+                    sends.c.workspace == workspace,
+                    sends.c.profile_id.in_(list(absorbed)),
+                    sends.c.state == "queued",
+                )
+                .values(profile_id=kept, updated_at=now)
+            )
+        return moved
+
     def active_enrolments(self, workspace: str, profile_id: str) -> list[EnrolmentRecord]:
         with self.engine.connect() as conn:
             rows = conn.execute(
