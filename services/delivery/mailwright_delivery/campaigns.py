@@ -69,6 +69,8 @@ class CampaignRunner:
                 await self.snapshot(record)
             except Unavailable as error:
                 log.warning("campaign %s waits for its snapshot: %s", record.id, error.message)
+            except FailedPrecondition as error:
+                log.info("campaign %s: snapshot stopped: %s", record.id, error.message)
         await self.choose_winners()
         for workspace, campaign in await self.db.run(self.store.finish_campaigns, self.clock()):
             log.info("campaign %s/%s sent", workspace, campaign)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from mailwright.errors import FailedPrecondition
 from mailwright_delivery import lifecycle
 from mailwright_delivery.model import PRIORITY_CAMPAIGN, Category, SendState
 from mailwright_delivery.records import NewSend, OutboxMessage
@@ -174,3 +177,11 @@ def test_a_worker_cannot_settle_a_send_another_took_over(store: DeliveryStore) -
     store.claim_sends(later, "fast", later + timedelta(seconds=30), limit=5)
     assert not store.mark_final("s00001", SendState.PARKED, "late", later, owner="slow")
     assert store.mark_final("s00001", SendState.PARKED, "mine", later, owner="fast")
+
+
+def test_a_snapshot_stops_when_its_campaign_is_cancelled(store: DeliveryStore) -> None:
+    _campaign(store)
+    store.command_campaign("acme", "c1", lifecycle.Command.CANCEL, NOW)
+    with pytest.raises(FailedPrecondition, match="cancelled"):
+        store.add_snapshot_sends("acme", "c1", "sched", [send(1)], NOW)
+    assert store.get_send("acme", "s00001") is None

@@ -340,6 +340,8 @@ class CampaignQueries:
             current = self._locked(conn, workspace, campaign_id)
             if current.lease_owner != owner:
                 raise FailedPrecondition("the snapshot lease moved to another replica")
+            if CampaignState(current.state) is CampaignState.CANCELLED:
+                raise FailedPrecondition("the campaign was cancelled during its snapshot")
             hold = CampaignState(current.state) is not CampaignState.SENDING
             rows = [new_send_row(send, now) | {"hold": hold} for send in batch]
             return insert_ignore(conn, sends, rows, ("workspace", "idempotency_key"))
