@@ -72,6 +72,7 @@ class CampaignRunner:
             except FailedPrecondition as error:
                 log.info("campaign %s: snapshot stopped: %s", record.id, error.message)
         await self.choose_winners()
+        await self.db.run(self.store.sweep_cancelled, self.clock())
         for workspace, campaign in await self.db.run(self.store.finish_campaigns, self.clock()):
             log.info("campaign %s/%s sent", workspace, campaign)
 

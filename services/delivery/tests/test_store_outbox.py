@@ -185,3 +185,15 @@ def test_a_snapshot_stops_when_its_campaign_is_cancelled(store: DeliveryStore) -
     with pytest.raises(FailedPrecondition, match="cancelled"):
         store.add_snapshot_sends("acme", "c1", "sched", [send(1)], NOW)
     assert store.get_send("acme", "s00001") is None
+
+
+def test_sends_given_back_after_a_cancel_are_cancelled_too(store: DeliveryStore) -> None:
+    _campaign(store)
+    store.insert_send(send(1), NOW)
+    store.claim_sends(NOW, "w1", LEASE, limit=5)
+    store.command_campaign("acme", "c1", lifecycle.Command.CANCEL, NOW)
+    assert store.confirm_sends(["s00001"], "w1", NOW, LEASE) == set()
+    assert store.sweep_cancelled(NOW) == 1
+    record = store.get_send("acme", "s00001")
+    assert record is not None
+    assert record.state is SendState.CANCELLED

@@ -435,6 +435,31 @@ class CampaignQueries:
                 )
         return [(row.workspace, row.id) for row in done]
 
+    def sweep_cancelled(self, now: datetime) -> int:
+        """Sends of cancelled campaigns that were in a worker's hands at the cancel (and
+        given back since) are cancelled too."""
+        cancelled = (
+            sa.select(campaigns.c.id)
+            .where(
+                campaigns.c.workspace == sends.c.workspace,
+                campaigns.c.id == sends.c.campaign_id,
+                campaigns.c.state == CampaignState.CANCELLED.value,
+            )
+            .exists()
+        )
+        left = sa.and_(sends.c.state == SendState.QUEUED.value, sends.c.hold.is_(True), cancelled)
+        if nothing_to_do(self.engine, sa.select(sends.c.id).where(left)):
+            return 0
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                sends.update()
+                .where(left)
+                .values(
+                    state=SendState.CANCELLED.value, reason="campaign cancelled", updated_at=now
+                )
+            )
+        return int(result.rowcount or 0)
+
     def campaign_progress(self, workspace: str, campaign_id: str) -> tuple[int, int]:
         """(finished sends, all sends) of a campaign."""
         with self.engine.connect() as conn:
