@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -51,7 +52,7 @@ from mailwright.plugins import Plugins
 from mailwright.render.v1 import render_pb2
 from mailwright.runtime.db import Database
 from mailwright.runtime.kv import KeyValueStore
-from mailwright_delivery import experiments, policy
+from mailwright_delivery import experiments, policy, telemetry
 from mailwright_delivery.convert import campaign_spec, sender_from_json
 from mailwright_delivery.directory import Directory
 from mailwright_delivery.events import email_event
@@ -450,6 +451,7 @@ class SendWorker:
         if not chunk:
             return
         messages = [i.message for i in chunk if i.message is not None]
+        started = time.perf_counter()
         try:
             outcomes = list(await provider.send_batch(messages))
         except ProviderError as error:
@@ -458,6 +460,7 @@ class SendWorker:
             log.exception("provider %s failed a whole batch", name)
             failure = ProviderError(ErrorKind.TRANSIENT, f"provider failed: {type(error).__name__}")
             outcomes = [SendOutcome(m.send_id, error=failure) for m in messages]
+        telemetry.HAND_OVER.record(time.perf_counter() - started, {"provider": name})
         by_id = {o.send_id: o for o in outcomes}
         results = [
             (
@@ -508,6 +511,7 @@ class SendWorker:
             for item, outcome in accepted
         ]
         await self.db.run(self.store.mark_sent_many, records, now)
+        telemetry.count("sent", provider, len(records))
         self.notify_outbox()
         log.debug("%d sends accepted by %s", len(records), provider)
 
@@ -547,6 +551,7 @@ class SendWorker:
                 provider,
                 self.owner,
             )
+            telemetry.count("bounced", provider)
             return
         if error.kind is ErrorKind.SOFT_BOUNCE:
             suppressed = await self.db.run(
@@ -568,6 +573,7 @@ class SendWorker:
         if error.retryable and not self.backoff.exhausted(attempt):
             delay = self.backoff.delay(attempt, error.retry_after)
             await self.db.run(self.store.mark_retry, send.id, self.owner, now + delay, detail, now)
+            telemetry.count("retried", provider)
             return
         if error.retryable:
             detail = f"gave up after {attempt} attempts: {detail}"
@@ -580,6 +586,7 @@ class SendWorker:
     async def _final(
         self, send: SendRecord, state: SendState, reason: str, provider: str = ""
     ) -> None:
+        telemetry.count(state.value, provider)
         await self.db.run(
             self.store.mark_final,
             send.id,
