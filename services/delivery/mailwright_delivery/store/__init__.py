@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from mailwright_delivery.store.campaign_queries import CampaignQueries
+from mailwright_delivery.store.experiment_queries import ExperimentQueries
 from mailwright_delivery.store.feedback_queries import Feedback, FeedbackQueries, FeedbackResult
 from mailwright_delivery.store.journey_queries import JourneyQueries
 from mailwright_delivery.store.outbox_queries import OutboxQueries
@@ -19,7 +20,13 @@ from mailwright_delivery.store.tables import metadata, request_log
 
 
 class DeliveryStore(
-    CampaignQueries, SendQueries, FeedbackQueries, JourneyQueries, OutboxQueries, ReportQueries
+    CampaignQueries,
+    ExperimentQueries,
+    SendQueries,
+    FeedbackQueries,
+    JourneyQueries,
+    OutboxQueries,
+    ReportQueries,
 ):
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
