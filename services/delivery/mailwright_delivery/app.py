@@ -69,6 +69,7 @@ class DeliveryApp:
             store=self.store,
             settings=self.config,
             notify_outbox=self._outbox_ready.set,
+            notify_campaigns=self._wake.set,
         )
         self.campaigns = CampaignRunner(
             db=self.db,
@@ -76,6 +77,7 @@ class DeliveryApp:
             settings=self.config,
             directory=directory,
             owner=self.owner,
+            notify_sends=self._sends_ready.set,
         )
         self.journeys = JourneyRunner(
             db=self.db,
@@ -83,6 +85,7 @@ class DeliveryApp:
             settings=self.config,
             directory=directory,
             owner=self.owner,
+            notify_sends=self._send_now,
         )
         self.consumer = Consumer(
             db=self.db,

@@ -82,6 +82,7 @@ class SendWorker(HandOver):
         owner: str,
         clock: Callable[[], datetime] = policy.utcnow,
         notify_outbox: Callable[[], None] = lambda: None,
+        notify_campaigns: Callable[[], None] = lambda: None,
     ) -> None:
         self.db = db
         self.store = store
@@ -95,6 +96,7 @@ class SendWorker(HandOver):
         self.owner = owner
         self.clock = clock
         self.notify_outbox = notify_outbox
+        self.notify_campaigns = notify_campaigns
         self.backoff = policy.Backoff(
             settings.backoff_base, settings.backoff_cap, settings.max_attempts
         )
@@ -125,6 +127,8 @@ class SendWorker(HandOver):
                     self.clock() + UNAVAILABLE_DELAY,
                     self.clock(),
                 )
+        if any(send.campaign_id for send in claimed):
+            self.notify_campaigns()  # a campaign may be done: let the scheduler look now
         return len(claimed)
 
     # -- the steps ------------------------------------------------------------------------

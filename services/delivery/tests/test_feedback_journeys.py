@@ -487,3 +487,32 @@ async def test_people_inside_finish_on_the_version_they_entered(
     subjects = {str(m["To"]): str(m["Subject"]) for m in sink_messages(tmp_path / "outbox")}
     assert subjects["person0@example.com"].startswith("[cart-reminder:")
     assert subjects["person1@example.com"].startswith("[news:")
+
+
+async def test_new_work_goes_at_once_without_waiting_for_a_poll(
+    tmp_path: Path, world: World, sink: SmtpSink
+) -> None:
+    # Polls every minute: what arrives in seconds was started by the writes themselves.
+    running = await start(world, settings(tmp_path, sink.port, poll_interval="60s"))
+    clients = running.clients()
+    try:
+        journey = pb.Journey(
+            trigger=pb.JourneyTrigger(event=pb.EventTrigger(event="Signed Up")),
+            steps=[
+                pb.JourneyStep(
+                    id="hello",
+                    send=pb.SendStep(
+                        template="news", sender=pb.Sender(from_address="hi@shop.example")
+                    ),
+                )
+            ],
+        )
+        await activate(clients, journey, "hello")
+        bus = running.runtime.bus  # type: ignore[union-attr]
+        await bus.publish("profiles.changed", changed("p0", "Signed Up", "s0"), key="acme:p0")
+        await sink.wait_for(1, within=10)
+        await sent_campaign(clients, sink, "now")
+        assert sink.received == 6
+    finally:
+        await clients.close()
+        await running.stop()
