@@ -338,3 +338,31 @@ async def test_a_refused_message_is_parked_at_once_with_its_reason(
     assert response.send.state == pb.SEND_STATE_PARKED
     assert response.send.reason.startswith("rejected")
     assert response.send.attempts == 1
+
+
+async def test_a_mailbox_that_stays_full_is_parked_and_suppressed_after_the_limit(
+    clients: Clients, sink: tuple[SmtpSink, ScriptedWriter]
+) -> None:
+    sink[1].rcpt_replies["full@example.com"] = ["452 4.2.2 Mailbox full"]
+    response = await clients.delivery.SendTransactional(
+        pb.SendTransactionalRequest(
+            parent=PARENT,
+            template="receipt",
+            email="full@example.com",
+            sender=pb.Sender(from_address="shop@shop.example"),
+            request_id="r-full",
+        )
+    )
+
+    async def parked() -> bool:
+        got = await clients.delivery.GetSend(pb.GetSendRequest(name=response.send.name))
+        return got.send.state == pb.SEND_STATE_PARKED
+
+    await eventually(parked)
+    got = (await clients.delivery.GetSend(pb.GetSendRequest(name=response.send.name))).send
+    assert "soft bounces" in got.reason
+    suppressed = await clients.delivery.ListSuppressions(
+        pb.ListSuppressionsRequest(parent=PARENT, reason=pb.SUPPRESSION_REASON_SOFT_BOUNCES)
+    )
+    assert len(suppressed.suppressions) == 1
+    assert sink[0].received == 0
