@@ -127,7 +127,7 @@ def sync(
     with _store(settings, state_url) as store:
         progress = asyncio.run(_sync(source, key, store, settings, token, full, console))
     _report(progress, console)
-    if progress.rejected:
+    if progress.rejected or progress.skipped:
         raise click.exceptions.Exit(1)
 
 
@@ -194,6 +194,12 @@ def _report(progress: SyncProgress, console: Console) -> None:
         console.print(f"  rejected {rejection.message_id}: {rejection.reason}", style="red")
     if progress.rejected > len(progress.rejections):
         console.print(f"  … and {progress.rejected - len(progress.rejections)} more", style="red")
+    if progress.skipped:
+        console.print(f"{progress.skipped} records skipped by the source:", style="red")
+        for skip in progress.skips:
+            console.print(f"  skipped {skip}", style="red")
+        if progress.skipped > len(progress.skips):
+            console.print(f"  … and {progress.skipped - len(progress.skips)} more", style="red")
 
 
 @connectors.command("cursors")

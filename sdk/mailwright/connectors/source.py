@@ -24,15 +24,20 @@ class SourceBatch:
     batch. The last batch of a pull carries the cursor for the next incremental run (a
     high-water mark such as an `updated_at`), possibly with no events. `total` is the
     provider's estimate of the stream's size when it reports one (for progress bars).
+    `skipped` describes records of this batch the source could not turn into events (a bad
+    row of a file: `customers.csv line 12: column 'ltv': not a decimal`), without their
+    values; the host reports them and the sync exits non-zero, the rest being imported.
     """
 
     stream: str
     events: tuple[Event, ...]
     cursor: str | None
     total: int | None = None
+    skipped: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "events", tuple(self.events))
+        object.__setattr__(self, "skipped", tuple(self.skipped))
 
 
 @runtime_checkable

@@ -72,6 +72,9 @@ class SyncProgress:
     total: int | None = None
     cursor: str | None = None
     rejections: list[Rejection] = field(default_factory=list)
+    skipped: int = 0
+    """Records the source could not read (`SourceBatch.skipped`)."""
+    skips: list[str] = field(default_factory=list)
 
 
 async def run_sync(
@@ -109,6 +112,10 @@ async def run_sync(
             progress.rejected += len(result.rejected)
             room = KEPT_REJECTIONS - len(progress.rejections)
             progress.rejections.extend(result.rejected[: max(room, 0)])
+        if batch.skipped:
+            progress.skipped += len(batch.skipped)
+            room = KEPT_REJECTIONS - len(progress.skips)
+            progress.skips.extend(batch.skipped[: max(room, 0)])
         await store.save(key, batch.cursor)
         progress.batches += 1
         progress.events += len(batch.events)
@@ -118,13 +125,14 @@ async def run_sync(
         if on_progress is not None:
             on_progress(progress)
     log.info(
-        "sync %s/%s done: %d events, %d accepted, %d duplicates, %d rejected",
+        "sync %s/%s done: %d events, %d accepted, %d duplicates, %d rejected, %d skipped",
         key.connector,
         stream,
         progress.events,
         progress.accepted,
         progress.duplicates,
         progress.rejected,
+        progress.skipped,
     )
     return progress
 

@@ -172,11 +172,16 @@ class Profile(_message.Message):
     def identities(self) -> _containers.RepeatedCompositeFieldContainer[Global___LinkedIdentity]: ...
     @_builtins.property
     def traits(self) -> _struct_pb2.Struct:
-        """Traits as last written (last write wins by event time, then source priority)."""
+        """Plain traits: the write of the highest-priority source wins (MergePolicy
+        source_priority; unlisted sources rank below listed ones), then the latest by event
+        time, so a late event never overwrites a newer value.
+        """
 
     @_builtins.property
     def computed_traits(self) -> _struct_pb2.Struct:
-        """Traits computed from events (see GetProfileSchema for the list)."""
+        """Traits computed from events, evaluated when the profile is read (see
+        GetProfileSchema and docs/profiles.md for the list).
+        """
 
     @_builtins.property
     def consents(self) -> _containers.RepeatedCompositeFieldContainer[Global___Consent]: ...
@@ -471,7 +476,9 @@ class MergePolicy(_message.Message):
 
     @_builtins.property
     def source_priority(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Trait sources in order of priority (higher first) when two write the same trait."""
+        """Trait sources in order of priority (higher first): a trait written by a listed source
+        is never overwritten by a lower-ranked one; sources not listed rank below all listed.
+        """
 
     def __init__(
         self,
@@ -1454,7 +1461,10 @@ class ProfileChanged(_message.Message):
     """---------------------------------------------------------------------------------------
     Bus messages
 
-    Published on `profiles.changed` (key: profile id) after each applied change.
+    Published on `profiles.changed` (key: `{workspace}:{profile_id}`) after each change of
+    a profile: a batch of its events applied, a merge, an unmerge, a consent update, or a
+    computed trait that changed with time alone. At least once: a consumer may see a
+    message twice; messages of one profile keep their order (see docs/profiles.md).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -1474,17 +1484,27 @@ class ProfileChanged(_message.Message):
     workspace: _builtins.str
     profile_id: _builtins.str
     version: _builtins.int
+    """The profile's version after this change; it grows by one per message, so a
+    consumer that sees a gap fetches the whole profile (GetProfile).
+    """
     unmerged_from_profile_id: _builtins.str
-    """Set when this change restored a profile from an unmerge."""
+    """Set on both profiles of an unmerge, to the other one: events moved between them,
+    so rebuild what you keep of both from ListProfileEvents; traits and computed
+    traits carry every value of the profile.
+    """
     @_builtins.property
     def traits(self) -> _struct_pb2.Struct:
-        """Traits whose value changed, with their new values (plain and computed)."""
+        """Plain traits whose value changed, with their new values."""
 
     @_builtins.property
-    def computed_traits(self) -> _struct_pb2.Struct: ...
+    def computed_traits(self) -> _struct_pb2.Struct:
+        """Computed traits whose value changed, evaluated at `occur_time`."""
+
     @_builtins.property
     def removed_traits(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Trait keys that no longer have a value."""
+        """Keys that no longer have a value: plain trait keys, and computed trait keys
+        prefixed with `computed_traits.`.
+        """
 
     @_builtins.property
     def events(self) -> _containers.RepeatedCompositeFieldContainer[_event_pb2.Event]:
@@ -1495,9 +1515,13 @@ class ProfileChanged(_message.Message):
         """Profiles absorbed into this one by this change (their data now belongs here)."""
 
     @_builtins.property
-    def consents(self) -> _containers.RepeatedCompositeFieldContainer[Global___Consent]: ...
+    def consents(self) -> _containers.RepeatedCompositeFieldContainer[Global___Consent]:
+        """Consents that changed."""
+
     @_builtins.property
-    def identities(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Identity]: ...
+    def identities(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Identity]:
+        """Identities linked to the profile by this change."""
+
     @_builtins.property
     def occur_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -1541,7 +1565,9 @@ class ProfileDeleted(_message.Message):
     profile_id: _builtins.str
     @_builtins.property
     def email_hashes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """SHA-256 hex of the normalised email addresses, for hashed suppression."""
+        """SHA-256 hex of the person's email addresses, each lower-cased as written and as its
+        provider reads it (Gmail dots and `+tags` removed), for hashed suppression.
+        """
 
     @_builtins.property
     def occur_time(self) -> _timestamp_pb2.Timestamp: ...

@@ -28,7 +28,12 @@ from mailwright.testing.fakes import RecordedWaits
 
 
 class SourceHarness(Protocol):
-    """What the source suite needs to know and do for one connector and stream."""
+    """What the source suite needs to know and do for one connector and stream.
+
+    A harness may also have `local = True`, for sources that read no provider (files on
+    disk): the suite then skips its tests of throttling, server errors and credentials,
+    and `rate_limit`, `server_error` and `refuse_credentials` are never called.
+    """
 
     connector: str
     """The connector's name; every event's `source`."""
@@ -201,6 +206,7 @@ class SourceConformance:
     async def test_throttled_requests_wait_as_asked_then_continue(
         self, source_harness: SourceHarness, recorded_waits: RecordedWaits
     ) -> None:
+        _remote_only(source_harness)
         count = self._seed_pages(source_harness, 1.5)
         asked = source_harness.rate_limit(2)
         batches = await self._pull(source_harness)
@@ -213,6 +219,7 @@ class SourceConformance:
     async def test_server_errors_are_retried(
         self, source_harness: SourceHarness, recorded_waits: RecordedWaits
     ) -> None:
+        _remote_only(source_harness)
         count = self._seed_pages(source_harness, 1.5)
         source_harness.server_error(2)
         batches = await self._pull(source_harness)
@@ -222,6 +229,7 @@ class SourceConformance:
     async def test_refused_credentials_raise_auth(
         self, source_harness: SourceHarness, recorded_waits: RecordedWaits
     ) -> None:
+        _remote_only(source_harness)
         source_harness.seed(3)
         source_harness.refuse_credentials()
         with pytest.raises(ProviderError) as caught:
@@ -233,8 +241,14 @@ class SourceConformance:
     async def test_persistent_throttling_gives_up_as_rate_limited(
         self, source_harness: SourceHarness, recorded_waits: RecordedWaits
     ) -> None:
+        _remote_only(source_harness)
         source_harness.seed(3)
         source_harness.rate_limit(1000)
         with pytest.raises(ProviderError) as caught:
             await self._pull(source_harness)
         assert caught.value.kind is ErrorKind.RATE_LIMITED
+
+
+def _remote_only(harness: SourceHarness) -> None:
+    if getattr(harness, "local", False):
+        pytest.skip("the source reads local files: no throttling, server or credentials")

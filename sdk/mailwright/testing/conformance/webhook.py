@@ -16,8 +16,10 @@ are `REPLAYED`; a signed payload that cannot be read is `MALFORMED`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
 
@@ -27,7 +29,13 @@ from mailwright.testing.webhooks import IngestDesk, tampered, with_header, witho
 
 
 class WebhookHarness(Protocol):
-    """What the webhook suite needs to know and do for one connector."""
+    """What the webhook suite needs to know and do for one connector.
+
+    A harness may also have `secret_parameter: str`, for providers that sign nothing and
+    authenticate with a secret in the webhook URL (Mailchimp's audience webhooks): the
+    query parameter that carries it. The suite then forges by dropping or repeating that
+    parameter, and skips the tampered-body test (such a body is protected by TLS alone).
+    """
 
     connector: str
     """The connector's name; every event's `source`."""
@@ -120,12 +128,17 @@ class WebhookConformance:
 
     @pytest.mark.asyncio
     async def test_tampered_body_is_forged(self, webhook_harness: WebhookHarness) -> None:
+        if _secret_parameter(webhook_harness) is not None:
+            pytest.skip("the provider signs nothing: its body is protected by TLS alone")
         request = tampered(self._signed(webhook_harness))
         assert await self._rejection(webhook_harness, request) is RejectReason.FORGED
 
     @pytest.mark.asyncio
     async def test_missing_signature_is_forged(self, webhook_harness: WebhookHarness) -> None:
         request = without_headers(self._signed(webhook_harness), *webhook_harness.signature_headers)
+        parameter = _secret_parameter(webhook_harness)
+        if parameter is not None:
+            request = _with_query(request, [(k, v) for k, v in _query(request) if k != parameter])
         assert await self._rejection(webhook_harness, request) is RejectReason.FORGED
 
     @pytest.mark.asyncio
@@ -142,6 +155,9 @@ class WebhookConformance:
         request = self._signed(webhook_harness)
         for name in webhook_harness.signature_headers:
             request = with_header(request, name, "c2Vjb25kLXNpZ25hdHVyZQ==")
+        parameter = _secret_parameter(webhook_harness)
+        if parameter is not None:
+            request = _with_query(request, [*_query(request), (parameter, "second-secret")])
         reason = await self._rejection(webhook_harness, request)
         assert reason in (RejectReason.FORGED, RejectReason.MALFORMED)
 
@@ -224,3 +240,17 @@ class WebhookConformance:
         now = datetime.now(UTC)
         request = webhook_harness.sign(b"{not json", signed_at=now, received_at=now)
         assert await self._rejection(webhook_harness, request) is RejectReason.MALFORMED
+
+
+def _secret_parameter(harness: WebhookHarness) -> str | None:
+    value = getattr(harness, "secret_parameter", None)
+    return value if isinstance(value, str) and value else None
+
+
+def _query(request: WebhookRequest) -> list[tuple[str, str]]:
+    return parse_qsl(urlsplit(request.url).query, keep_blank_values=True)
+
+
+def _with_query(request: WebhookRequest, pairs: list[tuple[str, str]]) -> WebhookRequest:
+    parts = urlsplit(request.url)
+    return replace(request, url=urlunsplit(parts._replace(query=urlencode(pairs))))

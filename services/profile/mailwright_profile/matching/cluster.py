@@ -52,16 +52,25 @@ def profile_id(record_ids: Sequence[str]) -> str:
 
 
 class IdentityGraph:
-    """A union-find forest over records that refuses to join two different user ids."""
+    """A union-find forest over records that refuses to join two different user ids, or
+    two different anchors (records that stand for profiles already resolved)."""
 
-    def __init__(self, record_ids: Sequence[str], user_ids: Sequence[str | None]) -> None:
+    def __init__(
+        self,
+        record_ids: Sequence[str],
+        user_ids: Sequence[str | None],
+        anchors: Sequence[str | None] | None = None,
+    ) -> None:
         if len(record_ids) != len(user_ids):
             raise ValueError("record_ids and user_ids differ in length")
+        if anchors is not None and len(anchors) != len(record_ids):
+            raise ValueError("record_ids and anchors differ in length")
         self.record_ids = tuple(record_ids)
         self._parent = list(range(len(record_ids)))
         self._size = [1] * len(record_ids)
-        # the one user id a cluster holds, kept at its root
+        # the one user id and the one anchor a cluster holds, kept at its root
         self._user_id: list[str | None] = list(user_ids)
+        self._anchor: list[str | None] = list(anchors) if anchors else [None] * len(record_ids)
         self.merges: list[Link] = []
         self.refused: list[Link] = []
 
@@ -76,9 +85,18 @@ class IdentityGraph:
         return self.find(a) == self.find(b)
 
     def conflict(self, a: int, b: int) -> bool:
-        """Whether joining the clusters of a and b would join two different user ids."""
-        first, second = self._user_id[self.find(a)], self._user_id[self.find(b)]
-        return first is not None and second is not None and first != second
+        """Whether joining the clusters of a and b would join two different user ids or
+        two different anchors."""
+        root_a, root_b = self.find(a), self.find(b)
+        for held in (self._user_id, self._anchor):
+            first, second = held[root_a], held[root_b]
+            if first is not None and second is not None and first != second:
+                return True
+        return False
+
+    def anchor(self, row: int) -> str | None:
+        """The anchor of a record's cluster, if any."""
+        return self._anchor[self.find(row)]
 
     def join(self, a: int, b: int, link: Link) -> bool:
         """Apply a link between rows a and b; True if it merged two clusters."""
@@ -93,6 +111,7 @@ class IdentityGraph:
         self._parent[root_b] = root_a
         self._size[root_a] += self._size[root_b]
         self._user_id[root_a] = self._user_id[root_a] or self._user_id[root_b]
+        self._anchor[root_a] = self._anchor[root_a] or self._anchor[root_b]
         self.merges.append(link)
         return True
 

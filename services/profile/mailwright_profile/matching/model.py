@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -76,6 +77,30 @@ class MatchModel:
         log_odds = np.log2(self.prior / (1.0 - self.prior)) + weight
         result: FloatArray = 1.0 / (1.0 + np.exp2(-np.clip(log_odds, -1000.0, 1000.0)))
         return result
+
+    def to_json(self) -> dict[str, object]:
+        """The model as plain JSON (comparison names, labels, m, u, prior)."""
+        return {
+            "names": list(self.names),
+            "labels": [list(labels) for labels in self.labels],
+            "m": [[float(x) for x in values] for values in self.m],
+            "u": [[float(x) for x in values] for values in self.u],
+            "prior": self.prior,
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> MatchModel:
+        """A model from `to_json`; ValueError when it is not one."""
+        try:
+            return cls(
+                names=tuple(str(n) for n in raw["names"]),
+                labels=tuple(tuple(str(x) for x in labels) for labels in raw["labels"]),
+                m=tuple(np.asarray(values, dtype=np.float64) for values in raw["m"]),
+                u=tuple(np.asarray(values, dtype=np.float64) for values in raw["u"]),
+                prior=float(raw["prior"]),
+            )
+        except (KeyError, TypeError) as error:
+            raise ValueError(f"not a match model: {error}") from error
 
     def describe(self) -> list[dict[str, object]]:
         """Every level with its m, u and weight, for reports and documentation."""

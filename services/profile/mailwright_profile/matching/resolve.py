@@ -92,6 +92,7 @@ class ScoredPair:
     right: str
     probability: float
     match_weight: float
+    evidence: tuple[FieldEvidence, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -259,20 +260,30 @@ def _merge(
 
 
 def _review(
-    graph: IdentityGraph, table: FeatureTable, settings: ResolutionSettings, scores: _Scores
+    graph: IdentityGraph,
+    table: FeatureTable,
+    settings: ResolutionSettings,
+    model: MatchModel,
+    scores: _Scores,
 ) -> list[ScoredPair]:
-    """Pairs in the review band whose records ended in different profiles."""
+    """Pairs in the review band whose records ended in different profiles, and pairs
+    above the threshold that a conflict kept apart (two user ids, two anchors)."""
     ids = table.record_ids
     probability = scores.probability[scores.order]
-    band = scores.order[
-        (probability >= settings.review_threshold) & (probability < settings.threshold)
-    ]
+    band = scores.order[probability >= settings.review_threshold]
     review = []
     for k in band:
         a, b = int(scores.left[k]), int(scores.right[k])
         if not graph.same(a, b):
+            evidence = _evidence(table, settings, model, scores.gamma[k], scores.weights[k], a, b)
             review.append(
-                ScoredPair(ids[a], ids[b], float(scores.probability[k]), float(scores.total[k]))
+                ScoredPair(
+                    ids[a],
+                    ids[b],
+                    float(scores.probability[k]),
+                    float(scores.total[k]),
+                    evidence,
+                )
             )
     return review
 
@@ -307,11 +318,17 @@ def resolve(
     records: Sequence[Record],
     settings: ResolutionSettings | None = None,
     progress: Progress | None = None,
+    *,
+    model: MatchModel | None = None,
+    anchors: Sequence[str | None] | None = None,
 ) -> Resolution:
     """Group records into profiles. Raises `RecordError` for duplicate record ids.
 
     `progress` is told (stage, done, total) as the stages advance: normalising,
-    blocking, comparing, fitting, clustering.
+    blocking, comparing, fitting, clustering. With `model`, pairs are scored with it
+    instead of a model fitted to these records (a batch too small to fit one). With
+    `anchors`, records anchored to different values (profiles already resolved) are
+    never put in one profile.
     """
     settings = settings or ResolutionSettings()
     report = progress or _noop
@@ -321,30 +338,32 @@ def resolve(
         records, default_region=settings.default_region, day_first=settings.day_first
     )
     report("normalising", len(records), len(records))
-    graph = IdentityGraph(table.record_ids, list(table.column("user_id")))
+    graph = IdentityGraph(table.record_ids, list(table.column("user_id")), anchors)
     deterministic = link_deterministic(table, graph)
     candidates, gamma = _compare(table, settings, report)
-    model: MatchModel | None = None
     review: list[ScoredPair] = []
     matches, iterations, converged = 0, 0, False
     if len(candidates):
-        report("fitting", 0, 1)
-        fitted = train_model(
-            table,
-            settings.comparisons,
-            candidates,
-            gamma,
-            sessions=settings.training_sessions,
-            random_pair_count=settings.random_pairs,
-            max_block_size=settings.max_block_size,
-            seed=settings.seed,
-            max_iterations=settings.em_iterations,
-        )
-        model, iterations, converged = fitted.model, fitted.iterations, fitted.converged
-        report("fitting", 1, 1)
+        if model is None:
+            report("fitting", 0, 1)
+            fitted = train_model(
+                table,
+                settings.comparisons,
+                candidates,
+                gamma,
+                sessions=settings.training_sessions,
+                random_pair_count=settings.random_pairs,
+                max_block_size=settings.max_block_size,
+                seed=settings.seed,
+                max_iterations=settings.em_iterations,
+            )
+            model, iterations, converged = fitted.model, fitted.iterations, fitted.converged
+            report("fitting", 1, 1)
+        elif model.names != tuple(c.name for c in settings.comparisons):
+            raise ValueError("the given model was fitted for other comparisons")
         scores = _score(table, settings, candidates, gamma, model)
         matches = _merge(graph, table, settings, model, scores, report)
-        review = _review(graph, table, settings, scores)
+        review = _review(graph, table, settings, model, scores)
     return Resolution(
         clustering=graph.clustering(),
         model=model,

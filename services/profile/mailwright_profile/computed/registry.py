@@ -1,0 +1,143 @@
+"""The registry of computed traits (the built-in definitions are in `definitions.py`).
+
+A computed trait is a pure function of a profile's `Aggregates`, its consents and the
+time of reading. The profile service evaluates them when a profile is read (so values
+that change with time alone — windows, recency, decay — are right at that moment), when
+events change a profile (the values in `profiles.changed`), and on a schedule for
+profiles whose windowed values are due to change (`next_change`). Segments and
+templates see them under `computed_traits.<key>`.
+
+`docs/profiles.md` lists them from this registry (`python -m
+mailwright_profile.computed.docs`); predictive scorers add theirs through
+`TraitRegistry.add_scorer_outputs`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from mailwright_profile.computed.aggregates import (
+    Aggregates,
+)
+from mailwright_profile.computed.definitions import definitions
+from mailwright_profile.computed.model import (
+    ACTIVE_DAYS,
+    AT_RISK_DAYS,
+    RECENCY_DAYS,
+    WINDOWS,
+    Changes,
+    ComputedTrait,
+    Inputs,
+)
+from mailwright_profile.normalizers import parse_timestamp
+
+__all__ = [
+    "REGISTRY",
+    "Changes",
+    "ComputedTrait",
+    "Inputs",
+    "TraitRegistry",
+    "evaluate_all",
+    "evaluate_changed",
+    "next_change",
+]
+
+
+class TraitRegistry:
+    """The computed traits of this process: the built-in ones and scorers' outputs."""
+
+    def __init__(self, traits: Iterable[ComputedTrait]) -> None:
+        self._traits: dict[str, ComputedTrait] = {}
+        for trait in traits:
+            self.add(trait)
+
+    def add(self, trait: ComputedTrait) -> None:
+        if trait.key in self._traits:
+            raise ValueError(f"computed trait {trait.key!r} is defined twice")
+        self._traits[trait.key] = trait
+
+    def add_scorer_outputs(self, scorer: str, outputs: Iterable[str], description: str) -> None:
+        """Declare traits a predictive scorer writes (numbers; stored by the scorer)."""
+        for key in outputs:
+            self.add(
+                ComputedTrait(key, "number", description, Changes.EVENTS, lambda i: None, scorer)
+            )
+
+    def __iter__(self) -> Any:
+        return iter(self._traits.values())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._traits
+
+    def keys(self) -> list[str]:
+        return list(self._traits)
+
+
+REGISTRY = TraitRegistry(definitions())
+
+
+def evaluate_all(
+    aggregates: Aggregates,
+    consents: Mapping[str, Mapping[str, Any]],
+    now: datetime,
+    registry: TraitRegistry = REGISTRY,
+) -> dict[str, Any]:
+    """Every computed trait with a value, at `now`."""
+    inputs = Inputs(aggregates, consents, now)
+    values: dict[str, Any] = {}
+    for trait in registry:
+        if trait.source != "profile":
+            continue
+        value = trait.compute(inputs)
+        if value is not None:
+            values[trait.key] = value
+    return values
+
+
+def evaluate_changed(
+    aggregates: Aggregates,
+    consents: Mapping[str, Mapping[str, Any]],
+    now: datetime,
+    previous: Mapping[str, Any],
+    facets: Iterable[str],
+    registry: TraitRegistry = REGISTRY,
+) -> dict[str, Any]:
+    """`previous` with the traits that read any of `facets` evaluated again at `now`: what
+    `evaluate_all` gives when nothing else changed since `previous` was evaluated (the
+    caller re-evaluates everything when the day changed or profiles merged)."""
+    touched = frozenset(facets)
+    inputs = Inputs(aggregates, consents, now)
+    values = dict(previous)
+    for trait in registry:
+        if trait.source != "profile" or not trait.reads & touched:
+            continue
+        value = trait.compute(inputs)
+        if value is None:
+            values.pop(trait.key, None)
+        else:
+            values[trait.key] = value
+    return values
+
+
+def next_change(aggregates: Aggregates, now: datetime) -> datetime | None:
+    """The first moment after `now` at which a WINDOWS trait changes with time alone:
+    a day leaving a window, or the latest order crossing a recency or lifecycle bound."""
+    today = now.astimezone(UTC).date()
+    candidates: list[date] = []
+    for day_text in aggregates.days:
+        day = date.fromisoformat(day_text)
+        for days in WINDOWS:
+            leaves = day + timedelta(days=days)
+            if leaves > today:
+                candidates.append(leaves)
+    last_order = parse_timestamp(aggregates.last_order)
+    moments = [datetime.combine(d, datetime.min.time(), UTC) for d in candidates]
+    if last_order is not None:
+        for days in (*RECENCY_DAYS, ACTIVE_DAYS, AT_RISK_DAYS):
+            moment = last_order + timedelta(days=days + 1)
+            if moment > now:
+                moments.append(moment)
+    future = [m for m in moments if m > now]
+    return min(future) if future else None

@@ -1,0 +1,138 @@
+"""The consumer of `events.*`: every event applied to its profile once in effect.
+
+The bus hands the handler one message at a time, in order within a partition, with the
+partitions in parallel. The handler reads the event and waits while a single writer
+applies everything the partitions have handed in together, in one transaction (group
+commit); it returns — and the bus acknowledges — only once its event is stored. Order
+within a partition holds because a partition's next message is handed in only after
+its previous one returned.
+
+When a batch fails, its events are applied one by one, so that the one that cannot be
+applied (a poisoned event) fails alone: its handler raises, the bus retries it and,
+after `max_deliveries`, moves it to the dead letters, while the person's other events go
+on. An event whose id is already in the history is a no-op, so redelivery is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from mailwright.runtime.bus import Message
+from mailwright_profile.events import IncomingEvent, decode_event, read_event
+from mailwright_profile.outbox import Outbox
+from mailwright_profile.store import ProfileStore
+
+log = logging.getLogger(__name__)
+
+EVENT_TOPICS = (
+    "events.track",
+    "events.identify",
+    "events.page",
+    "events.alias",
+    "events.commerce",
+    "events.email",
+)
+
+
+class EventConsumer:
+    """Group commit of events handed in by the bus (see the module docstring)."""
+
+    def __init__(
+        self,
+        store: ProfileStore,
+        outbox: Outbox,
+        clock: Callable[[], datetime],
+        max_batch: int = 500,
+        gather_rounds: int = 4,
+    ) -> None:
+        self.store = store
+        self.outbox = outbox
+        self.clock = clock
+        self.max_batch = max_batch
+        self.gather_rounds = gather_rounds
+        self._queue: list[tuple[IncomingEvent, asyncio.Future[None]]] = []
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0
+        self.applied = 0
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="profile-event-writer")
+
+    async def stop(self) -> None:
+        """Stop after the events handed in so far are applied (stop the bus first)."""
+        await self._idle.wait()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def handle(self, message: Message) -> None:
+        """The bus handler: returns once the event is stored; raises if it cannot be."""
+        event = read_event(decode_event(message.value), message.value)
+        await self.submit(event)
+
+    async def submit(self, event: IncomingEvent) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((event, future))
+        self._idle.clear()
+        self._wake.set()
+        await future
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            # Partitions whose handlers are ready hand in their message within a few
+            # turns of the loop; wait for them so they share this transaction.
+            for _ in range(self.gather_rounds):
+                await asyncio.sleep(0)
+            self._wake.clear()
+            batch = self._queue[: self.max_batch]
+            del self._queue[: self.max_batch]
+            if self._queue:
+                self._wake.set()
+            try:
+                await self._flush(batch)
+            except Exception as error:  # never let the writer die
+                log.exception("profile event writer failed")
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+            if not self._queue:
+                self._idle.set()
+
+    async def _flush(self, batch: list[tuple[IncomingEvent, asyncio.Future[None]]]) -> None:
+        published = self.outbox.take_published()
+        try:
+            result = await self.store.db.run(
+                self.store.apply_batch, [event for event, _ in batch], self.clock(), published
+            )
+        except Exception as error:
+            self.outbox.give_back(published)
+            if len(batch) == 1:
+                log.warning(
+                    "event %s could not be applied: %s",
+                    batch[0][0].message_id,
+                    type(error).__name__,
+                )
+                if not batch[0][1].done():
+                    batch[0][1].set_exception(error)
+                return
+            log.info("a batch of %d events failed; applying them one by one", len(batch))
+            for item in batch:
+                await self._flush([item])
+            return
+        self.batches += 1
+        self.applied += result.applied
+        await self.outbox.publish(result.outgoing)
+        for _, future in batch:
+            if not future.done():
+                future.set_result(None)

@@ -1,0 +1,330 @@
+"""Events as the profile service reads them: identities, traits, activity and consent.
+
+`read_event` turns a `mailwright.common.v1.Event` (from the bus or made by the service
+itself for API changes and imports) into an `IncomingEvent`: the normalised identities it
+carries, the traits it writes, what it adds to the computed-trait aggregates, and the
+consent it states. Nothing here touches a database.
+
+The event names read (Segment's e-commerce and email specs):
+
+| event | activity / consent |
+|---|---|
+| page or screen | page view (category: the page's `category` or `properties.category`) |
+| `Product Viewed` | product view (`properties.product_id` or `sku`, `properties.category`) |
+| `Product Added` | cart add |
+| `Order Completed` | order (`properties.revenue`, else `total`, else `value`; `currency`) |
+| `Email Sent`, `Email Delivered` | a send (`properties.send_id`) |
+| `Email Opened` | an open of that send; `properties.machine: true` marks a machine open |
+| `Email Clicked`, `Email Link Clicked` | a click of that send |
+| `Unsubscribed`, `Email Unsubscribed` | email consent: unsubscribed |
+| `Email Marked as Spam`, `Email Complained` | email consent: unsubscribed (source complaint) |
+| `Subscribed`, `Email Subscribed` | email consent: subscribed (pending with `double_opt_in`) |
+| `Subscription Confirmed`, `Double Opt-in Confirmed` | email consent: subscribed |
+| `Consent Updated` | what `UpdateConsent` stated |
+
+Traits `email_consent` (`subscribed`, `unsubscribed`, `pending`), `email_subscribed`
+(boolean) and `unsubscribed` (boolean) state email consent too.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from google.protobuf import struct_pb2
+
+from mailwright.common.v1 import event_pb2
+from mailwright.names import WORKSPACE_ID
+from mailwright_profile.computed.aggregates import (
+    CART_ADD,
+    EMAIL_CLICK,
+    EMAIL_OPEN,
+    EMAIL_SENT,
+    ORDER,
+    OTHER,
+    PAGE,
+    PRODUCT_VIEW,
+    Activity,
+)
+from mailwright_profile.consent import ConsentStatement
+from mailwright_profile.identity import Identity, IdentityError, normalize_identity
+from mailwright_profile.normalizers import normalize_country
+from mailwright_profile.traits import check_trait
+
+__all__ = [
+    "CONSENT_EVENT",
+    "IncomingEvent",
+    "PoisonEvent",
+    "decode_event",
+    "read_event",
+    "struct_to_dict",
+]
+
+log = logging.getLogger(__name__)
+
+CONSENT_EVENT = "Consent Updated"
+MAX_MESSAGE_ID = 255
+_IDENTIFYING = ("user_id", "email", "phone")
+
+_ACTIVITY_BY_NAME = {
+    "Product Viewed": PRODUCT_VIEW,
+    "Product Added": CART_ADD,
+    "Order Completed": ORDER,
+    "Email Sent": EMAIL_SENT,
+    "Email Delivered": EMAIL_SENT,
+    "Email Opened": EMAIL_OPEN,
+    "Email Clicked": EMAIL_CLICK,
+    "Email Link Clicked": EMAIL_CLICK,
+}
+_UNSUBSCRIBE = {"Unsubscribed", "Email Unsubscribed"}
+_COMPLAINT = {"Email Marked as Spam", "Email Complained"}
+_SUBSCRIBE = {"Subscribed", "Email Subscribed"}
+_CONFIRM = {"Subscription Confirmed", "Double Opt-in Confirmed"}
+
+
+class PoisonEvent(ValueError):
+    """An event that can never be applied (undecodable, no workspace, no id)."""
+
+
+@dataclass(frozen=True)
+class IncomingEvent:
+    """One event, read for applying (see the module docstring)."""
+
+    workspace: str
+    message_id: str
+    type: int
+    name: str
+    timestamp: datetime
+    source: str
+    identities: tuple[Identity, ...]
+    previous_id: str
+    profile_hint: str
+    traits: Mapping[str, Any]
+    activity: Activity
+    consents: tuple[ConsentStatement, ...]
+    proto: event_pb2.Event
+    payload: bytes
+
+
+def _value(value: struct_pb2.Value) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        return value.string_value
+    if kind == "number_value":
+        number = value.number_value
+        if math.isfinite(number) and number.is_integer() and abs(number) < 2**53:
+            return int(number)
+        return number
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "struct_value":
+        return struct_to_dict(value.struct_value)
+    if kind == "list_value":
+        return [_value(item) for item in value.list_value.values]
+    return None
+
+
+def struct_to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
+    """A Struct as plain Python (integral numbers as int)."""
+    return {key: _value(item) for key, item in struct.fields.items()}
+
+
+def _field(struct: struct_pb2.Struct, *names: str) -> Any:
+    for name in names:
+        item = struct.fields.get(name)
+        if item is not None:
+            found = _value(item)
+            if found is not None and found != "":
+                return found
+    return None
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, str) and value.strip():
+        return value.strip()[:255]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _money(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    return amount if amount.is_finite() else None
+
+
+def _currency(value: Any) -> str | None:
+    text = _text(value)
+    if text and len(text) == 3 and text.isalpha():
+        return text.upper()
+    return None
+
+
+def decode_event(raw: bytes) -> event_pb2.Event:
+    try:
+        return event_pb2.Event.FromString(raw)
+    except Exception as error:  # protobuf raises DecodeError and others
+        raise PoisonEvent(f"undecodable event ({type(error).__name__})") from error
+
+
+def _identities(event: event_pb2.Event, traits: Mapping[str, Any]) -> list[Identity]:
+    found: list[Identity] = []
+    region = (
+        normalize_country(traits["country"]) if isinstance(traits.get("country"), str) else None
+    )
+    raw: list[tuple[str, str]] = [
+        ("user_id", event.user_id),
+        ("anonymous_id", event.anonymous_id),
+        ("anonymous_id", event.previous_id),
+        ("device_id", event.context.device.id),
+    ]
+    raw += [(identity.type, identity.value) for identity in event.identities]
+    for key in ("email", "phone"):
+        value = traits.get(key)
+        if isinstance(value, str):
+            raw.append((key, value))
+    for kind, value in raw:
+        if not value:
+            continue
+        try:
+            found.append(normalize_identity(kind, value, region))
+        except IdentityError as error:
+            log.info("event %s: identity %s skipped: %s", event.message_id, kind, error.message)
+    return list(dict.fromkeys(found))
+
+
+def _activity(event: event_pb2.Event, identities: list[Identity], when: datetime) -> Activity:
+    props = event.properties
+    kind = OTHER
+    if event.type in (event_pb2.EVENT_TYPE_PAGE, event_pb2.EVENT_TYPE_SCREEN):
+        kind = PAGE
+    elif event.type == event_pb2.EVENT_TYPE_TRACK:
+        kind = _ACTIVITY_BY_NAME.get(event.event, OTHER)
+    category = _text(event.category) if kind == PAGE else None
+    return Activity(
+        time=when,
+        kind=kind,
+        product=_text(_field(props, "product_id", "sku", "id")) if kind == PRODUCT_VIEW else None,
+        category=category or _text(_field(props, "category")),
+        revenue=_money(_field(props, "revenue", "total", "value")) if kind == ORDER else None,
+        currency=_currency(_field(props, "currency")) if kind == ORDER else None,
+        send_id=_text(_field(props, "send_id")),
+        machine=_field(props, "machine") is True,
+        timezone=event.context.timezone or None,
+        locale=event.context.locale or None,
+        identified=any(i.type in _IDENTIFYING or ":" in i.type for i in identities),
+    )
+
+
+def _proof(event: event_pb2.Event, extra: Mapping[str, Any]) -> dict[str, str]:
+    proof = {
+        "ip": event.context.ip,
+        "user_agent": event.context.user_agent,
+        "form": _text(extra.get("form")) or event.context.page.url,
+        "message": _text(extra.get("send_id")) or event.message_id,
+        "text": _text(extra.get("consent_text")) or "",
+    }
+    return {k: v[:1000] for k, v in proof.items() if v}
+
+
+def _consents(
+    event: event_pb2.Event, traits: Mapping[str, Any], when: datetime
+) -> list[ConsentStatement]:
+    statements: list[ConsentStatement] = []
+    props = struct_to_dict(event.properties) if event.type == event_pb2.EVENT_TYPE_TRACK else {}
+    source = event.source or "unknown"
+
+    def state(status: str, how: str, extra: Mapping[str, Any]) -> None:
+        statements.append(
+            ConsentStatement(
+                "email", status, how[:64], when, event.message_id, _proof(event, extra)
+            )
+        )
+
+    name = event.event if event.type == event_pb2.EVENT_TYPE_TRACK else ""
+    method = _text(props.get("method")) or ""
+    if name in _UNSUBSCRIBE:
+        state("unsubscribed", method or "unsubscribe_link", props)
+    elif name in _COMPLAINT:
+        state("unsubscribed", "complaint", props)
+    elif name in _SUBSCRIBE:
+        state(
+            "pending" if props.get("double_opt_in") is True else "subscribed",
+            method or source,
+            props,
+        )
+    elif name in _CONFIRM:
+        state("subscribed", method or "double_opt_in", props)
+    elif name == CONSENT_EVENT and props.get("channel") == "email":
+        status = props.get("status")
+        if isinstance(status, str) and status in ("subscribed", "unsubscribed", "pending"):
+            proof = {k: v for k, v in props.items() if k in ("form", "consent_text")}
+            statement = ConsentStatement(
+                "email",
+                status,
+                (_text(props.get("source")) or source)[:64],
+                when,
+                event.message_id,
+                {
+                    **_proof(event, proof),
+                    **{k: str(v)[:1000] for k, v in (props.get("proof") or {}).items() if v},
+                },
+            )
+            statements.append(statement)
+    status_trait = traits.get("email_consent")
+    if isinstance(status_trait, str) and status_trait in ("subscribed", "unsubscribed", "pending"):
+        state(status_trait, source, traits)
+    elif isinstance(traits.get("email_subscribed"), bool):
+        state("subscribed" if traits["email_subscribed"] else "unsubscribed", source, traits)
+    elif traits.get("unsubscribed") is True:
+        state("unsubscribed", source, traits)
+    return statements
+
+
+def read_event(event: event_pb2.Event, raw: bytes | None = None) -> IncomingEvent:
+    """Read an event for applying; PoisonEvent when it can never be applied.
+
+    `raw` is the event as serialised on the bus (kept as is in the history)."""
+    if not WORKSPACE_ID.match(event.workspace):
+        raise PoisonEvent("event has no valid workspace")
+    if not event.message_id or len(event.message_id) > MAX_MESSAGE_ID:
+        raise PoisonEvent("event has no valid message_id")
+    if event.HasField("timestamp"):
+        when = event.timestamp.ToDatetime(tzinfo=UTC)
+    elif event.HasField("received_at"):
+        when = event.received_at.ToDatetime(tzinfo=UTC)
+    else:
+        raise PoisonEvent("event has neither timestamp nor received_at")
+    traits: dict[str, Any] = {}
+    for key, value in struct_to_dict(event.traits).items():
+        problem = check_trait(key, value)
+        if problem is None:
+            traits[key] = value
+        else:
+            log.info("event %s: a trait was skipped: %s", event.message_id, problem)
+    identities = _identities(event, traits)
+    return IncomingEvent(
+        workspace=event.workspace,
+        message_id=event.message_id,
+        type=event.type,
+        name=(event.event or event.name)[:255],
+        timestamp=when,
+        source=(event.source or "unknown")[:64],
+        identities=tuple(identities),
+        previous_id=event.previous_id,
+        profile_hint=event.profile_id,
+        traits=traits,
+        activity=_activity(event, identities, when),
+        consents=tuple(_consents(event, traits, when)),
+        proto=event,
+        payload=raw if raw is not None else event.SerializeToString(),
+    )

@@ -1,0 +1,203 @@
+"""A profile's projections of its events, and how an event or a merge changes them.
+
+Everything a profile holds besides identities is a projection of its event history:
+plain traits (last write wins, `traits.TraitBook`), the aggregates computed traits read
+(`computed.Aggregates`), consents (`consent.ConsentBook`), and the first and last time
+it was seen. Each projection depends only on the set of events, not their order, so the
+incremental path (apply as events arrive, combine on merge) and the replay path (rebuild
+from history on unmerge) agree. `Change` collects what one batch changed, for
+`profiles.changed`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from mailwright_profile.computed.aggregates import (
+    CART_ADD,
+    EMAIL_CLICK,
+    EMAIL_OPEN,
+    EMAIL_SENT,
+    ORDER,
+    PAGE,
+    PRODUCT_VIEW,
+    Activity,
+    Aggregates,
+)
+from mailwright_profile.computed.registry import (
+    REGISTRY,
+    TraitRegistry,
+    evaluate_all,
+    evaluate_changed,
+    next_change,
+)
+from mailwright_profile.consent import ConsentBook
+from mailwright_profile.events import IncomingEvent
+from mailwright_profile.identity import Identity, MergePolicy
+from mailwright_profile.traits import TraitBook, TraitWrite, same_value
+
+__all__ = ["Change", "ProfileState", "computed_diff"]
+
+
+@dataclass
+class Change:
+    """What changed in one profile during one batch of work."""
+
+    traits: set[str] = field(default_factory=set)
+    consents: set[str] = field(default_factory=set)
+    events: list[IncomingEvent] = field(default_factory=list)
+    identities: list[Identity] = field(default_factory=list)
+    merged: list[str] = field(default_factory=list)
+    conflicts: list[tuple[str, str, str]] = field(default_factory=list)  # key, held, new source
+    aggregates: bool = False
+    # parts of the aggregates touched (see computed FACETS); None: everything (a merge)
+    facets: set[str] | None = field(default_factory=set)
+
+    def touch(self, *facets: str) -> None:
+        if self.facets is not None:
+            self.facets.update(facets)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.traits or self.consents or self.events or self.identities or self.merged)
+
+
+@dataclass
+class ProfileState:
+    """A profile's projections, loaded for a unit of work and written back after it."""
+
+    workspace: str
+    profile_id: str
+    created_at: datetime
+    version: int = 0
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    traits: TraitBook = field(default_factory=TraitBook)
+    aggregates: Aggregates = field(default_factory=Aggregates)
+    consents: ConsentBook = field(default_factory=ConsentBook)
+    computed: dict[str, Any] = field(default_factory=dict)
+    new: bool = False
+    evaluated_at: datetime | None = None  # when `computed` was last evaluated
+
+    def apply(self, event: IncomingEvent, policy: MergePolicy, change: Change) -> None:
+        """Fold one event into the projections, noting what changed."""
+        for key, value in event.traits.items():
+            held = self.traits.meta.get(key)
+            before = self.traits.values.get(key)
+            if self.traits.write(TraitWrite(key, value, event.timestamp, event.source), policy):
+                change.traits.add(key)
+            # Two sources disagreeing on a value, whichever won: for the audit.
+            if (
+                held is not None
+                and held[1] != event.source
+                and before is not None
+                and value is not None
+                and not same_value(before, value)
+            ):
+                change.conflicts.append((key, held[1], event.source))
+        for statement in event.consents:
+            if self.consents.record(statement):
+                change.consents.add(statement.channel)
+                change.touch("consent")
+        self.aggregates.add(event.activity)
+        change.aggregates = True
+        change.touch(*facets_of(event.activity))
+        self.seen(event.timestamp)
+        change.events.append(event)
+
+    def seen(self, moment: datetime | None) -> None:
+        if moment is None:
+            return
+        self.first_seen = moment if self.first_seen is None else min(self.first_seen, moment)
+        self.last_seen = moment if self.last_seen is None else max(self.last_seen, moment)
+
+    def absorb(self, other: ProfileState, policy: MergePolicy, change: Change) -> None:
+        """Take in everything another profile holds (a merge)."""
+        change.traits |= self.traits.merge(other.traits, policy)
+        change.consents |= self.consents.merge(other.consents)
+        self.aggregates.merge(other.aggregates)
+        change.aggregates = True
+        change.facets = None
+        self.seen(other.first_seen)
+        self.seen(other.last_seen)
+        change.merged.append(other.profile_id)
+
+    def clear(self) -> None:
+        """Empty the projections (a profile merged away keeps none of its own)."""
+        self.traits = TraitBook()
+        self.aggregates = Aggregates()
+        self.consents = ConsentBook()
+        self.computed = {}
+        self.first_seen = self.last_seen = None
+
+    def refresh_computed(
+        self,
+        now: datetime,
+        facets: set[str] | None = None,
+        registry: TraitRegistry = REGISTRY,
+    ) -> tuple[dict[str, Any], list[str]]:
+        """Re-evaluate computed traits — only those reading `facets`, when given and the
+        previous evaluation is of the same day — and return the changed values and the
+        removed keys."""
+        same_day = self.evaluated_at is not None and self.evaluated_at.date() == now.date()
+        if facets is not None and same_day:
+            values = evaluate_changed(
+                self.aggregates, self.consents.entries, now, self.computed, facets, registry
+            )
+        else:
+            values = evaluate_all(self.aggregates, self.consents.entries, now, registry)
+        changed, removed = computed_diff(self.computed, values)
+        self.computed = values
+        self.evaluated_at = now
+        return changed, removed
+
+    def refresh_at(self, now: datetime) -> datetime | None:
+        return next_change(self.aggregates, now)
+
+
+_FACETS_OF_KIND = {
+    PAGE: ("pages",),
+    PRODUCT_VIEW: ("products",),
+    CART_ADD: ("carts",),
+    ORDER: ("orders",),
+    EMAIL_SENT: ("emails",),
+    EMAIL_OPEN: ("emails", "engagement"),
+    EMAIL_CLICK: ("emails", "engagement"),
+}
+
+
+def facets_of(activity: Activity) -> tuple[str, ...]:
+    """The parts of the aggregates an activity changes."""
+    found = ("seen", *_FACETS_OF_KIND.get(activity.kind, ()))
+    if activity.timezone or activity.locale:
+        found += ("context",)
+    if activity.identified:
+        found += ("identified",)
+    return found
+
+
+def computed_diff(
+    before: Mapping[str, Any], after: Mapping[str, Any]
+) -> tuple[dict[str, Any], list[str]]:
+    changed = {k: v for k, v in after.items() if k not in before or not same_value(before[k], v)}
+    removed = sorted(k for k in before if k not in after)
+    return changed, removed
+
+
+def rebuild(
+    workspace: str,
+    profile_id: str,
+    created_at: datetime,
+    events: Iterable[IncomingEvent],
+    policy: MergePolicy,
+) -> ProfileState:
+    """A profile's projections from its history alone (order does not matter)."""
+    state = ProfileState(workspace, profile_id, created_at)
+    scratch = Change()
+    for event in events:
+        state.apply(event, policy, scratch)
+        scratch.events.clear()
+    return state

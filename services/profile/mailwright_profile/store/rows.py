@@ -1,0 +1,295 @@
+"""Rows to domain objects and back, and the small queries every part of the store shares."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+
+from mailwright_profile.computed.aggregates import Aggregates
+from mailwright_profile.consent import ConsentBook
+from mailwright_profile.identity import DEFAULT_POLICY, Identity, MergePolicy
+from mailwright_profile.profile_state import ProfileState
+from mailwright_profile.store import tables as t
+from mailwright_profile.traits import TraitBook
+from mailwright_profile.views import IdentityLink, MergeReason, MergeView, ProfileView
+
+T = TypeVar("T")
+CHUNK = 250
+
+
+def utc(value: datetime) -> datetime:
+    """Datetimes come back naive from SQLite; everything inside is UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utc_or_none(value: datetime | None) -> datetime | None:
+    return None if value is None else utc(value)
+
+
+def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def state_from_row(row: Any) -> ProfileState:
+    return ProfileState(
+        workspace=row.workspace,
+        profile_id=row.profile_id,
+        created_at=utc(row.created_at),
+        version=int(row.version),
+        first_seen=utc_or_none(row.first_seen),
+        last_seen=utc_or_none(row.last_seen),
+        traits=TraitBook(row.traits or {}, row.trait_meta or {}),
+        aggregates=Aggregates.from_json(row.aggregates),
+        consents=ConsentBook(row.consents or {}),
+        computed=dict(row.computed or {}),
+        evaluated_at=utc(row.updated_at),
+    )
+
+
+def state_values(state: ProfileState, now: datetime, refresh_at: datetime | None) -> dict[str, Any]:
+    """The columns of a profile row that its projections fill."""
+    return {
+        "version": state.version,
+        "updated_at": now,
+        "first_seen": state.first_seen,
+        "last_seen": state.last_seen,
+        "traits": state.traits.values,
+        "trait_meta": state.traits.meta_json(),
+        "computed": state.computed,
+        "aggregates": state.aggregates.to_json(),
+        "consents": state.consents.to_json(),
+        "refresh_at": refresh_at,
+    }
+
+
+def new_profile_row(state: ProfileState, now: datetime) -> dict[str, Any]:
+    return {
+        "workspace": state.workspace,
+        "profile_id": state.profile_id,
+        "root_id": state.profile_id,
+        "merged_into": None,
+        "created_at": state.created_at,
+        **state_values(state, now, None),
+    }
+
+
+def load_states(
+    conn: sa.Connection, workspace: str, profile_ids: Iterable[str], lock: bool = True
+) -> dict[str, ProfileState]:
+    """Root profiles by id, locked for update on PostgreSQL (in id order)."""
+    wanted = sorted(set(profile_ids))
+    found: dict[str, ProfileState] = {}
+    for chunk in chunks(wanted):
+        query = (
+            sa.select(t.profiles)
+            .where(t.profiles.c.workspace == workspace, t.profiles.c.profile_id.in_(chunk))
+            .order_by(t.profiles.c.profile_id)
+        )
+        if lock:
+            query = query.with_for_update()
+        for row in conn.execute(query):
+            found[row.profile_id] = state_from_row(row)
+    return found
+
+
+def root_of(conn: sa.Connection, workspace: str, profile_id: str) -> str | None:
+    """The live profile an id belongs to (itself, or the one it was merged into)."""
+    row = conn.execute(
+        sa.select(t.profiles.c.root_id).where(
+            t.profiles.c.workspace == workspace, t.profiles.c.profile_id == profile_id
+        )
+    ).first()
+    return None if row is None else str(row.root_id)
+
+
+def members(conn: sa.Connection, workspace: str, root: str) -> list[tuple[str, str | None]]:
+    """(profile, merged_into) of every profile in a root's tree, the root included."""
+    rows = conn.execute(
+        sa.select(t.profiles.c.profile_id, t.profiles.c.merged_into).where(
+            t.profiles.c.workspace == workspace, t.profiles.c.root_id == root
+        )
+    ).all()
+    return [(str(r.profile_id), r.merged_into) for r in rows]
+
+
+def load_policy(conn: sa.Connection, workspace: str) -> MergePolicy:
+    row = conn.execute(sa.select(t.policies).where(t.policies.c.workspace == workspace)).first()
+    if row is None:
+        return DEFAULT_POLICY
+    return MergePolicy(
+        unique_identity_types=tuple(row.unique_identity_types),
+        source_priority=tuple(row.source_priority),
+        auto_merge_threshold=float(row.auto_merge_threshold),
+        review_threshold=float(row.review_threshold),
+    )
+
+
+def identity_links(conn: sa.Connection, workspace: str, profile_id: str) -> list[IdentityLink]:
+    rows = conn.execute(
+        sa.select(t.identities)
+        .where(t.identities.c.workspace == workspace, t.identities.c.profile_id == profile_id)
+        .order_by(t.identities.c.linked_at, t.identities.c.type, t.identities.c.value)
+    ).all()
+    return [link_from_row(row) for row in rows]
+
+
+def link_from_row(row: Any) -> IdentityLink:
+    return IdentityLink(
+        identity=Identity(row.type, row.value),
+        profile_id=row.profile_id,
+        home_id=row.home_id,
+        source=row.source,
+        linked_at=utc(row.linked_at),
+        message_id=row.message_id,
+    )
+
+
+def profile_view(conn: sa.Connection, workspace: str, profile_id: str) -> ProfileView | None:
+    """A live profile and everything it holds; None when there is no such root."""
+    row = conn.execute(
+        sa.select(t.profiles).where(
+            t.profiles.c.workspace == workspace,
+            t.profiles.c.profile_id == profile_id,
+            t.profiles.c.merged_into.is_(None),
+        )
+    ).first()
+    if row is None:
+        return None
+    merged = [p for p, parent in members(conn, workspace, profile_id) if parent is not None]
+    return ProfileView(
+        workspace=workspace,
+        profile_id=profile_id,
+        version=int(row.version),
+        created_at=utc(row.created_at),
+        updated_at=utc(row.updated_at),
+        first_seen=utc_or_none(row.first_seen),
+        last_seen=utc_or_none(row.last_seen),
+        identities=tuple(identity_links(conn, workspace, profile_id)),
+        traits=dict(row.traits or {}),
+        trait_meta=dict(row.trait_meta or {}),
+        aggregates=Aggregates.from_json(row.aggregates),
+        consents=dict(row.consents or {}),
+        merged_profiles=tuple(sorted(merged)),
+    )
+
+
+def merge_from_row(row: Any) -> MergeView:
+    return MergeView(
+        workspace=row.workspace,
+        merge_id=row.merge_id,
+        kept_id=row.kept_id,
+        absorbed_id=row.absorbed_id,
+        reason=MergeReason(int(row.reason)),
+        shared=tuple(Identity(k, v) for k, v in row.shared),
+        evidence=tuple(row.evidence),
+        score=float(row.score),
+        message_id=row.message_id,
+        actor=row.actor,
+        created_at=utc(row.created_at),
+        unmerged_at=utc_or_none(row.unmerged_at),
+    )
+
+
+def merge_row(view: MergeView) -> dict[str, Any]:
+    return {
+        "workspace": view.workspace,
+        "merge_id": view.merge_id,
+        "kept_id": view.kept_id,
+        "absorbed_id": view.absorbed_id,
+        "reason": int(view.reason),
+        "shared": [[i.type, i.value] for i in view.shared],
+        "evidence": [dict(e) for e in view.evidence],
+        "score": view.score,
+        "message_id": view.message_id,
+        "actor": view.actor,
+        "created_at": view.created_at,
+        "unmerged_at": None,
+        "unmerged_by": None,
+    }
+
+
+def unique_values(
+    conn: sa.Connection, workspace: str, profile_id: str, kinds: Sequence[str]
+) -> dict[str, set[str]]:
+    if not kinds:
+        return {}
+    found: dict[str, set[str]] = {}
+    rows = conn.execute(
+        sa.select(t.identities.c.type, t.identities.c.value).where(
+            t.identities.c.workspace == workspace,
+            t.identities.c.profile_id == profile_id,
+            t.identities.c.type.in_(list(kinds)),
+        )
+    )
+    for row in rows:
+        found.setdefault(row.type, set()).add(row.value)
+    return found
+
+
+def unique_values_of(
+    conn: sa.Connection, workspace: str, profile_ids: Sequence[str], kinds: Sequence[str]
+) -> dict[str, dict[str, set[str]]]:
+    """`unique_values` of many profiles at once."""
+    found: dict[str, dict[str, set[str]]] = {}
+    if not kinds:
+        return found
+    for chunk in chunks(list(profile_ids)):
+        rows = conn.execute(
+            sa.select(t.identities.c.profile_id, t.identities.c.type, t.identities.c.value).where(
+                t.identities.c.workspace == workspace,
+                t.identities.c.profile_id.in_(chunk),
+                t.identities.c.type.in_(list(kinds)),
+            )
+        )
+        for row in rows:
+            found.setdefault(row.profile_id, {}).setdefault(row.type, set()).add(row.value)
+    return found
+
+
+def separated(conn: sa.Connection, workspace: str, first: str, second: str) -> bool:
+    """Whether an unmerge once split a profile of one tree from a profile of the other."""
+    left = {p for p, _ in members(conn, workspace, first)}
+    right = {p for p, _ in members(conn, workspace, second)}
+    rows = conn.execute(
+        sa.select(t.merges.c.kept_id, t.merges.c.absorbed_id).where(
+            t.merges.c.workspace == workspace,
+            t.merges.c.unmerged_at.is_not(None),
+            sa.or_(
+                t.merges.c.kept_id.in_(sorted(left | right)),
+                t.merges.c.absorbed_id.in_(sorted(left | right)),
+            ),
+        )
+    ).all()
+    return any(
+        (r.kept_id in left and r.absorbed_id in right)
+        or (r.kept_id in right and r.absorbed_id in left)
+        for r in rows
+    )
+
+
+def move_rows(conn: sa.Connection, workspace: str, absorbed: str, kept: str) -> None:
+    """Everything a merged-away profile's tree holds now belongs to `kept`."""
+    for table in (t.identities, t.events):
+        conn.execute(
+            table.update()
+            .where(table.c.workspace == workspace, table.c.profile_id == absorbed)
+            .values(profile_id=kept)
+        )
+    conn.execute(
+        t.profiles.update()
+        .where(t.profiles.c.workspace == workspace, t.profiles.c.root_id == absorbed)
+        .values(root_id=kept)
+    )
+    conn.execute(
+        t.match_keys.delete().where(
+            t.match_keys.c.workspace == workspace, t.match_keys.c.profile_id == absorbed
+        )
+    )
+
+
+def trait_sources(meta: Mapping[str, Sequence[str]]) -> set[str]:
+    return {str(entry[1]) for entry in meta.values()}

@@ -1,0 +1,172 @@
+"""Writing what a batch did: history rows, identities, profiles, merges, refusals,
+conflicts, trait keys, match keys and the outbox — a handful of bulk statements."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from mailwright_profile.profile_state import ProfileState
+from mailwright_profile.store import rows as r
+from mailwright_profile.store import tables as t
+from mailwright_profile.store.matchkeys import MATCH_TRAITS, refresh_match_keys
+from mailwright_profile.store.outbox import CHANGED_TOPIC, write_outbox
+from mailwright_profile.traits import value_type
+
+if TYPE_CHECKING:
+    from mailwright_profile.store.apply import BatchApply
+
+__all__ = ["write_batch"]
+
+
+def write_batch(batch: BatchApply) -> None:
+    conn, now = batch.conn, batch.now
+    for row in batch.event_rows + batch.identity_rows:
+        row["profile_id"] = batch.root(row["workspace"], row["profile_id"])
+    outbox: list[tuple[str, str, str, str, bytes]] = []
+    new_rows: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    match_changed: list[ProfileState] = []
+    for (ws, profile), state in batch.states.items():
+        absorbed_into = batch.absorbed.get((ws, profile))
+        if absorbed_into is not None:
+            if state.new:
+                new_rows.append(r.new_profile_row(state, now))
+                new_rows[-1].update(root_id=batch.root(ws, profile), merged_into=absorbed_into)
+            else:
+                conn.execute(
+                    t.profiles.update()
+                    .where(t.profiles.c.workspace == ws, t.profiles.c.profile_id == profile)
+                    .values(
+                        root_id=batch.root(ws, profile),
+                        merged_into=absorbed_into,
+                        **r.state_values(state, now, None),
+                    )
+                )
+            continue
+        change = batch.changes.get((ws, profile))
+        if change is None or change.empty:
+            continue
+        state.version += 1
+        computed, removed = state.refresh_computed(now, change.facets)
+        outbox.append(
+            (
+                ws,
+                profile,
+                CHANGED_TOPIC,
+                f"{ws}:{profile}",
+                batch.encode(state, change, computed, removed, now),
+            )
+        )
+        if state.new:
+            new_rows.append(r.new_profile_row(state, now))
+            new_rows[-1]["refresh_at"] = state.refresh_at(now)
+        else:
+            updates.append(
+                {
+                    "b_ws": ws,
+                    "b_id": profile,
+                    **r.state_values(state, now, state.refresh_at(now)),
+                }
+            )
+        if (
+            change.merged
+            or change.traits & MATCH_TRAITS
+            or any(i.type in ("user_id", "email", "phone") for i in change.identities)
+        ):
+            match_changed.append(state)
+    if new_rows:
+        conn.execute(t.profiles.insert(), new_rows)
+    if updates:
+        conn.execute(
+            t.profiles.update()
+            .where(
+                t.profiles.c.workspace == sa.bindparam("b_ws"),
+                t.profiles.c.profile_id == sa.bindparam("b_id"),
+            )
+            .values({name: sa.bindparam(name) for name in updates[0] if not name.startswith("b_")}),
+            updates,
+        )
+    if batch.identity_rows:
+        conn.execute(t.identities.insert(), batch.identity_rows)
+    if batch.event_rows:
+        conn.execute(t.events.insert(), batch.event_rows)
+    if batch.merge_rows:
+        conn.execute(t.merges.insert(), batch.merge_rows)
+    if batch.refusal_rows:
+        conn.execute(t.refusals.insert(), batch.refusal_rows)
+    _write_conflicts(batch)
+    _write_trait_keys(batch)
+    if match_changed:
+        refresh_match_keys(conn, match_changed)
+    batch.result.outgoing = write_outbox(conn, outbox, now)
+
+
+def _write_conflicts(batch: BatchApply) -> None:
+    if not batch.conflicts:
+        return
+    merged: dict[tuple[str, str, str], tuple[set[str], int]] = {}
+    for ws, profile, key, first, second in batch.conflicts:
+        profile = batch.root(ws, profile)
+        sources, count = merged.get((ws, profile, key), (set(), 0))
+        merged[(ws, profile, key)] = (sources | {first, second}, count + 1)
+    for (ws, profile, key), (sources, count) in merged.items():
+        where = (
+            t.conflicts.c.workspace == ws,
+            t.conflicts.c.profile_id == profile,
+            t.conflicts.c.key == key,
+        )
+        held = batch.conn.execute(sa.select(t.conflicts).where(*where)).first()
+        if held is None:
+            batch.conn.execute(
+                t.conflicts.insert().values(
+                    workspace=ws,
+                    profile_id=profile,
+                    key=key,
+                    sources=sorted(sources),
+                    count=count,
+                    last_at=batch.now,
+                )
+            )
+        else:
+            batch.conn.execute(
+                t.conflicts.update()
+                .where(*where)
+                .values(
+                    sources=sorted(set(held.sources) | sources),
+                    count=int(held._mapping["count"]) + count,
+                    last_at=batch.now,
+                )
+            )
+
+
+def _write_trait_keys(batch: BatchApply) -> None:
+    wanted: dict[tuple[str, str], str] = {}
+    for (ws, profile), change in batch.changes.items():
+        values = batch.states[(ws, profile)].traits.values
+        for key in change.traits:
+            if key not in values:
+                continue
+            kind = value_type(values[key])
+            if (ws, key, kind) not in batch.known_trait_keys:
+                wanted[(ws, key)] = kind
+    if not wanted:
+        return
+    for (ws, key), kind in wanted.items():
+        held = batch.conn.execute(
+            sa.select(t.trait_keys.c.type).where(
+                t.trait_keys.c.workspace == ws, t.trait_keys.c.key == key
+            )
+        ).first()
+        if held is None:
+            batch.conn.execute(
+                t.trait_keys.insert().values(workspace=ws, key=key, type=kind, first_seen=batch.now)
+            )
+        elif held.type != kind:
+            batch.conn.execute(
+                t.trait_keys.update()
+                .where(t.trait_keys.c.workspace == ws, t.trait_keys.c.key == key)
+                .values(type=kind)
+            )
+        batch.result.trait_keys.add((ws, key, kind))
