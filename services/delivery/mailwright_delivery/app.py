@@ -1,18 +1,43 @@
-"""The delivery service as the runtime runs it.
-
-Its RPCs answer UNIMPLEMENTED until the delivery issue lands; the service is registered so that
-health checking, reflection and the contracts are in place.
-"""
+"""The delivery service as the runtime runs it: the servicer, the bus consumers, and the
+workers (send worker, campaign scheduler, journey timers, outbox relay)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import grpc
 from starlette.routing import BaseRoute
 
 from mailwright.delivery.v1 import delivery_pb2, delivery_pb2_grpc
+from mailwright.plugins import get_plugins
+from mailwright.runtime.bus import ConsumerOptions, Subscription
+from mailwright.runtime.requests import RequestLog
 from mailwright.runtime.service import Runtime, ServiceDefinition
+from mailwright_delivery.api import DeliveryServicer
+from mailwright_delivery.campaigns import CampaignRunner
+from mailwright_delivery.directory import Directory
+from mailwright_delivery.feedback import TOPICS, Consumer, Relay, loop
+from mailwright_delivery.journey_runner import JourneyRunner
+from mailwright_delivery.operations import Operations
+from mailwright_delivery.pipeline import SendWorker
+from mailwright_delivery.providers import Policies, Providers, RateLimiter
+from mailwright_delivery.settings import DeliverySettings
+from mailwright_delivery.store import DeliveryStore, request_log
+
+log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+HOUSEKEEPING_INTERVAL = 3600.0
+REQUEST_LOG_KEPT = timedelta(days=7)
+FEEDBACK_LOG_KEPT = timedelta(days=30)
 
 
 class DeliveryApp:
@@ -20,10 +45,79 @@ class DeliveryApp:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self.config = runtime.settings.section("delivery", DeliverySettings)
+        self.db = runtime.database("delivery", MIGRATIONS)
+        self.store = DeliveryStore(self.db.engine)
+        self.owner = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        plugins = get_plugins(runtime.settings)
+        self.providers = Providers(plugins, runtime.settings)
+        self.policies = Policies(self.db, self.store)
+        directory = Directory(runtime.clients)
+        # Set when new work is written, so a waiting loop starts at once.
+        self._sends_ready = asyncio.Event()
+        self._outbox_ready = asyncio.Event()
+        self._wake = asyncio.Event()
+        self.worker = SendWorker(
+            directory=directory,
+            providers=self.providers,
+            policies=self.policies,
+            limiter=RateLimiter(runtime.kv),
+            plugins=plugins,
+            kv=runtime.kv,
+            owner=self.owner,
+            db=self.db,
+            store=self.store,
+            settings=self.config,
+            notify_outbox=self._outbox_ready.set,
+            notify_campaigns=self._wake.set,
+        )
+        self.campaigns = CampaignRunner(
+            db=self.db,
+            store=self.store,
+            settings=self.config,
+            directory=directory,
+            owner=self.owner,
+            notify_sends=self._sends_ready.set,
+        )
+        self.journeys = JourneyRunner(
+            db=self.db,
+            store=self.store,
+            settings=self.config,
+            directory=directory,
+            owner=self.owner,
+            notify_sends=self._send_now,
+        )
+        self.consumer = Consumer(
+            db=self.db,
+            store=self.store,
+            journeys=self.journeys,
+            policies=self.policies,
+            settings=self.config,
+        )
+        self.relay = Relay(self.db, self.store, runtime.bus)
+        self.operations = Operations(
+            directory=directory,
+            worker=self.worker,
+            wake=self._wake_all,
+            db=self.db,
+            store=self.store,
+            settings=self.config,
+        )
+        self.requests = RequestLog(self.db, request_log)
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._inflight: set[asyncio.Task[int]] = set()
+        self._subscription: Subscription | None = None
 
     def add_to_server(self, server: grpc.aio.Server) -> Sequence[str]:
-        # Every RPC answers UNIMPLEMENTED until the delivery issue lands.
-        servicer = delivery_pb2_grpc.DeliveryServiceServicer()  # type: ignore[abstract]
+        servicer = DeliveryServicer(
+            self.db,
+            self.store,
+            self.requests,
+            self.operations,
+            self.providers,
+            self.policies,
+        )
         delivery_pb2_grpc.add_DeliveryServiceServicer_to_server(servicer, server)
         return [delivery_pb2.DESCRIPTOR.services_by_name["DeliveryService"].full_name]
 
@@ -31,10 +125,92 @@ class DeliveryApp:
         return []
 
     async def start(self) -> None:
-        return None
+        await self.db.run(self.db.check_connection)
+        await self.db.run(self.db.migrate)
+        options = ConsumerOptions(
+            block=self.config.consumer_block.total_seconds(),
+            retry_backoff=self.config.consumer_retry_backoff.total_seconds(),
+        )
+        self._subscription = self.runtime.bus.subscribe(
+            TOPICS, "delivery", self.consumer.handle, options=options
+        )
+        await self._subscription.start()
+        interval = self.config.poll_interval.total_seconds()
+        tasks: list[tuple[str, Any, asyncio.Event | None]] = [
+            ("relay", self.relay.tick, self._outbox_ready)
+        ]
+        self._tasks.append(
+            asyncio.create_task(
+                loop("housekeeping", self._housekeeping, HOUSEKEEPING_INTERVAL, self._stop),
+                name="delivery-housekeeping",
+            )
+        )
+        if self.config.workers:
+            tasks += [
+                ("campaigns", self.campaigns.tick, self._wake),
+                ("journeys", self.journeys.tick, None),
+            ]
+            tasks += [
+                (f"sends-{n}", self.worker.tick, self._sends_ready)
+                for n in range(self.config.worker_concurrency)
+            ]
+        for name, tick, wake in tasks:
+            self._tasks.append(
+                asyncio.create_task(
+                    loop(name, tick, interval, self._stop, wake), name=f"delivery-{name}"
+                )
+            )
+
+    def _send_now(self, send_ids: list[str]) -> None:
+        """Sends a journey just created, at once, beside the polling workers (a trigger's
+        email should not wait for the next poll); whatever this misses, they take."""
+        if not self.config.workers or self._stop.is_set():
+            self._sends_ready.set()
+            return
+        task = asyncio.create_task(self._tick_quietly(send_ids))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+    async def _tick_quietly(self, send_ids: list[str]) -> int:
+        try:
+            return await self.worker.tick(only=send_ids)
+        except Exception:
+            log.exception("sending %d new journey sends failed; the workers retry", len(send_ids))
+            self._sends_ready.set()
+            return 0
+
+    async def _housekeeping(self) -> bool:
+        """Forget old request ids and applied feedback; returns False (then waits)."""
+        await self.db.run(self.requests.prune, REQUEST_LOG_KEPT)
+        await self.db.run(self.store.prune_feedback_log, datetime.now(UTC) - FEEDBACK_LOG_KEPT)
+        return False
+
+    def _wake_all(self) -> None:
+        self._wake.set()
+        self._sends_ready.set()
 
     async def stop(self) -> None:
-        return None
+        self._stop.set()
+        if self._subscription is not None:
+            await self._subscription.stop()
+        # Each worker finishes the batch in its hands (recording every outcome), then stops.
+        grace = self.runtime.settings.shutdown_grace.total_seconds()
+        pending = [*self._tasks, *self._inflight]
+        if pending:
+            await asyncio.wait(pending, timeout=grace)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        # What the relay had not published yet stays in the outbox for the next start.
+        with contextlib.suppress(Exception):
+            await self.relay.tick()
+        await self.providers.aclose()
 
 
-service = ServiceDefinition(name="delivery", create=DeliveryApp)
+service = ServiceDefinition(
+    name="delivery",
+    create=DeliveryApp,
+    description="Campaigns, journeys, transactional sends, suppression, reports.",
+)

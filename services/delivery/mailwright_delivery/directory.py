@@ -1,0 +1,242 @@
+"""What delivery asks the other services: people, segment members, templates.
+
+Every call goes through `runtime.clients` (gRPC); their errors become domain errors here,
+so a missing segment is NOT_FOUND for our caller and a profile service that is down is
+UNAVAILABLE (retryable), never INTERNAL.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf import json_format
+
+from mailwright.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from mailwright.names import resource_name
+from mailwright.profile.v1 import profile_pb2
+from mailwright.render.v1 import render_pb2
+from mailwright.rules import EmailSend, Event, Person
+from mailwright.runtime.clients import Clients
+from mailwright.segment.v1 import segment_pb2
+from mailwright_delivery.model import Category, Recipient
+
+T = TypeVar("T")
+BATCH = 1000
+
+CONSENT = {
+    profile_pb2.CONSENT_STATUS_SUBSCRIBED: "subscribed",
+    profile_pb2.CONSENT_STATUS_UNSUBSCRIBED: "unsubscribed",
+    profile_pb2.CONSENT_STATUS_PENDING: "pending",
+}
+
+
+async def call(awaitable: Awaitable[T], what: str) -> T:
+    """Await a client call, turning its status into the matching domain error."""
+    try:
+        return await awaitable
+    except grpc.aio.AioRpcError as error:
+        code = error.code()
+        detail = error.details() or code.name
+        if code is grpc.StatusCode.NOT_FOUND:
+            raise NotFound(f"{what}: {detail}") from error
+        if code is grpc.StatusCode.INVALID_ARGUMENT:
+            raise InvalidArgument(f"{what}: {detail}") from error
+        if code is grpc.StatusCode.FAILED_PRECONDITION:
+            raise FailedPrecondition(f"{what}: {detail}") from error
+        raise Unavailable(f"{what}: {code.name}: {detail}") from error
+
+
+def recipient_of(profile: profile_pb2.Profile) -> Recipient:
+    traits: dict[str, Any] = json_format.MessageToDict(profile.traits)
+    traits.update(json_format.MessageToDict(profile.computed_traits))
+    email = str(traits.get("email") or "")
+    if not email:
+        for linked in profile.identities:
+            if linked.identity.type == "email":
+                email = linked.identity.value
+                break
+    consent = ""
+    latest = None
+    for item in profile.consents:
+        if item.channel == profile_pb2.CHANNEL_EMAIL and (
+            latest is None or item.update_time.ToDatetime() >= latest
+        ):
+            latest = item.update_time.ToDatetime()
+            consent = CONSENT.get(item.status, "")
+    return Recipient(
+        profile_id=profile.profile_id or profile.name.rsplit("/", 1)[-1],
+        email=email,
+        timezone=str(traits.get("timezone") or ""),
+        locale=str(traits.get("locale") or ""),
+        consent=consent,
+        traits=traits,
+    )
+
+
+@dataclass(frozen=True)
+class TemplateInfo:
+    version: str  # the published version's name
+    category: Category | None
+
+
+class Directory:
+    def __init__(self, clients: Clients, template_ttl: float = 5.0) -> None:
+        self.clients = clients
+        # Which version a template name sends, briefly remembered (a publish shows within
+        # `template_ttl` seconds).
+        self.template_ttl = template_ttl
+        self._templates: dict[str, tuple[float, TemplateInfo]] = {}
+
+    # -- people -----------------------------------------------------------------------
+
+    async def recipients(self, workspace: str, profile_ids: Sequence[str]) -> dict[str, Recipient]:
+        """The people of `profile_ids` that exist, by id (merged ids resolve onward)."""
+        found: dict[str, Recipient] = {}
+        wanted = list(dict.fromkeys(p for p in profile_ids if p))
+        for start in range(0, len(wanted), BATCH):
+            chunk = wanted[start : start + BATCH]
+            response = await call(
+                self.clients.profile.BatchGetProfiles(
+                    profile_pb2.BatchGetProfilesRequest(
+                        parent=f"workspaces/{workspace}",
+                        names=[resource_name(workspace, "profiles", p) for p in chunk],
+                    )
+                ),
+                "profile service",
+            )
+            for profile in response.profiles:
+                recipient = recipient_of(profile)
+                found[recipient.profile_id] = recipient
+                # An id merged away resolves to the profile that absorbed it.
+                for merged in profile.merged_profiles:
+                    absorbed = merged.rsplit("/", 1)[-1]
+                    if absorbed in chunk:
+                        found.setdefault(absorbed, recipient)
+        return found
+
+    async def person(
+        self,
+        workspace: str,
+        profile_id: str,
+        now: datetime,
+        emails: Sequence[EmailSend] = (),
+        with_events: bool = True,
+    ) -> Person:
+        """A person as the rule evaluator sees them: traits, events, segments, emails."""
+        recipients = await self.recipients(workspace, [profile_id])
+        traits = recipients[profile_id].traits if profile_id in recipients else {}
+        events: list[Event] = []
+        if with_events:
+            response = await call(
+                self.clients.profile.ListProfileEvents(
+                    profile_pb2.ListProfileEventsRequest(
+                        parent=resource_name(workspace, "profiles", profile_id), page_size=1000
+                    )
+                ),
+                "profile service",
+            )
+            for event in response.events:
+                name = event.event or event.name
+                when = event.timestamp.ToDatetime(tzinfo=now.tzinfo)
+                events.append(Event(name, when, json_format.MessageToDict(event.properties)))
+        segments = await self.memberships(workspace, profile_id)
+        return Person(traits, tuple(events), tuple(emails), frozenset(segments))
+
+    async def memberships(self, workspace: str, profile_id: str) -> list[str]:
+        response = await call(
+            self.clients.segment.ListProfileMemberships(
+                segment_pb2.ListProfileMembershipsRequest(
+                    parent=f"workspaces/{workspace}", profile_id=profile_id
+                )
+            ),
+            "segment service",
+        )
+        return [name.rsplit("/", 1)[-1] for name in response.segments]
+
+    # -- segments ---------------------------------------------------------------------
+
+    async def check_segment(self, workspace: str, segment: str) -> int:
+        """The segment's member count; NotFound when it does not exist."""
+        response = await call(
+            self.clients.segment.ListMembers(
+                segment_pb2.ListMembersRequest(
+                    parent=resource_name(workspace, "segments", segment), page_size=1
+                )
+            ),
+            f"segment {segment!r}",
+        )
+        return int(response.total_size) or len(response.members)
+
+    async def members(self, workspace: str, segment: str) -> AsyncIterator[list[str]]:
+        """The segment's members now, a page at a time."""
+        token = ""
+        while True:
+            response = await call(
+                self.clients.segment.ListMembers(
+                    segment_pb2.ListMembersRequest(
+                        parent=resource_name(workspace, "segments", segment),
+                        page_size=BATCH,
+                        page_token=token,
+                    )
+                ),
+                f"segment {segment!r}",
+            )
+            yield [member.profile_id for member in response.members]
+            token = response.next_page_token
+            if not token:
+                return
+
+    # -- templates --------------------------------------------------------------------
+
+    async def template(self, name: str) -> TemplateInfo:
+        """The published version a template (or version) name sends, and its category."""
+        now = time.monotonic()
+        cached = self._templates.get(name)
+        if cached is not None and now - cached[0] < self.template_ttl:
+            return cached[1]
+        info = await self._template(name)
+        self._templates[name] = (now, info)
+        return info
+
+    async def _template(self, name: str) -> TemplateInfo:
+        if "/versions/" in name:
+            version = (
+                await call(
+                    self.clients.render.GetTemplateVersion(
+                        render_pb2.GetTemplateVersionRequest(name=name)
+                    ),
+                    "template version",
+                )
+            ).version
+            if version.state != render_pb2.VERSION_STATE_PUBLISHED:
+                raise FailedPrecondition(f"template version {name} is not published")
+            return TemplateInfo(version.name or name, _category(version.content.category))
+        template = (
+            await call(
+                self.clients.render.GetTemplate(render_pb2.GetTemplateRequest(name=name)),
+                "template",
+            )
+        ).template
+        if not template.published_version:
+            raise FailedPrecondition(f"template {name} has no published version")
+        version_name = f"{name}/versions/{template.published_version}"
+        info = await self._template(version_name)
+        return TemplateInfo(info.version, info.category or _category(template.category))
+
+    async def render(
+        self, request: render_pb2.RenderBatchRequest
+    ) -> render_pb2.RenderBatchResponse:
+        return await call(self.clients.render.RenderBatch(request), "render service")
+
+
+def _category(value: int) -> Category | None:
+    if value == render_pb2.TEMPLATE_CATEGORY_MARKETING:
+        return Category.MARKETING
+    if value == render_pb2.TEMPLATE_CATEGORY_TRANSACTIONAL:
+        return Category.TRANSACTIONAL
+    return None

@@ -1,0 +1,36 @@
+"""The delivery service's section of the settings (`MAILWRIGHT_SERVICES__DELIVERY__*`)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mailwright.runtime.settings import Duration
+
+
+class DeliverySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    workers: bool = True
+    """Run the send worker, the campaign scheduler and the journey timers here."""
+    worker_concurrency: int = Field(default=2, ge=1, le=32)
+    """Batches in flight at once per process (one renders while another sends)."""
+    batch_size: int = Field(default=100, ge=1, le=1000)
+    poll_interval: Duration = timedelta(milliseconds=200)
+    send_lease: Duration = timedelta(seconds=60)
+    """A claimed send whose worker died is claimed again after this long."""
+    timer_lease: Duration = timedelta(seconds=60)
+    max_attempts: int = Field(default=6, ge=1, le=50)
+    backoff_base: Duration = timedelta(seconds=5)
+    backoff_cap: Duration = timedelta(minutes=30)
+    require_consent: bool = False
+    """Marketing only to people who explicitly subscribed (else: unless they opted out)."""
+    order_event: str = "Order Completed"
+    attribution_window: Duration = timedelta(days=7)
+    transactional_wait: Duration = timedelta(seconds=20)
+    """How long SendTransactional waits for the provider before answering QUEUED."""
+    consumer_block: Duration = timedelta(seconds=1)
+    """Longest wait of one bus read (and so of a graceful stop of the consumer)."""
+    consumer_retry_backoff: Duration = timedelta(seconds=1)
+    """First wait before a failed bus message (a busy enrolment) is handled again."""
