@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from email.headerregistry import Address
@@ -16,6 +17,15 @@ _RESERVED = frozenset(
     {"from", "to", "subject", "date", "message-id", "mime-version", "content-type",
      "content-transfer-encoding", "reply-to"}
 )  # fmt: skip
+
+
+def _message_id(send_id: str, domain: str | None) -> str:
+    """Derived from the send, so a re-render (a retry) carries the same Message-ID and a
+    receiver that deduplicates on it sees one message; random only for previews."""
+    if not send_id:
+        return make_msgid(domain=domain)
+    digest = hashlib.sha256(send_id.encode()).hexdigest()[:32]
+    return f"<{digest}@{domain or 'mailwright.invalid'}>"
 
 
 def to_mime(
@@ -42,7 +52,7 @@ def to_mime(
     message["Subject"] = rendered.subject
     message["Date"] = format_datetime(date or datetime.now(UTC))
     domain = sender.email.rpartition("@")[2] or None
-    message["Message-ID"] = message_id or make_msgid(domain=domain)
+    message["Message-ID"] = message_id or _message_id(rendered.send_id, domain)
     for name, value in (*rendered.headers, *extra_headers):
         if name.lower() in _RESERVED:
             raise ValueError(f"header {name!r} cannot be set as an extra header")
