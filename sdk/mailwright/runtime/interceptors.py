@@ -93,6 +93,10 @@ def named_workspaces(message: Message, depth: int = 0) -> set[str]:
 
 
 def _is_repeated(field: FieldDescriptor) -> bool:
+    # protobuf 6 added `is_repeated`; protobuf 7 removed `label`.
+    repeated: Any = getattr(field, "is_repeated", None)
+    if repeated is not None:
+        return bool(repeated)
     label: Any = getattr(field, "label", None)
     return bool(label == FieldDescriptor.LABEL_REPEATED)
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -29,6 +31,38 @@ def _load_helper(name: str) -> None:
 
 
 _load_helper("agreement")
+_load_helper("upstream")
+
+from upstream import Upstream, running, settings_for  # noqa: E402
+
+
+@dataclass
+class Service:
+    upstream: Upstream
+    stub: Any
+    token: str
+
+
+@pytest.fixture
+async def service(tmp_path: Path, database_url: str) -> AsyncIterator[Service]:
+    """The segment service alone on an in-process platform (SQLite and PostgreSQL), with a
+    fake upstream publishing on its bus and a client for workspace `acme`."""
+    async with running(settings_for(tmp_path, database_url)) as upstream:
+        yield _service(upstream)
+
+
+@pytest.fixture
+async def sqlite_service(tmp_path: Path, sqlite_url: str) -> AsyncIterator[Service]:
+    """The same, on SQLite only (for tests of input handling)."""
+    async with running(settings_for(tmp_path, sqlite_url)) as upstream:
+        yield _service(upstream)
+
+
+def _service(upstream: Upstream) -> Service:
+    runtime = upstream.platform.runtime
+    assert runtime is not None
+    token = runtime.authority.issue("acme", ["segments:read", "segments:write"])
+    return Service(upstream, upstream.platform.clients(token).segment, token)
 
 
 @pytest.fixture

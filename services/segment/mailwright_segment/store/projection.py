@@ -16,10 +16,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from mailwright.rules import ast
 from mailwright.rules.person import EmailSend, Event, Person
 from mailwright.rules.reference import as_instant
 from mailwright_segment.facts import EmailFact, EventFact, email_fact
-from mailwright_segment.specs import Spec
+from mailwright_segment.specs import Spec, specs_of
 from mailwright_segment.state import DayBucket, PersonState, Send
 from mailwright_segment.store.tables import (
     NAME,
@@ -83,6 +84,14 @@ def workspace(conn: sa.Connection, ws: str, *, exclusive: bool = False) -> Works
         query = query.with_for_update(read=not exclusive)
     row = conn.execute(query).one()
     return WorkspaceRow(row.ws, row.pruned_before, row.segments_epoch)
+
+
+def pruned_before(conn: sa.Connection, ws: str) -> int | None:
+    """Since when the workspace's hits are complete (None: nothing pruned)."""
+    value = conn.execute(
+        sa.select(workspaces.c.pruned_before).where(workspaces.c.ws == ws)
+    ).scalar()
+    return None if value is None else int(value)
 
 
 def profile_pk(conn: sa.Connection, ws: str, profile_id: str, now: int) -> int:
@@ -742,30 +751,182 @@ def load_state(
     return state
 
 
-def load_sends(conn: sa.Connection, ws: str, pk: int) -> list[Send]:
-    known = {
-        row.send_id: Send(row.send_id, row.sent_at)
-        for row in conn.execute(
-            sa.select(sends.c.send_id, sends.c.sent_at).where(
-                sends.c.ws == ws, sends.c.pk == pk, sends.c.sent_at.is_not(None)
-            )
+def profile_count(conn: sa.Connection, ws: str) -> int:
+    return int(conn.execute(sa.select(sa.func.count()).where(profiles.c.ws == ws)).scalar() or 0)
+
+
+def next_slice(conn: sa.Connection, ws: str, after: int, size: int) -> list[tuple[int, str]]:
+    """The next `size` people of the workspace after key `after`: (key, profile id)."""
+    rows = conn.execute(
+        sa.select(profiles.c.pk, profiles.c.profile_id)
+        .where(profiles.c.ws == ws, profiles.c.pk > after)
+        .order_by(profiles.c.pk)
+        .limit(size)
+    )
+    return [(int(r.pk), r.profile_id) for r in rows]
+
+
+def workspace_names(conn: sa.Connection) -> list[str]:
+    return list(conn.execute(sa.select(workspaces.c.ws).order_by(workspaces.c.ws)).scalars())
+
+
+def prune_before(conn: sa.Connection, ws: str, cutoff: int) -> int:
+    """Delete the events, hits and email actions before `cutoff` (a UTC midnight); the
+    day buckets stay. Returns the rows deleted."""
+    deleted = 0
+    for table in (events, hits, email_actions):
+        result = conn.execute(table.delete().where(table.c.ws == ws, table.c.at < cutoff))
+        deleted += result.rowcount or 0
+    conn.execute(
+        workspaces.update()
+        .where(
+            workspaces.c.ws == ws,
+            sa.or_(workspaces.c.pruned_before.is_(None), workspaces.c.pruned_before < cutoff),
         )
-    }
+        .values(pruned_before=cutoff)
+    )
+    return deleted
+
+
+def drop_unused_specs(
+    conn: sa.Connection, ws: str, rules: Iterable[ast.Rule], unused_since: int
+) -> int:
+    """Delete the specs no rule reads (implicit ones aside) unused since `unused_since`."""
+    wanted = {s.id for rule in rules for s in specs_of(rule)}
+    stale = [
+        spec_id
+        for spec_id in conn.execute(
+            sa.select(specs.c.spec_id).where(
+                specs.c.ws == ws, specs.c.implicit.is_(False), specs.c.used_at < unused_since
+            )
+        ).scalars()
+        if spec_id not in wanted
+    ]
+    deleted = 0
+    for table in (hits, buckets, specs):
+        result = conn.execute(table.delete().where(table.c.ws == ws, table.c.spec_id.in_(stale)))
+        deleted += result.rowcount or 0
+    return deleted
+
+
+def load_states(
+    conn: sa.Connection,
+    ws: str,
+    pks: Sequence[int],
+    spec_ids: Iterable[str],
+    *,
+    emails: bool,
+    coverage: int | None,
+) -> dict[int, PersonState]:
+    """The projections of a slice of people (keys `pks`, in order), read in bulk."""
+    if not pks:
+        return {}
+    low, high = pks[0], pks[-1]
+    states = {pk: PersonState(coverage=coverage) for pk in pks}
+    row: Any
+    for row in conn.execute(
+        sa.select(traits.c.pk, traits.c.key, traits.c.value).where(
+            traits.c.ws == ws, traits.c.pk.between(low, high)
+        )
+    ):
+        if row.pk in states:
+            states[row.pk].traits[row.key] = loads(row.value)
+    for row in conn.execute(
+        sa.select(memberships.c.profile_pk, segments.c.segment_id)
+        .select_from(memberships.join(segments, segments.c.pk == memberships.c.segment_pk))
+        .where(
+            segments.c.ws == ws,
+            memberships.c.member.is_(True),
+            memberships.c.profile_pk.between(low, high),
+        )
+    ):
+        if row.profile_pk in states:
+            states[row.profile_pk].segments.add(row.segment_id)
+    wanted = sorted(set(spec_ids))
+    if wanted:
+        rows = conn.execute(
+            sa.select(hits.c.pk, hits.c.spec_id, hits.c.at, hits.c.number, hits.c.grp)
+            .where(hits.c.ws == ws, hits.c.spec_id.in_(wanted), hits.c.pk.between(low, high))
+            .order_by(hits.c.pk, hits.c.spec_id, hits.c.at)
+        )
+        for row in rows:
+            state = states.get(row.pk)
+            if state is not None:
+                found = state.spec(row.spec_id).hits
+                found.times.append(row.at)
+                found.numbers.append(row.number)
+                found.groups.append(row.grp)
+        if coverage is not None:
+            for row in conn.execute(
+                sa.select(buckets)
+                .where(
+                    buckets.c.ws == ws,
+                    buckets.c.spec_id.in_(wanted),
+                    buckets.c.pk.between(low, high),
+                    buckets.c.day < coverage // MICROS_PER_DAY,
+                )
+                .order_by(buckets.c.pk, buckets.c.spec_id, buckets.c.day)
+            ):
+                state = states.get(row.pk)
+                if state is not None:
+                    data = state.spec(row.spec_id)
+                    data.days.append(row.day)
+                    data.buckets.append(
+                        DayBucket(
+                            row.day,
+                            row._mapping["count"],
+                            row.n,
+                            row.total,
+                            row.minimum,
+                            row.maximum,
+                        )
+                    )
+    if emails:
+        for pk, person_sends in sends_in(conn, ws, low, high).items():
+            if pk in states:
+                states[pk].sends = person_sends
+    return states
+
+
+def load_sends(conn: sa.Connection, ws: str, pk: int) -> list[Send]:
+    return sends_in(conn, ws, pk, pk).get(pk, [])
+
+
+def sends_in(conn: sa.Connection, ws: str, low: int, high: int) -> dict[int, list[Send]]:
+    """The known sends (with their human opens and clicks) of the people in a key range."""
+    known: dict[tuple[int, str], Send] = {}
+    row: Any
+    for row in conn.execute(
+        sa.select(sends.c.pk, sends.c.send_id, sends.c.sent_at).where(
+            sends.c.ws == ws, sends.c.pk.between(low, high), sends.c.sent_at.is_not(None)
+        )
+    ):
+        known[(row.pk, row.send_id)] = Send(row.send_id, row.sent_at)
     if known:
         rows = conn.execute(
-            sa.select(email_actions.c.send_id, email_actions.c.kind, email_actions.c.at)
+            sa.select(
+                email_actions.c.pk,
+                email_actions.c.send_id,
+                email_actions.c.kind,
+                email_actions.c.at,
+            )
             .where(
                 email_actions.c.ws == ws,
-                email_actions.c.pk == pk,
+                email_actions.c.pk.between(low, high),
                 email_actions.c.kind.in_(["o", "c"]),
             )
             .order_by(email_actions.c.at)
         )
         for row in rows:
-            send = known.get(row.send_id)
+            send = known.get((row.pk, row.send_id))
             if send is not None:
                 (send.opens if row.kind == "o" else send.clicks).append(row.at)
-    return sorted(known.values(), key=lambda s: (s.sent_at, s.send_id))
+    out: dict[int, list[Send]] = defaultdict(list)
+    for (pk, _), send in known.items():
+        out[pk].append(send)
+    for found in out.values():
+        found.sort(key=lambda s: (s.sent_at, s.send_id))
+    return dict(out)
 
 
 def load_person(conn: sa.Connection, ws: str, pk: int) -> Person:

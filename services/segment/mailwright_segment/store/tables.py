@@ -306,6 +306,8 @@ jobs = sa.Table(
     sa.Column("total", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("entered", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("exited", sa.BigInteger, nullable=False, server_default="0"),
+    # The last profile key done: a job taken over continues after it.
+    sa.Column("cursor", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("error", sa.Text, nullable=False, server_default=""),
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("ended_at", sa.BigInteger, nullable=True),
