@@ -138,8 +138,7 @@ async def test_a_segment_of_another_workspace_is_refused(sqlite_service) -> None
         segment_pb2.WatchMembershipRequest(parent=WS, segments=["workspaces/other/segments/a"])
     )
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        async for _ in stream:
-            break
+        await anext(aiter(stream))
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 

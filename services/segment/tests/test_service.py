@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
-from upstream import changed, event
+from upstream import changed, event, stamp
 
 from mailwright.segment.v1 import segment_pb2
 
@@ -231,17 +232,11 @@ async def test_deletion_erases_the_person_and_publishes_their_exits(service) -> 
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
     replay = service.stub.WatchMembership(
         segment_pb2.WatchMembershipRequest(
-            parent=WS, start_time=upstream_stamp(datetime(2000, 1, 1, tzinfo=UTC))
+            parent=WS, start_time=stamp(datetime(2000, 1, 1, tzinfo=UTC))
         )
     )
     seen = await first_changes(replay, 1, within=1.0)
     assert seen == []
-
-
-def upstream_stamp(at: datetime):  # type: ignore[no-untyped-def]
-    from upstream import stamp
-
-    return stamp(at)
 
 
 async def first_changes(stream, count: int, within: float) -> list[segment_pb2.MembershipChange]:  # type: ignore[no-untyped-def]
@@ -253,10 +248,8 @@ async def first_changes(stream, count: int, within: float) -> list[segment_pb2.M
             if len(found) >= count:
                 return
 
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(read(), within)
-    except TimeoutError:
-        pass
     stream.cancel()
     return found
 
@@ -272,7 +265,7 @@ async def test_watch_membership_replays_history_then_streams_live(service) -> No
         segment_pb2.WatchMembershipRequest(
             parent=WS,
             segments=[name("buyers")],
-            start_time=upstream_stamp(datetime.now(UTC) - timedelta(hours=1)),
+            start_time=stamp(datetime.now(UTC) - timedelta(hours=1)),
         )
     )
 
@@ -313,7 +306,8 @@ async def test_explain_shows_each_condition_with_what_it_compared(sqlite_service
     reply = await service.stub.ExplainMembership(
         segment_pb2.ExplainMembershipRequest(segment=name("loyal"), profile_id="p1")
     )
-    assert reply.member and reply.root.value
+    assert reply.member
+    assert reply.root.value
     first, second = reply.root.children
     assert first.path == "all[0]"
     assert "count=2" in first.detail

@@ -120,9 +120,8 @@ class Upstream:
         deadline = asyncio.get_running_loop().time() + within
         while len(self.transitions(**match)) < count:
             if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(
-                    f"expected {count} transitions matching {match}, got {self.transitions(**match)}"
-                )
+                got = self.transitions(**match)
+                raise AssertionError(f"expected {count} transitions matching {match}, got {got}")
             await asyncio.sleep(0.02)
 
 
