@@ -355,9 +355,10 @@ def _sequence(node: ast.Sequence, candidates: list[Candidates]) -> Test:
 
 
 def _acted(send: Send, action: ast.EmailAction, now: int) -> bool:
-    if action is not ast.EmailAction.CLICKED and send.opens and send.opens[0] <= now:
+    opened, clicked = send.first_open, send.first_click
+    if action is not ast.EmailAction.CLICKED and opened is not None and opened <= now:
         return True
-    return action is not ast.EmailAction.OPENED and bool(send.clicks) and send.clicks[0] <= now
+    return action is not ast.EmailAction.OPENED and clicked is not None and clicked <= now
 
 
 def _action_times(send: Send, action: ast.EmailAction) -> Iterator[int]:
@@ -381,7 +382,9 @@ def _last_emails(node: ast.LastEmailsEngagement, candidates: list[Candidates]) -
     def changes(s: PersonState, now: int) -> Iterator[int]:
         for send in s.sends:
             yield send.sent_at
-            yield from _action_times(send, action)
+            for first in (send.first_open, send.first_click):
+                if first is not None:
+                    yield first
 
     candidates.append(changes)
     return evaluate

@@ -80,9 +80,13 @@ def state_of(person: Person, specs: Iterable[Spec]) -> PersonState:
 
 
 def _send(send: EmailSend) -> Send:
+    opens = sorted(to_micros(t) for t in send.opens)
+    clicks = sorted(to_micros(t) for t in send.clicks)
     return Send(
         send.send_id,
         to_micros(send.sent_at),
-        sorted(to_micros(t) for t in send.opens),
-        sorted(to_micros(t) for t in send.clicks),
+        opens,
+        clicks,
+        opens[0] if opens else None,
+        clicks[0] if clicks else None,
     )

@@ -52,15 +52,22 @@ class SpecData:
 
 @dataclass
 class Send:
-    """An email sent to the person: when, and the human opens and clicks (sorted)."""
+    """An email sent to the person: when, the human opens and clicks held (sorted), and
+    the first open and click ever (kept on the send, so they outlive pruned actions)."""
 
     send_id: str
     sent_at: int
     opens: list[int] = field(default_factory=list)
     clicks: list[int] = field(default_factory=list)
+    first_open: int | None = None
+    first_click: int | None = None
 
     def add_action(self, kind: str, at: int) -> None:
         insort(self.opens if kind == "open" else self.clicks, at)
+        if kind == "open" and (self.first_open is None or at < self.first_open):
+            self.first_open = at
+        if kind == "click" and (self.first_click is None or at < self.first_click):
+            self.first_click = at
 
 
 @dataclass

@@ -102,23 +102,35 @@ def verdicts(
         out = []
         for i, (person, pk) in enumerate(zip(people, keys, strict=True)):
             reference = evaluate(rule, persons.normalized(person), now)
-            state = projection.load_state(conn, ws, pk, plan.spec_ids, emails=True, coverage=None)
+            coverage = projection.pruned_before(conn, ws)
+            state = projection.load_state(
+                conn, ws, pk, plan.spec_ids, emails=True, coverage=coverage
+            )
             out.append((reference, f"p{i}" in batch, plan.evaluate(state, at)))
     return out
+
+
+TICK = MICROSECOND
+
+
+def periods(rule: ast.Rule) -> set[timedelta]:
+    """Zero and every duration of the rule (windows, waits, trait periods)."""
+    found = {timedelta(0)}
+    for node in tree.conditions(rule):
+        window = getattr(node, "window", None)
+        if isinstance(window, ast.LastPeriod):
+            found.add(window.period)
+        for name in ("within", "period"):
+            value = getattr(node, name, None)
+            if isinstance(value, timedelta):
+                found.add(value)
+    return found
 
 
 def boundaries(rule: ast.Rule, people: Sequence[Person]) -> list[datetime]:
     """Instants where results are most likely to flip: data instants, plus every period
     of the rule after them, and one microsecond before each."""
-    periods = {timedelta(0)}
-    for node in tree.conditions(rule):
-        window = getattr(node, "window", None)
-        if isinstance(window, ast.LastPeriod):
-            periods.add(window.period)
-        for name in ("within", "period"):
-            value = getattr(node, name, None)
-            if isinstance(value, timedelta):
-                periods.add(value)
+    durations = periods(rule)
     times: set[datetime] = set()
     for person in people:
         times.update(e.timestamp for e in person.events)
@@ -126,7 +138,7 @@ def boundaries(rule: ast.Rule, people: Sequence[Person]) -> list[datetime]:
             times.update((send.sent_at, *send.opens, *send.clicks))
     found = set()
     for t in times:
-        for period in periods:
+        for period in durations:
             found.add(t + period)
             found.add(t + period - MICROSECOND)
     return sorted(found)

@@ -897,11 +897,13 @@ def sends_in(conn: sa.Connection, ws: str, low: int, high: int) -> dict[int, lis
     known: dict[tuple[int, str], Send] = {}
     row: Any
     for row in conn.execute(
-        sa.select(sends.c.pk, sends.c.send_id, sends.c.sent_at).where(
-            sends.c.ws == ws, sends.c.pk.between(low, high), sends.c.sent_at.is_not(None)
-        )
+        sa.select(
+            sends.c.pk, sends.c.send_id, sends.c.sent_at, sends.c.first_open, sends.c.first_click
+        ).where(sends.c.ws == ws, sends.c.pk.between(low, high), sends.c.sent_at.is_not(None))
     ):
-        known[(row.pk, row.send_id)] = Send(row.send_id, row.sent_at)
+        known[(row.pk, row.send_id)] = Send(
+            row.send_id, row.sent_at, first_open=row.first_open, first_click=row.first_click
+        )
     if known:
         rows = conn.execute(
             sa.select(
