@@ -10,10 +10,10 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
 
 from mailwright.common.v1 import event_pb2
+from mailwright.delivery.v1 import delivery_pb2
 from mailwright.ingest.v1 import ingest_pb2
 from mailwright.runtime.clients import SERVICE_FULL_NAMES
 from mailwright.runtime.server import Platform
-from mailwright.segment.v1 import segment_pb2
 
 
 def _channel(platform: Platform) -> grpc.aio.Channel:
@@ -133,8 +133,8 @@ async def test_an_rpc_not_built_yet_is_unimplemented(platform: Platform) -> None
     clients = platform.clients()
     try:
         with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await clients.segment.GetSegment(
-                segment_pb2.GetSegmentRequest(name="workspaces/acme/segments/vip")
+            await clients.delivery.GetCampaign(
+                delivery_pb2.GetCampaignRequest(name="workspaces/acme/campaigns/spring")
             )
     finally:
         await clients.close()
