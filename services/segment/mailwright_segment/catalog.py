@@ -115,6 +115,7 @@ class SegmentCatalog:
     def __init__(self, engine: MembershipEngine, *, retention: timedelta) -> None:
         self.engine = engine
         self.db = engine.engine
+        self.reader = engine.reader
         self.retention = retention
 
     # -- reading ------------------------------------------------------------------------
@@ -122,7 +123,7 @@ class SegmentCatalog:
         text, data, warnings, updated = row.rule_text, row.rule, row.warnings, row.updated_at
         number = row.version
         if version and version != row.version:
-            with self.db.connect() as conn:
+            with self.reader.connect() as conn:
                 found = segment_store.get_version(conn, row.pk, version)
             if found is None:
                 raise NotFound(f'segment "{row.segment_id}" has no version {version}')
@@ -144,7 +145,7 @@ class SegmentCatalog:
         )
 
     def get(self, ws: str, segment_id: str, version: int = 0) -> tuple[Segment, int]:
-        with self.db.connect() as conn:
+        with self.reader.connect() as conn:
             row = segment_store.get_segment(conn, ws, segment_id)
             if row is None:
                 raise NotFound(f'segment "{segment_id}" not found')
@@ -157,7 +158,7 @@ class SegmentCatalog:
         """A page of segments after id `after`; returns them and the last id looked at."""
         found: list[SegmentRow] = []
         cursor = after
-        with self.db.connect() as conn:
+        with self.reader.connect() as conn:
             while len(found) < limit:
                 rows = segment_store.list_segments(conn, ws, cursor, limit)
                 if not rows:
@@ -192,7 +193,7 @@ class SegmentCatalog:
                     Severity.ERROR, "syntax", error.message, (), ", ".join(error.expected), span
                 )
                 return Validation(None, (issue,))
-        with self.db.connect() as conn:
+        with self.reader.connect() as conn:
             checked = read_rule(rule.text or None, rule.proto, self.context(conn, ws), prefix="")
         return Validation(checked, (*checked.errors, *checked.warnings))
 
@@ -333,7 +334,7 @@ class SegmentCatalog:
             return self._queue(conn, ws, segment_id, "recompute", now)
 
     def job(self, ws: str, job_id: str) -> JobRow:
-        with self.db.connect() as conn:
+        with self.reader.connect() as conn:
             found = membership_store.get_job(conn, ws, job_id)
         if found is None:
             raise NotFound(f'recompute job "{job_id}" not found')
@@ -350,7 +351,7 @@ class SegmentCatalog:
             projection.ensure_specs(conn, ws, specs_of(checked.rule), now, row.pruned_before)
         dialect = self.db.dialect.name
         scope = Scope(ws, now)
-        with self.db.connect() as conn:
+        with self.reader.connect() as conn:
             count = int(conn.execute(count_query(checked.rule, scope, dialect)).scalar() or 0)
             ids: list[str] = []
             if sample:
@@ -360,11 +361,11 @@ class SegmentCatalog:
 
     def explain(self, ws: str, segment_id: str, profile_id: str) -> ExplainResult:
         now = self.engine.clock()
-        with self.db.connect() as conn:
+        with self.reader.connect() as conn:
             row = segment_store.get_segment(conn, ws, segment_id)
             if row is None:
                 raise NotFound(f'segment "{segment_id}" not found')
-            pk = projection.lock_profile(conn, ws, profile_id)
+            pk = projection.profile_key(conn, ws, profile_id)
             if pk is None:
                 raise NotFound(f'profile "{profile_id}" is not known to the segment service')
             rule = self.engine.rule_of(row.pk, row.version, row.rule)
@@ -381,7 +382,7 @@ class SegmentCatalog:
     def members(
         self, ws: str, segment_id: str, after_pk: int, limit: int
     ) -> tuple[list[tuple[int, str, int]], int]:
-        with self.db.connect() as conn:
+        with self.reader.connect() as conn:
             row = segment_store.get_segment(conn, ws, segment_id)
             if row is None:
                 raise NotFound(f'segment "{segment_id}" not found')
@@ -390,20 +391,20 @@ class SegmentCatalog:
         return found, total
 
     def last_log_id(self) -> int:
-        with self.db.connect() as conn:
+        with self.reader.connect() as conn:
             return membership_store.last_log_id(conn)
 
     def history(
         self, ws: str, after: int, since: int | None, segment_ids: list[str], limit: int
     ) -> list[LogEntry]:
-        with self.db.connect() as conn:
+        with self.reader.connect() as conn:
             return membership_store.history(
                 conn, ws, after_id=after, since=since, segment_ids=segment_ids, limit=limit
             )
 
     # -- the outbox ---------------------------------------------------------------------
     def unpublished(self, ids: list[int] | None, limit: int = 500) -> list[LogEntry]:
-        with self.db.connect() as conn:
+        with self.reader.connect() as conn:
             return membership_store.unpublished(conn, ids, limit)
 
     def mark_published(self, entries: list[LogEntry]) -> None:
@@ -420,5 +421,5 @@ class SegmentCatalog:
             membership_store.finish_job(conn, job, error=error, now=self.engine.clock())
 
     def profile_segments(self, ws: str, profile_id: str) -> list[str]:
-        with self.db.connect() as conn:
+        with self.reader.connect() as conn:
             return membership_store.profile_segments(conn, ws, profile_id)

@@ -89,6 +89,8 @@ class MembershipEngine:
         timer_lease: timedelta = timedelta(seconds=60),
     ) -> None:
         self.engine = engine
+        # Reads that need no lock: on SQLite their transactions begin deferred.
+        self.reader = engine.execution_options(sqlite_deferred=True)
         self.clock = clock
         self.retention = retention
         self.timer_lease = micros_of(timer_lease)
@@ -369,7 +371,7 @@ class MembershipEngine:
             )
 
     def next_due(self) -> int | None:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return membership_store.next_due(conn)
 
     # -- recompute -----------------------------------------------------------------------
@@ -494,7 +496,7 @@ class MembershipEngine:
         now = self.clock()
         cutoff = day_of(now - micros_of(self.retention)) * MICROS_PER_DAY
         deleted = 0
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             names = projection.workspace_names(conn)
         for ws in names:
             with self.engine.begin() as conn:

@@ -17,6 +17,7 @@ and evaluates at each, in order.
 
 from __future__ import annotations
 
+import operator
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -30,6 +31,15 @@ from mailwright_segment.values import MICROS_PER_DAY, micros_of, to_micros
 from mailwright_segment.windows import Span, span_of, split
 
 Test = Callable[[PersonState, int], bool]
+
+_OPERATORS: dict[ast.Operator, Callable[[int, int], bool]] = {
+    ast.Operator.EQ: operator.eq,
+    ast.Operator.NE: operator.ne,
+    ast.Operator.LT: operator.lt,
+    ast.Operator.LE: operator.le,
+    ast.Operator.GT: operator.gt,
+    ast.Operator.GE: operator.ge,
+}
 Candidates = Callable[[PersonState, int], Iterable[int]]
 
 MAX_CANDIDATES = 5000
@@ -78,10 +88,31 @@ def next_change(plan: Plan, state: PersonState, now: int) -> int | None:
 def _node(rule: ast.Rule, candidates: list[Candidates]) -> Test:
     if isinstance(rule, ast.And):
         parts = tuple(_node(c, candidates) for c in rule.conditions)
-        return lambda s, now: all(p(s, now) for p in parts)
+        if len(parts) == 2:
+            first, second = parts
+            return lambda s, now: first(s, now) and second(s, now)
+
+        def every(s: PersonState, now: int) -> bool:
+            # A plain loop: a generator costs more on this hot path.
+            for part in parts:  # noqa: SIM110
+                if not part(s, now):
+                    return False
+            return True
+
+        return every
     if isinstance(rule, ast.Or):
         parts = tuple(_node(c, candidates) for c in rule.conditions)
-        return lambda s, now: any(p(s, now) for p in parts)
+        if len(parts) == 2:
+            first, second = parts
+            return lambda s, now: first(s, now) or second(s, now)
+
+        def some(s: PersonState, now: int) -> bool:
+            for part in parts:  # noqa: SIM110
+                if part(s, now):
+                    return True
+            return False
+
+        return some
     if isinstance(rule, ast.Not):
         inner = _node(rule.condition, candidates)
         return lambda s, now: not inner(s, now)
@@ -90,8 +121,7 @@ def _node(rule: ast.Rule, candidates: list[Candidates]) -> Test:
 
 def _leaf(node: ast.Condition, candidates: list[Candidates]) -> Test:
     if isinstance(node, ast.TraitCondition):
-        key, op, literal = node.trait, node.op, node.value
-        return lambda s, now: test(op, literal, s.traits.get(key))
+        return _trait(node)
     if isinstance(node, ast.TraitDateCondition):
         return _trait_date(node)
     if isinstance(node, ast.TraitWithinLast):
@@ -110,6 +140,14 @@ def _leaf(node: ast.Condition, candidates: list[Candidates]) -> Test:
 
 # ---------------------------------------------------------------------------------------
 # Traits
+
+
+def _trait(node: ast.TraitCondition) -> Test:
+    key, op, literal = node.trait, node.op, node.value
+    if op is ast.Operator.EQ and isinstance(literal, str):
+        # The reference's equality for a string literal, without its general dispatch.
+        return lambda s, now: isinstance(v := s.traits.get(key), str) and v == literal
+    return lambda s, now: test(op, literal, s.traits.get(key))
 
 
 def _trait_date(node: ast.TraitDateCondition) -> Test:
@@ -251,11 +289,20 @@ def _event(
 
     elif isinstance(node, ast.EventCount):
         spec_id = count_spec(node).id
-        count_op, count = node.op, node.count
+        count_op, count = _OPERATORS[node.op], node.count
+        period = micros_of(window.period) if isinstance(window, ast.LastPeriod) else None
 
         def evaluate(s: PersonState, now: int) -> bool:
-            found = count_in(s.specs.get(spec_id), span_of(window, now), s.coverage)
-            return compare(count_op, found, count)
+            data = s.specs.get(spec_id)
+            if data is None:
+                return bool(count_op(0, count))
+            if period is not None and (s.coverage is None or now - period >= s.coverage):
+                # A sliding window the hits cover: two bisections.
+                times = data.hits.times
+                found = bisect_left(times, now + 1) - bisect_left(times, now - period + 1)
+            else:
+                found = count_in(data, span_of(window, now), s.coverage)
+            return bool(count_op(found, count))
 
     else:
         spec_id = count_spec(node).id

@@ -15,7 +15,10 @@ The query scans the workspace's profiles once and LEFT JOINs one relation per co
 * `in segment` joins the current members of that segment.
 
 Each condition becomes a predicate that is never NULL (a person without a row has count
-0, sum 0, no minimum), so `not`, `and` and `or` are SQL's. Comparisons follow the reference
+0, sum 0, no minimum), so `not`, `and` and `or` are SQL's. A condition every member must
+meet (one reached from the root through `and` only) that no person without rows can meet
+is joined with an INNER JOIN instead, its test pushed into the join (a HAVING, an ON), so
+the query is the one a person would write for it. Comparisons follow the reference
 evaluator: a missing value fails everything but `not exists`, kinds never coerce, strings
 compare exactly, numbers by value (exact on PostgreSQL's NUMERIC; on SQLite sums and
 averages go through `sqlfuncs`).
@@ -103,7 +106,7 @@ class _Compiler:
     scope: Scope
     dialect: str
     person: Any = field(default_factory=lambda: profiles.alias("p"))
-    joins: list[tuple[Any, Any]] = field(default_factory=list)
+    joins: list[tuple[Any, Any, bool]] = field(default_factory=list)
 
     @property
     def sqlite(self) -> bool:
@@ -111,14 +114,15 @@ class _Compiler:
 
     def joined(self) -> Any:
         source = self.person
-        for relation, on in self.joins:
-            source = source.outerjoin(relation, on)
+        for relation, on, inner in sorted(self.joins, key=lambda j: not j[2]):
+            source = source.join(relation, on) if inner else source.outerjoin(relation, on)
         return source
 
-    def join(self, relation: Any) -> Any:
-        """LEFT JOIN a per-person relation (with a `pk` column) on the person."""
+    def join(self, relation: Any, inner: bool = False) -> Any:
+        """Join a per-person relation (with a `pk` column) on the person: INNER when every
+        member must have a row in it, else LEFT."""
         alias = relation.subquery(f"c{len(self.joins)}")
-        self.joins.append((alias, alias.c.pk == self.person.c.pk))
+        self.joins.append((alias, alias.c.pk == self.person.c.pk, inner))
         return alias
 
     def in_range(self, query: Any, column: Any) -> Any:
@@ -129,55 +133,81 @@ class _Compiler:
         return query
 
     # -- structure -----------------------------------------------------------------------
-    def node(self, rule: ast.Rule) -> Predicate:
+    def node(self, rule: ast.Rule, required: bool = True) -> Predicate:
+        """The predicate of a node; `required`: every member must meet it (reached from
+        the root through `and` only)."""
         if isinstance(rule, ast.And):
-            return sa.and_(*(self.node(c) for c in rule.conditions))
+            return sa.and_(*(self.node(c, required) for c in rule.conditions))
         if isinstance(rule, ast.Or):
-            return sa.or_(*(self.node(c) for c in rule.conditions))
+            return sa.or_(*(self.node(c, False) for c in rule.conditions))
         if isinstance(rule, ast.Not):
-            return sa.not_(self.node(rule.condition))
-        return self.leaf(rule)
+            return sa.not_(self.node(rule.condition, False))
+        return self.leaf(rule, required)
 
-    def leaf(self, node: ast.Condition) -> Predicate:
+    def leaf(self, node: ast.Condition, required: bool) -> Predicate:
         if isinstance(node, ast.TraitCondition):
-            return self.trait(node)
+            return self.trait(node, required)
         if isinstance(node, ast.TraitDateCondition):
-            row = self.trait_row(node.trait)
             limit = to_micros(node.date)
-            test = (
-                row.c.instant < limit
-                if node.op is ast.DateOperator.BEFORE
-                else row.c.instant > limit
+            before = node.op is ast.DateOperator.BEFORE
+            return self.on_trait(
+                node.trait,
+                lambda row: row.c.instant < limit if before else row.c.instant > limit,
+                required,
             )
-            return _definitely(test)
         if isinstance(node, ast.TraitWithinLast):
-            row = self.trait_row(node.trait)
-            now = self.scope.now
-            inside = sa.and_(row.c.instant > now - micros_of(node.period), row.c.instant <= now)
-            if node.negated:
-                return _definitely(sa.and_(row.c.instant.is_not(None), sa.not_(inside)))
-            return _definitely(inside)
+            now, period = self.scope.now, micros_of(node.period)
+
+            def within(row: Any) -> Any:
+                inside = sa.and_(row.c.instant > now - period, row.c.instant <= now)
+                if node.negated:
+                    return sa.and_(row.c.instant.is_not(None), sa.not_(inside))
+                return inside
+
+            return self.on_trait(node.trait, within, required)
         if isinstance(node, ast.EventCount | ast.DidNotPerform):
-            return self.count(node)
+            return self.count(node, required)
         if isinstance(node, ast.EventAggregate):
-            return self.aggregate(node)
+            return self.aggregate(node, required)
         if isinstance(node, ast.Sequence):
-            return self.sequence(node)
+            return self.sequence(node, required)
         if isinstance(node, ast.LastEmailsEngagement):
-            return self.last_emails(node)
+            return self.last_emails(node, required)
         if isinstance(node, ast.WindowEngagement):
-            return self.window_engagement(node)
-        return self.membership(node)
+            return self.window_engagement(node, required)
+        return self.membership(node, required)
 
     # -- traits --------------------------------------------------------------------------
-    def trait_row(self, key: str) -> Any:
+    def trait_row(self, key: str, test: Callable[[Any], Any] | None = None) -> Any:
+        """Join the trait row of `key`: LEFT, or INNER with `test` in its ON clause."""
         alias = traits.alias(f"c{len(self.joins)}")
-        self.joins.append((alias, sa.and_(alias.c.pk == self.person.c.pk, alias.c.key == key)))
+        on = sa.and_(alias.c.pk == self.person.c.pk, alias.c.key == key)
+        if test is not None:
+            on = sa.and_(on, test(alias))
+        self.joins.append((alias, on, test is not None))
         return alias
 
-    def trait(self, node: ast.TraitCondition) -> Predicate:
+    def on_trait(self, key: str, test: Callable[[Any], Any], required: bool) -> Predicate:
+        """A test that needs the trait's value: pushed into an inner join when required."""
+        if required:
+            self.trait_row(key, test)
+            return sa.true()
+        return _definitely(test(self.trait_row(key)))
+
+    def trait(self, node: ast.TraitCondition, required: bool) -> Predicate:
         op, literal = node.op, node.value
+        if required and op not in (ast.Operator.NOT_EXISTS, ast.Operator.CONTAINS):
+            return self.on_trait(node.trait, lambda row: self.trait_test(node, row), True)
         row = self.trait_row(node.trait)
+        if op is ast.Operator.CONTAINS:
+            assert literal is not None
+            assert not isinstance(literal, tuple)
+            return self.contains(node.trait, row, literal)
+        return _definitely(self.trait_test(node, row))
+
+    def trait_test(self, node: ast.TraitCondition, row: Any) -> Any:
+        """The test of a trait condition on its (possibly missing) row; NULL means false."""
+        op, literal = node.op, node.value
         present = row.c.kind.is_not(None)
         if op is ast.Operator.EXISTS:
             return present
@@ -186,25 +216,20 @@ class _Compiler:
         if op in (ast.Operator.IN, ast.Operator.NOT_IN):
             assert isinstance(literal, tuple)
             found = sa.or_(*(_equal(row.c, item) for item in literal))
-            if op is ast.Operator.IN:
-                return _definitely(found)
-            return _definitely(sa.and_(present, sa.not_(found)))
+            return found if op is ast.Operator.IN else sa.and_(present, sa.not_(found))
         assert literal is not None
         assert not isinstance(literal, tuple)
         if op is ast.Operator.EQ:
-            return _definitely(_equal(row.c, literal))
+            return _equal(row.c, literal)
         if op is ast.Operator.NE:
-            return _definitely(sa.and_(present, sa.not_(_equal(row.c, literal))))
+            return sa.and_(present, sa.not_(_equal(row.c, literal)))
         if op in ast.ORDERINGS:
             assert isinstance(literal, Decimal)
-            return _definitely(
-                sa.and_(row.c.kind == "n", compare_with(op, row.c.number, _number(literal)))
-            )
-        if op is ast.Operator.STARTS_WITH:
-            assert isinstance(literal, str)
-            prefix = sa.func.substr(row.c.text, 1, len(literal)) == literal
-            return _definitely(sa.and_(row.c.kind == "s", prefix))
-        return self.contains(node.trait, row, literal)
+            return sa.and_(row.c.kind == "n", compare_with(op, row.c.number, _number(literal)))
+        assert op is ast.Operator.STARTS_WITH
+        assert isinstance(literal, str)
+        prefix = sa.func.substr(row.c.text, 1, len(literal)) == literal
+        return sa.and_(row.c.kind == "s", prefix)
 
     def contains(self, key: str, row: Any, literal: ast.Scalar) -> Predicate:
         element = sa.select(trait_items.c.pk).where(
@@ -221,43 +246,47 @@ class _Compiler:
         return sa.or_(_definitely(substring), in_list)
 
     # -- events --------------------------------------------------------------------------
-    def window_rows(self, spec_id: str, span: Span) -> list[Any]:
-        """SELECTs of (pk, c, n, total, minimum, maximum) whose union covers the span."""
+    def window_rows(self, spec_id: str, span: Span, measured: bool) -> list[Any]:
+        """SELECTs of (pk, c[, n, total, minimum, maximum]) whose union covers the span:
+        the day buckets of its whole days, the hits of its partial days."""
         pieces = split(span)
         parts: list[Any] = []
         ws = self.scope.ws
         if pieces.days is not None:
             first, end = pieces.days
-            query = sa.select(
-                buckets.c.pk,
-                buckets.c["count"].label("c"),
-                buckets.c.n,
-                buckets.c.total,
-                buckets.c.minimum,
-                buckets.c.maximum,
-            ).where(buckets.c.ws == ws, buckets.c.spec_id == spec_id, buckets.c.day < end)
+            columns = [buckets.c.pk, buckets.c["count"].label("c")]
+            if measured:
+                columns += [buckets.c.n, buckets.c.total, buckets.c.minimum, buckets.c.maximum]
+            query = sa.select(*columns).where(
+                buckets.c.ws == ws, buckets.c.spec_id == spec_id, buckets.c.day < end
+            )
             if first is not None:
                 query = query.where(buckets.c.day >= first)
             parts.append(self.in_range(query, buckets.c.pk))
         for edge in pieces.edges:
             if edge.empty:
                 continue
-            measured = sa.case((hits.c.number.is_(None), 0), else_=1)
-            query = sa.select(
-                hits.c.pk,
-                sa.literal(1).label("c"),
-                measured.label("n"),
-                sa.func.coalesce(hits.c.number, sa.literal(0, Number())).label("total"),
-                hits.c.number.label("minimum"),
-                hits.c.number.label("maximum"),
-            ).where(hits.c.ws == ws, hits.c.spec_id == spec_id, hits.c.at < edge.stop)
+            # One SELECT per edge: each is a narrow range of the (spec, at) index.
+            columns = [hits.c.pk, sa.literal(1).label("c")]
+            if measured:
+                columns += [
+                    sa.case((hits.c.number.is_(None), 0), else_=1).label("n"),
+                    sa.func.coalesce(hits.c.number, sa.literal(0, Number())).label("total"),
+                    hits.c.number.label("minimum"),
+                    hits.c.number.label("maximum"),
+                ]
+            query = sa.select(*columns).where(
+                hits.c.ws == ws, hits.c.spec_id == spec_id, hits.c.at < edge.stop
+            )
             if edge.start is not None:
                 query = query.where(hits.c.at >= edge.start)
             parts.append(self.in_range(query, hits.c.pk))
         return parts
 
-    def count(self, node: ast.EventCount | ast.DidNotPerform) -> Predicate:
-        parts = self.window_rows(count_spec(node).id, span_of(node.window, self.scope.now))
+    def count(self, node: ast.EventCount | ast.DidNotPerform, required: bool) -> Predicate:
+        parts = self.window_rows(
+            count_spec(node).id, span_of(node.window, self.scope.now), measured=False
+        )
         op, count = (
             (node.op, node.count) if isinstance(node, ast.EventCount) else (ast.Operator.EQ, 0)
         )
@@ -265,37 +294,62 @@ class _Compiler:
             return sa.true() if compare_with(op, 0, count) else sa.false()
         union = sa.union_all(*parts).subquery()
         per_person = sa.select(union.c.pk, sa.func.sum(union.c.c).label("cnt")).group_by(union.c.pk)
+        if required and not compare_with(op, 0, count):
+            self.join(per_person.having(compare_with(op, sa.func.sum(union.c.c), count)), True)
+            return sa.true()
         row = self.join(per_person)
         return _definitely(compare_with(op, sa.func.coalesce(row.c.cnt, 0), count))
 
-    def aggregate(self, node: ast.EventAggregate) -> Predicate:
-        parts = self.window_rows(aggregate_spec(node).id, span_of(node.window, self.scope.now))
+    def aggregate(self, node: ast.EventAggregate, required: bool) -> Predicate:
+        parts = self.window_rows(
+            aggregate_spec(node).id, span_of(node.window, self.scope.now), measured=True
+        )
         kind, op, value = node.aggregate, node.op, node.value
         if not parts:
             empty = kind is ast.Aggregate.SUM and compare_with(op, Decimal(0), value)
             return sa.true() if empty else sa.false()
         union = sa.union_all(*parts).subquery()
         total = sa.func.mw_dsum(union.c.total) if self.sqlite else sa.func.sum(union.c.total)
+        columns = {
+            "nn": sa.func.sum(union.c.n),
+            "tot": total,
+            "mn": sa.func.min(union.c.minimum),
+            "mx": sa.func.max(union.c.maximum),
+        }
         per_person = sa.select(
-            union.c.pk,
-            sa.func.sum(union.c.n).label("nn"),
-            total.label("tot"),
-            sa.func.min(union.c.minimum).label("mn"),
-            sa.func.max(union.c.maximum).label("mx"),
+            union.c.pk, *(column.label(label) for label, column in columns.items())
         ).group_by(union.c.pk)
+        if required and (kind is not ast.Aggregate.SUM or not compare_with(op, 0, value)):
+            test = self.aggregate_test(kind, op, value, columns, zero=False)
+            self.join(per_person.having(test), True)
+            return sa.true()
         row = self.join(per_person)
+        found = {label: row.c[label] for label in columns}
+        return _definitely(self.aggregate_test(kind, op, value, found, zero=True))
+
+    def aggregate_test(
+        self,
+        kind: ast.Aggregate,
+        op: ast.Operator,
+        value: Decimal,
+        columns: dict[str, Any],
+        zero: bool,
+    ) -> Any:
+        """`AGG op value` over per-person columns nn, tot, mn, mx (`zero`: a person may
+        have no row, whose sum is 0)."""
         if kind is ast.Aggregate.SUM:
-            return _definitely(self.exact(op, sa.func.coalesce(row.c.tot, 0), value))
+            total = sa.func.coalesce(columns["tot"], 0) if zero else columns["tot"]
+            return self.exact(op, total, value)
         if kind is ast.Aggregate.AVERAGE:
             # avg op v  <=>  sum op v * n  (n > 0): exact, with no division.
             scaled = (
-                sa.func.mw_dmul(str(value), row.c.nn)
+                sa.func.mw_dmul(str(value), columns["nn"])
                 if self.sqlite
-                else sa.cast(_number(value) * row.c.nn, sa.Numeric())
+                else sa.cast(_number(value) * columns["nn"], sa.Numeric())
             )
-            return _definitely(sa.and_(row.c.nn > 0, self.exact(op, row.c.tot, scaled)))
-        extreme = row.c.mn if kind is ast.Aggregate.MIN else row.c.mx
-        return _definitely(sa.and_(row.c.nn > 0, compare_with(op, extreme, _number(value))))
+            return sa.and_(columns["nn"] > 0, self.exact(op, columns["tot"], scaled))
+        extreme = columns["mn"] if kind is ast.Aggregate.MIN else columns["mx"]
+        return sa.and_(columns["nn"] > 0, compare_with(op, extreme, _number(value)))
 
     def exact(self, op: ast.Operator, left: Any, right: Any) -> Any:
         """`left op right` between exact numbers (sums and products)."""
@@ -304,7 +358,7 @@ class _Compiler:
             return compare_with(op, sa.func.mw_dcmp(left, right_value), 0)
         return compare_with(op, left, _number(right) if isinstance(right, Decimal) else right)
 
-    def sequence(self, node: ast.Sequence) -> Predicate:
+    def sequence(self, node: ast.Sequence, required: bool) -> Predicate:
         span = span_of(node.window, self.scope.now)
         if span.empty:
             return sa.false()
@@ -339,8 +393,12 @@ class _Compiler:
             query = query.where(anchors.c.at + within <= now, ~followed)
         else:
             query = query.where(followed)
-        row = self.join(query.distinct())
-        return row.c.pk.is_not(None)
+        return self.exists_in(query.distinct(), required)
+
+    def exists_in(self, relation: Any, required: bool) -> Predicate:
+        """Whether the person is in `relation` (of `pk`)."""
+        row = self.join(relation, required)
+        return sa.true() if required else row.c.pk.is_not(None)
 
     # -- email ---------------------------------------------------------------------------
     def acted(self, action: ast.EmailAction, opened: Any, clicked: Any) -> Any:
@@ -357,7 +415,7 @@ class _Compiler:
             return sends.c.send_id.desc()
         return sa.collate(sends.c.send_id, "C").desc()
 
-    def last_emails(self, node: ast.LastEmailsEngagement) -> Predicate:
+    def last_emails(self, node: ast.LastEmailsEngagement, required: bool) -> Predicate:
         now = self.scope.now
         ranked = sa.select(
             sends.c.pk,
@@ -373,9 +431,9 @@ class _Compiler:
             .group_by(recent.c.pk)
             .having(sa.func.sum(recent.c.acted) >= node.min_count)
         )
-        return self.join(engaged).c.pk.is_not(None)
+        return self.exists_in(engaged, required)
 
-    def window_engagement(self, node: ast.WindowEngagement) -> Predicate:
+    def window_engagement(self, node: ast.WindowEngagement, required: bool) -> Predicate:
         span = span_of(node.window, self.scope.now)
         if span.empty:
             return sa.false()
@@ -408,10 +466,10 @@ class _Compiler:
         )
         if span.start is not None:
             query = query.where(action.c.at >= span.start)
-        return self.join(self.in_range(query, action.c.pk)).c.pk.is_not(None)
+        return self.exists_in(self.in_range(query, action.c.pk), required)
 
     # -- other segments ------------------------------------------------------------------
-    def membership(self, node: ast.SegmentMembership) -> Predicate:
+    def membership(self, node: ast.SegmentMembership, required: bool) -> Predicate:
         query = (
             sa.select(memberships.c.profile_pk.label("pk"))
             .select_from(memberships.join(segments, segments.c.pk == memberships.c.segment_pk))
@@ -421,8 +479,10 @@ class _Compiler:
                 memberships.c.member.is_(True),
             )
         )
-        row = self.join(self.in_range(query, memberships.c.profile_pk))
-        return row.c.pk.is_(None) if node.negated else row.c.pk.is_not(None)
+        members = self.in_range(query, memberships.c.profile_pk)
+        if not node.negated:
+            return self.exists_in(members, required)
+        return self.join(members).c.pk.is_(None)
 
 
 def _number(value: Decimal) -> Any:

@@ -104,6 +104,14 @@ def profile_pk(conn: sa.Connection, ws: str, profile_id: str, now: int) -> int:
     return lock_profile(conn, ws, profile_id) or 0
 
 
+def profile_key(conn: sa.Connection, ws: str, profile_id: str) -> int | None:
+    """The person's key (no lock), or None when the projection does not know them."""
+    pk: int | None = conn.execute(
+        sa.select(profiles.c.pk).where(profiles.c.ws == ws, profiles.c.profile_id == profile_id)
+    ).scalar()
+    return pk
+
+
 def lock_profile(conn: sa.Connection, ws: str, profile_id: str) -> int | None:
     query = sa.select(profiles.c.pk).where(profiles.c.ws == ws, profiles.c.profile_id == profile_id)
     if is_postgres(conn):
