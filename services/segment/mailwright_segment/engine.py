@@ -131,13 +131,14 @@ class MembershipEngine:
     # -- changes -------------------------------------------------------------------------
     def apply(self, change: ProfileChange) -> Outcome:
         """Apply one `ProfileChanged` and bring the person's memberships up to date."""
-        now = self.clock()
         ws, profile_id = change.workspace, change.profile_id
         outcome = Outcome()
         with self.engine.begin() as conn:
             row = projection.workspace(conn, ws)
             index = self.index(conn, ws, row.segments_epoch)
             known = projection.lock_profile(conn, ws, profile_id) is not None
+            # Read the clock once the person is ours: no change can commit behind it.
+            now = self.clock()
             pk = projection.profile_pk(conn, ws, profile_id, now)
             merged = self._merge(conn, ws, pk, change, index, now, row.pruned_before, outcome)
             stored_version = projection.profile_version(conn, pk)
@@ -320,11 +321,11 @@ class MembershipEngine:
     def erase(self, erasure: ProfileErasure) -> Outcome:
         """Erase the person (and the profiles merged into them) from the projection, the
         memberships and the history; their exits are published, then deleted too."""
-        now = self.clock()
         ws = erasure.workspace
         outcome = Outcome()
         with self.engine.begin() as conn:
             row = projection.workspace(conn, ws)
+            now = self.clock()
             index = self.index(conn, ws, row.segments_epoch)
             ids = list(dict.fromkeys((erasure.profile_id, *erasure.merged_profile_ids)))
             membership_store.erase_history(conn, ws, ids)
@@ -346,7 +347,6 @@ class MembershipEngine:
 
     def fire_timer(self, owner: str, segment_pk: int, profile_pk: int) -> Outcome:
         """Re-evaluate one segment for one person whose timer came due (cause "time")."""
-        now = self.clock()
         with self.engine.begin() as conn:
             segment = segment_store.get_segment_by_pk(conn, segment_pk)
             profile_id = projection.profile_id_of(conn, profile_pk)
@@ -357,6 +357,7 @@ class MembershipEngine:
             projection.lock_profile(conn, segment.ws, profile_id)
             if not membership_store.timer_claimed(conn, segment_pk, profile_pk, owner):
                 return Outcome()  # an event re-evaluated the person and rescheduled it
+            now = self.clock()
             index = self.index(conn, segment.ws, row.segments_epoch)
             return self._evaluate(
                 conn,
@@ -378,7 +379,6 @@ class MembershipEngine:
     def recompute_slice(self, job: JobRow, size: int) -> SliceResult:
         """Recompute one slice of the workspace's people for the job's segment: the
         compiled SQL decides membership; timers come from the incremental evaluator."""
-        now = self.clock()
         ws = job.ws
         with self.engine.begin() as conn:
             row = projection.workspace(conn, ws)
@@ -392,6 +392,7 @@ class MembershipEngine:
             pks = [pk for pk, _ in people]
             ids = dict(people)
             projection.lock_profiles(conn, pks)
+            now = self.clock()
             low, high = pks[0], pks[-1]
             query = members_query(segment.rule, Scope(ws, now, low, high), conn.dialect.name)
             members = {int(r.pk) for r in conn.execute(query)}

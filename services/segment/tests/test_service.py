@@ -30,24 +30,6 @@ async def create(service, segment_id: str, rule_text: str, **fields):  # type: i
     return reply.segment
 
 
-async def job_done(service, segment_id: str) -> None:  # type: ignore[no-untyped-def]
-    """Wait until the segment's recompute jobs have run (membership follows the rule)."""
-    for _ in range(500):
-        reply = await service.stub.RecomputeSegment(
-            segment_pb2.RecomputeSegmentRequest(name=name(segment_id))
-        )
-        job = reply.job
-        while job.state == segment_pb2.JOB_STATE_RUNNING:
-            await asyncio.sleep(0.02)
-            job = (
-                await service.stub.GetRecomputeJob(
-                    segment_pb2.GetRecomputeJobRequest(name=job.name)
-                )
-            ).job
-        assert job.state == segment_pb2.JOB_STATE_SUCCEEDED, job.error
-        return
-
-
 async def members(service, segment_id: str) -> list[str]:  # type: ignore[no-untyped-def]
     reply = await service.stub.ListMembers(segment_pb2.ListMembersRequest(parent=name(segment_id)))
     return [m.profile_id for m in reply.members]
@@ -176,8 +158,10 @@ async def test_a_segment_of_segments_follows_the_segment_it_refers_to(sqlite_ser
 
 
 async def test_recompute_is_a_job_with_progress(service) -> None:  # type: ignore[no-untyped-def]
+    await create(service, "known", "trait n exists")
     for i in range(5):
         await service.upstream.change(changed("acme", f"p{i}", version=1, traits={"n": i}))
+    await service.upstream.wait_for(5, segment_id="known")
     await create(service, "big-n", "trait n >= 3")
     await service.upstream.wait_for(2, segment_id="big-n")
     reply = await service.stub.RecomputeSegment(
