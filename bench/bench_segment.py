@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import os
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -51,7 +52,7 @@ from mailwright.rules import parse
 from mailwright.testing.servers import POSTGRES_ADMIN_URL
 from mailwright_segment.incremental import compile_rule
 from mailwright_segment.specs import Spec
-from mailwright_segment.state import PersonState
+from mailwright_segment.state import Hits, PersonState, SpecData
 from mailwright_segment.store import sqlfuncs
 from mailwright_segment.store.compile import Scope, members_query
 from mailwright_segment.store.tables import metadata
@@ -303,6 +304,7 @@ def recompute_results(profiles: int, events: int, runs: int) -> list[Result]:
                 (load_sqlite if label == "SQLite" else load_postgres)(engine, data)
                 loaded = time.perf_counter() - started
                 mine, hand, members = compare_sql(engine, runs)
+                print(f"{label}: loaded in {loaded:.0f} s, {members:,} members", file=sys.stderr)
             finally:
                 engine.dispose()
                 if owner is not None:
@@ -310,10 +312,7 @@ def recompute_results(profiles: int, events: int, runs: int) -> list[Result]:
                         pass
             results.append(
                 Result(
-                    name=(
-                        f"segment recompute SQL, {label} ({profiles:,} profiles, {events:,} "
-                        f"events, {members:,} members; loaded in {loaded:.0f} s)"
-                    ),
+                    name=f"segment recompute SQL {label} ({profiles:,} p, {events:,} ev)",
                     value=mine * 1000,
                     unit="ms compiled",
                     baseline=hand * 1000,
@@ -370,7 +369,7 @@ def incremental_result(people: int, events: int) -> Result:
         raise AssertionError(f"plan matched {found} times, predicate {expected}")
     per_mine, per_hand = mine / events * 1e6, hand / events * 1e6
     return Result(
-        name=f"segment incremental evaluation per event ({events:,} events, {people:,} people)",
+        name=f"segment incremental eval per event ({events:,} ev)",
         value=per_mine,
         unit="µs plan",
         baseline=per_hand,
@@ -380,9 +379,7 @@ def incremental_result(people: int, events: int) -> Result:
     )
 
 
-def _copy(data: Any) -> Any:
-    from mailwright_segment.state import Hits, SpecData
-
+def _copy(data: SpecData) -> SpecData:
     return SpecData(Hits(list(data.hits.times), list(data.hits.numbers), list(data.hits.groups)))
 
 
@@ -489,10 +486,7 @@ def latency_results(count: int) -> list[Result]:
         mine, hop = _percentile(changes, share) * 1000, _percentile(hops, share) * 1000
         out.append(
             Result(
-                name=(
-                    f"segment latency ProfileChanged -> entered, {label} "
-                    f"(SQLite, memory bus, {count:,})"
-                ),
+                name=f"segment change -> entered {label} (SQLite, memory bus)",
                 value=mine,
                 unit="ms",
                 baseline=hop,
@@ -503,7 +497,7 @@ def latency_results(count: int) -> list[Result]:
         )
     out.append(
         Result(
-            name="segment latency ProfileChanged -> entered, mean",
+            name="segment change -> entered mean",
             value=statistics.fmean(changes) * 1000,
             unit="ms",
             baseline=statistics.fmean(hops) * 1000,
