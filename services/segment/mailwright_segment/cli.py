@@ -111,14 +111,24 @@ def _run(target: Target, work: Callable[[Any], Awaitable[T]]) -> T:
 @click.pass_context
 def segments(ctx: click.Context, address: str, token: str | None, workspace: str) -> None:
     """Segments: apply definitions, preview rules, explain, list members, recompute."""
-    if ctx.resilient_parsing:
-        return
-    if not token:
-        raise click.UsageError("a token is needed: --token or MAILWRIGHT_TOKEN")
-    workspace = workspace or _workspace_of(token)
-    if not workspace:
-        raise click.UsageError("the token names no single workspace; give --workspace")
-    ctx.obj = Target(address, token, workspace)
+    ctx.obj = Options(address, token or "", workspace)
+
+
+@dataclass
+class Options:
+    """The group's options, checked when a command runs (so that --help needs none)."""
+
+    address: str
+    token: str
+    workspace: str
+
+    def target(self) -> Target:
+        if not self.token:
+            raise click.UsageError("a token is needed: --token or MAILWRIGHT_TOKEN")
+        workspace = self.workspace or _workspace_of(self.token)
+        if not workspace:
+            raise click.UsageError("the token names no single workspace; give --workspace")
+        return Target(self.address, self.token, workspace)
 
 
 # ---------------------------------------------------------------------------------------
@@ -151,8 +161,9 @@ def _in_dependency_order(definitions: tuple[SegmentDefinition, ...]) -> list[Seg
     help="Segment definitions (YAML, the format of the segment library).",
 )  # fmt: skip
 @click.pass_obj
-def apply(target: Target, path: Path) -> None:
+def apply(options: Options, path: Path) -> None:
     """Create or update the segments defined in a YAML file."""
+    target = options.target()
     try:
         definitions = load_definitions(path.read_text("utf-8"))
     except (RuleError, UnicodeDecodeError) as error:
@@ -227,8 +238,9 @@ def _canonical(definition: SegmentDefinition) -> str:
     help="How many members --members prints at most.",
 )  # fmt: skip
 @click.pass_obj
-def preview(target: Target, rule_text: str, members: bool, sample: int) -> None:
+def preview(options: Options, rule_text: str, members: bool, sample: int) -> None:
     """How many people match a rule now (and who, with --members)."""
+    target = options.target()
 
     async def work(stub: Any) -> Any:
         return await stub.PreviewSegment(
@@ -256,8 +268,9 @@ def _position(found: Any) -> str:
 @click.argument("segment")
 @click.argument("profile")
 @click.pass_obj
-def explain(target: Target, segment: str, profile: str) -> None:
+def explain(options: Options, segment: str, profile: str) -> None:
     """Why a person is in a segment or not: each condition with what it compared."""
+    target = options.target()
 
     async def work(stub: Any) -> Any:
         return await stub.ExplainMembership(
@@ -292,8 +305,9 @@ def _tree(node: Any, level: int = 0) -> list[str]:
 @click.argument("segment")
 @click.option("--limit", type=click.IntRange(1), default=None, help="Stop after this many.")
 @click.pass_obj
-def members(target: Target, segment: str, limit: int | None) -> None:
+def members(options: Options, segment: str, limit: int | None) -> None:
     """The current members of a segment, one profile id a line."""
+    target = options.target()
 
     async def work(stub: Any) -> int:
         token, shown, total = "", 0, 0
@@ -326,10 +340,11 @@ def members(target: Target, segment: str, limit: int | None) -> None:
 @click.option("--all", "every", is_flag=True, help="Every segment, dependencies first.")
 @click.option("--poll", type=float, default=0.5, show_default=True, hidden=True)
 @click.pass_obj
-def recompute(target: Target, names: tuple[str, ...], every: bool, poll: float) -> None:
+def recompute(options: Options, names: tuple[str, ...], every: bool, poll: float) -> None:
     """Recompute segments from the projection (compiled SQL), with a progress bar."""
     if bool(names) == every:
         raise click.UsageError("name segments to recompute, or give --all")
+    target = options.target()
     console = Console(stderr=True)
 
     async def work(stub: Any) -> None:

@@ -128,3 +128,11 @@ async def test_a_missing_token_or_name_is_a_usage_error(sqlite_service) -> None:
     code, _, err = await run(sqlite_service, "recompute")
     assert code == 2
     assert "--all" in err
+
+
+def test_help_needs_no_token() -> None:
+    result = CliRunner().invoke(
+        cli, ["segments", "preview", "--help"], env={"MAILWRIGHT_TOKEN": ""}
+    )
+    assert result.exit_code == 0
+    assert "--members" in result.stdout
