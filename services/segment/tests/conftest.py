@@ -58,6 +58,16 @@ async def sqlite_service(tmp_path: Path, sqlite_url: str) -> AsyncIterator[Servi
         yield _service(upstream)
 
 
+@pytest.fixture
+async def redis_service(
+    tmp_path: Path, postgres_url: str, redis_url: str, redis_namespace: str
+) -> AsyncIterator[Service]:
+    """The production shape: PostgreSQL and Redis Streams."""
+    settings = settings_for(tmp_path, postgres_url, bus_url=redis_url, namespace=redis_namespace)
+    async with running(settings) as upstream:
+        yield _service(upstream)
+
+
 def _service(upstream: Upstream) -> Service:
     runtime = upstream.platform.runtime
     assert runtime is not None

@@ -78,6 +78,17 @@ async def test_an_event_makes_a_person_enter_and_the_entry_is_published(service)
     assert list(listed.segments) == [name("buyers")]
 
 
+async def test_on_redis_streams_and_postgresql_an_event_makes_a_person_enter(redis_service) -> None:  # type: ignore[no-untyped-def]
+    service = redis_service
+    await create(service, "buyers", 'event "Order Completed"')
+    await service.upstream.change(
+        changed("acme", "p1", version=1, events=[event("Order Completed")])
+    )
+    await service.upstream.wait_for(1, segment_id="buyers")
+    assert service.upstream.transitions("buyers") == [("buyers", "p1", "entered")]
+    assert await members(service, "buyers") == ["p1"]
+
+
 async def test_a_trait_change_makes_a_person_leave(sqlite_service) -> None:  # type: ignore[no-untyped-def]
     service = sqlite_service
     await create(service, "french", 'trait country = "FR"')
