@@ -26,6 +26,7 @@ from mailwright_segment.watch import LogHub, follow
 
 UPDATABLE = ("display_name", "description", "rule", "rule_text", "tags")
 MAX_PROFILE_ID = 128
+MAX_WATCHED = 100
 
 
 def issue(diagnostic: Diagnostic, rule: Any = None) -> segment_pb2.RuleIssue:
@@ -344,6 +345,8 @@ class SegmentServicer(segment_pb2_grpc.SegmentServiceServicer):
         self, request: segment_pb2.WatchMembershipRequest, context: Context
     ) -> AsyncIterator[segment_pb2.WatchMembershipResponse]:
         ws = parse_workspace(request.parent)
+        if len(request.segments) > MAX_WATCHED:
+            raise InvalidArgument.field("segments", f"at most {MAX_WATCHED} segments")
         wanted: list[str] = []
         for i, segment_name in enumerate(request.segments):
             name = parse(segment_name, f"segments[{i}]", "segments")
