@@ -64,7 +64,7 @@ def service_config(timeout_seconds: float = 15.0) -> str:
     return json.dumps({"methodConfig": method_config})
 
 
-class _BearerToken(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):
+class _BearerToken:
     def __init__(self, token: str) -> None:
         self._header = ("authorization", f"Bearer {token}")
 
@@ -75,9 +75,15 @@ class _BearerToken(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamCli
             details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
         )
 
+
+# grpc.aio files an interceptor under the first call kind it implements only, so the token
+# needs one interceptor per kind (unary calls, and server streams such as WatchMembership).
+class _UnaryBearerToken(_BearerToken, grpc.aio.UnaryUnaryClientInterceptor):
     async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
         return await continuation(self._with_token(details), request)
 
+
+class _StreamBearerToken(_BearerToken, grpc.aio.UnaryStreamClientInterceptor):
     async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
         return await continuation(self._with_token(details), request)
 
@@ -96,7 +102,7 @@ def open_channel(
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.keepalive_time_ms", 30_000),
     ]
-    interceptors = [_BearerToken(token), *extra_interceptors]
+    interceptors = [_UnaryBearerToken(token), _StreamBearerToken(token), *extra_interceptors]
     if settings.tls.enabled or settings.tls.ca_file:
         root = settings.tls.ca_file.read_bytes() if settings.tls.ca_file else None
         key = settings.tls.key_file.read_bytes() if settings.tls.key_file else None

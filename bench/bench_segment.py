@@ -1,0 +1,530 @@
+"""Segments: the compiled SQL beside hand-written SQL, the incremental evaluator beside a
+hand-written predicate, and the time from a change to the `entered` message.
+
+1. **Full recompute.** A projection of P profiles and E events over 90 days (1,000,000 and
+   10,000,000 in the full run, which loads in about three minutes on two cores;
+   `MAILWRIGHT_BENCH_SEGMENT_SIZE=1000000x20000000` for twenty million, about eight;
+   20,000 and 400,000 with --quick) is generated straight
+   into the segment tables with bulk loads (the day buckets and per-spec hits the
+   projection keeps for four event names, and a `country` trait), on SQLite and on
+   PostgreSQL. The rule
+
+       event "Product Viewed" count >= 5 in last 30 days and trait country = "FR"
+
+   is compiled to SQL and run (all member rows fetched); the baseline is the query a
+   person would write by hand for the same rule on the same tables (inner joins, the same
+   whole-day buckets plus partial-day hits). Ratio: compiled ÷ hand-written (goal ≤ 1.2).
+   The raw event log is not generated: the batch evaluator never reads it.
+
+2. **Incremental evaluation.** For 2,000 people's in-memory states, 200,000 events (20,000
+   quick) arrive one at a time: each is added to the person's state and the rule is
+   evaluated, by the compiled plan and by a hand-written Python predicate for the same
+   rule. Ratio: predicate time ÷ plan time, i.e. the plan's speed as a share of the
+   predicate's (goal ≥ 0.7).
+
+3. **Latency.** The segment service alone on an in-process platform (SQLite, in-memory
+   bus): a `ProfileChanged` with an order is published for a new person, and the time to
+   the `entered` message on `segments.membership` is taken, one person at a time (1,000;
+   200 quick). Baseline: one bare bus hop (publish to a consumer) in the same run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from bisect import bisect_left
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from bench.common import Result
+from mailwright.rules import parse
+from mailwright.testing.servers import POSTGRES_ADMIN_URL
+from mailwright_segment.incremental import compile_rule
+from mailwright_segment.specs import Spec
+from mailwright_segment.state import Hits, PersonState, SpecData
+from mailwright_segment.store import sqlfuncs
+from mailwright_segment.store.compile import Scope, members_query
+from mailwright_segment.store.tables import metadata
+from mailwright_segment.values import MICROS_PER_DAY, to_micros
+from mailwright_segment.windows import span_of, split
+
+WS = "bench"
+RULE = 'event "Product Viewed" count >= 5 in last 30 days and trait country = "FR"'
+NAMES = ("Product Viewed", "Product Added", "Order Completed", "Page Viewed")
+SHARES = (0.6, 0.2, 0.1, 0.1)
+COUNTRIES = ("FR", "DE", "US")
+DAYS = 90
+NOW = to_micros(datetime(2024, 6, 1, 14, 37, tzinfo=UTC))
+PERIOD = 30 * MICROS_PER_DAY
+SECONDARY = ("ix_segment_hits_spec_at", "ix_segment_buckets_spec_day", "ix_segment_traits_ws_key")
+
+
+# ---------------------------------------------------------------------------------------
+# Data
+
+
+class Data:
+    """Generated events, sorted by (event name, profile, time), and traits."""
+
+    def __init__(self, profiles: int, events: int, seed: int = 7) -> None:
+        rng = np.random.default_rng(seed)
+        self.spec_ids = [Spec(n).id for n in NAMES]
+        # Names ranked by spec id, so rows arrive in primary-key order (appends).
+        rank = np.argsort(np.argsort(self.spec_ids))
+        pk = rng.integers(1, profiles + 1, size=events)
+        name = rng.choice(len(NAMES), size=events, p=SHARES)
+        at = NOW - rng.integers(0, DAYS * MICROS_PER_DAY, size=events)
+        order = np.lexsort((at, pk, rank[name]))
+        self.profiles = profiles
+        self.pk, self.name, self.at = pk[order], name[order], at[order]
+        self.country = rng.choice(len(COUNTRIES), size=profiles + 1, p=(0.3, 0.3, 0.4))
+
+    def hits(self) -> Iterator[tuple[Any, ...]]:
+        for i, (name, pk, at) in enumerate(
+            zip(self.name.tolist(), self.pk.tolist(), self.at.tolist(), strict=True)
+        ):
+            yield (WS, self.spec_ids[name], pk, at, str(i))
+
+    def buckets(self) -> Iterator[tuple[Any, ...]]:
+        day = self.at // MICROS_PER_DAY
+        change = np.ones(len(day), dtype=bool)
+        change[1:] = (
+            (self.name[1:] != self.name[:-1])
+            | (self.pk[1:] != self.pk[:-1])
+            | (day[1:] != day[:-1])
+        )
+        starts = np.flatnonzero(change)
+        counts = np.diff(np.append(starts, len(day)))
+        for s, c in zip(starts.tolist(), counts.tolist(), strict=True):
+            yield (WS, self.spec_ids[int(self.name[s])], int(self.pk[s]), int(day[s]), c, 0, 0)
+
+    def people(self) -> Iterator[tuple[Any, ...]]:
+        for pk in range(1, self.profiles + 1):
+            yield (pk, WS, f"p{pk:07d}", 0, 0)
+
+    def traits(self) -> Iterator[tuple[Any, ...]]:
+        for pk, country in enumerate(self.country.tolist()):
+            if pk:
+                value = COUNTRIES[country]
+                yield (pk, "country", WS, "s", value, f'"{value}"')
+
+
+_TABLES = {
+    "segment_profiles": ("pk", "ws", "profile_id", "version", "updated_at"),
+    "segment_traits": ("pk", "key", "ws", "kind", "text", "value"),
+    "segment_hits": ("ws", "spec_id", "pk", "at", "message_id"),
+    "segment_buckets": ("ws", "spec_id", "pk", "day", "count", "n", "total"),
+}
+
+
+def _rows(data: Data) -> dict[str, Iterator[tuple[Any, ...]]]:
+    return {
+        "segment_profiles": data.people(),
+        "segment_traits": data.traits(),
+        "segment_hits": data.hits(),
+        "segment_buckets": data.buckets(),
+    }
+
+
+def load_sqlite(engine: sa.Engine, data: Data) -> None:
+    raw: Any = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("PRAGMA synchronous=OFF")
+        for index in SECONDARY:
+            cursor.execute(f"DROP INDEX IF EXISTS {index}")
+        cursor.execute("BEGIN")
+        for table, rows in _rows(data).items():
+            columns = _TABLES[table]
+            marks = ", ".join("?" for _ in columns)
+            cursor.executemany(
+                f"INSERT INTO {table} ({', '.join(_quote(c) for c in columns)}) VALUES ({marks})",
+                rows,
+            )
+        cursor.execute("COMMIT")
+        raw.close()
+    finally:
+        raw.close()
+    _create_indexes(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE")
+
+
+def load_postgres(engine: sa.Engine, data: Data) -> None:
+    raw: Any = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        for index in SECONDARY:
+            cursor.execute(f"DROP INDEX IF EXISTS {index}")
+        for table, rows in _rows(data).items():
+            columns = ", ".join(_quote(c) for c in _TABLES[table])
+            with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                chunk: list[str] = []
+                for row in rows:
+                    chunk.append("\t".join(map(str, row)))
+                    if len(chunk) == 100_000:
+                        copy.write("\n".join(chunk) + "\n")
+                        chunk.clear()
+                if chunk:
+                    copy.write("\n".join(chunk) + "\n")
+        raw.commit()
+    finally:
+        raw.close()
+    _create_indexes(engine)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM ANALYZE")
+
+
+def _create_indexes(engine: sa.Engine) -> None:
+    """The secondary indexes dropped for the load, built once over the loaded rows."""
+    for table in metadata.sorted_tables:
+        for index in table.indexes:
+            if index.name in SECONDARY:
+                index.create(engine)
+
+
+def _quote(column: str) -> str:
+    return f'"{column}"' if column == "count" else column
+
+
+# ---------------------------------------------------------------------------------------
+# 1. Compiled SQL beside hand-written SQL
+
+
+def hand_written(spec_id: str) -> tuple[str, dict[str, Any]]:
+    """The query for RULE as one would write it for these tables."""
+    pieces = split(span_of(parse(RULE).conditions[0].window, NOW))  # type: ignore[union-attr]
+    assert pieces.days is not None
+    first, end = pieces.days
+    lower, upper = pieces.edges
+    sql = """
+        SELECT p.pk, p.profile_id
+        FROM segment_profiles p
+        JOIN segment_traits t ON t.pk = p.pk AND t.key = 'country' AND t.kind = 's'
+            AND t.text = 'FR'
+        JOIN (
+            SELECT pk FROM (
+                SELECT pk, "count" AS c FROM segment_buckets
+                WHERE ws = :ws AND spec_id = :spec AND day >= :first AND day < :end
+                UNION ALL
+                SELECT pk, 1 AS c FROM segment_hits
+                WHERE ws = :ws AND spec_id = :spec AND at >= :a1 AND at < :b1
+                UNION ALL
+                SELECT pk, 1 AS c FROM segment_hits
+                WHERE ws = :ws AND spec_id = :spec AND at >= :a2 AND at < :b2
+            ) AS window_rows
+            GROUP BY pk HAVING SUM(c) >= 5
+        ) AS e ON e.pk = p.pk
+        WHERE p.ws = :ws
+    """
+    return sql, {
+        "ws": WS,
+        "spec": spec_id,
+        "first": first,
+        "end": end,
+        "a1": lower.start,
+        "b1": lower.stop,
+        "a2": upper.start,
+        "b2": upper.stop,
+    }
+
+
+def _timed(work: Callable[[], int]) -> tuple[float, int]:
+    started = time.perf_counter()
+    found = work()
+    return time.perf_counter() - started, found
+
+
+def compare_sql(engine: sa.Engine, runs: int) -> tuple[float, float, int]:
+    rule = parse(RULE)
+    compiled = members_query(rule, Scope(WS, NOW), engine.dialect.name)
+    sql, params = hand_written(Spec("Product Viewed").id)
+
+    def run_compiled() -> int:
+        with engine.connect() as conn:
+            return len(conn.execute(compiled).all())
+
+    def run_hand() -> int:
+        with engine.connect() as conn:
+            return len(conn.execute(sa.text(sql), params).all())
+
+    run_hand()  # warm the caches alike
+    run_compiled()
+    hand_times, mine_times, found, expected = [], [], 0, 0
+    for _ in range(runs):  # interleaved, so that both see the same machine
+        seconds, expected = _timed(run_hand)
+        hand_times.append(seconds)
+        seconds, found = _timed(run_compiled)
+        mine_times.append(seconds)
+    hand, mine = min(hand_times), min(mine_times)
+    if found != expected:
+        raise AssertionError(f"compiled SQL found {found} members, hand-written {expected}")
+    return mine, hand, found
+
+
+def postgres_database() -> Iterator[str]:
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"mwbench_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def recompute_results(profiles: int, events: int, runs: int) -> list[Result]:
+    data = Data(profiles, events)
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        targets: list[tuple[str, Iterator[str] | None, str]] = [
+            ("SQLite", None, f"sqlite:///{Path(tmp) / 'bench.db'}"),
+        ]
+        postgres = postgres_database()
+        targets.append(("PostgreSQL", postgres, next(postgres)))
+        for label, owner, url in targets:
+            engine = sa.create_engine(url)
+            sqlfuncs.prepare(engine)
+            try:
+                metadata.create_all(engine)
+                started = time.perf_counter()
+                (load_sqlite if label == "SQLite" else load_postgres)(engine, data)
+                loaded = time.perf_counter() - started
+                mine, hand, members = compare_sql(engine, runs)
+                print(f"{label}: loaded in {loaded:.0f} s, {members:,} members", file=sys.stderr)
+            finally:
+                engine.dispose()
+                if owner is not None:
+                    for _ in owner:
+                        pass
+            results.append(
+                Result(
+                    name=f"segment recompute SQL {label} ({profiles:,} p, {events:,} ev)",
+                    value=mine * 1000,
+                    unit="ms compiled",
+                    baseline=hand * 1000,
+                    baseline_unit="ms hand-written",
+                    ratio=mine / hand,
+                    goal="<= 1.2",
+                )
+            )
+    return results
+
+
+# ---------------------------------------------------------------------------------------
+# 2. Incremental evaluation beside a hand-written predicate
+
+
+def incremental_result(people: int, events: int) -> Result:
+    data = Data(people, people * 12, seed=11)
+    spec_id = Spec("Product Viewed").id
+    plan = compile_rule(parse(RULE))
+    states = [PersonState() for _ in range(people + 1)]
+    for pk in range(1, people + 1):
+        states[pk].traits["country"] = COUNTRIES[int(data.country[pk])]
+    mask = data.name == 0
+    for pk, at in zip(data.pk[mask].tolist(), data.at[mask].tolist(), strict=True):
+        states[pk].spec(spec_id).hits.times.append(at)
+    for state in states:
+        state.spec(spec_id)
+    rng = np.random.default_rng(13)
+    arrivals = list(
+        zip(rng.integers(1, people + 1, size=events).tolist(), range(events), strict=True)
+    )
+
+    def predicate(state: PersonState, now: int) -> bool:
+        if state.traits.get("country") != "FR":
+            return False
+        times = state.specs[spec_id].hits.times
+        return bisect_left(times, now + 1) - bisect_left(times, now - PERIOD + 1) >= 5
+
+    def replay(test: Callable[[PersonState, int], bool]) -> tuple[float, int]:
+        copies = [PersonState(s.traits, {k: _copy(v) for k, v in s.specs.items()}) for s in states]
+        entered = 0
+        started = time.perf_counter()
+        for pk, i in arrivals:
+            state = copies[pk]
+            now = NOW + i
+            state.specs[spec_id].hits.add(now)
+            entered += test(state, now)
+        return time.perf_counter() - started, entered
+
+    mine, found = replay(plan.evaluate)
+    hand, expected = replay(predicate)
+    mine, found = min((mine, found), replay(plan.evaluate))
+    if found != expected:
+        raise AssertionError(f"plan matched {found} times, predicate {expected}")
+    per_mine, per_hand = mine / events * 1e6, hand / events * 1e6
+    return Result(
+        name=f"segment incremental eval per event ({events:,} ev)",
+        value=per_mine,
+        unit="µs plan",
+        baseline=per_hand,
+        baseline_unit="µs hand-written",
+        ratio=per_hand / per_mine,
+        goal=">= 0.7",
+    )
+
+
+def _copy(data: SpecData) -> SpecData:
+    return SpecData(Hits(list(data.hits.times), list(data.hits.numbers), list(data.hits.groups)))
+
+
+# ---------------------------------------------------------------------------------------
+# 3. From a change published to the entered message
+
+
+async def _latencies(count: int, tmp: Path) -> tuple[list[float], list[float]]:
+    from mailwright.common.v1 import event_pb2
+    from mailwright.profile.v1 import profile_pb2
+    from mailwright.runtime.bus import Message
+    from mailwright.runtime.server import Platform
+    from mailwright.runtime.service import resolve_services
+    from mailwright.runtime.settings import Settings
+    from mailwright.segment.v1 import segment_pb2
+
+    settings = Settings(
+        data_dir=tmp,
+        grpc_port=0,
+        http_port=0,
+        auth_secret="b" * 48,
+        bus_url=f"memory://bench-{uuid.uuid4().hex}",
+        shutdown_grace=1,
+    )
+    platform = Platform(settings, resolve_services(["segment"]))
+    await platform.start()
+    try:
+        assert platform.runtime is not None
+        bus = platform.runtime.bus
+        clients = platform.clients()
+        await clients.segment.CreateSegment(
+            segment_pb2.CreateSegmentRequest(
+                parent=f"workspaces/{WS}",
+                segment_id="buyers",
+                segment=segment_pb2.Segment(rule_text='event "Order Completed"'),
+            )
+        )
+        await clients.close()
+        arrived: dict[str, float] = {}
+        waiting: dict[str, asyncio.Event] = {}
+
+        async def on_change(message: Message) -> None:
+            change = segment_pb2.MembershipChange.FromString(message.value)
+            arrived[change.profile_id] = time.perf_counter()
+            if change.profile_id in waiting:
+                waiting[change.profile_id].set()
+
+        async def on_echo(message: Message) -> None:
+            arrived[message.key] = time.perf_counter()
+            waiting[message.key].set()
+
+        listener = bus.subscribe("segments.membership", "bench", on_change)
+        echo = bus.subscribe("bench.echo", "bench-echo", on_echo)
+        await listener.start()
+        await echo.start()
+        changes, hops = [], []
+        try:
+            for i in range(count + 20):
+                profile = f"b{i}"
+                message = profile_pb2.ProfileChanged(
+                    workspace=WS,
+                    profile_id=profile,
+                    version=1,
+                    events=[
+                        event_pb2.Event(
+                            type=event_pb2.EVENT_TYPE_TRACK,
+                            event="Order Completed",
+                            message_id=uuid.uuid4().hex,
+                            profile_id=profile,
+                        )
+                    ],
+                )
+                payload = message.SerializeToString()
+                for topic, target, sink in (
+                    ("profiles.changed", profile, changes),
+                    ("bench.echo", f"echo-{i}", hops),
+                ):
+                    waiting[target] = asyncio.Event()
+                    sent = time.perf_counter()
+                    await bus.publish(
+                        topic, payload, key=f"{WS}:{target}" if topic != "bench.echo" else target
+                    )
+                    await asyncio.wait_for(waiting[target].wait(), 30)
+                    if i >= 20:  # the first ones warm the caches
+                        sink.append(arrived[target] - sent)
+        finally:
+            await listener.stop()
+            await echo.stop()
+        return changes, hops
+    finally:
+        await platform.stop()
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def latency_results(count: int) -> list[Result]:
+    with tempfile.TemporaryDirectory() as tmp:
+        changes, hops = asyncio.run(_latencies(count, Path(tmp)))
+    out = []
+    for label, share in (("p50", 0.5), ("p99", 0.99)):
+        mine, hop = _percentile(changes, share) * 1000, _percentile(hops, share) * 1000
+        out.append(
+            Result(
+                name=f"segment change -> entered {label} (SQLite, memory bus)",
+                value=mine,
+                unit="ms",
+                baseline=hop,
+                baseline_unit="ms bus hop",
+                ratio=mine / hop,
+                goal="p99 <= 50 ms" if label == "p99" else "report",
+            )
+        )
+    out.append(
+        Result(
+            name="segment change -> entered mean",
+            value=statistics.fmean(changes) * 1000,
+            unit="ms",
+            baseline=statistics.fmean(hops) * 1000,
+            baseline_unit="ms bus hop",
+            ratio=statistics.fmean(changes) / statistics.fmean(hops),
+            goal="report",
+        )
+    )
+    return out
+
+
+def _full_size() -> tuple[int, int]:
+    """`MAILWRIGHT_BENCH_SEGMENT_SIZE=1000000x20000000` (profiles x events) overrides."""
+    value = os.environ.get("MAILWRIGHT_BENCH_SEGMENT_SIZE", "")
+    if not value:
+        return 1_000_000, 10_000_000
+    profiles, _, events = value.lower().partition("x")
+    return int(profiles), int(events)
+
+
+def run(quick: bool) -> list[Result]:
+    if quick:
+        sizes, incremental, latency, runs = (20_000, 400_000), (2_000, 20_000), 200, 3
+    else:
+        sizes, incremental, latency, runs = _full_size(), (2_000, 200_000), 1000, 3
+    return [
+        *recompute_results(*sizes, runs=runs),
+        incremental_result(*incremental),
+        *latency_results(latency),
+    ]
