@@ -135,7 +135,10 @@ def refusal(result: Mapping[str, Any]) -> ProviderError:
     reason = str(result.get("reject_reason") or ("invalid" if status == "invalid" else "custom"))
     kind = REJECT_KINDS.get(reason, ErrorKind.REJECTED)
     return ProviderError(
-        kind, f"Mailchimp Transactional {status} the message: {reason}", code=f"reject:{reason}"
+        kind,
+        f"Mailchimp Transactional {status} the message: {reason}",
+        code=f"reject:{reason}",
+        suppress=SUPPRESSIONS.get(reason),
     )
 
 

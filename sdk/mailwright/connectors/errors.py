@@ -74,12 +74,18 @@ class ErrorKind(StrEnum):
 _RETRYABLE = frozenset({ErrorKind.SOFT_BOUNCE, ErrorKind.RATE_LIMITED, ErrorKind.TRANSIENT})
 
 
+SUPPRESS_REASONS = ("hard_bounce", "complaint", "unsubscribed")
+
+
 class ProviderError(ConnectorError):
     """A provider refused or failed a request; `kind` says what the host should do.
 
     `retry_after` is the wait the provider asked for (Retry-After, a 421 reply), when it
     gave one. `code` is the provider's own code (`"550 5.1.1"`, `"429"`,
     `"REQUEST_LIMIT_EXCEEDED"`), kept for reports. `detail` is redacted of addresses.
+    `suppress` says the address must not be mailed again, and why: `"hard_bounce"`,
+    `"complaint"` or `"unsubscribed"` (a provider that rejects because the person marked
+    mail as spam or unsubscribed with it); the host adds it to its suppression list.
     """
 
     def __init__(
@@ -89,11 +95,15 @@ class ProviderError(ConnectorError):
         *,
         retry_after: timedelta | None = None,
         code: str | None = None,
+        suppress: str | None = None,
     ) -> None:
+        if suppress is not None and suppress not in SUPPRESS_REASONS:
+            raise ValueError(f"suppress: must be one of {', '.join(SUPPRESS_REASONS)}")
         self.kind = ErrorKind(kind)
         self.detail = redact(detail)
         self.retry_after = retry_after
         self.code = code
+        self.suppress = suppress
         super().__init__(f"{self.kind.value}: {self.detail}")
 
     @property

@@ -192,6 +192,22 @@ class HandOver:
             )
             telemetry.count("bounced", provider)
             return
+        if error.suppress is not None:
+            # The provider says never again (a spam complaint, an unsubscribe it holds).
+            reason = SuppressionReason(error.suppress)
+            await self.db.run(
+                self.store.mark_final,
+                send.id,
+                SendState.SKIPPED,
+                detail,
+                now,
+                (),
+                (send.workspace, email_hash(item.recipient.email), reason.value),
+                provider,
+                self.owner,
+            )
+            telemetry.count("skipped", provider)
+            return
         if error.kind is ErrorKind.SOFT_BOUNCE:
             suppressed = await self.db.run(
                 self.store.soft_bounce,

@@ -20,7 +20,16 @@ from delivery_harness import (
     start_sink,
 )
 
+from mailwright.connectors import (
+    Connector,
+    ConnectorConfig,
+    ConnectorRegistry,
+    RateLimit,
+    SendOutcome,
+)
+from mailwright.connectors.errors import ErrorKind, ProviderError
 from mailwright.delivery.v1 import delivery_pb2 as pb
+from mailwright.plugins import get_plugins, hookimpl
 from mailwright.profile.v1 import profile_pb2
 from mailwright.runtime.clients import Clients
 from mailwright.runtime.server import Platform
@@ -366,3 +375,62 @@ async def test_a_mailbox_that_stays_full_is_parked_and_suppressed_after_the_limi
     )
     assert len(suppressed.suppressions) == 1
     assert sink[0].received == 0
+
+
+class _Refusing:
+    """An email provider that refuses every message because the person complained."""
+
+    rate_limit = RateLimit(per_second=100, burst=10)
+    max_batch_size = 1
+
+    def __init__(self, config: object) -> None:
+        self.config = config
+
+    async def send(self, message: object) -> str:
+        raise ProviderError(
+            ErrorKind.REJECTED,
+            "recipient marked mail as spam",
+            code="reject:spam",
+            suppress="complaint",
+        )
+
+    async def send_batch(self, messages: list[object]) -> list[SendOutcome]:
+        outcomes = []
+        for message in messages:
+            try:
+                await self.send(message)
+            except ProviderError as error:
+                outcomes.append(SendOutcome(message.send_id, error=error))  # type: ignore[attr-defined]
+        return outcomes
+
+    async def aclose(self) -> None:
+        return None
+
+
+class _RefusingPlugin:
+    @hookimpl
+    def mailwright_register_connectors(self, registry: ConnectorRegistry) -> None:
+        registry.register(Connector("refusing-test", ConnectorConfig, email_provider=_Refusing))
+
+
+async def test_a_provider_refusal_that_suppresses_adds_the_suppression(
+    clients: Clients,
+) -> None:
+    plugins = get_plugins()
+    if "refusing-test" not in plugins.connectors.names():
+        plugins.register(_RefusingPlugin(), "refusing-test")
+    response = await clients.delivery.SendTransactional(
+        pb.SendTransactionalRequest(
+            parent=PARENT,
+            template="receipt",
+            email="complainer@example.com",
+            sender=pb.Sender(from_address="shop@shop.example", provider="refusing-test"),
+            request_id="r-spam",
+        )
+    )
+    assert response.send.state == pb.SEND_STATE_SKIPPED
+    assert "spam" in response.send.reason
+    listed = await clients.delivery.ListSuppressions(
+        pb.ListSuppressionsRequest(parent=PARENT, reason=pb.SUPPRESSION_REASON_COMPLAINT)
+    )
+    assert len(listed.suppressions) == 1
