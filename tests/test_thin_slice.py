@@ -82,10 +82,14 @@ async def test_tracked_and_identified_person_appears_in_profile(
                     event=event_pb2.Event(user_id="u-42", anonymous_id="anon-7", traits=traits),
                 )
             )
+            viewed = struct_pb2.Struct()
+            viewed.update({"product_id": "sku-1"})
             await clients.ingest.Track(
                 ingest_pb2.TrackRequest(
                     parent="workspaces/acme",
-                    event=event_pb2.Event(event="Product Viewed", anonymous_id="anon-7"),
+                    event=event_pb2.Event(
+                        event="Product Viewed", anonymous_id="anon-7", properties=viewed
+                    ),
                 )
             )
             profile = await _wait_for_profile(clients, "u-42", {"first_name": "Ada"})

@@ -19,10 +19,10 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from mailwright.normalize import normalize_country
 from mailwright_profile.matching.csvio import InputError, read_labels, read_records, write_csv
 from mailwright_profile.matching.evaluate import pairwise_scores
 from mailwright_profile.matching.generate import generate_records
-from mailwright_profile.matching.normalize import normalize_country
 from mailwright_profile.matching.records import TRAIT_KEYS, RecordError
 from mailwright_profile.matching.resolve import Resolution, ResolutionSettings, resolve
 

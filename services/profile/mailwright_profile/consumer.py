@@ -156,6 +156,7 @@ class EventConsumer:
             for item in batch:
                 await self._flush([item])
             return
+        self.outbox.deleted(published)
         self.batches += 1
         self.applied += result.applied
         await self.outbox.publish(result.outgoing)

@@ -1,8 +1,7 @@
 """The normalisers the profile service uses, imported in one place.
 
-Email, phone, country and date normalisation lives for now in the matching package
-(`matching.normalize`, service-free); it is moving to the SDK (`mailwright.normalize`).
-Everything in the service imports these names from here, so the switch is one import.
+Email, phone, country and date normalisation is the SDK's (`mailwright.normalize`),
+shared with ingest and the connectors; the service imports these names from here.
 Timestamps are read here: RFC 3339 text (with `Z` or an offset, or naive read as UTC)
 into timezone-aware UTC datetimes.
 """
@@ -11,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from mailwright_profile.matching.normalize import (
+from mailwright.normalize import (
     fold_text,
     normalize_country,
     normalize_date,

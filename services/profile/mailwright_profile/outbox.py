@@ -38,6 +38,7 @@ class Outbox:
         self.grace = grace
         self._pending: dict[str, Outgoing] = {}
         self._published: list[str] = []
+        self._deleting: set[str] = set()
         self._lock = asyncio.Lock()
         self.sent = 0
 
@@ -71,10 +72,16 @@ class Outbox:
     def take_published(self) -> list[str]:
         """Ids of published messages whose rows may now be deleted (by the caller)."""
         taken, self._published = self._published, []
+        self._deleting.update(taken)
         return taken
+
+    def deleted(self, ids: Sequence[str]) -> None:
+        """Ids taken whose rows the caller's transaction has deleted."""
+        self._deleting.difference_update(ids)
 
     def give_back(self, ids: Sequence[str]) -> None:
         """Ids taken whose deletion did not happen (the transaction failed)."""
+        self._deleting.difference_update(ids)
         self._published[:0] = list(ids)
 
     async def relay_once(self) -> int:
@@ -82,7 +89,7 @@ class Outbox:
         here); delete the rows of what was published. Returns how many were sent."""
         async with self._lock:
             before = self.sent
-            skip = [*self._pending, *self._published]
+            skip = [*self._pending, *self._published, *self._deleting]
             cutoff = self.clock() - self.grace
             found = await self.store.db.run(self.store.pending_outbox, cutoff, skip, 5000)
             for message in found:
@@ -95,6 +102,7 @@ class Outbox:
                 except Exception:
                     self.give_back(done)
                     raise
+                self.deleted(done)
             return self.sent - before
 
     async def run(self, interval: float) -> None:

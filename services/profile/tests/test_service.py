@@ -171,8 +171,9 @@ async def test_events_on_the_bus_build_a_profile_and_are_announced(any_bus: Serv
     profile = await known(any_bus, "user_id", "u1")
 
     async def announced() -> list[str]:
+        # at least once: with no relay grace (as here) a message may come twice
         events = [e.message_id for c in any_bus.changed for e in c.events]
-        assert sorted(events) == ["i1", "p1"]
+        assert set(events) == {"i1", "p1"}
         return events
 
     await eventually(announced)

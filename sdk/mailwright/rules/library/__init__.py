@@ -29,6 +29,7 @@ from mailwright.rules import ast
 from mailwright.rules.errors import RuleError, RuleSyntaxError
 from mailwright.rules.grammar import parse
 from mailwright.rules.schema import Taxonomy, TraitSchema
+from mailwright.taxonomy import default_taxonomy
 
 MAX_DEFINITIONS_SIZE = 1_000_000
 SEGMENT_ID = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
@@ -120,6 +121,12 @@ def builtin_segments() -> tuple[SegmentDefinition, ...]:
 
 
 def builtin_taxonomy() -> tuple[Taxonomy, TraitSchema]:
-    """The events and traits the shipped segments refer to (``taxonomy.yaml``)."""
-    data = yaml.safe_load(_resource("taxonomy.yaml"))
-    return Taxonomy.from_mapping(data["events"]), TraitSchema.from_mapping(data["traits"])
+    """The events and traits the shipped segments refer to: the default taxonomy every
+    workspace starts with (``mailwright/taxonomy/default.yaml``, shared with ingest)."""
+    document = default_taxonomy()
+    events = {
+        spec.event: {prop.name: prop.type.value for prop in spec.properties}
+        for spec in document.events
+    }
+    traits = {key: kind.value for key, kind in document.traits.items()}
+    return Taxonomy.from_mapping(events), TraitSchema.from_mapping(traits)

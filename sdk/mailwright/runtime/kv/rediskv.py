@@ -76,6 +76,23 @@ return {1, count + 1}
 """
 )
 
+# One script for a whole batch of dedup keys, answering one string of 1s and 0s: a few µs
+# of client CPU per key instead of the ~25 that encoding a pipelined SET and parsing its
+# reply cost redis-py. A key repeated in KEYS is set by its first occurrence only.
+_SET_MANY_IF_ABSENT = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local set
+  if ARGV[2] == '' then
+    set = redis.call('SET', key, ARGV[1], 'NX')
+  else
+    set = redis.call('SET', key, ARGV[1], 'PX', ARGV[2], 'NX')
+  end
+  out[i] = set and '1' or '0'
+end
+return table.concat(out)
+"""
+
 _TAKE = (
     _NOW_MS
     + """
@@ -115,6 +132,7 @@ class RedisStore(KeyValueStore):
         self._window_count = self._client.register_script(_WINDOW_COUNT)
         self._window_add_if_below = self._client.register_script(_WINDOW_ADD_IF_BELOW)
         self._take = self._client.register_script(_TAKE)
+        self._set_many_if_absent = self._client.register_script(_SET_MANY_IF_ABSENT)
 
     def _key(self, key: str) -> str:
         return self._prefix + check_key(key)
@@ -149,11 +167,11 @@ class RedisStore(KeyValueStore):
         names = [self._key(key) for key in keys]
         if not names:
             return []
-        async with self._reaching(), self._client.pipeline(transaction=False) as pipe:
-            for name in names:
-                pipe.set(name, data, px=ms, nx=True)
-            replies = await pipe.execute()
-        return [bool(reply) for reply in replies]
+        async with self._reaching():
+            reply: Any = await self._set_many_if_absent(
+                keys=names, args=[data, "" if ms is None else ms]
+            )
+        return [flag == ord("1") for flag in bytes(reply)]
 
     async def get(self, key: str) -> bytes | None:
         async with self._reaching():

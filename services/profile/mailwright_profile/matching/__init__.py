@@ -4,8 +4,7 @@ Pure domain code (no gRPC, no database): records in, profiles with explained mer
 The pieces, in the order `resolve` uses them:
 
 - `records` — the `Record` read from sources, keyed by the standard trait keys;
-- `normalize` — email, phone, country, postal code and date normalisers (service-free);
-- `features` — records as columns of normalised values;
+- `features` — records as columns of values normalised by the SDK's `mailwright.normalize`;
 - `blocking` — which pairs are worth comparing;
 - `comparisons` — comparison levels per field;
 - `model` and `training` — the Fellegi-Sunter model and how it is fitted by EM;

@@ -17,8 +17,7 @@ import jellyfish
 import numpy as np
 import numpy.typing as npt
 
-from mailwright_profile.matching.nicknames import formal_names
-from mailwright_profile.matching.normalize import (
+from mailwright.normalize import (
     email_local_part,
     fold_text,
     normalize_country,
@@ -27,6 +26,7 @@ from mailwright_profile.matching.normalize import (
     normalize_phone,
     normalize_postal_code,
 )
+from mailwright_profile.matching.nicknames import formal_names
 from mailwright_profile.matching.records import Record
 
 __all__ = ["FeatureTable", "build_features"]
@@ -182,7 +182,7 @@ def build_features(
 
     `default_region` (ISO 3166 alpha-2) reads phone numbers written without a country
     code when the record has no country of its own; `day_first` settles dates such as
-    03/04/1985 (see `normalize.parse_date`).
+    03/04/1985 (see `mailwright.normalize.parse_date`).
     """
     region = normalize_country(default_region) if default_region else None
     unparsed = dict.fromkeys(("email", "phone", "birth_date", "country"), 0)

@@ -20,6 +20,7 @@ from datetime import date, timedelta
 
 import phonenumbers
 
+from mailwright.normalize import fold_text, normalize_email
 from mailwright_profile.matching.generate_data import (
     COMPANY_DOMAINS,
     COUNTRIES,
@@ -29,7 +30,6 @@ from mailwright_profile.matching.generate_data import (
 )
 from mailwright_profile.matching.nicknames import NICKNAMES
 from mailwright_profile.matching.noise import Noise, typo
-from mailwright_profile.matching.normalize import fold_text, normalize_email
 from mailwright_profile.matching.records import Record
 
 __all__ = ["GeneratedRecords", "Noise", "generate_records", "typo"]

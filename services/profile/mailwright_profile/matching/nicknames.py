@@ -2,7 +2,7 @@
 
 A nickname may stand for several names (``chris`` is Christopher, Christina or
 Christine), so a name maps to a set of formal names, and two first names are nicknames of
-each other when their sets meet. Names are in folded form (see `normalize.fold_text`).
+each other when their sets meet. Names are in folded form (see `mailwright.normalize.fold_text`).
 """
 
 from __future__ import annotations

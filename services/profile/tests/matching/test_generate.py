@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mailwright.normalize import normalize_email
 from mailwright_profile.matching.generate import Noise, generate_records, typo
-from mailwright_profile.matching.normalize import normalize_email
 
 
 def test_the_same_seed_gives_the_same_records() -> None:

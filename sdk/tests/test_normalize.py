@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from mailwright_profile.matching.normalize import (
+from mailwright.normalize import (
+    correct_clock_skew,
     email_local_part,
     fold_text,
+    format_money,
+    format_timestamp,
     normalize_country,
+    normalize_currency,
     normalize_date,
     normalize_email,
     normalize_phone,
     normalize_postal_code,
     parse_date,
+    parse_money,
+    parse_timestamp,
+    region_of_locale,
 )
 
 
@@ -153,3 +161,129 @@ def test_normalize_date_rejects_impossible_or_unknown_dates(raw: str) -> None:
 def test_iso_dates_read_back_as_themselves(day: date) -> None:
     assert normalize_date(day.isoformat()) == day.isoformat()
     assert normalize_date(day.strftime("%d.%m.%Y")) == day.isoformat()
+
+
+@pytest.mark.parametrize(
+    ("locale", "region"),
+    [("en-GB", "GB"), ("fr_FR.UTF-8", "FR"), ("zh-Hant-TW", "TW"), ("en", None), ("", None)],
+)
+def test_region_of_locale_is_its_country(locale: str, region: str | None) -> None:
+    assert region_of_locale(locale) == region
+
+
+# ---------------------------------------------------------------------------- times
+
+UTC_NOON = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "2025-03-01T12:00:00Z",
+        "2025-03-01T12:00:00.000Z",
+        "2025-03-01T13:00:00+01:00",
+        "2025-03-01T07:00:00-0500",
+        "2025-03-01 12:00:00",
+        1740830400000,
+        "1740830400000",
+        1740830400000.0,
+        datetime(2025, 3, 1, 12, 0),
+    ],
+)
+def test_parse_timestamp_reads_iso_8601_and_epoch_milliseconds_as_utc(raw: object) -> None:
+    parsed = parse_timestamp(raw)
+    assert parsed == UTC_NOON
+    assert parsed.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("yesterday", "not an ISO 8601"),
+        ("", "empty"),
+        (True, "boolean"),
+        (float("nan"), "finite"),
+        (1e20, "outside the years"),
+        ([], "not list"),
+        ("2" * 80, "longer than"),
+    ],
+)
+def test_parse_timestamp_says_why_it_refuses(raw: object, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        parse_timestamp(raw)
+
+
+@given(st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1)))
+def test_formatted_timestamps_read_back_to_the_millisecond(moment: datetime) -> None:
+    moment = moment.replace(tzinfo=UTC, microsecond=moment.microsecond // 1000 * 1000)
+    assert parse_timestamp(format_timestamp(moment)) == moment
+
+
+def test_clock_skew_moves_the_event_by_the_client_clocks_error() -> None:
+    client_fast_by_an_hour = timedelta(hours=1)
+    happened = UTC_NOON
+    original = happened + client_fast_by_an_hour
+    sent = original + timedelta(seconds=30)
+    received = happened + timedelta(seconds=30)
+    assert correct_clock_skew(original, sent, received) == happened
+
+
+@given(
+    st.datetimes(timezones=st.just(UTC)),
+    st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=1)),
+)
+def test_without_skew_the_event_keeps_its_time(happened: datetime, delay: timedelta) -> None:
+    assume(happened < datetime.max.replace(tzinfo=UTC) - delay)
+    sent = happened + delay
+    assert correct_clock_skew(happened, sent, sent) == happened
+
+
+# ---------------------------------------------------------------------------- money
+
+
+@pytest.mark.parametrize(("raw", "code"), [("eur", "EUR"), (" USD ", "USD"), ("jpy", "JPY")])
+def test_normalize_currency_gives_the_iso_4217_code(raw: str, code: str) -> None:
+    assert normalize_currency(raw) == code
+
+
+@pytest.mark.parametrize("raw", ["euro", "ZZZ", "", "US"])
+def test_normalize_currency_of_an_unknown_code_is_none(raw: str) -> None:
+    assert normalize_currency(raw) is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "amount"),
+    [
+        (19.99, "19.99"),
+        ("19.990", "19.990"),
+        (5, "5"),
+        ("-0.5", "-0.5"),
+        (0.1 + 0.2, "0.30000000000000004"),
+    ],
+)
+def test_parse_money_is_exact(raw: object, amount: str) -> None:
+    assert parse_money(raw) == Decimal(amount)
+    assert format_money(parse_money(raw)) == amount
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("1,299.00", "plain decimal"),
+        ("1e3", "plain decimal"),
+        ("NaN", "plain decimal"),
+        ("12 EUR", "plain decimal"),
+        (True, "boolean"),
+        (None, "NoneType"),
+        (float("inf"), "finite"),
+        ("9" * 30, "larger than"),
+    ],
+)
+def test_parse_money_refuses_what_is_not_a_plain_amount(raw: object, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        parse_money(raw)
+
+
+def test_format_money_never_writes_an_exponent_or_negative_zero() -> None:
+    assert format_money(Decimal("1E+2")) == "100"
+    assert format_money(Decimal("-0.00")) == "0.00"

@@ -1,10 +1,5 @@
-"""Normalisers for contact data: text folding, email, phone, country, postal code, dates.
-
-Nothing here is specific to matching and nothing imports the service: these functions turn
-the many ways people write the same value into one canonical form, and return `None` for
-a value that is empty or cannot be understood. They are meant to move to the SDK as they
-are, so they depend only on the standard library, `phonenumbers` and `babel`.
-"""
+"""Contact data: text folding, email addresses, phone numbers, countries, postal codes
+and calendar dates. Each returns `None` for a value that is empty or not understood."""
 
 from __future__ import annotations
 
@@ -25,6 +20,7 @@ __all__ = [
     "normalize_phone",
     "normalize_postal_code",
     "parse_date",
+    "region_of_locale",
 ]
 
 # Letters that NFKD does not decompose into a base letter and a combining mark.
@@ -222,6 +218,23 @@ def normalize_country(value: str | None) -> str | None:
     if folded is None:
         return None
     return _country_table().get(folded)
+
+
+_LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z]{4})?[-_]([A-Za-z]{2})(?:[-_.@].*)?$")
+
+
+def region_of_locale(locale: str | None) -> str | None:
+    """The country of a locale tag (``en-GB``, ``fr_FR.UTF-8``, ``zh-Hant-TW``), or None.
+
+    Used as the default region when reading phone numbers written without ``+``.
+    """
+    if not locale:
+        return None
+    match = _LOCALE.match(locale.strip())
+    if match is None:
+        return None
+    region = match.group(1).upper()
+    return region if region.lower() in _country_table() else None
 
 
 # ---------------------------------------------------------------------------- postal code
