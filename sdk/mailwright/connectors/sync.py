@@ -169,7 +169,8 @@ class IngestPublisher:
         accepted = duplicates = 0
         rejected: list[Rejection] = []
         for chunk in chunks(events):
-            request = ingest_pb2.IngestBatchRequest(parent=self.parent, events=chunk)
+            # a sync imports history: old timestamps are accepted, and trigger nothing now
+            request = ingest_pb2.IngestBatchRequest(parent=self.parent, events=chunk, backfill=True)
             try:
                 response = await self.ingest.IngestBatch(request)
             except grpc.aio.AioRpcError as error:

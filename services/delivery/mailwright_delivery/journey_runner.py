@@ -70,8 +70,8 @@ class JourneyRunner:
     async def on_event(self, workspace: str, profile_id: str, event: event_pb2.Event) -> None:
         """An event of a person (from `profiles.changed`): triggers, goals, awaited events."""
         name = event.event
-        if not name or not profile_id:
-            return
+        if not name or not profile_id or event.backfill:
+            return  # imported history (`backfill`) acts on nothing now
         properties: Mapping[str, object] = json_format.MessageToDict(event.properties)
         # Walks already under way first: the event that lets someone in is not also the
         # goal or the awaited event of the walk it starts.

@@ -79,7 +79,9 @@ def email_event(name: str, send_id: str, message_id: str, **props: object) -> by
     return event.SerializeToString()
 
 
-def changed(profile_id: str, name: str, message_id: str, **props: object) -> bytes:
+def changed(
+    profile_id: str, name: str, message_id: str, *, backfill: bool = False, **props: object
+) -> bytes:
     event = event_pb2.Event(
         workspace="acme",
         message_id=message_id,
@@ -87,6 +89,7 @@ def changed(profile_id: str, name: str, message_id: str, **props: object) -> byt
         event=name,
         profile_id=profile_id,
         source="http",
+        backfill=backfill,
     )
     event.properties.update(props)
     event.timestamp.GetCurrentTime()
@@ -290,6 +293,9 @@ async def test_cart_abandonment_sends_the_reminder_then_the_incentive(
     await bus.publish("profiles.changed", trigger, key="acme:p0")
     await bus.publish("profiles.changed", trigger, key="acme:p0")  # redelivered
     await bus.publish("profiles.changed", changed("p1", "Checkout Started", "x", total=5), key="k")
+    # an imported (backfilled) checkout is history: it starts nothing
+    history = changed("p2", "Checkout Started", "old", total=35, backfill=True)
+    await bus.publish("profiles.changed", history, key="acme:p2")
     files = await sink.wait_for(2, within=15)
     await asyncio.sleep(0.5)
     assert len(files) == 2

@@ -123,6 +123,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             source="grpc",
             field=lambda i: f"events[{i}]",
             rate_key=_rate_key(),
+            backfill=request.backfill,
         )
         response = ingest_pb2.IngestBatchResponse(results=[convert.result(o) for o in outcomes])
         for outcome in outcomes:

@@ -141,6 +141,10 @@ class Tally:
     "--batch-size", type=click.IntRange(1, 1000), default=500, show_default=True,
     help="Events per IngestBatch call.",
 )  # fmt: skip
+@click.option(
+    "--backfill", is_flag=True,
+    help="The file is history: accept events up to 3650 days old; they trigger no journeys.",
+)  # fmt: skip
 def ingest(
     source: IO[bytes],
     address: str | None,
@@ -148,12 +152,13 @@ def ingest(
     workspace: str | None,
     config: str | None,
     batch_size: int,
+    backfill: bool,
 ) -> None:
     """Send the events of FILE.jsonl (one Segment-format call per line; - for stdin)."""
     connection = _connect(address, token, workspace, config)
     console = Console(stderr=True)
     total = _size_of(source)
-    tally = _run(_ingest(connection, source, batch_size, total, console))
+    tally = _run(_ingest(connection, source, batch_size, total, console, backfill))
     out = Console()
     out.print(f"accepted   {tally.accepted:,}")
     out.print(f"duplicate  {tally.duplicate:,}")
@@ -175,7 +180,12 @@ def _size_of(source: IO[bytes]) -> int | None:
 
 
 async def _ingest(
-    connection: Connection, source: IO[bytes], batch_size: int, total: int | None, console: Console
+    connection: Connection,
+    source: IO[bytes],
+    batch_size: int,
+    total: int | None,
+    console: Console,
+    backfill: bool = False,
 ) -> Tally:
     tally = Tally()
     channel, stub = connection.stub()
@@ -193,7 +203,7 @@ async def _ingest(
             for batch in batches(_lines(source), Limits(), max_events=batch_size):
                 tally.rejected.extend(batch.rejections)
                 if batch.events:
-                    await _send(stub, connection.parent, batch, tally)
+                    await _send(stub, connection.parent, batch, tally, backfill)
                 sent += len(batch.events)
                 progress.update(task, advance=batch.read_bytes, events=sent)
     finally:
@@ -206,9 +216,13 @@ def _lines(source: IO[bytes]) -> Iterator[bytes]:
 
 
 async def _send(
-    stub: ingest_pb2_grpc.IngestServiceAsyncStub, parent: str, batch: Batch, tally: Tally
+    stub: ingest_pb2_grpc.IngestServiceAsyncStub,
+    parent: str,
+    batch: Batch,
+    tally: Tally,
+    backfill: bool = False,
 ) -> None:
-    request = ingest_pb2.IngestBatchRequest(parent=parent, events=batch.events)
+    request = ingest_pb2.IngestBatchRequest(parent=parent, events=batch.events, backfill=backfill)
     for attempt in range(RETRIES):
         try:
             reply = await stub.IngestBatch(request)

@@ -99,16 +99,19 @@ def prepare(
     now: datetime,
     prefix: str = "event",
     trusted: bool = False,
+    backfill: bool = False,
 ) -> list[FieldViolation]:
     """Check and normalise `event` in place; return every problem (empty: publishable).
 
     `trusted` events are made by ingest itself (tracking edge): they are published even
     when the workspace rejects unplanned events, since nobody could resend them.
+    `backfill` events are imported history: accepted up to `MAX_PAST` old and marked.
     """
     problems: list[FieldViolation] = []
     _check_envelope(event, prefix, problems, trusted)
     event.workspace = workspace
     event.profile_id = ""
+    event.backfill = backfill
     if event.source:
         if not _SOURCE.match(event.source):
             problems.append(

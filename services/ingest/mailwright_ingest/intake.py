@@ -10,6 +10,7 @@ claims are released, so the retry is not mistaken for a duplicate.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -25,6 +26,7 @@ from mailwright_ingest.catalog import Catalog
 from mailwright_ingest.config import IngestSettings
 from mailwright_ingest.dedup import Claim, Dedup, InFlight
 from mailwright_ingest.events import Rules, partition_key, prepare, topic_of
+from mailwright_ingest.policy import MAX_PAST
 from mailwright_ingest.values import Limits
 
 log = logging.getLogger(__name__)
@@ -83,12 +85,16 @@ class Intake:
         field: Callable[[int], str],
         rate_key: str | None = None,
         trusted: bool = False,
+        backfill: bool = False,
         now: datetime | None = None,
     ) -> list[Outcome]:
         """Ingest `events` of `workspace`; `field(i)` names event i in violations
-        (`events[3]`), `rate_key` is whose rate to take (a write key, a token)."""
+        (`events[3]`), `rate_key` is whose rate to take (a write key, a token);
+        `backfill` events are imported history (see `IngestBatchRequest.backfill`)."""
         config = await self._reach(self.catalog.config(workspace))
         policy = config.policy
+        if backfill:
+            policy = dataclasses.replace(policy, max_past=MAX_PAST)
         if rate_key is not None and policy.rate_per_second > 0 and events:
             await self._take_rate(
                 workspace, rate_key, len(events), policy.rate_per_second, policy.burst
@@ -106,6 +112,7 @@ class Intake:
                 now=moment,
                 prefix=field(index),
                 trusted=trusted,
+                backfill=backfill,
             )
             if not problems and self.enrich is not None:
                 problems = self._enrich(event, field(index))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
@@ -103,6 +104,28 @@ async def test_a_retried_event_is_reported_duplicate_and_published_once(ingest: 
     assert first.result.status == ingest_pb2.EVENT_STATUS_ACCEPTED
     assert again.result.status == ingest_pb2.EVENT_STATUS_DUPLICATE
     assert len(await ingest.tap.quiet()) == 1
+
+
+async def test_a_backfill_batch_takes_history_and_marks_it(ingest: Ingest) -> None:
+    two_years_ago = datetime.now(UTC) - timedelta(days=730)
+    history = order("h1")
+    history.timestamp.FromDatetime(two_years_ago)
+    live = await ingest.clients.ingest.IngestBatch(
+        ingest_pb2.IngestBatchRequest(parent=PARENT, events=[history])
+    )
+    assert live.results[0].status == ingest_pb2.EVENT_STATUS_REJECTED
+    assert "in the past" in live.results[0].violations[0].description
+    forged = order("h2")
+    forged.backfill = True  # a client cannot mark a live event as history
+    imported = await ingest.clients.ingest.IngestBatch(
+        ingest_pb2.IngestBatchRequest(parent=PARENT, events=[history], backfill=True)
+    )
+    assert imported.results[0].status == ingest_pb2.EVENT_STATUS_ACCEPTED
+    await ingest.clients.ingest.Track(ingest_pb2.TrackRequest(parent=PARENT, event=forged))
+    published = {e.message_id: e for e in await ingest.tap.wait(2)}
+    assert published["h1"].backfill
+    assert published["h1"].timestamp.ToDatetime(UTC) == two_years_ago
+    assert not published["h2"].backfill
 
 
 async def test_a_batch_answers_each_event_in_order_and_keeps_the_good_ones(

@@ -205,13 +205,13 @@ async def test_validate_rule_lists_issues_with_positions(sqlite_service) -> None
     )
     assert problem.expected
     fine = await stub.ValidateRule(
-        segment_pb2.ValidateRuleRequest(parent=WS, rule_text='event  "Signed Up"')
+        segment_pb2.ValidateRuleRequest(parent=WS, rule_text='event  "Rocket Launched"')
     )
-    assert fine.rule_text == 'event "Signed Up"'
+    assert fine.rule_text == 'event "Rocket Launched"'
     (warning,) = fine.issues
     assert warning.severity == segment_pb2.ISSUE_SEVERITY_WARNING
     assert (warning.line, warning.column) == (1, 8)
-    assert 'event "Signed Up" is not in the taxonomy' in warning.message
+    assert 'event "Rocket Launched" is not in the taxonomy' in warning.message
 
 
 async def test_a_page_token_is_bound_to_its_filters(sqlite_service) -> None:  # type: ignore[no-untyped-def]

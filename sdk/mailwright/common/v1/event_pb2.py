@@ -27,25 +27,25 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from mailwright.common.v1 import common_pb2 as mailwright_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n mailwright/common/v1/event.proto\x12\x14mailwright.common.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!mailwright/common/v1/common.proto\"\xac\x05\n\x05\x45vent\x12\x11\n\tworkspace\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12-\n\x04type\x18\x03 \x01(\x0e\x32\x1f.mailwright.common.v1.EventType\x12\r\n\x05\x65vent\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x06 \x01(\t\x12\x0f\n\x07user_id\x18\x07 \x01(\t\x12\x14\n\x0c\x61nonymous_id\x18\x08 \x01(\t\x12\x13\n\x0bprevious_id\x18\t \x01(\t\x12\x32\n\nidentities\x18\n \x03(\x0b\x32\x1e.mailwright.common.v1.Identity\x12-\n\ttimestamp\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07sent_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0breceived_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x12original_timestamp\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\x07\x63ontext\x18\x0f \x01(\x0b\x32\x1d.mailwright.common.v1.Context\x12+\n\nproperties\x18\x10 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\'\n\x06traits\x18\x11 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06source\x18\x12 \x01(\t\x12\x0c\n\x04tags\x18\x13 \x03(\t\x12\x11\n\tunplanned\x18\x14 \x01(\x08\x12\x12\n\nprofile_id\x18\x15 \x01(\t\x12\x0e\n\x06\x66\x61mily\x18\x16 \x01(\t\x12\x0e\n\x06weight\x18\x17 \x01(\x01\"\xc9\x02\n\x07\x43ontext\x12\n\n\x02ip\x18\x01 \x01(\t\x12\x12\n\nuser_agent\x18\x02 \x01(\t\x12/\n\x04page\x18\x03 \x01(\x0b\x32!.mailwright.common.v1.PageContext\x12\x37\n\x08\x63\x61mpaign\x18\x04 \x01(\x0b\x32%.mailwright.common.v1.CampaignContext\x12\x0e\n\x06locale\x18\x05 \x01(\t\x12\x10\n\x08timezone\x18\x06 \x01(\t\x12\x33\n\x06\x64\x65vice\x18\x07 \x01(\x0b\x32#.mailwright.common.v1.DeviceContext\x12\x35\n\x07library\x18\x08 \x01(\x0b\x32$.mailwright.common.v1.LibraryContext\x12&\n\x05\x65xtra\x18\t \x01(\x0b\x32\x17.google.protobuf.Struct\"Y\n\x0bPageContext\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x10\n\x08referrer\x18\x02 \x01(\t\x12\x0e\n\x06search\x18\x03 \x01(\t\x12\r\n\x05title\x18\x04 \x01(\t\x12\x0b\n\x03url\x18\x05 \x01(\t\"^\n\x0f\x43\x61mpaignContext\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x0e\n\x06medium\x18\x03 \x01(\t\x12\x0c\n\x04term\x18\x04 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x05 \x01(\t\"N\n\rDeviceContext\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x14\n\x0cmanufacturer\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\t\"/\n\x0eLibraryContext\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t*\x98\x01\n\tEventType\x12\x1a\n\x16\x45VENT_TYPE_UNSPECIFIED\x10\x00\x12\x14\n\x10\x45VENT_TYPE_TRACK\x10\x01\x12\x17\n\x13\x45VENT_TYPE_IDENTIFY\x10\x02\x12\x13\n\x0f\x45VENT_TYPE_PAGE\x10\x03\x12\x14\n\x10\x45VENT_TYPE_ALIAS\x10\x04\x12\x15\n\x11\x45VENT_TYPE_SCREEN\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n mailwright/common/v1/event.proto\x12\x14mailwright.common.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!mailwright/common/v1/common.proto\"\xbe\x05\n\x05\x45vent\x12\x11\n\tworkspace\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12-\n\x04type\x18\x03 \x01(\x0e\x32\x1f.mailwright.common.v1.EventType\x12\r\n\x05\x65vent\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x06 \x01(\t\x12\x0f\n\x07user_id\x18\x07 \x01(\t\x12\x14\n\x0c\x61nonymous_id\x18\x08 \x01(\t\x12\x13\n\x0bprevious_id\x18\t \x01(\t\x12\x32\n\nidentities\x18\n \x03(\x0b\x32\x1e.mailwright.common.v1.Identity\x12-\n\ttimestamp\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07sent_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0breceived_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x12original_timestamp\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\x07\x63ontext\x18\x0f \x01(\x0b\x32\x1d.mailwright.common.v1.Context\x12+\n\nproperties\x18\x10 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\'\n\x06traits\x18\x11 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06source\x18\x12 \x01(\t\x12\x0c\n\x04tags\x18\x13 \x03(\t\x12\x11\n\tunplanned\x18\x14 \x01(\x08\x12\x12\n\nprofile_id\x18\x15 \x01(\t\x12\x0e\n\x06\x66\x61mily\x18\x16 \x01(\t\x12\x0e\n\x06weight\x18\x17 \x01(\x01\x12\x10\n\x08\x62\x61\x63kfill\x18\x18 \x01(\x08\"\xc9\x02\n\x07\x43ontext\x12\n\n\x02ip\x18\x01 \x01(\t\x12\x12\n\nuser_agent\x18\x02 \x01(\t\x12/\n\x04page\x18\x03 \x01(\x0b\x32!.mailwright.common.v1.PageContext\x12\x37\n\x08\x63\x61mpaign\x18\x04 \x01(\x0b\x32%.mailwright.common.v1.CampaignContext\x12\x0e\n\x06locale\x18\x05 \x01(\t\x12\x10\n\x08timezone\x18\x06 \x01(\t\x12\x33\n\x06\x64\x65vice\x18\x07 \x01(\x0b\x32#.mailwright.common.v1.DeviceContext\x12\x35\n\x07library\x18\x08 \x01(\x0b\x32$.mailwright.common.v1.LibraryContext\x12&\n\x05\x65xtra\x18\t \x01(\x0b\x32\x17.google.protobuf.Struct\"Y\n\x0bPageContext\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x10\n\x08referrer\x18\x02 \x01(\t\x12\x0e\n\x06search\x18\x03 \x01(\t\x12\r\n\x05title\x18\x04 \x01(\t\x12\x0b\n\x03url\x18\x05 \x01(\t\"^\n\x0f\x43\x61mpaignContext\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x0e\n\x06medium\x18\x03 \x01(\t\x12\x0c\n\x04term\x18\x04 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x05 \x01(\t\"N\n\rDeviceContext\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x14\n\x0cmanufacturer\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\t\"/\n\x0eLibraryContext\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t*\x98\x01\n\tEventType\x12\x1a\n\x16\x45VENT_TYPE_UNSPECIFIED\x10\x00\x12\x14\n\x10\x45VENT_TYPE_TRACK\x10\x01\x12\x17\n\x13\x45VENT_TYPE_IDENTIFY\x10\x02\x12\x13\n\x0f\x45VENT_TYPE_PAGE\x10\x03\x12\x14\n\x10\x45VENT_TYPE_ALIAS\x10\x04\x12\x15\n\x11\x45VENT_TYPE_SCREEN\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mailwright.common.v1.event_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_EVENTTYPE']._serialized_start=1492
-  _globals['_EVENTTYPE']._serialized_end=1644
+  _globals['_EVENTTYPE']._serialized_start=1510
+  _globals['_EVENTTYPE']._serialized_end=1662
   _globals['_EVENT']._serialized_start=157
-  _globals['_EVENT']._serialized_end=841
-  _globals['_CONTEXT']._serialized_start=844
-  _globals['_CONTEXT']._serialized_end=1173
-  _globals['_PAGECONTEXT']._serialized_start=1175
-  _globals['_PAGECONTEXT']._serialized_end=1264
-  _globals['_CAMPAIGNCONTEXT']._serialized_start=1266
-  _globals['_CAMPAIGNCONTEXT']._serialized_end=1360
-  _globals['_DEVICECONTEXT']._serialized_start=1362
-  _globals['_DEVICECONTEXT']._serialized_end=1440
-  _globals['_LIBRARYCONTEXT']._serialized_start=1442
-  _globals['_LIBRARYCONTEXT']._serialized_end=1489
+  _globals['_EVENT']._serialized_end=859
+  _globals['_CONTEXT']._serialized_start=862
+  _globals['_CONTEXT']._serialized_end=1191
+  _globals['_PAGECONTEXT']._serialized_start=1193
+  _globals['_PAGECONTEXT']._serialized_end=1282
+  _globals['_CAMPAIGNCONTEXT']._serialized_start=1284
+  _globals['_CAMPAIGNCONTEXT']._serialized_end=1378
+  _globals['_DEVICECONTEXT']._serialized_start=1380
+  _globals['_DEVICECONTEXT']._serialized_end=1458
+  _globals['_LIBRARYCONTEXT']._serialized_start=1460
+  _globals['_LIBRARYCONTEXT']._serialized_end=1507
 # @@protoc_insertion_point(module_scope)

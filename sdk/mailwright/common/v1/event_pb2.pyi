@@ -77,6 +77,7 @@ class Event(_message.Message):
     PROFILE_ID_FIELD_NUMBER: _builtins.int
     FAMILY_FIELD_NUMBER: _builtins.int
     WEIGHT_FIELD_NUMBER: _builtins.int
+    BACKFILL_FIELD_NUMBER: _builtins.int
     workspace: _builtins.str
     """Workspace id (not a resource name); set by the server from the request's parent."""
     message_id: _builtins.str
@@ -101,6 +102,10 @@ class Event(_message.Message):
     """Ingest's bus topic family: "track", "identify", "page", "alias", "commerce", "email"."""
     weight: _builtins.float
     """Importance of the event name for engagement scoring, from the taxonomy; set by ingest."""
+    backfill: _builtins.bool
+    """True when the event is history being imported (IngestBatch with `backfill`): it
+    counts for profiles and segments but triggers nothing that acts now (journeys).
+    """
     @_builtins.property
     def identities(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Identity]:
         """Further identities the event carries (email, phone, device id, connector ids)."""
@@ -161,10 +166,11 @@ class Event(_message.Message):
         profile_id: _builtins.str = ...,
         family: _builtins.str = ...,
         weight: _builtins.float = ...,
+        backfill: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "original_timestamp", b"original_timestamp", "properties", b"properties", "received_at", b"received_at", "sent_at", b"sent_at", "timestamp", b"timestamp", "traits", b"traits"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["anonymous_id", b"anonymous_id", "category", b"category", "context", b"context", "event", b"event", "family", b"family", "identities", b"identities", "message_id", b"message_id", "name", b"name", "original_timestamp", b"original_timestamp", "previous_id", b"previous_id", "profile_id", b"profile_id", "properties", b"properties", "received_at", b"received_at", "sent_at", b"sent_at", "source", b"source", "tags", b"tags", "timestamp", b"timestamp", "traits", b"traits", "type", b"type", "unplanned", b"unplanned", "user_id", b"user_id", "weight", b"weight", "workspace", b"workspace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["anonymous_id", b"anonymous_id", "backfill", b"backfill", "category", b"category", "context", b"context", "event", b"event", "family", b"family", "identities", b"identities", "message_id", b"message_id", "name", b"name", "original_timestamp", b"original_timestamp", "previous_id", b"previous_id", "profile_id", b"profile_id", "properties", b"properties", "received_at", b"received_at", "sent_at", b"sent_at", "source", b"source", "tags", b"tags", "timestamp", b"timestamp", "traits", b"traits", "type", b"type", "unplanned", b"unplanned", "user_id", b"user_id", "weight", b"weight", "workspace", b"workspace"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -328,7 +328,13 @@ class IngestBatchRequest(_message.Message):
 
     PARENT_FIELD_NUMBER: _builtins.int
     EVENTS_FIELD_NUMBER: _builtins.int
+    BACKFILL_FIELD_NUMBER: _builtins.int
     parent: _builtins.str
+    backfill: _builtins.bool
+    """The events are history being imported (a connector sync, a file, a demo load):
+    timestamps up to 3650 days old are accepted whatever the workspace's `max_past`,
+    and each published event is marked `backfill` so that it triggers nothing now.
+    """
     @_builtins.property
     def events(self) -> _containers.RepeatedCompositeFieldContainer[_event_pb2.Event]:
         """Each event's `type` must be set."""
@@ -338,10 +344,11 @@ class IngestBatchRequest(_message.Message):
         *,
         parent: _builtins.str = ...,
         events: _abc.Iterable[_event_pb2.Event] | None = ...,
+        backfill: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events", "parent", b"parent"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["backfill", b"backfill", "events", b"events", "parent", b"parent"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
