@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import date
 from pathlib import Path
 
 import click
@@ -88,6 +89,11 @@ def fit(
     except PredictError as error:
         raise click.ClickException(str(error)) from None
     spend = result.gamma_gamma
+    if result.free_repeaters:
+        _status(
+            f"{result.free_repeaters:,} repeat customers spent nothing on repeat purchases;"
+            " left out of the Gamma-Gamma fit"
+        )
     output = {
         "bgnbd": {
             **result.bgnbd.model.as_dict(),
@@ -114,7 +120,10 @@ def _summary_from_transactions(
         try:
             end = date_parser(date_format)(calibration_end)
         except ValueError as error:
-            raise click.BadParameter(str(error), param_hint="--calibration-end") from None
+            try:  # ISO 8601 is always understood, whatever the file's --date-format
+                end = date.fromisoformat(calibration_end)
+            except ValueError:
+                raise click.BadParameter(str(error), param_hint="--calibration-end") from None
     rows = read_transactions(
         path,
         customer_col=customer_col,

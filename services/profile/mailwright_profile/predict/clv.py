@@ -140,6 +140,8 @@ class ClvFit:
     bgnbd: BgNbdFit
     gamma_gamma: GammaGammaFit | None
     time_unit: TimeUnit
+    free_repeaters: int = 0
+    """Repeat customers whose repeat purchases cost nothing: left out of Gamma-Gamma."""
 
     @property
     def model(self) -> ClvModel:
@@ -150,9 +152,18 @@ class ClvFit:
 def fit_clv(
     summary: CustomerSummary, *, time_unit: TimeUnit = "day", gradient: Gradient = "analytic"
 ) -> ClvFit:
-    """Fit BG/NBD, and Gamma-Gamma when the summary has monetary values."""
+    """Fit BG/NBD, and Gamma-Gamma when the summary has monetary values.
+
+    Real order logs hold repeat purchases worth nothing (free items, fully discounted
+    orders); Gamma-Gamma has no density at zero spend, so those customers are left out of
+    its fit (counted in `free_repeaters`). A negative spend is still an error."""
     bgnbd = fit_bgnbd(summary.frequency, summary.recency, summary.T, gradient=gradient)
     spend = None
+    free = 0
     if summary.monetary_value is not None:
-        spend = fit_gamma_gamma(summary.frequency, summary.monetary_value, gradient=gradient)
-    return ClvFit(bgnbd, spend, time_unit)
+        x = np.asarray(summary.frequency, dtype=np.float64)
+        m = np.asarray(summary.monetary_value, dtype=np.float64)
+        keep = ~((x > 0) & (m == 0))
+        free = int(np.count_nonzero(~keep))
+        spend = fit_gamma_gamma(x[keep], m[keep], gradient=gradient)
+    return ClvFit(bgnbd, spend, time_unit, free)

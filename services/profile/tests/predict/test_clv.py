@@ -84,3 +84,23 @@ def test_fit_clv_fits_both_models_when_amounts_are_known(cdnow_like: SimulatedCu
     model = fit.model
     assert model.time_unit == "week"
     assert model.gamma_gamma == fit.gamma_gamma.model
+
+
+def test_repeat_customers_who_spent_nothing_are_left_out_of_the_spend_fit(
+    cdnow_like: SimulatedCustomers,
+) -> None:
+    summary = cdnow_like.summary
+    assert summary.monetary_value is not None
+    repeaters = np.flatnonzero(summary.frequency > 0)[:5]
+    spend = summary.monetary_value.copy()
+    spend[repeaters] = 0.0  # free reorders, as in real shops' logs (CDNOW has one)
+    with_free = CustomerSummary.from_arrays(summary.frequency, summary.recency, summary.T, spend)
+    fit = fit_clv(with_free, time_unit="week")
+    assert fit.free_repeaters == 5
+    assert fit.gamma_gamma is not None
+    spend[repeaters[0]] = -1.0
+    with pytest.raises(DataError, match="monetary_value"):
+        fit_clv(
+            CustomerSummary.from_arrays(summary.frequency, summary.recency, summary.T, spend),
+            time_unit="week",
+        )
