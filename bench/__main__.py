@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
+import json
 import pkgutil
+import time
 from pathlib import Path
 
 from rich.console import Console
@@ -16,6 +19,7 @@ from bench.common import Result
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="smaller runs, for a smoke test")
+    parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     parser.add_argument("names", nargs="*", help="only these benchmarks (e.g. bus)")
     args = parser.parse_args()
     found = sorted(
@@ -25,10 +29,15 @@ def main() -> None:
     )
     table = Table("benchmark", "value", "baseline", "ratio", "goal", title="Mailwright benchmarks")
     console = Console()
+    if not console.is_terminal:  # a log or a pipe: wide enough for one line a figure
+        console = Console(width=160)
+    started = time.monotonic()
+    everything: list[dict[str, object]] = []
     for name in args.names or found:
         module = importlib.import_module(f"bench.bench_{name}")
         with console.status(f"bench {name}"):
             results: list[Result] = module.run(args.quick)
+        everything += [{"bench": name, **dataclasses.asdict(r)} for r in results]
         for r in results:
             table.add_row(
                 r.name,
@@ -38,6 +47,9 @@ def main() -> None:
                 r.goal,
             )
     console.print(table)
+    console.print(f"{len(everything)} figures in {time.monotonic() - started:.0f} s")
+    if args.json is not None:
+        args.json.write_text(json.dumps(everything, indent=2) + "\n")
 
 
 if __name__ == "__main__":
