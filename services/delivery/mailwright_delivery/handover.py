@@ -14,7 +14,7 @@ from mailwright.errors import MailwrightError
 from mailwright.plugins import Plugins
 from mailwright.runtime.db import Database
 from mailwright_delivery import policy, telemetry
-from mailwright_delivery.events import email_event
+from mailwright_delivery.events import bounced_event, sent_event
 from mailwright_delivery.model import DeliveryPolicy, SendState, SuppressionReason, email_hash
 from mailwright_delivery.outbound import Ready
 from mailwright_delivery.providers import Providers, RateLimiter, chunk_size
@@ -136,16 +136,7 @@ class HandOver:
                 provider,
                 outcome.provider_message_id or "",
                 email_hash(item.recipient.email),
-                (
-                    email_event(
-                        item.send,
-                        "Email Sent",
-                        "sent",
-                        now,
-                        address=item.recipient.email,
-                        provider=provider,
-                    ),
-                ),
+                (sent_event(item.send, now, address=item.recipient.email, provider=provider),),
             )
             for item, outcome in accepted
         ]
@@ -166,15 +157,7 @@ class HandOver:
         error = outcome.error
         detail = f"{error.kind.value}: {error.detail}" + (f" ({error.code})" if error.code else "")
         if error.kind is ErrorKind.HARD_BOUNCE:
-            event = email_event(
-                send,
-                "Email Bounced",
-                "bounced",
-                now,
-                address=item.recipient.email,
-                bounce_type="hard",
-                reason=detail,
-            )
+            event = bounced_event(send, now, address=item.recipient.email, reason=detail)
             await self.db.run(
                 self.store.mark_final,
                 send.id,
