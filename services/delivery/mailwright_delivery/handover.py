@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from opentelemetry import trace
+
 from mailwright.connectors import EmailProvider, ErrorKind, ProviderError, SendOutcome
 from mailwright.errors import MailwrightError
 from mailwright.plugins import Plugins
@@ -23,6 +25,7 @@ from mailwright_delivery.settings import DeliverySettings
 from mailwright_delivery.store import Accepted, DeliveryStore
 
 log = logging.getLogger(__name__)
+_tracer = trace.get_tracer("mailwright.delivery")
 
 
 class HandOver:
@@ -54,7 +57,13 @@ class HandOver:
 
         async def hand(chunk: list[Ready]) -> None:
             async with gate:
-                await self._send_chunk(workspace, name, provider, chunk, rules)
+                # In the trace of the sends (see `Pipeline.tick`): the provider call.
+                with _tracer.start_as_current_span(
+                    f"send {name}",
+                    kind=trace.SpanKind.CLIENT,
+                    attributes={"mailwright.provider": name, "mailwright.sends": len(chunk)},
+                ):
+                    await self._send_chunk(workspace, name, provider, chunk, rules)
 
         await asyncio.gather(
             *(hand(items[start : start + size]) for start in range(0, len(items), size))
