@@ -2,12 +2,12 @@
 send it triggers.
 
 The five services run in this process (`mailwright up`) with OpenTelemetry's SDK and an
-in-memory span exporter. A `Track` call starts the trace (its gRPC server span); the bus
-carries the context in each message's `traceparent` header; profile applies the event in
-a span continuing it and publishes `profiles.changed` from there; segment publishes the
-entry into a segment; delivery's journey queues a send that keeps the trace context, and
-the worker that sends it later continues the trace through profile, render and the SMTP
-hand-over.
+in-memory span exporter, on the in-memory bus and on Redis Streams. A `Track` call starts
+the trace (its gRPC server span); the bus carries the context in each message's
+`traceparent` header; profile applies the event in a span continuing it and publishes
+`profiles.changed` from there; segment publishes the entry into a segment; delivery's
+journey queues a send that keeps the trace context, and the worker that sends it later
+continues the trace through profile, render and the SMTP hand-over.
 """
 
 from __future__ import annotations
@@ -69,8 +69,18 @@ def _group(span: ReadableSpan) -> str:
     return str((span.attributes or {}).get("messaging.consumer.group.name", ""))
 
 
+@pytest.fixture(params=["memory", "redis"])
+def bus(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """The bus (URL, namespace): in-memory, and Redis Streams (headers in stream fields)."""
+    if request.param == "memory":
+        return f"memory://trace-{uuid.uuid4().hex[:8]}", "mailwright"
+    url: str = request.getfixturevalue("redis_url")
+    namespace: str = request.getfixturevalue("redis_namespace")
+    return url, namespace
+
+
 async def test_a_trace_follows_an_event_from_track_to_the_send(
-    tmp_path: Path, spans: InMemorySpanExporter
+    tmp_path: Path, spans: InMemorySpanExporter, bus: tuple[str, str]
 ) -> None:
     sink = await SmtpSink(tmp_path / "outbox").start()
     http_port = free_port()
@@ -79,7 +89,8 @@ async def test_a_trace_follows_an_event_from_track_to_the_send(
         grpc_port=0,
         http_port=http_port,
         auth_secret=SECRET,
-        bus_url=f"memory://trace-{uuid.uuid4().hex[:8]}",
+        bus_url=bus[0],
+        namespace=bus[1],
         kv_url="",
         database_url="",
         shutdown_grace=timedelta(seconds=2),
