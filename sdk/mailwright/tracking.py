@@ -6,9 +6,14 @@ import this module, so the format lives in one place.
 
 A token is compact, URL-safe base64 (no padding) of::
 
-    version (1 byte) | key id | workspace | send id     (each: varint length + UTF-8)
+    version (1 byte) | key id | workspace | send id | profile id
+                                            (each: varint length + UTF-8)
     | kind (1 byte) | expires_at (varint, unix seconds) | url (varint length + UTF-8)
     | MAC (16 bytes)
+
+Version 2 carries the recipient's profile id (empty for a send to a bare address), so
+the edge records opens, clicks and unsubscribes against the person without a lookup.
+Version 1 tokens (no profile id field) still verify, with `profile_id` empty.
 
 The fields that are the same for every token of a send come first, so a batch signs
 each link by hashing only its own tail (`TrackingSigner.for_send`).
@@ -52,7 +57,8 @@ __all__ = [
     "tracking_url",
 ]
 
-_VERSION = 1
+_VERSION = 2
+_VERSIONS = (1, 2)
 _MAX_CACHED_WORKSPACES = 1024
 _SHORT_LENGTHS = tuple(bytes((length,)) for length in range(0x80))
 _b2a_base64 = binascii.b2a_base64
@@ -65,7 +71,7 @@ MAX_ID_BYTES = 200
 MAX_KEY_ID_BYTES = 32
 MIN_SECRET_BYTES = 32
 # A token is never longer than its fields allow; anything longer is refused unread.
-MAX_TOKEN_CHARS = 4 * (MAX_URL_BYTES + 2 * MAX_ID_BYTES + MAX_KEY_ID_BYTES + 64) // 3
+MAX_TOKEN_CHARS = 4 * (MAX_URL_BYTES + 3 * MAX_ID_BYTES + MAX_KEY_ID_BYTES + 64) // 3
 
 
 class TrackingTokenError(ValueError):
@@ -101,17 +107,20 @@ _KINDS_BY_CODE = {kind.code: kind for kind in TokenKind}
 
 @dataclass(frozen=True)
 class TrackingClaims:
-    """What a token says: whose send, which action, which target, until when."""
+    """What a token says: whose send, which action, which target, until when, and the
+    profile the send went to (empty for v1 tokens and sends to a bare address)."""
 
     workspace: str
     send_id: str
     kind: TokenKind
     expires_at: int
     url: str | None = None
+    profile_id: str = ""
 
     def __post_init__(self) -> None:
         _check_text("workspace", self.workspace, MAX_ID_BYTES)
         _check_text("send_id", self.send_id, MAX_ID_BYTES)
+        _check_optional_text("profile_id", self.profile_id, MAX_ID_BYTES)
         if self.expires_at < 0:
             raise ValueError("expires_at must be a unix time in seconds, not negative")
         if self.kind is TokenKind.CLICK:
@@ -161,12 +170,14 @@ class TrackingSigner:
 
     def sign(self, claims: TrackingClaims) -> str:
         """Return the token for `claims`, signed with the first key."""
-        return self.for_send(claims.workspace, claims.send_id).sign(
+        return self.for_send(claims.workspace, claims.send_id, claims.profile_id).sign(
             claims.kind, claims.expires_at, claims.url
         )
 
-    def for_send(self, workspace: str, send_id: str) -> SendSigner:
-        """A signer for the tokens of one send, with its constant fields pre-hashed."""
+    def for_send(self, workspace: str, send_id: str, profile_id: str = "") -> SendSigner:
+        """A signer for the tokens of one send, with its constant fields pre-hashed.
+
+        `profile_id` is the recipient's profile ("" for a send to a bare address)."""
         known = self._workspaces.get(workspace)
         if known is None:
             _check_text("workspace", workspace, MAX_ID_BYTES)
@@ -178,8 +189,10 @@ class TrackingSigner:
                 self._workspaces.clear()
             self._workspaces[workspace] = known
         _check_text("send_id", send_id, MAX_ID_BYTES)
+        _check_optional_text("profile_id", profile_id, MAX_ID_BYTES)
         field = bytearray()
         _put_field(field, send_id.encode())
+        _put_field(field, profile_id.encode())
         return SendSigner(known[0] + field, known[1].extended(field))
 
     def verify(
@@ -198,11 +211,15 @@ class TrackingSigner:
         if len(raw) < 7 + _MAC_BYTES:
             raise MalformedToken("token is too short")
         body, tag = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
-        if body[0] != _VERSION:
-            raise MalformedToken(f"unknown token version {body[0]}")
+        version = body[0]
+        if version not in _VERSIONS:
+            raise MalformedToken(f"unknown token version {version}")
         key_id, position = _get_field(body, 1, MAX_KEY_ID_BYTES)
         workspace, position = _get_field(body, position, MAX_ID_BYTES)
         send_id, position = _get_field(body, position, MAX_ID_BYTES)
+        profile_id = b""
+        if version >= 2:
+            profile_id, position = _get_field(body, position, MAX_ID_BYTES)
         if position >= len(body):
             raise MalformedToken("token is truncated")
         token_kind = _KINDS_BY_CODE.get(body[position])
@@ -229,6 +246,7 @@ class TrackingSigner:
                 kind=token_kind,
                 expires_at=expires_at,
                 url=url.decode() if token_kind is TokenKind.CLICK else None,
+                profile_id=profile_id.decode(),
             )
         except (UnicodeDecodeError, ValueError) as error:
             raise MalformedToken(f"token carries an invalid field: {error}") from None
@@ -370,6 +388,13 @@ def parse_tracking_path(path: str) -> tuple[TokenKind, str]:
 def _check_text(field: str, value: str, limit: int) -> None:
     if not isinstance(value, str) or not value:
         raise ValueError(f"{field} must be a non-empty string")
+    if len(value.encode()) > limit:
+        raise ValueError(f"{field} is longer than {limit} bytes")
+
+
+def _check_optional_text(field: str, value: str, limit: int) -> None:
+    if not isinstance(value, str):
+        raise ValueError(f"{field} must be a string")
     if len(value.encode()) > limit:
         raise ValueError(f"{field} is longer than {limit} bytes")
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 
 import pytest
 from hypothesis import given
@@ -115,9 +117,12 @@ def test_changing_any_byte_of_a_token_is_never_accepted(position: int, flip: int
     send_id=st.text(min_size=1, max_size=40),
     url=st.text(min_size=1, max_size=300),
     expires=st.integers(min_value=NOW + 1, max_value=2**40),
+    profile_id=st.text(max_size=40),
 )
-def test_any_claims_round_trip(workspace: str, send_id: str, url: str, expires: int) -> None:
-    claims = TrackingClaims(workspace, send_id, TokenKind.CLICK, expires, url)
+def test_any_claims_round_trip(
+    workspace: str, send_id: str, url: str, expires: int, profile_id: str
+) -> None:
+    claims = TrackingClaims(workspace, send_id, TokenKind.CLICK, expires, url, profile_id)
     signer = TrackingSigner([KEY_A])
     assert signer.verify(signer.sign(claims), now=NOW) == claims
 
@@ -161,3 +166,68 @@ def test_the_mac_is_standard_hmac_sha256_truncated(secret: bytes) -> None:
     body, tag = raw[:-16], raw[-16:]
     expected = hmac.new(secret, b"mailwright/tracking/v1\x00" + body, hashlib.sha256)
     assert tag == expected.digest()[:16]
+
+
+def test_tokens_carry_the_profile_id() -> None:
+    signer = TrackingSigner([KEY_A])
+    for kind in (TokenKind.OPEN, TokenKind.UNSUBSCRIBE):
+        token = signer.for_send("ws_1", "send_42", "prof_7").sign(kind, NOW + 60)
+        claims = signer.verify(token, kind=kind, now=NOW)
+        assert (claims.send_id, claims.profile_id) == ("send_42", "prof_7")
+    token = signer.for_send("ws_1", "send_42", "prof_7").sign(
+        TokenKind.CLICK, NOW + 60, "https://a.b/"
+    )
+    assert signer.verify(token, now=NOW) == TrackingClaims(
+        "ws_1", "send_42", TokenKind.CLICK, NOW + 60, "https://a.b/", "prof_7"
+    )
+    # Without a profile (a send to a bare address) the field is empty.
+    assert signer.verify(signer.sign(click()), now=NOW).profile_id == ""
+
+
+def test_a_token_cannot_be_moved_to_another_profile() -> None:
+    signer = TrackingSigner([KEY_A])
+    raw = base64.urlsafe_b64decode(
+        signer.for_send("ws_1", "send_42", "prof_7").sign(TokenKind.OPEN, NOW + 60) + "=="
+    )
+    moved = raw.replace(b"prof_7", b"prof_8")
+    with pytest.raises(ForgedToken):
+        signer.verify(base64.urlsafe_b64encode(moved).rstrip(b"=").decode(), now=NOW)
+
+
+def _v1_token(secret: bytes, kind: TokenKind, expires_at: int, url: str = "") -> str:
+    """A version-1 token as signers before the profile id wrote them."""
+
+    def field(value: bytes) -> bytes:
+        assert len(value) < 0x80
+        return bytes((len(value),)) + value
+
+    expiry = bytearray()
+    value = expires_at
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        expiry.append(byte | (0x80 if value else 0))
+        if not value:
+            break
+    body = (
+        b"\x01"
+        + field(b"a")
+        + field(b"ws_1")
+        + field(b"send_42")
+        + bytes((ord(kind.value),))
+        + bytes(expiry)
+        + field(url.encode())
+    )
+    mac = hmac.new(secret, b"mailwright/tracking/v1\x00" + body, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(body + mac[:16]).rstrip(b"=").decode()
+
+
+def test_version_1_tokens_still_verify() -> None:
+    signer = TrackingSigner([KEY_A])
+    click_token = _v1_token(KEY_A.secret, TokenKind.CLICK, NOW + 60, "https://a.b/")
+    assert signer.verify(click_token, now=NOW) == TrackingClaims(
+        "ws_1", "send_42", TokenKind.CLICK, NOW + 60, "https://a.b/"
+    )
+    open_token = _v1_token(KEY_A.secret, TokenKind.OPEN, NOW + 60)
+    assert signer.verify(open_token, kind=TokenKind.OPEN, now=NOW).profile_id == ""
+    with pytest.raises(ForgedToken):
+        TrackingSigner([SigningKey("a", b"Z" * 32)]).verify(open_token, now=NOW)

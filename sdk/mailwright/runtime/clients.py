@@ -103,6 +103,12 @@ def open_channel(
         ("grpc.keepalive_time_ms", 30_000),
     ]
     interceptors = [_UnaryBearerToken(token), _StreamBearerToken(token), *extra_interceptors]
+    if settings.telemetry.exporter != "none":
+        # Client spans, and the trace context in the call's metadata: the callee's server
+        # span joins the caller's trace (as the server interceptor does on the other side).
+        from opentelemetry.instrumentation.grpc import aio_client_interceptors
+
+        interceptors = [*aio_client_interceptors(), *interceptors]  # type: ignore[no-untyped-call]
     if settings.tls.enabled or settings.tls.ca_file:
         root = settings.tls.ca_file.read_bytes() if settings.tls.ca_file else None
         key = settings.tls.key_file.read_bytes() if settings.tls.key_file else None

@@ -28,6 +28,18 @@ def send_id_for(workspace: str, idempotency_key: str) -> str:
     return base64.b32encode(digest[:15]).decode().lower()
 
 
+def sent_event(send: SendRecord, now: datetime, *, address: str, provider: str) -> OutboxMessage:
+    """`Email Sent`: the provider accepted the message."""
+    return email_event(send, "Email Sent", "sent", now, address=address, provider=provider)
+
+
+def bounced_event(send: SendRecord, now: datetime, *, address: str, reason: str) -> OutboxMessage:
+    """`Email Bounced`: the provider refused the message for good, synchronously."""
+    return email_event(
+        send, "Email Bounced", "bounced", now, address=address, bounce_type="hard", reason=reason
+    )
+
+
 def email_event(
     send: SendRecord,
     name: str,

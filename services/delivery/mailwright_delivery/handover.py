@@ -9,12 +9,14 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from opentelemetry import trace
+
 from mailwright.connectors import EmailProvider, ErrorKind, ProviderError, SendOutcome
 from mailwright.errors import MailwrightError
 from mailwright.plugins import Plugins
 from mailwright.runtime.db import Database
 from mailwright_delivery import policy, telemetry
-from mailwright_delivery.events import email_event
+from mailwright_delivery.events import bounced_event, sent_event
 from mailwright_delivery.model import DeliveryPolicy, SendState, SuppressionReason, email_hash
 from mailwright_delivery.outbound import Ready
 from mailwright_delivery.providers import Providers, RateLimiter, chunk_size
@@ -23,6 +25,7 @@ from mailwright_delivery.settings import DeliverySettings
 from mailwright_delivery.store import Accepted, DeliveryStore
 
 log = logging.getLogger(__name__)
+_tracer = trace.get_tracer("mailwright.delivery")
 
 
 class HandOver:
@@ -54,7 +57,13 @@ class HandOver:
 
         async def hand(chunk: list[Ready]) -> None:
             async with gate:
-                await self._send_chunk(workspace, name, provider, chunk, rules)
+                # In the trace of the sends (see `Pipeline.tick`): the provider call.
+                with _tracer.start_as_current_span(
+                    f"send {name}",
+                    kind=trace.SpanKind.CLIENT,
+                    attributes={"mailwright.provider": name, "mailwright.sends": len(chunk)},
+                ):
+                    await self._send_chunk(workspace, name, provider, chunk, rules)
 
         await asyncio.gather(
             *(hand(items[start : start + size]) for start in range(0, len(items), size))
@@ -136,16 +145,7 @@ class HandOver:
                 provider,
                 outcome.provider_message_id or "",
                 email_hash(item.recipient.email),
-                (
-                    email_event(
-                        item.send,
-                        "Email Sent",
-                        "sent",
-                        now,
-                        address=item.recipient.email,
-                        provider=provider,
-                    ),
-                ),
+                (sent_event(item.send, now, address=item.recipient.email, provider=provider),),
             )
             for item, outcome in accepted
         ]
@@ -166,15 +166,7 @@ class HandOver:
         error = outcome.error
         detail = f"{error.kind.value}: {error.detail}" + (f" ({error.code})" if error.code else "")
         if error.kind is ErrorKind.HARD_BOUNCE:
-            event = email_event(
-                send,
-                "Email Bounced",
-                "bounced",
-                now,
-                address=item.recipient.email,
-                bounce_type="hard",
-                reason=detail,
-            )
+            event = bounced_event(send, now, address=item.recipient.email, reason=detail)
             await self.db.run(
                 self.store.mark_final,
                 send.id,

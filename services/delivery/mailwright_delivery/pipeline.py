@@ -34,6 +34,7 @@ from mailwright.extensions import SendVeto
 from mailwright.names import resource_name
 from mailwright.plugins import Plugins
 from mailwright.render.v1 import render_pb2
+from mailwright.runtime.bus.telemetry import continue_traces
 from mailwright.runtime.db import Database
 from mailwright.runtime.kv import KeyValueStore
 from mailwright_delivery import experiments, policy
@@ -117,7 +118,12 @@ class SendWorker(HandOver):
             by_workspace[send.workspace].append(send)
         for workspace, sends in by_workspace.items():
             try:
-                await self._workspace(workspace, sends)
+                with continue_traces(
+                    "deliver sends",
+                    (send.trace_parent for send in sends),
+                    {"mailwright.workspace": workspace, "mailwright.sends": len(sends)},
+                ):
+                    await self._workspace(workspace, sends)
             except Exception:
                 log.exception("a batch of %d sends failed; released for a retry", len(sends))
                 await self.db.run(

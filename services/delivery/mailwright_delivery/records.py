@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from mailwright.runtime.bus.telemetry import current_traceparent
 from mailwright_delivery.model import CampaignState, Category, SendState
 
 
@@ -59,6 +60,9 @@ class NewSend:
     reason: str = ""
     request_id: str = ""
     attribution_seconds: int = 7 * 86400
+    # The trace of what made the send (a journey step, a campaign's snapshot, an API
+    # call): the worker that sends it later continues that trace.
+    trace_parent: str = field(default_factory=current_traceparent)
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,7 @@ class SendRecord:
     open_at: datetime | None = None
     click_at: datetime | None = None
     bounced_at: datetime | None = None
+    trace_parent: str = ""
 
 
 @dataclass(frozen=True)

@@ -195,10 +195,17 @@ def test_erasure_keeps_counts_and_only_a_hashed_suppression(store: DeliveryStore
     store.insert_send(
         NewSend("q1", "acme", "k-q", Category.MARKETING, 10, NOW + timedelta(days=1), "p1"), NOW
     )
+    store.insert_send(
+        NewSend("c9", "acme", "campaign:c9:p1", Category.MARKETING, 10, NOW, "p1"), NOW
+    )
     store.erase_profiles("acme", ["p1"], ["h1"], NOW)
     record = store.get_send("acme", send_id)
     assert record is not None
     assert (record.profile_id, record.email_hash) == ("", "")
+    # No trace of the person in the key either (a campaign's key names the profile).
+    keyed = store.get_send("acme", "c9")
+    assert keyed is not None
+    assert keyed.idempotency_key == "erased:c9"
     queued = store.get_send("acme", "q1")
     assert queued is not None
     assert queued.state is SendState.CANCELLED

@@ -82,8 +82,9 @@ def topic_of(event: event_pb2.Event) -> str:
 
 def partition_key(event: event_pb2.Event) -> str:
     """One person's events share a key, so they keep their order on the bus. An event
-    that names nobody (an open pixel) is keyed by the send it belongs to."""
-    who = event.user_id or event.anonymous_id
+    that names a profile (a tracked open or click) is keyed as delivery keys its events
+    for that profile; one that names nobody by the send it belongs to."""
+    who = event.user_id or event.anonymous_id or event.profile_id
     if not who:
         send = event.properties.fields.get("send_id")
         who = f"send:{send.string_value}" if send is not None else f"msg:{event.message_id}"
@@ -104,13 +105,16 @@ def prepare(
     """Check and normalise `event` in place; return every problem (empty: publishable).
 
     `trusted` events are made by ingest itself (tracking edge): they are published even
-    when the workspace rejects unplanned events, since nobody could resend them.
+    when the workspace rejects unplanned events, since nobody could resend them, and
+    they keep the `profile_id` a verified tracking token named. Anyone else's
+    `profile_id` is cleared: a client names people by its own ids, never by ours.
     `backfill` events are imported history: accepted up to `MAX_PAST` old and marked.
     """
     problems: list[FieldViolation] = []
     _check_envelope(event, prefix, problems, trusted)
     event.workspace = workspace
-    event.profile_id = ""
+    if not trusted:
+        event.profile_id = ""
     event.backfill = backfill
     if event.source:
         if not _SOURCE.match(event.source):

@@ -47,6 +47,17 @@ async def test_a_tracked_event_is_on_the_bus_normalised_when_the_call_returns(
     assert ingest.tap.messages[0].key == "acme:u1"
 
 
+async def test_a_client_cannot_name_a_profile_id(ingest: Ingest) -> None:
+    """Only the tracking edge's own events keep a `profile_id` (from a verified token)."""
+    event = order("m2")
+    event.profile_id = "prof-9"
+    reply = await ingest.clients.ingest.Track(ingest_pb2.TrackRequest(parent=PARENT, event=event))
+    assert reply.result.event.profile_id == ""
+    (published,) = await ingest.tap.wait(1)
+    assert published.profile_id == ""
+    assert ingest.tap.messages[0].key == "acme:u1"
+
+
 async def test_a_bad_event_is_refused_with_field_violations(ingest: Ingest) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await ingest.clients.ingest.Track(

@@ -25,8 +25,9 @@ def token(
     send: str = "send-1",
     signer: TrackingSigner = SIGNER,
     expires_in: int = 3600,
+    profile: str = "",
 ) -> str:
-    claims = TrackingClaims("acme", send, kind, int(time.time()) + expires_in, url)
+    claims = TrackingClaims("acme", send, kind, int(time.time()) + expires_in, url, profile)
     return signer.sign(claims)
 
 
@@ -189,6 +190,30 @@ async def test_a_one_click_post_unsubscribes_once(ingest: Ingest) -> None:
     assert events[0].event == "Unsubscribed"
     assert ingest.tap.messages[0].topic == "events.email"
     assert props(events[0]) == {"send_id": "send-1", "method": "one-click"}
+
+
+async def test_events_name_the_profile_the_token_names(ingest: Ingest) -> None:
+    """Opens, clicks and unsubscribes reach the person: the token names their profile,
+    and the event carries it (keyed on the bus as delivery keys that profile's events)."""
+    await ingest.http.get(
+        f"/t/o/{token(TokenKind.OPEN, profile='prof-9')}.gif", headers={"User-Agent": BROWSER}
+    )
+    click = token(TokenKind.CLICK, url="https://shop.example/p", profile="prof-9")
+    answer = await ingest.http.get(f"/t/c/{click}", headers={"User-Agent": BROWSER})
+    assert answer.status_code == 302
+    await ingest.http.post(
+        f"/u/{token(TokenKind.UNSUBSCRIBE, profile='prof-9')}",
+        content=b"List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    events = await ingest.tap.wait(3)
+    assert sorted(event.event for event in events) == [
+        "Email Link Clicked",
+        "Email Opened",
+        "Unsubscribed",
+    ]
+    assert {event.profile_id for event in events} == {"prof-9"}
+    assert {message.key for message in ingest.tap.messages} == {"acme:prof-9"}
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ import hmac
 import json
 import uuid
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -210,3 +211,66 @@ async def test_bus_down_is_503_and_the_providers_retry_gets_through(
             break
         await asyncio.sleep(0.1)
     assert retry.json()["accepted"] == 2
+
+
+MAILCHIMP_SECRET = "audience-hook-secret-0123456789"
+MANDRILL_KEY = "mandrill-webhook-key-0123456789"
+PROVIDERS = {
+    "connectors": {
+        "mailchimp": {"webhook_secret": MAILCHIMP_SECRET},
+        "mailchimp-transactional": {"webhook_key": MANDRILL_KEY},
+    }
+}
+
+
+@pytest.fixture
+async def providers(start_ingest: StartIngest) -> Ingest:
+    running: Ingest = await start_ingest(**PROVIDERS)
+    return running
+
+
+async def test_mailchimp_validates_its_audience_webhook_with_a_get(providers: Ingest) -> None:
+    """Mailchimp checks a new audience webhook with a GET to the URL, whose query string
+    carries the secret: the plugin must see that query string to accept it."""
+    good = await providers.http.get(f"/webhooks/mailchimp/acme?secret={MAILCHIMP_SECRET}")
+    assert good.status_code == 200, good.text
+    assert good.json()["accepted"] == 0
+    wrong = await providers.http.get("/webhooks/mailchimp/acme?secret=not-it")
+    assert wrong.status_code == 401
+    missing = await providers.http.get("/webhooks/mailchimp/acme")
+    assert missing.status_code == 401
+    assert await providers.tap.quiet() == []
+
+
+async def test_mailchimp_posts_are_verified_by_the_secret_in_the_query(providers: Ingest) -> None:
+    fired = datetime.now(UTC).strftime("%Y-%m-%d+%H%%3A%M%%3A%S")
+    body = (
+        f"type=unsubscribe&fired_at={fired}&data%5Bemail%5D=ann%40example.com"
+        "&data%5Blist_id%5D=abc123"
+    ).encode()
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    refused = await providers.http.post(
+        "/webhooks/mailchimp/acme?secret=not-it", content=body, headers=form
+    )
+    assert refused.status_code == 401
+    answer = await providers.http.post(
+        f"/webhooks/mailchimp/acme?secret={MAILCHIMP_SECRET}", content=body, headers=form
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["accepted"] >= 1
+    events = await providers.tap.quiet()
+    assert [event.event for event in events] == ["Email Unsubscribed"]
+    assert events[0].source == "mailchimp"
+
+
+async def test_mandrill_validates_its_webhook_with_a_head(providers: Ingest) -> None:
+    answer = await providers.http.head("/webhooks/mailchimp-transactional/acme")
+    assert answer.status_code == 200
+    assert answer.content == b""
+    assert await providers.tap.quiet() == []
+
+
+async def test_a_get_to_a_connector_without_validation_is_refused(shop: Ingest) -> None:
+    answer = await shop.http.get("/webhooks/acme-shop/acme")
+    assert answer.status_code == 401
+    assert await shop.tap.quiet() == []

@@ -11,6 +11,10 @@ When a batch fails, its events are applied one by one, so that the one that cann
 applied (a poisoned event) fails alone: its handler raises, the bus retries it and,
 after `max_deliveries`, moves it to the dead letters, while the person's other events go
 on. An event whose id is already in the history is a no-op, so redelivery is harmless.
+
+Each event keeps its message's headers: the transaction and the publish of what it changed
+run in a span that continues the first event's trace and links every event's, so a trace
+follows an event from ingest through here to segment and delivery.
 """
 
 from __future__ import annotations
@@ -18,15 +22,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from mailwright.runtime.bus import Message
+from mailwright.runtime.bus.telemetry import continue_traces
 from mailwright_profile.events import IncomingEvent, decode_event, read_event
 from mailwright_profile.outbox import Outbox
 from mailwright_profile.store import ProfileStore
 
 log = logging.getLogger(__name__)
+
+# An event, the future its handler waits on, and its message's headers (trace context).
+_Item = tuple[IncomingEvent, "asyncio.Future[None]", Mapping[str, str] | None]
 
 EVENT_TOPICS = (
     "events.track",
@@ -54,7 +62,7 @@ class EventConsumer:
         self.clock = clock
         self.max_batch = max_batch
         self.gather_rounds = gather_rounds
-        self._queue: list[tuple[IncomingEvent, asyncio.Future[None]]] = []
+        self._queue: list[_Item] = []
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -78,7 +86,7 @@ class EventConsumer:
     async def handle(self, message: Message) -> None:
         """The bus handler: returns once the event is stored; raises if it cannot be."""
         event = read_event(decode_event(message.value), message.value)
-        await self.submit(event)
+        await self.submit(event, message.headers)
 
     async def handle_many(self, messages: Sequence[Message]) -> list[Exception | None]:
         """The bus batch handler: a partition's messages, applied in order with whatever
@@ -93,7 +101,7 @@ class EventConsumer:
                 outcomes[index] = error
                 continue
             future: asyncio.Future[None] = loop.create_future()
-            self._queue.append((event, future))
+            self._queue.append((event, future, message.headers))
             waiting.append((index, future))
         if waiting:
             self._idle.clear()
@@ -106,9 +114,9 @@ class EventConsumer:
                     raise result
         return outcomes
 
-    async def submit(self, event: IncomingEvent) -> None:
+    async def submit(self, event: IncomingEvent, headers: Mapping[str, str] | None = None) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append((event, future))
+        self._queue.append((event, future, headers))
         self._idle.clear()
         self._wake.set()
         await future
@@ -129,17 +137,23 @@ class EventConsumer:
                 await self._flush(batch)
             except Exception as error:  # never let the writer die
                 log.exception("profile event writer failed")
-                for _, future in batch:
+                for _, future, _ in batch:
                     if not future.done():
                         future.set_exception(error)
             if not self._queue:
                 self._idle.set()
 
-    async def _flush(self, batch: list[tuple[IncomingEvent, asyncio.Future[None]]]) -> None:
+    async def _flush(self, batch: list[_Item]) -> None:
+        with continue_traces(
+            "apply events", (headers for _, _, headers in batch), {"events": len(batch)}
+        ):
+            await self._apply(batch)
+
+    async def _apply(self, batch: list[_Item]) -> None:
         published = self.outbox.take_published()
         try:
             result = await self.store.db.run(
-                self.store.apply_batch, [event for event, _ in batch], self.clock(), published
+                self.store.apply_batch, [event for event, _, _ in batch], self.clock(), published
             )
         except Exception as error:
             self.outbox.give_back(published)
@@ -160,6 +174,6 @@ class EventConsumer:
         self.batches += 1
         self.applied += result.applied
         await self.outbox.publish(result.outgoing)
-        for _, future in batch:
+        for _, future, _ in batch:
             if not future.done():
                 future.set_result(None)

@@ -201,7 +201,13 @@ class Renderer:
             raise RenderError(str(error.args[0]), part="subject") from None
         now = self.clock()
         tracker = (
-            Tracker(self.tracking, delivery.workspace, delivery.send_id, now.timestamp())
+            Tracker(
+                self.tracking,
+                delivery.workspace,
+                delivery.send_id,
+                now.timestamp(),
+                recipient.profile_id,
+            )
             if self.tracking is not None
             else None
         )

@@ -70,13 +70,19 @@ class TrackingConfig:
 
 
 class Tracker:
-    """Signs one recipient's tracking URLs for one send."""
+    """Signs one recipient's tracking URLs for one send; the tokens name the recipient's
+    profile, so the edge records opens, clicks and unsubscribes against the person."""
 
     def __init__(
-        self, config: TrackingConfig, workspace: str, send_id: str, issued_at: float
+        self,
+        config: TrackingConfig,
+        workspace: str,
+        send_id: str,
+        issued_at: float,
+        profile_id: str = "",
     ) -> None:
         self._config = config
-        signer = config.signer.for_send(workspace, send_id)
+        signer = config.signer.for_send(workspace, send_id, profile_id)
         # Expiries count from the start of the hour, so a whole batch shares them.
         now = int(issued_at) // 3600 * 3600
         click_ttl, open_ttl, unsubscribe_ttl = config.ttl_seconds

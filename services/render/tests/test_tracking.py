@@ -60,9 +60,18 @@ def test_trackable_links_become_signed_click_urls(kit: SimpleNamespace, rendered
     ]
 
 
-def test_claims_name_the_workspace_and_send(kit: SimpleNamespace, rendered: object) -> None:
-    claims = verify(kit, hrefs(rendered.html)[0], TokenKind.CLICK)  # type: ignore[attr-defined]
-    assert (claims.workspace, claims.send_id) == ("ws1", "send1")  # type: ignore[attr-defined]
+def test_claims_name_the_workspace_send_and_profile(kit: SimpleNamespace, rendered: object) -> None:
+    recipient = "p1"  # the conftest recipient
+    links = hrefs(rendered.html)  # type: ignore[attr-defined]
+    for link, kind in ((links[0], TokenKind.CLICK), (links[7], TokenKind.UNSUBSCRIBE)):
+        claims = verify(kit, link, kind)
+        assert (claims.workspace, claims.send_id, claims.profile_id) == (  # type: ignore[attr-defined]
+            "ws1",
+            "send1",
+            recipient,
+        )
+    pixel = re.search(r'<img src="([^"]*)"', rendered.html).group(1)  # type: ignore[attr-defined,union-attr]
+    assert verify(kit, pixel, TokenKind.OPEN).profile_id == recipient  # type: ignore[attr-defined]
 
 
 def test_untracked_links_stay_as_written(rendered: object) -> None:

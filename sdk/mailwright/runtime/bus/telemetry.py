@@ -9,7 +9,7 @@ all of this is a no-op.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -118,3 +118,61 @@ class BusTelemetry:
         }
         self.consumed.add(1, attributes)
         self.duration.record(seconds, attributes)
+
+
+def tracing_enabled() -> bool:
+    """Whether an OpenTelemetry SDK is installed (else every span is a no-op)."""
+    return not isinstance(
+        trace.get_tracer_provider(), trace.ProxyTracerProvider | trace.NoOpTracerProvider
+    )
+
+
+def current_traceparent() -> str:
+    """The W3C `traceparent` of the current span, or "" when there is none: stored with
+    work that a later task picks up (a queued send), so that task joins the trace."""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return ""
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
+
+
+@contextmanager
+def continue_traces(
+    name: str,
+    carriers: Iterable[Mapping[str, str] | str | None],
+    attributes: Mapping[str, Any] | None = None,
+) -> Iterator[trace.Span]:
+    """A span for work done for several earlier messages at once (a batch written in one
+    transaction, sends claimed together): the child of the first one's trace context and
+    linked to every one's, so each message's trace leads to it. A carrier is a message's
+    headers or a bare `traceparent`. A no-op without an SDK."""
+    if not tracing_enabled():
+        yield trace.INVALID_SPAN
+        return
+    parent = None
+    links: list[trace.Link] = []
+    seen: set[tuple[int, int]] = set()
+    for carrier in carriers:
+        if not carrier:
+            continue
+        headers = {"traceparent": carrier} if isinstance(carrier, str) else carrier
+        context = propagate.extract(headers)
+        span_context = trace.get_current_span(context).get_span_context()
+        if not span_context.is_valid:
+            continue
+        if parent is None:
+            parent = context
+        key = (span_context.trace_id, span_context.span_id)
+        if key not in seen:
+            seen.add(key)
+            links.append(trace.Link(span_context))
+    tracer = trace.get_tracer(_SCOPE)
+    with tracer.start_as_current_span(
+        name,
+        context=parent,
+        links=links or None,
+        attributes=dict(attributes or {}),
+        record_exception=True,
+        set_status_on_exception=True,
+    ) as span:
+        yield span

@@ -78,6 +78,7 @@ def new_send_row(send: NewSend, now: datetime) -> dict[str, Any]:
         "conversions": 0,
         "revenue": 0,
         "attribution_seconds": send.attribution_seconds,
+        "trace_parent": send.trace_parent,
     }
 
 

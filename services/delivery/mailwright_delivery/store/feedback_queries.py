@@ -403,7 +403,16 @@ class FeedbackQueries:
             erased = conn.execute(
                 sends.update()
                 .where(sends.c.workspace == workspace, theirs)
-                .values(profile_id="", email_hash="", address="", context="", updated_at=now)
+                .values(
+                    profile_id="",
+                    email_hash="",
+                    address="",
+                    context="",
+                    # A campaign's key names the profile (`campaign:<id>:<profile>`); the
+                    # send's id is already unique and names no one.
+                    idempotency_key=sa.literal("erased:") + sends.c.id,
+                    updated_at=now,
+                )
             ).rowcount
             if ids:
                 conn.execute(

@@ -70,6 +70,7 @@ def send_record(row: Any) -> SendRecord:
         open_at=aware(row.open_at),
         click_at=aware(row.click_at),
         bounced_at=aware(row.bounced_at),
+        trace_parent=row.trace_parent,
     )
 
 

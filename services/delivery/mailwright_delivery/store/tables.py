@@ -89,6 +89,8 @@ sends = sa.Table(
     sa.Column("converted_at", TS, nullable=True),
     # Orders this long after a click (or, for lift, after the send was due) count.
     sa.Column("attribution_seconds", sa.Integer, nullable=False, default=7 * 86400),
+    # W3C traceparent of what made the send; the worker continues that trace.
+    sa.Column("trace_parent", sa.String(64), nullable=False, default="", server_default=""),
     sa.UniqueConstraint("workspace", "idempotency_key", name="uq_delivery_sends_key"),
     sa.Index("ix_delivery_sends_due", "state", "due_at"),
     sa.Index("ix_delivery_sends_campaign", "workspace", "campaign_id", "state"),

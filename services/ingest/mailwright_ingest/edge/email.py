@@ -12,8 +12,9 @@
   and records `Unsubscribed`. A GET never unsubscribes: link scanners follow GETs.
 
 Events go on `events.email` with `send_id`, `url` (clicks), `machine` and
-`machine_reason` properties; the token names the send, not the person, so delivery
-(which owns sends) resolves whom they concern.
+`machine_reason` properties. Version-2 tokens also name the recipient's profile: the
+event carries it as `profile_id`, so the profile service applies it to that person
+(engagement, consent). Delivery, which owns sends, updates the send by `send_id`.
 """
 
 from __future__ import annotations
@@ -205,6 +206,7 @@ def _email_event(
         message_id=message_id,
         properties=properties,
         context=event_pb2.Context(ip=ip, user_agent=agent),
+        profile_id=claims.profile_id,
     )
 
 

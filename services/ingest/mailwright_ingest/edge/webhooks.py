@@ -1,7 +1,11 @@
 """`POST /webhooks/{connector}/{workspace}`: a provider's signed request, verified by its
 connector plugin (the webhook capability), deduplicated by delivery id, published.
 
-The raw body goes to the connector untouched (signatures are over bytes). Answers:
+`GET` and `HEAD` go to the plugin too: providers check a webhook URL with them when it
+is registered (Mailchimp audiences with a GET carrying the URL's secret, Mandrill with a
+HEAD); the plugin decides whether that is a validation (200, nothing published) or not
+(its refusal). The plugin gets the full URL, query string included (Mailchimp's secret
+is in it) and the raw body untouched (signatures are over bytes). Answers:
 forged or stale signature 401, unreadable request 400 (both record nothing); a delivery
 seen before 200 with `"status": "duplicate"` and nothing processed (providers retry until
 they get a 2xx, so a replay must not look like a failure); 503 with `Retry-After` when the
@@ -72,7 +76,13 @@ class WebhookEdge:
         self._opened: dict[str, Webhook] = {}
 
     def routes(self) -> Sequence[BaseRoute]:
-        return [Route("/webhooks/{connector}/{workspace}", guarded(self.receive), methods=["POST"])]
+        return [
+            Route(
+                "/webhooks/{connector}/{workspace}",
+                guarded(self.receive),
+                methods=["POST", "GET", "HEAD"],
+            )
+        ]
 
     async def aclose(self) -> None:
         for webhook in self._opened.values():
