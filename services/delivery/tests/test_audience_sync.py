@@ -6,6 +6,7 @@ Mailchimp is a fake (the plugin's own fake server)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -234,3 +235,93 @@ async def test_bad_destinations_are_refused_naming_the_field(stack: AudienceStac
     )
     assert bad_trait.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert "traits[0]" in (bad_trait.details() or "")
+
+
+def member_puts(server: FakeServer) -> Counter[str]:
+    """PUTs of list members by subscriber hash (one per member in each change sent)."""
+    return Counter(
+        r.path.rsplit("/", 1)[-1]
+        for r in server.requests
+        if r.method == "PUT" and "/members/" in r.path
+    )
+
+
+async def test_a_restart_mid_sync_resends_only_the_change_in_flight(tmp_path: Path) -> None:
+    slow = FakeMailchimp(latency=0.3)
+    server = FakeServer(slow.app()).start()
+    config = audience_settings(
+        tmp_path,
+        slow,
+        server,
+        grace=0.1,
+        audience_batch_size=2,
+        audience_concurrency=1,
+        audience_lease="1s",
+    )
+    first = await AudienceStack.start(config)
+    try:
+        await first.segment("vip", VIP)
+        made = await first.destination("newsletter", {"vip": "VIP"})
+        await first.settled(made.name)
+        emails = {f"p{n}@example.com" for n in range(6)}
+        for n in range(6):
+            await first.person(f"u-{n}", email=f"p{n}@example.com", plan="vip")
+
+        async def all_recorded() -> bool:
+            status = (await first.status(made.name)).segments[0]
+            return status.pending + status.synced_members == 6
+
+        await eventually(all_recorded, within=20)
+
+        async def second_change_sent() -> bool:
+            return len(member_puts(server)) >= 3
+
+        await eventually(second_change_sent, within=20)
+    finally:
+        await first.stop()  # the change in flight is cut off (grace 0.1 s)
+    assert slow.tagged("VIP") != emails
+
+    second = await AudienceStack.start(config)
+    try:
+        await until_tagged(slow, "VIP", emails, within=30)
+        status = await second.settled(made.name)
+    finally:
+        await second.stop()
+        server.stop()
+    assert status.segments[0].synced_members == 6
+    puts = member_puts(server)
+    assert len(puts) == 6
+    resent = [member for member, count in puts.items() if count > 1]
+    assert len(resent) <= 2, f"more than the change in flight was sent again: {puts}"
+    assert all(count <= 2 for count in puts.values())
+
+
+async def test_entering_and_exiting_on_postgresql_and_redis(
+    tmp_path: Path,
+    mailchimp: FakeMailchimp,
+    mailchimp_server: FakeServer,
+    postgres_url: str,
+    redis_url: str,
+    redis_namespace: str,
+) -> None:
+    config = audience_settings(
+        tmp_path,
+        mailchimp,
+        mailchimp_server,
+        database_url=postgres_url,
+        bus_url=redis_url,
+        namespace=redis_namespace,
+    )
+    stack = await AudienceStack.start(config)
+    try:
+        await stack.segment("vip", VIP)
+        made = await stack.destination("newsletter", {"vip": "VIP"})
+        await stack.person("u-hal", email="hal@example.com", first_name="Hal", plan="vip")
+        await stack.person("u-ivy", email="ivy@example.com", first_name="Ivy", plan="vip")
+        await until_tagged(mailchimp, "VIP", {"hal@example.com", "ivy@example.com"})
+        await stack.person("u-hal", plan="free")
+        await until_tagged(mailchimp, "VIP", {"ivy@example.com"})
+        status = await stack.settled(made.name)
+        assert status.segments[0].synced_members == 1
+    finally:
+        await stack.stop()

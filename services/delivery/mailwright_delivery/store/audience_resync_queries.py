@@ -102,7 +102,7 @@ class AudienceResyncQueries(AudienceQueries):
 
     def claim_resync(self, owner: str, now: datetime, lease_until: datetime) -> Resync | None:
         s = audience_status
-        free = sa.or_(s.c.lease_until.is_(None), s.c.lease_until < now)
+        free = sa.or_(s.c.lease_until.is_(None), s.c.lease_until <= now)
         with self.engine.begin() as conn:
             row = conn.execute(
                 lock_for_claim(
