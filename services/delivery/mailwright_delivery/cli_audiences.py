@@ -35,8 +35,8 @@ COLLECTION = "audienceDestinations"
 POLL = 0.5
 
 
-STATE_NAMES = {
-    value: key.removeprefix("AUDIENCE_DESTINATION_STATE_").lower()
+STATE_NAMES: dict[int, str] = {
+    int(value): key.removeprefix("AUDIENCE_DESTINATION_STATE_").lower()
     for key, value in pb.AudienceDestinationState.items()
 }
 
