@@ -153,12 +153,15 @@ class AudienceRunner:
     # -- syncing changes --------------------------------------------------------------
 
     async def tick(self) -> int:
-        """Sync one change of each ready destination and segment (a few at once); how many
-        changes were handled."""
+        """Sync up to `audience_concurrency` changes at once, spread over the ready
+        destination and segment pairs (several changes of one segment hold different
+        members, so they may go together); how many changes were handled."""
         now = self.clock()
-        groups = await self.db.run(self.store.due_groups, now, self.settings.audience_concurrency)
-        if not groups:
+        slots = self.settings.audience_concurrency
+        ready = await self.db.run(self.store.due_groups, now, slots)
+        if not ready:
             return 0
+        groups = [ready[n % len(ready)] for n in range(slots)]
         outcomes = await asyncio.gather(
             *(self._sync_group(*group) for group in groups), return_exceptions=True
         )
