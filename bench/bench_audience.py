@@ -19,7 +19,7 @@ import asyncio
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,7 @@ def settings(root: Path, fake: FakeMailchimp, server: FakeServer) -> Settings:
         grpc_port=0,
         http_port=0,
         auth_secret="b" * 48,
-        shutdown_grace=2,
+        shutdown_grace=timedelta(seconds=2),
         bus_url=f"memory://{uuid.uuid4().hex}",
         plugins=["mailchimp"],
         log_level="WARNING",
@@ -68,7 +68,7 @@ def settings(root: Path, fake: FakeMailchimp, server: FakeServer) -> Settings:
             "profile": {"outbox_interval": 0.05, "outbox_grace": 0.0},
         },
         connectors={"mailchimp": connector_values(fake, server)},
-    )  # type: ignore[call-arg]
+    )
 
 
 async def make_people(platform: Platform, count: int) -> list[str]:
