@@ -105,6 +105,7 @@ class DeliveryApp:
             connectors=self.audience_connectors,
             settings=self.config,
             owner=self.owner,
+            notify=self._audiences_ready.set,
         )
         self.audiences = AudienceDestinations(
             db=self.db,

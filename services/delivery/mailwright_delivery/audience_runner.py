@@ -118,6 +118,7 @@ class AudienceRunner:
         connectors: AudienceConnectors,
         settings: DeliverySettings,
         owner: str,
+        notify: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = policy.utcnow,
     ) -> None:
         self.db = db
@@ -126,6 +127,7 @@ class AudienceRunner:
         self.connectors = connectors
         self.settings = settings
         self.owner = owner
+        self.notify = notify
         self.clock = clock
 
     # -- from the bus -----------------------------------------------------------------
@@ -149,6 +151,7 @@ class AudienceRunner:
         at = change.occur_time.ToDatetime(tzinfo=now.tzinfo) if change.occur_time.seconds else now
         transitions = [Transition(d, segment_id, change.profile_id, op, at) for d in destinations]
         await self.db.run(self.store.enqueue, change.workspace, transitions, now)
+        self.notify()
 
     # -- syncing changes --------------------------------------------------------------
 
