@@ -325,3 +325,47 @@ async def test_entering_and_exiting_on_postgresql_and_redis(
         assert status.segments[0].synced_members == 1
     finally:
         await stack.stop()
+
+
+async def test_a_segment_added_by_an_update_is_resynced_and_a_paused_destination_waits(
+    stack: AudienceStack, mailchimp: FakeMailchimp
+) -> None:
+    await stack.segment("vip", VIP)
+    await stack.segment("berlin", 'trait city = "Berlin"')
+    made = await stack.destination("newsletter", {"vip": "VIP"})
+    await stack.person("u-kim", email="kim@example.com", plan="vip", city="Berlin")
+    await until_tagged(mailchimp, "VIP", {"kim@example.com"})
+
+    updated = await stack.clients.delivery.UpdateAudienceDestination(
+        pb.UpdateAudienceDestinationRequest(
+            audience_destination=pb.AudienceDestination(
+                name=made.name,
+                segments=[
+                    pb.AudienceSegment(segment="vip", audience_name="VIP"),
+                    pb.AudienceSegment(segment="berlin", audience_name="Berlin"),
+                ],
+                state=pb.AUDIENCE_DESTINATION_STATE_PAUSED,
+            ),
+            update_mask=["segments", "state"],
+        )
+    )
+    assert [s.segment for s in updated.audience_destination.segments] == ["vip", "berlin"]
+    assert updated.audience_destination.traits == ["first_name"]  # not in the mask: kept
+
+    async def resync_queued() -> bool:
+        status = await stack.status(made.name)
+        berlin = next(s for s in status.segments if s.segment == "berlin")
+        return berlin.resync_state == pb.RESYNC_STATE_IDLE and berlin.pending == 1
+
+    await eventually(resync_queued, within=15)
+    assert mailchimp.tagged("Berlin") == set()  # paused: recorded, not synced
+
+    await stack.clients.delivery.UpdateAudienceDestination(
+        pb.UpdateAudienceDestinationRequest(
+            audience_destination=pb.AudienceDestination(
+                name=made.name, state=pb.AUDIENCE_DESTINATION_STATE_ACTIVE
+            ),
+            update_mask=["state"],
+        )
+    )
+    await until_tagged(mailchimp, "Berlin", {"kim@example.com"})
