@@ -5,6 +5,9 @@ directly, in the same run.
   tagged members of the fake Mailchimp audience: the runner leases each change (500
   members), reads the members from the real profile service (BatchGetProfiles over
   gRPC), calls `MailchimpAudienceSync.sync`, and acknowledges (members, failures, rows).
+- **Bookkeeping alone**: members/s of the runner's own durable steps on SQLite — lease a
+  change of pending rows, acknowledge it (members, failures, totals, rows deleted) —
+  without the profile read and the provider call, against the same baseline.
 - **Baseline**: members/s of `MailchimpAudienceSync.sync` called directly with the same
   members in changes of the same size, against a fresh fake of its own.
 
@@ -27,13 +30,15 @@ from bench.common import Result
 from mailwright.connectors import AudienceChange, AudienceMember, load_config
 from mailwright.profile.v1 import profile_pb2
 from mailwright.runtime.bus import Outgoing
+from mailwright.runtime.db import Database
 from mailwright.runtime.server import Platform
 from mailwright.runtime.service import resolve_services
 from mailwright.runtime.settings import Settings
 from mailwright.testing.fakes import FakeServer
-from mailwright_delivery.app import DeliveryApp
+from mailwright_delivery.app import MIGRATIONS, DeliveryApp
 from mailwright_delivery.audiences import Destination, DestinationState, Op, SegmentMapping
-from mailwright_delivery.store.audience_queries import Transition
+from mailwright_delivery.store import DeliveryStore
+from mailwright_delivery.store.audience_queries import Acknowledged, Transition
 from mailwright_mailchimp.audience import MailchimpAudienceSync
 from mailwright_mailchimp.config import MailchimpConfig
 from mailwright_mailchimp.fake import FakeMailchimp
@@ -174,10 +179,46 @@ async def directly(members: list[AudienceMember]) -> float:
     return len(members) / elapsed
 
 
+def bookkeeping(root: Path, members: list[AudienceMember]) -> float:
+    db = Database(f"sqlite:///{root / 'bookkeeping.db'}", service="delivery", migrations=MIGRATIONS)
+    db.migrate()
+    store = DeliveryStore(db.engine)
+    now = datetime.now(UTC)
+    store.create_destination(
+        Destination(
+            WS,
+            "bench",
+            "",
+            "mailchimp",
+            "mailchimp",
+            (SegmentMapping("vip", "VIP"),),
+            (),
+            DestinationState.ACTIVE,
+            now,
+            now,
+        )
+    )
+    by_id = {m.profile_id: m for m in members}
+    store.enqueue(WS, [Transition("bench", "vip", p, Op.ADD, now) for p in by_id], now)
+    started = time.perf_counter()
+    while True:
+        claim = store.claim_change(
+            WS, "bench", "vip", uuid.uuid4().hex, CHANGE, now, now + timedelta(minutes=5)
+        )
+        if claim is None:
+            break
+        added = [by_id[p] for p in claim.ops]
+        store.acknowledge(claim, Acknowledged(added, [], []), now)
+    elapsed = time.perf_counter() - started
+    db.close()
+    return len(members) / elapsed
+
+
 def run(quick: bool) -> list[Result]:
     count = 1_000 if quick else 5_000
     with tempfile.TemporaryDirectory() as directory:
         runner, members = asyncio.run(through_runner(Path(directory), count))
+        books = bookkeeping(Path(directory), members)
     direct = asyncio.run(directly(members))
     return [
         Result(
@@ -188,5 +229,14 @@ def run(quick: bool) -> list[Result]:
             baseline_unit="members/s MailchimpAudienceSync.sync called directly",
             ratio=runner / direct,
             goal=">= 0.7",
-        )
+        ),
+        Result(
+            name=f"audience runner bookkeeping alone: lease + acknowledge ({count} members)",
+            value=books,
+            unit="members/s",
+            baseline=direct,
+            baseline_unit="members/s MailchimpAudienceSync.sync called directly",
+            ratio=books / direct,
+            goal=">= 5",
+        ),
     ]

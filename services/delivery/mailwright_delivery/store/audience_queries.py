@@ -101,13 +101,15 @@ def upsert(
     if not rows:
         return
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    for start in range(0, len(rows), 500):
-        statement: Any = dialect.insert(table).values([dict(r) for r in rows[start : start + 500]])
-        values = update(statement.excluded) if callable(update) else update
-        condition = where(statement.excluded) if callable(where) else where
-        conn.execute(
-            statement.on_conflict_do_update(index_elements=list(keys), set_=values, where=condition)
-        )
+    statement: Any = dialect.insert(table)
+    values = update(statement.excluded) if callable(update) else update
+    condition = where(statement.excluded) if callable(where) else where
+    # One statement executed for many rows: compiled once (a multi-row VALUES would be
+    # compiled anew for every batch, which costs more than the database's work).
+    conn.execute(
+        statement.on_conflict_do_update(index_elements=list(keys), set_=values, where=condition),
+        [dict(row) for row in rows],
+    )
 
 
 def group_key(workspace: str, destination_id: str, segment_id: str, table: sa.Table) -> Any:
