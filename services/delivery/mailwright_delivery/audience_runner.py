@@ -235,6 +235,17 @@ class AudienceRunner:
                 retryable=error.retryable,
             )
             return
+        except Exception as error:
+            # A connector that broke its contract: back off like a transient failure, so
+            # the change is neither lost nor hammered, and show it in the status.
+            log.exception("audience sync %s failed unexpectedly", destination.connector)
+            await self._retry(
+                claim,
+                f"{destination.connector}: unexpected {type(error).__name__}",
+                None,
+                retryable=True,
+            )
+            return
         failed = {f.profile_id for f in refused}
         outcome = Acknowledged(
             added=[m for m in change.added if m.profile_id not in failed],
