@@ -32,7 +32,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from mailwright.connectors.capability import Capability
 from mailwright.connectors.errors import ConnectorError, ProviderError
+from mailwright.connectors.registry import ConnectorRegistry
 from mailwright.connectors.state import CursorKey, CursorStore
 from mailwright.connectors.sync import IngestPublisher, SyncError, SyncProgress, run_sync
 from mailwright.names import WORKSPACE_ID
@@ -76,7 +78,7 @@ def _store(settings: Settings, state_url: str | None) -> Iterator[CursorStore]:
 
 @connectors.command("sync")
 @click.argument("name")
-@click.option("--stream", required=True, help="The stream to pull (e.g. customers, orders).")
+@click.option("--stream", help="The stream to pull (e.g. customers, orders); required.")
 @click.option("--workspace", required=True, help="The workspace the events belong to.")
 @click.option("--address", help="Ingest's gRPC address (default: MAILWRIGHT_ADDRESSES__INGEST).")
 @click.option(
@@ -89,7 +91,7 @@ def _store(settings: Settings, state_url: str | None) -> Iterator[CursorStore]:
 @click.option("--config", type=click.Path(dir_okay=False), help="YAML settings file.")
 def sync(
     name: str,
-    stream: str,
+    stream: str | None,
     workspace: str,
     address: str | None,
     token: str | None,
@@ -97,14 +99,22 @@ def sync(
     state_url: str | None,
     config: str | None,
 ) -> None:
-    """Pull STREAM of connector NAME into ingest, resuming where the last sync stopped."""
+    """Pull STREAM of connector NAME into ingest, resuming where the last sync stopped.
+
+    Audience syncs go the other way and run in the delivery service: resync an audience
+    destination with `mailwright audiences resync DESTINATION`.
+    """
     workspace = _workspace(workspace)
+    settings = _settings(config)
+    plugins = get_plugins(settings)
+    _explain_audience(plugins.connectors, name)
+    if not stream:
+        raise click.UsageError("Missing option '--stream'.")
     if not token:
         raise click.UsageError(
             f"--token or ${TOKEN_VARIABLE} is required "
             f"(mailwright tokens create --workspace {workspace} --scope events:write)"
         )
-    settings = _settings(config)
     if not logging.getLogger().handlers:  # embedded (a test, a script): leave logging be
         configure_logging("WARNING", settings.log_format)
     # httpx logs every request's full URL at INFO; some providers put keys in queries.
@@ -113,7 +123,7 @@ def sync(
         addresses = {**settings.addresses, "ingest": address}
         settings = settings.model_copy(update={"addresses": addresses})
     try:
-        source = get_plugins(settings).connectors.open_source(name, settings.connectors.get(name))
+        source = plugins.connectors.open_source(name, settings.connectors.get(name))
     except (ConnectorError, TypeError) as error:
         raise click.ClickException(str(error)) from error
     if stream not in source.streams:
@@ -129,6 +139,21 @@ def sync(
     _report(progress, console)
     if progress.rejected or progress.skipped:
         raise click.exceptions.Exit(1)
+
+
+def _explain_audience(registry: ConnectorRegistry, name: str) -> None:
+    """A connector that only syncs audiences has nothing to pull: say where that runs."""
+    try:
+        capabilities = registry.get(name).capabilities
+    except ConnectorError:
+        return
+    if Capability.SOURCE not in capabilities and Capability.AUDIENCE_SYNC in capabilities:
+        raise click.UsageError(
+            f"{name} has no source to pull; its audience sync runs in the delivery service, "
+            f"driven by segment membership. Set up an audience destination "
+            f"(mailwright audiences apply -f FILE) and resync it with "
+            f"`mailwright audiences resync DESTINATION`."
+        )
 
 
 async def _sync(

@@ -46,6 +46,8 @@ SCOPES: tuple[str, ...] = (
     "sends:write",
     "suppressions:read",
     "suppressions:write",
+    "audiences:read",
+    "audiences:write",
     "admin",
 )
 

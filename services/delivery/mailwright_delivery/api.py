@@ -14,6 +14,8 @@ from mailwright.names import RESOURCE_ID, parse, parse_workspace
 from mailwright.runtime.db import Database
 from mailwright.runtime.requests import RequestLog
 from mailwright_delivery import lifecycle, pages
+from mailwright_delivery.audience_api import AudienceDestinationApi
+from mailwright_delivery.audience_operations import AudienceDestinations
 from mailwright_delivery.convert import (
     REASON_FROM_PB,
     SEND_STATE_FROM_PB,
@@ -43,7 +45,7 @@ def _new_id(given: str, field: str) -> str:
     return given
 
 
-class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
+class DeliveryServicer(AudienceDestinationApi, delivery_pb2_grpc.DeliveryServiceServicer):
     def __init__(
         self,
         db: Database,
@@ -52,8 +54,10 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
         operations: Operations,
         providers: Providers,
         policies: Policies,
+        audiences: AudienceDestinations,
     ) -> None:
         self.db = db
+        self.audiences = audiences
         self.store = store
         self.requests = requests
         self.ops = operations

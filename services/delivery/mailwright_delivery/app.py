@@ -23,6 +23,8 @@ from mailwright.runtime.bus import ConsumerOptions, Subscription
 from mailwright.runtime.requests import RequestLog
 from mailwright.runtime.service import Runtime, ServiceDefinition
 from mailwright_delivery.api import DeliveryServicer
+from mailwright_delivery.audience_operations import AudienceDestinations
+from mailwright_delivery.audience_runner import AudienceConnectors, AudienceRunner
 from mailwright_delivery.campaigns import CampaignRunner
 from mailwright_delivery.directory import Directory
 from mailwright_delivery.feedback import TOPICS, Consumer, Relay, loop
@@ -94,6 +96,26 @@ class DeliveryApp:
             policies=self.policies,
             settings=self.config,
         )
+        self._audiences_ready = asyncio.Event()
+        self.audience_connectors = AudienceConnectors(plugins, runtime.settings, self.config)
+        self.audience_runner = AudienceRunner(
+            db=self.db,
+            store=self.store,
+            directory=directory,
+            connectors=self.audience_connectors,
+            settings=self.config,
+            owner=self.owner,
+            notify=self._audiences_ready.set,
+        )
+        self.audiences = AudienceDestinations(
+            db=self.db,
+            store=self.store,
+            directory=directory,
+            connectors=self.audience_connectors,
+            runner=self.audience_runner,
+            wake=self._audiences_ready.set,
+        )
+        self.consumer.audiences = self.audience_runner
         self.relay = Relay(self.db, self.store, runtime.bus)
         self.operations = Operations(
             directory=directory,
@@ -117,6 +139,7 @@ class DeliveryApp:
             self.operations,
             self.providers,
             self.policies,
+            self.audiences,
         )
         delivery_pb2_grpc.add_DeliveryServiceServicer_to_server(servicer, server)
         return [delivery_pb2.DESCRIPTOR.services_by_name["DeliveryService"].full_name]
@@ -149,6 +172,8 @@ class DeliveryApp:
             tasks += [
                 ("campaigns", self.campaigns.tick, self._wake),
                 ("journeys", self.journeys.tick, None),
+                ("audiences", self.audience_runner.tick, self._audiences_ready),
+                ("audience-resyncs", self.audience_runner.resync_tick, self._audiences_ready),
             ]
             tasks += [
                 (f"sends-{n}", self.worker.tick, self._sends_ready)
@@ -207,6 +232,7 @@ class DeliveryApp:
         with contextlib.suppress(Exception):
             await self.relay.tick()
         await self.providers.aclose()
+        await self.audience_connectors.aclose()
 
 
 service = ServiceDefinition(

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf import json_format
 
+from mailwright.connectors import AudienceMember
 from mailwright.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from mailwright.names import resource_name
 from mailwright.profile.v1 import profile_pb2
@@ -23,6 +24,7 @@ from mailwright.render.v1 import render_pb2
 from mailwright.rules import EmailSend, Event, Person
 from mailwright.runtime.clients import Clients
 from mailwright.segment.v1 import segment_pb2
+from mailwright_delivery.audiences import external_ids, with_profile_id
 from mailwright_delivery.model import Category, Recipient
 
 T = TypeVar("T")
@@ -119,6 +121,41 @@ class Directory:
                         found.setdefault(absorbed, recipient)
         return found
 
+    async def audience_members(
+        self, workspace: str, profile_ids: Sequence[str], traits: Sequence[str]
+    ) -> dict[str, AudienceMember]:
+        """The people of `profile_ids` as an audience sees them: address, provider ids
+        (identities typed `<provider>:<kind>`) and the `traits` asked for."""
+        found: dict[str, AudienceMember] = {}
+        wanted = list(dict.fromkeys(p for p in profile_ids if p))
+        for start in range(0, len(wanted), BATCH):
+            chunk = wanted[start : start + BATCH]
+            response = await call(
+                self.clients.profile.BatchGetProfiles(
+                    profile_pb2.BatchGetProfilesRequest(
+                        parent=f"workspaces/{workspace}",
+                        names=[resource_name(workspace, "profiles", p) for p in chunk],
+                    )
+                ),
+                "profile service",
+            )
+            for profile in response.profiles:
+                recipient = recipient_of(profile)
+                linked = [(i.identity.type, i.identity.value) for i in profile.identities]
+                member = AudienceMember(
+                    profile_id=recipient.profile_id,
+                    email=recipient.email.strip().lower() or None,
+                    external_ids=external_ids(linked),
+                    traits={t: recipient.traits[t] for t in traits if t in recipient.traits},
+                )
+                if member.profile_id in chunk:
+                    found[member.profile_id] = member
+                for merged in profile.merged_profiles:
+                    absorbed = merged.rsplit("/", 1)[-1]
+                    if absorbed in chunk:
+                        found.setdefault(absorbed, with_profile_id(member, absorbed))
+        return found
+
     async def person(
         self,
         workspace: str,
@@ -190,6 +227,23 @@ class Directory:
             token = response.next_page_token
             if not token:
                 return
+
+    async def member_page(
+        self, workspace: str, segment: str, token: str, size: int = BATCH
+    ) -> tuple[list[str], str, int]:
+        """One page of the segment's members now: ids, the next token, the member count."""
+        response = await call(
+            self.clients.segment.ListMembers(
+                segment_pb2.ListMembersRequest(
+                    parent=resource_name(workspace, "segments", segment),
+                    page_size=size,
+                    page_token=token,
+                )
+            ),
+            f"segment {segment!r}",
+        )
+        ids = [member.profile_id for member in response.members]
+        return ids, response.next_page_token, int(response.total_size) or len(ids)
 
     # -- templates --------------------------------------------------------------------
 

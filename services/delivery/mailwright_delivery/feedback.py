@@ -7,7 +7,8 @@
 - `profiles.changed`: the applied events of a person drive journeys (triggers, goals,
   awaited events) and orders are attributed to the sends that led to them.
 - `profiles.deleted`: the person is erased; a hashed suppression remains.
-- `segments.membership`: segment triggers of journeys.
+- `segments.membership`: segment triggers of journeys, and the transitions audience
+  destinations sync (recorded here, synced by the audience runner).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from mailwright.runtime.bus import Bus, Message, Outgoing
 from mailwright.runtime.db import Database
 from mailwright.segment.v1 import segment_pb2
 from mailwright_delivery import policy
+from mailwright_delivery.audience_runner import AudienceRunner
 from mailwright_delivery.events import SOURCE, TOPIC
 from mailwright_delivery.journey_runner import ORDER_WINDOW, JourneyRunner, event_time
 from mailwright_delivery.model import SuppressionReason, email_hash
@@ -68,6 +70,7 @@ class Consumer:
         self.policies = policies
         self.settings = settings
         self.clock = clock
+        self.audiences: AudienceRunner | None = None
 
     async def handle(self, message: Message) -> None:
         if message.topic == "events.email":
@@ -77,9 +80,10 @@ class Consumer:
         elif message.topic == "profiles.deleted":
             await self.on_profile_deleted(profile_pb2.ProfileDeleted.FromString(message.value))
         elif message.topic == "segments.membership":
-            await self.journeys.on_membership(
-                segment_pb2.MembershipChange.FromString(message.value)
-            )
+            change = segment_pb2.MembershipChange.FromString(message.value)
+            if self.audiences is not None:
+                await self.audiences.on_membership(change)
+            await self.journeys.on_membership(change)
 
     async def on_email_event(self, event: event_pb2.Event) -> None:
         if event.source == SOURCE:

@@ -34,3 +34,15 @@ class DeliverySettings(BaseModel):
     """Longest wait of one bus read (and so of a graceful stop of the consumer)."""
     consumer_retry_backoff: Duration = timedelta(seconds=1)
     """First wait before a failed bus message (a busy enrolment) is handled again."""
+    audience_batch_size: int = Field(default=500, ge=1, le=10_000)
+    """Most members in one audience change (the connector's own limit may be lower)."""
+    audience_concurrency: int = Field(default=4, ge=1, le=32)
+    """Audience changes (of different destination and segment pairs) synced at once."""
+    audience_lease: Duration = timedelta(minutes=10)
+    """A change whose worker died is sent again after this long."""
+    audience_parked_retry: Duration = timedelta(minutes=30)
+    """Wait before a change refused for a reason that retrying will not fix (credentials,
+    configuration) is tried again; an operator's resync tries it at once."""
+    audience_config_workspaces: dict[str, list[str]] = {}
+    """Connector configuration sections reserved for some workspaces: a section listed
+    here (`mailchimp-acme: [acme]`) may only be used by destinations of those workspaces."""

@@ -225,6 +225,51 @@ SUPPRESSION_REASON_MANUAL: SuppressionReason.ValueType  # 5
 SUPPRESSION_REASON_ERASED: SuppressionReason.ValueType  # 6
 Global___SuppressionReason: _TypeAlias = SuppressionReason  # noqa: Y015
 
+class _AudienceDestinationState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _AudienceDestinationStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AudienceDestinationState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    AUDIENCE_DESTINATION_STATE_UNSPECIFIED: _AudienceDestinationState.ValueType  # 0
+    AUDIENCE_DESTINATION_STATE_ACTIVE: _AudienceDestinationState.ValueType  # 1
+    """Membership changes are synced as they happen."""
+    AUDIENCE_DESTINATION_STATE_PAUSED: _AudienceDestinationState.ValueType  # 2
+    """Changes are recorded but not synced until the destination is active again."""
+
+class AudienceDestinationState(_AudienceDestinationState, metaclass=_AudienceDestinationStateEnumTypeWrapper):
+    """---------------------------------------------------------------------------------------
+    Audience destinations
+    """
+
+AUDIENCE_DESTINATION_STATE_UNSPECIFIED: AudienceDestinationState.ValueType  # 0
+AUDIENCE_DESTINATION_STATE_ACTIVE: AudienceDestinationState.ValueType  # 1
+"""Membership changes are synced as they happen."""
+AUDIENCE_DESTINATION_STATE_PAUSED: AudienceDestinationState.ValueType  # 2
+"""Changes are recorded but not synced until the destination is active again."""
+Global___AudienceDestinationState: _TypeAlias = AudienceDestinationState  # noqa: Y015
+
+class _ResyncState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ResyncStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ResyncState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RESYNC_STATE_UNSPECIFIED: _ResyncState.ValueType  # 0
+    RESYNC_STATE_IDLE: _ResyncState.ValueType  # 1
+    """Never resynced, or the last resync finished."""
+    RESYNC_STATE_RUNNING: _ResyncState.ValueType  # 2
+    """Reading the segment's members and queueing them."""
+
+class ResyncState(_ResyncState, metaclass=_ResyncStateEnumTypeWrapper): ...
+
+RESYNC_STATE_UNSPECIFIED: ResyncState.ValueType  # 0
+RESYNC_STATE_IDLE: ResyncState.ValueType  # 1
+"""Never resynced, or the last resync finished."""
+RESYNC_STATE_RUNNING: ResyncState.ValueType  # 2
+"""Reading the segment's members and queueing them."""
+Global___ResyncState: _TypeAlias = ResyncState  # noqa: Y015
+
 @_typing.final
 class Sender(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -1026,6 +1071,205 @@ class DeliveryPolicy(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeliveryPolicy: _TypeAlias = DeliveryPolicy  # noqa: Y015
+
+@_typing.final
+class AudienceSegment(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEGMENT_FIELD_NUMBER: _builtins.int
+    AUDIENCE_NAME_FIELD_NUMBER: _builtins.int
+    segment: _builtins.str
+    """Segment id, or its name workspaces/{workspace}/segments/{segment}."""
+    audience_name: _builtins.str
+    """What the provider shows (Mailchimp tag, HubSpot list, Salesforce campaign); the
+    segment id when empty.
+    """
+    def __init__(
+        self,
+        *,
+        segment: _builtins.str = ...,
+        audience_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience_name", b"audience_name", "segment", b"segment"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AudienceSegment: _TypeAlias = AudienceSegment  # noqa: Y015
+
+@_typing.final
+class AudienceDestination(_message.Message):
+    """workspaces/{workspace}/audienceDestinations/{audience_destination}"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    CONNECTOR_FIELD_NUMBER: _builtins.int
+    CONNECTOR_CONFIG_FIELD_NUMBER: _builtins.int
+    SEGMENTS_FIELD_NUMBER: _builtins.int
+    TRAITS_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    display_name: _builtins.str
+    connector: _builtins.str
+    """A connector with the audience sync capability, e.g. "mailchimp", "hubspot"."""
+    connector_config: _builtins.str
+    """The section of the deployment's `connectors:` configuration the connector is opened
+    with (several Mailchimp audiences, say); the connector's name when empty.
+    """
+    state: Global___AudienceDestinationState.ValueType
+    @_builtins.property
+    def segments(self) -> _containers.RepeatedCompositeFieldContainer[Global___AudienceSegment]: ...
+    @_builtins.property
+    def traits(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Profile traits sent with each member (merge fields, properties); none when empty."""
+
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        display_name: _builtins.str = ...,
+        connector: _builtins.str = ...,
+        connector_config: _builtins.str = ...,
+        segments: _abc.Iterable[Global___AudienceSegment] | None = ...,
+        traits: _abc.Iterable[_builtins.str] | None = ...,
+        state: Global___AudienceDestinationState.ValueType = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["connector", b"connector", "connector_config", b"connector_config", "create_time", b"create_time", "display_name", b"display_name", "name", b"name", "segments", b"segments", "state", b"state", "traits", b"traits", "update_time", b"update_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AudienceDestination: _TypeAlias = AudienceDestination  # noqa: Y015
+
+@_typing.final
+class AudienceSegmentStatus(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEGMENT_FIELD_NUMBER: _builtins.int
+    SYNCED_MEMBERS_FIELD_NUMBER: _builtins.int
+    PENDING_FIELD_NUMBER: _builtins.int
+    ADDED_FIELD_NUMBER: _builtins.int
+    REMOVED_FIELD_NUMBER: _builtins.int
+    FAILED_FIELD_NUMBER: _builtins.int
+    LAST_SYNC_TIME_FIELD_NUMBER: _builtins.int
+    LAST_ERROR_FIELD_NUMBER: _builtins.int
+    RESYNC_STATE_FIELD_NUMBER: _builtins.int
+    RESYNC_PROGRESS_FIELD_NUMBER: _builtins.int
+    segment: _builtins.str
+    synced_members: _builtins.int
+    """Members the provider was told about and not told to remove."""
+    pending: _builtins.int
+    """Transitions waiting to be synced (or being synced)."""
+    added: _builtins.int
+    """Totals since the destination was created."""
+    removed: _builtins.int
+    failed: _builtins.int
+    last_error: _builtins.str
+    """The last whole-request failure, until a sync succeeds again."""
+    resync_state: Global___ResyncState.ValueType
+    @_builtins.property
+    def last_sync_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def resync_progress(self) -> _common_pb2.Progress:
+        """Members of the segment queued by the running (or last) resync, of its size."""
+
+    def __init__(
+        self,
+        *,
+        segment: _builtins.str = ...,
+        synced_members: _builtins.int = ...,
+        pending: _builtins.int = ...,
+        added: _builtins.int = ...,
+        removed: _builtins.int = ...,
+        failed: _builtins.int = ...,
+        last_sync_time: _timestamp_pb2.Timestamp | None = ...,
+        last_error: _builtins.str = ...,
+        resync_state: Global___ResyncState.ValueType = ...,
+        resync_progress: _common_pb2.Progress | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_sync_time", b"last_sync_time", "resync_progress", b"resync_progress"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["added", b"added", "failed", b"failed", "last_error", b"last_error", "last_sync_time", b"last_sync_time", "pending", b"pending", "removed", b"removed", "resync_progress", b"resync_progress", "resync_state", b"resync_state", "segment", b"segment", "synced_members", b"synced_members"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AudienceSegmentStatus: _TypeAlias = AudienceSegmentStatus  # noqa: Y015
+
+@_typing.final
+class AudienceMemberFailure(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEGMENT_FIELD_NUMBER: _builtins.int
+    PROFILE_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    FAILURE_TIME_FIELD_NUMBER: _builtins.int
+    segment: _builtins.str
+    profile_id: _builtins.str
+    kind: _builtins.str
+    """"invalid", "rejected", ...: the connector's error kind."""
+    detail: _builtins.str
+    """Redacted of addresses."""
+    @_builtins.property
+    def failure_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        segment: _builtins.str = ...,
+        profile_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        detail: _builtins.str = ...,
+        failure_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["failure_time", b"failure_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["detail", b"detail", "failure_time", b"failure_time", "kind", b"kind", "profile_id", b"profile_id", "segment", b"segment"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AudienceMemberFailure: _TypeAlias = AudienceMemberFailure  # noqa: Y015
+
+@_typing.final
+class AudienceSyncStatus(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    SEGMENTS_FIELD_NUMBER: _builtins.int
+    FAILURES_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The destination's name."""
+    @_builtins.property
+    def segments(self) -> _containers.RepeatedCompositeFieldContainer[Global___AudienceSegmentStatus]: ...
+    @_builtins.property
+    def failures(self) -> _containers.RepeatedCompositeFieldContainer[Global___AudienceMemberFailure]:
+        """The latest failure of each member the provider refused (most recent first, at most 100)."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        segments: _abc.Iterable[Global___AudienceSegmentStatus] | None = ...,
+        failures: _abc.Iterable[Global___AudienceMemberFailure] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["failures", b"failures", "name", b"name", "segments", b"segments"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AudienceSyncStatus: _TypeAlias = AudienceSyncStatus  # noqa: Y015
 
 @_typing.final
 class Interval(_message.Message):
@@ -2376,3 +2620,312 @@ class UpdateDeliveryPolicyResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UpdateDeliveryPolicyResponse: _TypeAlias = UpdateDeliveryPolicyResponse  # noqa: Y015
+
+@_typing.final
+class CreateAudienceDestinationRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    AUDIENCE_DESTINATION_ID_FIELD_NUMBER: _builtins.int
+    AUDIENCE_DESTINATION_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    audience_destination_id: _builtins.str
+    request_id: _builtins.str
+    @_builtins.property
+    def audience_destination(self) -> Global___AudienceDestination: ...
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        audience_destination_id: _builtins.str = ...,
+        audience_destination: Global___AudienceDestination | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["audience_destination", b"audience_destination"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience_destination", b"audience_destination", "audience_destination_id", b"audience_destination_id", "parent", b"parent", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateAudienceDestinationRequest: _TypeAlias = CreateAudienceDestinationRequest  # noqa: Y015
+
+@_typing.final
+class CreateAudienceDestinationResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AUDIENCE_DESTINATION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def audience_destination(self) -> Global___AudienceDestination: ...
+    def __init__(
+        self,
+        *,
+        audience_destination: Global___AudienceDestination | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["audience_destination", b"audience_destination"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience_destination", b"audience_destination"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateAudienceDestinationResponse: _TypeAlias = CreateAudienceDestinationResponse  # noqa: Y015
+
+@_typing.final
+class GetAudienceDestinationRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAudienceDestinationRequest: _TypeAlias = GetAudienceDestinationRequest  # noqa: Y015
+
+@_typing.final
+class GetAudienceDestinationResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AUDIENCE_DESTINATION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def audience_destination(self) -> Global___AudienceDestination: ...
+    def __init__(
+        self,
+        *,
+        audience_destination: Global___AudienceDestination | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["audience_destination", b"audience_destination"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience_destination", b"audience_destination"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAudienceDestinationResponse: _TypeAlias = GetAudienceDestinationResponse  # noqa: Y015
+
+@_typing.final
+class ListAudienceDestinationsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "parent", b"parent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAudienceDestinationsRequest: _TypeAlias = ListAudienceDestinationsRequest  # noqa: Y015
+
+@_typing.final
+class ListAudienceDestinationsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AUDIENCE_DESTINATIONS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def audience_destinations(self) -> _containers.RepeatedCompositeFieldContainer[Global___AudienceDestination]: ...
+    def __init__(
+        self,
+        *,
+        audience_destinations: _abc.Iterable[Global___AudienceDestination] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience_destinations", b"audience_destinations", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAudienceDestinationsResponse: _TypeAlias = ListAudienceDestinationsResponse  # noqa: Y015
+
+@_typing.final
+class UpdateAudienceDestinationRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AUDIENCE_DESTINATION_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    @_builtins.property
+    def audience_destination(self) -> Global___AudienceDestination: ...
+    @_builtins.property
+    def update_mask(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """display_name, connector_config, segments, traits, state; all of them when empty."""
+
+    def __init__(
+        self,
+        *,
+        audience_destination: Global___AudienceDestination | None = ...,
+        update_mask: _abc.Iterable[_builtins.str] | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["audience_destination", b"audience_destination"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience_destination", b"audience_destination", "request_id", b"request_id", "update_mask", b"update_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateAudienceDestinationRequest: _TypeAlias = UpdateAudienceDestinationRequest  # noqa: Y015
+
+@_typing.final
+class UpdateAudienceDestinationResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AUDIENCE_DESTINATION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def audience_destination(self) -> Global___AudienceDestination: ...
+    def __init__(
+        self,
+        *,
+        audience_destination: Global___AudienceDestination | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["audience_destination", b"audience_destination"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience_destination", b"audience_destination"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateAudienceDestinationResponse: _TypeAlias = UpdateAudienceDestinationResponse  # noqa: Y015
+
+@_typing.final
+class DeleteAudienceDestinationRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteAudienceDestinationRequest: _TypeAlias = DeleteAudienceDestinationRequest  # noqa: Y015
+
+@_typing.final
+class DeleteAudienceDestinationResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteAudienceDestinationResponse: _TypeAlias = DeleteAudienceDestinationResponse  # noqa: Y015
+
+@_typing.final
+class ResyncAudienceDestinationRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    SEGMENTS_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    request_id: _builtins.str
+    @_builtins.property
+    def segments(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Segment ids of the destination to resync; all of them when empty."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        segments: _abc.Iterable[_builtins.str] | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "request_id", b"request_id", "segments", b"segments"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResyncAudienceDestinationRequest: _TypeAlias = ResyncAudienceDestinationRequest  # noqa: Y015
+
+@_typing.final
+class ResyncAudienceDestinationResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def status(self) -> Global___AudienceSyncStatus: ...
+    def __init__(
+        self,
+        *,
+        status: Global___AudienceSyncStatus | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["status", b"status"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResyncAudienceDestinationResponse: _TypeAlias = ResyncAudienceDestinationResponse  # noqa: Y015
+
+@_typing.final
+class GetAudienceSyncStatusRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAudienceSyncStatusRequest: _TypeAlias = GetAudienceSyncStatusRequest  # noqa: Y015
+
+@_typing.final
+class GetAudienceSyncStatusResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def status(self) -> Global___AudienceSyncStatus: ...
+    def __init__(
+        self,
+        *,
+        status: Global___AudienceSyncStatus | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["status", b"status"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAudienceSyncStatusResponse: _TypeAlias = GetAudienceSyncStatusResponse  # noqa: Y015

@@ -162,6 +162,41 @@ class DeliveryServiceStub:
                 request_serializer=mailwright_dot_delivery_dot_v1_dot_delivery__pb2.UpdateDeliveryPolicyRequest.SerializeToString,
                 response_deserializer=mailwright_dot_delivery_dot_v1_dot_delivery__pb2.UpdateDeliveryPolicyResponse.FromString,
                 _registered_method=True)
+        self.CreateAudienceDestination = channel.unary_unary(
+                '/mailwright.delivery.v1.DeliveryService/CreateAudienceDestination',
+                request_serializer=mailwright_dot_delivery_dot_v1_dot_delivery__pb2.CreateAudienceDestinationRequest.SerializeToString,
+                response_deserializer=mailwright_dot_delivery_dot_v1_dot_delivery__pb2.CreateAudienceDestinationResponse.FromString,
+                _registered_method=True)
+        self.GetAudienceDestination = channel.unary_unary(
+                '/mailwright.delivery.v1.DeliveryService/GetAudienceDestination',
+                request_serializer=mailwright_dot_delivery_dot_v1_dot_delivery__pb2.GetAudienceDestinationRequest.SerializeToString,
+                response_deserializer=mailwright_dot_delivery_dot_v1_dot_delivery__pb2.GetAudienceDestinationResponse.FromString,
+                _registered_method=True)
+        self.ListAudienceDestinations = channel.unary_unary(
+                '/mailwright.delivery.v1.DeliveryService/ListAudienceDestinations',
+                request_serializer=mailwright_dot_delivery_dot_v1_dot_delivery__pb2.ListAudienceDestinationsRequest.SerializeToString,
+                response_deserializer=mailwright_dot_delivery_dot_v1_dot_delivery__pb2.ListAudienceDestinationsResponse.FromString,
+                _registered_method=True)
+        self.UpdateAudienceDestination = channel.unary_unary(
+                '/mailwright.delivery.v1.DeliveryService/UpdateAudienceDestination',
+                request_serializer=mailwright_dot_delivery_dot_v1_dot_delivery__pb2.UpdateAudienceDestinationRequest.SerializeToString,
+                response_deserializer=mailwright_dot_delivery_dot_v1_dot_delivery__pb2.UpdateAudienceDestinationResponse.FromString,
+                _registered_method=True)
+        self.DeleteAudienceDestination = channel.unary_unary(
+                '/mailwright.delivery.v1.DeliveryService/DeleteAudienceDestination',
+                request_serializer=mailwright_dot_delivery_dot_v1_dot_delivery__pb2.DeleteAudienceDestinationRequest.SerializeToString,
+                response_deserializer=mailwright_dot_delivery_dot_v1_dot_delivery__pb2.DeleteAudienceDestinationResponse.FromString,
+                _registered_method=True)
+        self.ResyncAudienceDestination = channel.unary_unary(
+                '/mailwright.delivery.v1.DeliveryService/ResyncAudienceDestination',
+                request_serializer=mailwright_dot_delivery_dot_v1_dot_delivery__pb2.ResyncAudienceDestinationRequest.SerializeToString,
+                response_deserializer=mailwright_dot_delivery_dot_v1_dot_delivery__pb2.ResyncAudienceDestinationResponse.FromString,
+                _registered_method=True)
+        self.GetAudienceSyncStatus = channel.unary_unary(
+                '/mailwright.delivery.v1.DeliveryService/GetAudienceSyncStatus',
+                request_serializer=mailwright_dot_delivery_dot_v1_dot_delivery__pb2.GetAudienceSyncStatusRequest.SerializeToString,
+                response_deserializer=mailwright_dot_delivery_dot_v1_dot_delivery__pb2.GetAudienceSyncStatusResponse.FromString,
+                _registered_method=True)
 
 
 class DeliveryServiceServicer:
@@ -325,6 +360,55 @@ class DeliveryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateAudienceDestination(self, request, context):
+        """Audience destinations: segments kept in step with a provider's audience (Mailchimp
+        tags, HubSpot lists, Salesforce campaigns) through a connector's audience sync.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAudienceDestination(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAudienceDestinations(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateAudienceDestination(self, request, context):
+        """A segment added to the destination starts with a full resync of it; a segment taken
+        away stops syncing (its members stay at the provider).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteAudienceDestination(self, request, context):
+        """Stops syncing and forgets the destination's state; the provider's audience is kept.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResyncAudienceDestination(self, request, context):
+        """Pushes every current member of the segments again, and removes at the provider
+        those synced before who are no longer members (first-time setup, repair).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAudienceSyncStatus(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DeliveryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -452,6 +536,41 @@ def add_DeliveryServiceServicer_to_server(servicer, server):
                     servicer.UpdateDeliveryPolicy,
                     request_deserializer=mailwright_dot_delivery_dot_v1_dot_delivery__pb2.UpdateDeliveryPolicyRequest.FromString,
                     response_serializer=mailwright_dot_delivery_dot_v1_dot_delivery__pb2.UpdateDeliveryPolicyResponse.SerializeToString,
+            ),
+            'CreateAudienceDestination': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateAudienceDestination,
+                    request_deserializer=mailwright_dot_delivery_dot_v1_dot_delivery__pb2.CreateAudienceDestinationRequest.FromString,
+                    response_serializer=mailwright_dot_delivery_dot_v1_dot_delivery__pb2.CreateAudienceDestinationResponse.SerializeToString,
+            ),
+            'GetAudienceDestination': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAudienceDestination,
+                    request_deserializer=mailwright_dot_delivery_dot_v1_dot_delivery__pb2.GetAudienceDestinationRequest.FromString,
+                    response_serializer=mailwright_dot_delivery_dot_v1_dot_delivery__pb2.GetAudienceDestinationResponse.SerializeToString,
+            ),
+            'ListAudienceDestinations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAudienceDestinations,
+                    request_deserializer=mailwright_dot_delivery_dot_v1_dot_delivery__pb2.ListAudienceDestinationsRequest.FromString,
+                    response_serializer=mailwright_dot_delivery_dot_v1_dot_delivery__pb2.ListAudienceDestinationsResponse.SerializeToString,
+            ),
+            'UpdateAudienceDestination': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateAudienceDestination,
+                    request_deserializer=mailwright_dot_delivery_dot_v1_dot_delivery__pb2.UpdateAudienceDestinationRequest.FromString,
+                    response_serializer=mailwright_dot_delivery_dot_v1_dot_delivery__pb2.UpdateAudienceDestinationResponse.SerializeToString,
+            ),
+            'DeleteAudienceDestination': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteAudienceDestination,
+                    request_deserializer=mailwright_dot_delivery_dot_v1_dot_delivery__pb2.DeleteAudienceDestinationRequest.FromString,
+                    response_serializer=mailwright_dot_delivery_dot_v1_dot_delivery__pb2.DeleteAudienceDestinationResponse.SerializeToString,
+            ),
+            'ResyncAudienceDestination': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResyncAudienceDestination,
+                    request_deserializer=mailwright_dot_delivery_dot_v1_dot_delivery__pb2.ResyncAudienceDestinationRequest.FromString,
+                    response_serializer=mailwright_dot_delivery_dot_v1_dot_delivery__pb2.ResyncAudienceDestinationResponse.SerializeToString,
+            ),
+            'GetAudienceSyncStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAudienceSyncStatus,
+                    request_deserializer=mailwright_dot_delivery_dot_v1_dot_delivery__pb2.GetAudienceSyncStatusRequest.FromString,
+                    response_serializer=mailwright_dot_delivery_dot_v1_dot_delivery__pb2.GetAudienceSyncStatusResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1132,6 +1251,195 @@ class DeliveryService:
             '/mailwright.delivery.v1.DeliveryService/UpdateDeliveryPolicy',
             mailwright_dot_delivery_dot_v1_dot_delivery__pb2.UpdateDeliveryPolicyRequest.SerializeToString,
             mailwright_dot_delivery_dot_v1_dot_delivery__pb2.UpdateDeliveryPolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateAudienceDestination(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mailwright.delivery.v1.DeliveryService/CreateAudienceDestination',
+            mailwright_dot_delivery_dot_v1_dot_delivery__pb2.CreateAudienceDestinationRequest.SerializeToString,
+            mailwright_dot_delivery_dot_v1_dot_delivery__pb2.CreateAudienceDestinationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAudienceDestination(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mailwright.delivery.v1.DeliveryService/GetAudienceDestination',
+            mailwright_dot_delivery_dot_v1_dot_delivery__pb2.GetAudienceDestinationRequest.SerializeToString,
+            mailwright_dot_delivery_dot_v1_dot_delivery__pb2.GetAudienceDestinationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAudienceDestinations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mailwright.delivery.v1.DeliveryService/ListAudienceDestinations',
+            mailwright_dot_delivery_dot_v1_dot_delivery__pb2.ListAudienceDestinationsRequest.SerializeToString,
+            mailwright_dot_delivery_dot_v1_dot_delivery__pb2.ListAudienceDestinationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateAudienceDestination(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mailwright.delivery.v1.DeliveryService/UpdateAudienceDestination',
+            mailwright_dot_delivery_dot_v1_dot_delivery__pb2.UpdateAudienceDestinationRequest.SerializeToString,
+            mailwright_dot_delivery_dot_v1_dot_delivery__pb2.UpdateAudienceDestinationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteAudienceDestination(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mailwright.delivery.v1.DeliveryService/DeleteAudienceDestination',
+            mailwright_dot_delivery_dot_v1_dot_delivery__pb2.DeleteAudienceDestinationRequest.SerializeToString,
+            mailwright_dot_delivery_dot_v1_dot_delivery__pb2.DeleteAudienceDestinationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResyncAudienceDestination(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mailwright.delivery.v1.DeliveryService/ResyncAudienceDestination',
+            mailwright_dot_delivery_dot_v1_dot_delivery__pb2.ResyncAudienceDestinationRequest.SerializeToString,
+            mailwright_dot_delivery_dot_v1_dot_delivery__pb2.ResyncAudienceDestinationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAudienceSyncStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mailwright.delivery.v1.DeliveryService/GetAudienceSyncStatus',
+            mailwright_dot_delivery_dot_v1_dot_delivery__pb2.GetAudienceSyncStatusRequest.SerializeToString,
+            mailwright_dot_delivery_dot_v1_dot_delivery__pb2.GetAudienceSyncStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,

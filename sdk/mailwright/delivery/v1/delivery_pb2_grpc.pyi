@@ -66,6 +66,23 @@ class DeliveryServiceStub:
     """Puts parked sends back in the queue."""
     GetDeliveryPolicy: _grpc.UnaryUnaryMultiCallable[_delivery_pb2.GetDeliveryPolicyRequest, _delivery_pb2.GetDeliveryPolicyResponse]
     UpdateDeliveryPolicy: _grpc.UnaryUnaryMultiCallable[_delivery_pb2.UpdateDeliveryPolicyRequest, _delivery_pb2.UpdateDeliveryPolicyResponse]
+    CreateAudienceDestination: _grpc.UnaryUnaryMultiCallable[_delivery_pb2.CreateAudienceDestinationRequest, _delivery_pb2.CreateAudienceDestinationResponse]
+    """Audience destinations: segments kept in step with a provider's audience (Mailchimp
+    tags, HubSpot lists, Salesforce campaigns) through a connector's audience sync.
+    """
+    GetAudienceDestination: _grpc.UnaryUnaryMultiCallable[_delivery_pb2.GetAudienceDestinationRequest, _delivery_pb2.GetAudienceDestinationResponse]
+    ListAudienceDestinations: _grpc.UnaryUnaryMultiCallable[_delivery_pb2.ListAudienceDestinationsRequest, _delivery_pb2.ListAudienceDestinationsResponse]
+    UpdateAudienceDestination: _grpc.UnaryUnaryMultiCallable[_delivery_pb2.UpdateAudienceDestinationRequest, _delivery_pb2.UpdateAudienceDestinationResponse]
+    """A segment added to the destination starts with a full resync of it; a segment taken
+    away stops syncing (its members stay at the provider).
+    """
+    DeleteAudienceDestination: _grpc.UnaryUnaryMultiCallable[_delivery_pb2.DeleteAudienceDestinationRequest, _delivery_pb2.DeleteAudienceDestinationResponse]
+    """Stops syncing and forgets the destination's state; the provider's audience is kept."""
+    ResyncAudienceDestination: _grpc.UnaryUnaryMultiCallable[_delivery_pb2.ResyncAudienceDestinationRequest, _delivery_pb2.ResyncAudienceDestinationResponse]
+    """Pushes every current member of the segments again, and removes at the provider
+    those synced before who are no longer members (first-time setup, repair).
+    """
+    GetAudienceSyncStatus: _grpc.UnaryUnaryMultiCallable[_delivery_pb2.GetAudienceSyncStatusRequest, _delivery_pb2.GetAudienceSyncStatusResponse]
 
 @_typing.type_check_only
 class DeliveryServiceAsyncStub(DeliveryServiceStub):
@@ -105,6 +122,23 @@ class DeliveryServiceAsyncStub(DeliveryServiceStub):
     """Puts parked sends back in the queue."""
     GetDeliveryPolicy: _aio.UnaryUnaryMultiCallable[_delivery_pb2.GetDeliveryPolicyRequest, _delivery_pb2.GetDeliveryPolicyResponse]  # type: ignore[assignment]
     UpdateDeliveryPolicy: _aio.UnaryUnaryMultiCallable[_delivery_pb2.UpdateDeliveryPolicyRequest, _delivery_pb2.UpdateDeliveryPolicyResponse]  # type: ignore[assignment]
+    CreateAudienceDestination: _aio.UnaryUnaryMultiCallable[_delivery_pb2.CreateAudienceDestinationRequest, _delivery_pb2.CreateAudienceDestinationResponse]  # type: ignore[assignment]
+    """Audience destinations: segments kept in step with a provider's audience (Mailchimp
+    tags, HubSpot lists, Salesforce campaigns) through a connector's audience sync.
+    """
+    GetAudienceDestination: _aio.UnaryUnaryMultiCallable[_delivery_pb2.GetAudienceDestinationRequest, _delivery_pb2.GetAudienceDestinationResponse]  # type: ignore[assignment]
+    ListAudienceDestinations: _aio.UnaryUnaryMultiCallable[_delivery_pb2.ListAudienceDestinationsRequest, _delivery_pb2.ListAudienceDestinationsResponse]  # type: ignore[assignment]
+    UpdateAudienceDestination: _aio.UnaryUnaryMultiCallable[_delivery_pb2.UpdateAudienceDestinationRequest, _delivery_pb2.UpdateAudienceDestinationResponse]  # type: ignore[assignment]
+    """A segment added to the destination starts with a full resync of it; a segment taken
+    away stops syncing (its members stay at the provider).
+    """
+    DeleteAudienceDestination: _aio.UnaryUnaryMultiCallable[_delivery_pb2.DeleteAudienceDestinationRequest, _delivery_pb2.DeleteAudienceDestinationResponse]  # type: ignore[assignment]
+    """Stops syncing and forgets the destination's state; the provider's audience is kept."""
+    ResyncAudienceDestination: _aio.UnaryUnaryMultiCallable[_delivery_pb2.ResyncAudienceDestinationRequest, _delivery_pb2.ResyncAudienceDestinationResponse]  # type: ignore[assignment]
+    """Pushes every current member of the segments again, and removes at the provider
+    those synced before who are no longer members (first-time setup, repair).
+    """
+    GetAudienceSyncStatus: _aio.UnaryUnaryMultiCallable[_delivery_pb2.GetAudienceSyncStatusRequest, _delivery_pb2.GetAudienceSyncStatusResponse]  # type: ignore[assignment]
 
 class DeliveryServiceServicer(metaclass=_abc_1.ABCMeta):
     """Campaigns, triggered journeys and transactional sends through an email provider, with
@@ -291,5 +325,64 @@ class DeliveryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _delivery_pb2.UpdateDeliveryPolicyRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_delivery_pb2.UpdateDeliveryPolicyResponse, _abc.Awaitable[_delivery_pb2.UpdateDeliveryPolicyResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CreateAudienceDestination(
+        self,
+        request: _delivery_pb2.CreateAudienceDestinationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_delivery_pb2.CreateAudienceDestinationResponse, _abc.Awaitable[_delivery_pb2.CreateAudienceDestinationResponse]]:
+        """Audience destinations: segments kept in step with a provider's audience (Mailchimp
+        tags, HubSpot lists, Salesforce campaigns) through a connector's audience sync.
+        """
+
+    @_abc_1.abstractmethod
+    def GetAudienceDestination(
+        self,
+        request: _delivery_pb2.GetAudienceDestinationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_delivery_pb2.GetAudienceDestinationResponse, _abc.Awaitable[_delivery_pb2.GetAudienceDestinationResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListAudienceDestinations(
+        self,
+        request: _delivery_pb2.ListAudienceDestinationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_delivery_pb2.ListAudienceDestinationsResponse, _abc.Awaitable[_delivery_pb2.ListAudienceDestinationsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def UpdateAudienceDestination(
+        self,
+        request: _delivery_pb2.UpdateAudienceDestinationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_delivery_pb2.UpdateAudienceDestinationResponse, _abc.Awaitable[_delivery_pb2.UpdateAudienceDestinationResponse]]:
+        """A segment added to the destination starts with a full resync of it; a segment taken
+        away stops syncing (its members stay at the provider).
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteAudienceDestination(
+        self,
+        request: _delivery_pb2.DeleteAudienceDestinationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_delivery_pb2.DeleteAudienceDestinationResponse, _abc.Awaitable[_delivery_pb2.DeleteAudienceDestinationResponse]]:
+        """Stops syncing and forgets the destination's state; the provider's audience is kept."""
+
+    @_abc_1.abstractmethod
+    def ResyncAudienceDestination(
+        self,
+        request: _delivery_pb2.ResyncAudienceDestinationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_delivery_pb2.ResyncAudienceDestinationResponse, _abc.Awaitable[_delivery_pb2.ResyncAudienceDestinationResponse]]:
+        """Pushes every current member of the segments again, and removes at the provider
+        those synced before who are no longer members (first-time setup, repair).
+        """
+
+    @_abc_1.abstractmethod
+    def GetAudienceSyncStatus(
+        self,
+        request: _delivery_pb2.GetAudienceSyncStatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_delivery_pb2.GetAudienceSyncStatusResponse, _abc.Awaitable[_delivery_pb2.GetAudienceSyncStatusResponse]]: ...
 
 def add_DeliveryServiceServicer_to_server(servicer: DeliveryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

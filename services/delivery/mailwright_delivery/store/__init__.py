@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from mailwright_delivery.store.audience_resync_queries import AudienceResyncQueries
 from mailwright_delivery.store.campaign_queries import CampaignQueries
 from mailwright_delivery.store.experiment_queries import ExperimentQueries
 from mailwright_delivery.store.feedback_queries import Feedback, FeedbackQueries, FeedbackResult
@@ -20,6 +21,7 @@ from mailwright_delivery.store.tables import metadata, request_log
 
 
 class DeliveryStore(
+    AudienceResyncQueries,
     CampaignQueries,
     ExperimentQueries,
     SendQueries,

@@ -206,3 +206,104 @@ enrolments = sa.Table(
 )
 
 request_log = request_log_table(metadata, "delivery")
+
+# -- audience sync: segments kept in step with a provider's audience ---------------------
+
+audience_destinations = sa.Table(
+    "delivery_audience_destinations",
+    metadata,
+    sa.Column("workspace", WS, primary_key=True),
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("display_name", sa.String(200), nullable=False, default=""),
+    sa.Column("connector", sa.String(64), nullable=False),
+    sa.Column("connector_config", sa.String(64), nullable=False),
+    # JSON: [{"segment": id, "audience_name": name}], and the trait names sent.
+    sa.Column("segments", sa.Text, nullable=False),
+    sa.Column("traits", sa.Text, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+)
+
+# Which destinations follow a segment (the lookup of every membership transition).
+audience_segments = sa.Table(
+    "delivery_audience_segments",
+    metadata,
+    sa.Column("workspace", WS, primary_key=True),
+    sa.Column("segment_id", ID, primary_key=True),
+    sa.Column("destination_id", ID, primary_key=True),
+)
+
+# Transitions not yet acknowledged by the provider: one row per member, the latest wins.
+# `change_id` is set while a change carrying the row is in flight (until `lease_until`);
+# `sent_op` is what that change said, so a transition arriving meanwhile is kept.
+audience_pending = sa.Table(
+    "delivery_audience_pending",
+    metadata,
+    sa.Column("workspace", WS, primary_key=True),
+    sa.Column("destination_id", ID, primary_key=True),
+    sa.Column("segment_id", ID, primary_key=True),
+    sa.Column("profile_id", ID, primary_key=True),
+    sa.Column("op", sa.String(8), nullable=False),
+    sa.Column("occur_at", TS, nullable=False),
+    sa.Column("due_at", TS, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("change_id", ID, nullable=True),
+    sa.Column("sent_op", sa.String(8), nullable=True),
+    sa.Column("lease_until", TS, nullable=True),
+    sa.Index("ix_delivery_audience_pending_due", "due_at"),
+    sa.Index("ix_delivery_audience_pending_change", "change_id"),
+)
+
+# Who the provider was told is in a segment's audience, with the address it knows them by
+# (so a person whose profile was erased can still be removed); deleted on removal.
+audience_members = sa.Table(
+    "delivery_audience_members",
+    metadata,
+    sa.Column("workspace", WS, primary_key=True),
+    sa.Column("destination_id", ID, primary_key=True),
+    sa.Column("segment_id", ID, primary_key=True),
+    sa.Column("profile_id", ID, primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False, default=""),
+    sa.Column("external_ids", sa.Text, nullable=False, default="{}"),
+    sa.Column("synced_at", TS, nullable=False),
+    # The resync that last saw this member in the segment.
+    sa.Column("resync_id", ID, nullable=False, default=""),
+)
+
+audience_failures = sa.Table(
+    "delivery_audience_failures",
+    metadata,
+    sa.Column("workspace", WS, primary_key=True),
+    sa.Column("destination_id", ID, primary_key=True),
+    sa.Column("segment_id", ID, primary_key=True),
+    sa.Column("profile_id", ID, primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("detail", sa.String(600), nullable=False, default=""),
+    sa.Column("failed_at", TS, nullable=False),
+    sa.Index("ix_delivery_audience_failures_at", "workspace", "destination_id", "failed_at"),
+)
+
+# Per destination and segment: totals, the last error, and the resync in progress (its
+# page token, so a restart goes on from the page it stopped at).
+audience_status = sa.Table(
+    "delivery_audience_status",
+    metadata,
+    sa.Column("workspace", WS, primary_key=True),
+    sa.Column("destination_id", ID, primary_key=True),
+    sa.Column("segment_id", ID, primary_key=True),
+    sa.Column("added", sa.BigInteger, nullable=False, default=0),
+    sa.Column("removed", sa.BigInteger, nullable=False, default=0),
+    sa.Column("failed", sa.BigInteger, nullable=False, default=0),
+    sa.Column("last_sync_at", TS, nullable=True),
+    sa.Column("last_error", sa.String(600), nullable=False, default=""),
+    sa.Column("resync_id", ID, nullable=False, default=""),
+    sa.Column("resync_running", sa.Boolean, nullable=False, default=False),
+    sa.Column("resync_page_token", sa.Text, nullable=False, default=""),
+    sa.Column("resync_total", sa.BigInteger, nullable=False, default=0),
+    sa.Column("resync_done", sa.BigInteger, nullable=False, default=0),
+    sa.Column("resync_started_at", TS, nullable=True),
+    sa.Column("lease_owner", sa.String(128), nullable=True),
+    sa.Column("lease_until", TS, nullable=True),
+    sa.Index("ix_delivery_audience_status_resync", "resync_running"),
+)
