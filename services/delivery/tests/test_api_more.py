@@ -149,10 +149,11 @@ async def test_local_time_makes_each_send_due_at_that_hour_in_its_zone(clients: 
     for send in sends:
         local = datetime.combine(day, time(23, 30), tzinfo=ZoneInfo(zones[send.profile_id]))
         due = send.due_time.ToDatetime(tzinfo=UTC)
-        if local > now + timedelta(seconds=5):
+        if local > now + timedelta(minutes=2):
             assert due == local  # later today in that zone: due then
         else:
-            assert due <= datetime.now(UTC)  # already past there: due at once
+            # already past there (due at once), or passing while the snapshot was taken
+            assert due <= max(local, datetime.now(UTC))
 
 
 async def test_best_time_uses_the_computed_best_hour(clients: Clients) -> None:

@@ -273,6 +273,15 @@ async def test_batch_get_lists_the_missing_and_follows_merges(svc: Service) -> N
     reply = await eventually(merged)
     assert list(reply.missing) == ["workspaces/acme/profiles/ghost"]
     assert len(reply.profiles[0].merged_profiles) == 1
+    # the batch read (set-based) says what the single read says
+    single = await svc.clients.profile.GetProfile(profile_pb2.GetProfileRequest(name=user.name))
+    batch = reply.profiles[1]
+    assert [(i.identity.type, i.identity.value) for i in batch.identities] == [
+        (i.identity.type, i.identity.value) for i in single.profile.identities
+    ]
+    assert batch.traits == single.profile.traits
+    assert batch.merged_profiles == single.profile.merged_profiles
+    assert batch.version == single.profile.version
 
 
 async def test_list_profiles_filters_and_pages_with_bound_tokens(svc: Service) -> None:

@@ -116,13 +116,8 @@ class ProfileStore:
             return reads.get_profile(conn, workspace, profile_id)
 
     def get_many(self, workspace: str, profile_ids: Sequence[str]) -> dict[str, ProfileView]:
-        found: dict[str, ProfileView] = {}
         with self.db.reader.connect() as conn:
-            for profile_id in dict.fromkeys(profile_ids):
-                view = reads.get_profile(conn, workspace, profile_id)
-                if view is not None:
-                    found[profile_id] = view
-        return found
+            return r.profile_views(conn, workspace, profile_ids)
 
     def lookup(self, workspace: str, identity: Identity) -> ProfileView | None:
         with self.db.reader.connect() as conn:

@@ -293,3 +293,81 @@ def move_rows(conn: sa.Connection, workspace: str, absorbed: str, kept: str) -> 
 
 def trait_sources(meta: Mapping[str, Sequence[str]]) -> set[str]:
     return {str(entry[1]) for entry in meta.values()}
+
+
+READ_CHUNK = 500
+"""Ids per `IN (...)` list when reading many profiles at once."""
+
+
+def profile_views(
+    conn: sa.Connection, workspace: str, profile_ids: Sequence[str]
+) -> dict[str, ProfileView]:
+    """`profile_view` of many ids at once, keyed by the id asked for (a merged-away id
+    maps to the profile it belongs to); ids that hold nothing are absent. Four queries a
+    chunk of ids, whatever their number: what a batch read (`BatchGetProfiles`) needs."""
+    found: dict[str, ProfileView] = {}
+    wanted = list(dict.fromkeys(profile_ids))
+    for start in range(0, len(wanted), READ_CHUNK):
+        found.update(_profile_views_chunk(conn, workspace, wanted[start : start + READ_CHUNK]))
+    return found
+
+
+def _profile_views_chunk(
+    conn: sa.Connection, workspace: str, ids: Sequence[str]
+) -> dict[str, ProfileView]:
+    profiles, identities = t.profiles, t.identities
+    root_of_id = {
+        str(row.profile_id): str(row.root_id)
+        for row in conn.execute(
+            sa.select(profiles.c.profile_id, profiles.c.root_id).where(
+                profiles.c.workspace == workspace, profiles.c.profile_id.in_(ids)
+            )
+        )
+    }
+    roots = sorted(set(root_of_id.values()))
+    if not roots:
+        return {}
+    live = {
+        str(row.profile_id): row
+        for row in conn.execute(
+            sa.select(profiles).where(
+                profiles.c.workspace == workspace,
+                profiles.c.profile_id.in_(roots),
+                profiles.c.merged_into.is_(None),
+            )
+        )
+    }
+    merged: dict[str, list[str]] = {}
+    for row in conn.execute(
+        sa.select(profiles.c.profile_id, profiles.c.root_id).where(
+            profiles.c.workspace == workspace,
+            profiles.c.root_id.in_(roots),
+            profiles.c.merged_into.is_not(None),
+        )
+    ):
+        merged.setdefault(str(row.root_id), []).append(str(row.profile_id))
+    links: dict[str, list[IdentityLink]] = {}
+    for row in conn.execute(
+        sa.select(identities)
+        .where(identities.c.workspace == workspace, identities.c.profile_id.in_(roots))
+        .order_by(identities.c.linked_at, identities.c.type, identities.c.value)
+    ):
+        links.setdefault(str(row.profile_id), []).append(link_from_row(row))
+    views: dict[str, ProfileView] = {}
+    for root, row in live.items():
+        views[root] = ProfileView(
+            workspace=workspace,
+            profile_id=root,
+            version=int(row.version),
+            created_at=utc(row.created_at),
+            updated_at=utc(row.updated_at),
+            first_seen=utc_or_none(row.first_seen),
+            last_seen=utc_or_none(row.last_seen),
+            identities=tuple(links.get(root, ())),
+            traits=dict(row.traits or {}),
+            trait_meta=dict(row.trait_meta or {}),
+            aggregates=Aggregates.from_json(row.aggregates),
+            consents=dict(row.consents or {}),
+            merged_profiles=tuple(sorted(merged.get(root, ()))),
+        )
+    return {asked: views[root] for asked, root in root_of_id.items() if root in views}

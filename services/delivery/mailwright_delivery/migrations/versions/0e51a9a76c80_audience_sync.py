@@ -1,7 +1,7 @@
 """audience sync
 
 Revision ID: 0e51a9a76c80
-Revises: d1315586a98d
+Revises: 7c2e9a41b5d3
 Create Date: 2026-11-28 13:49:50.267228
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0e51a9a76c80"
-down_revision: str | None = "d1315586a98d"
+down_revision: str | None = "7c2e9a41b5d3"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
