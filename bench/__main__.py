@@ -20,6 +20,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="smaller runs, for a smoke test")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    parser.add_argument(
+        "--markdown", type=Path, help="also write the table as Markdown (docs/benchmarks.md)"
+    )
     parser.add_argument("names", nargs="*", help="only these benchmarks (e.g. bus)")
     args = parser.parse_args()
     found = sorted(
@@ -41,8 +44,8 @@ def main() -> None:
         for r in results:
             table.add_row(
                 r.name,
-                f"{r.value:,.0f} {r.unit}",
-                f"{r.baseline:,.0f} {r.baseline_unit}",
+                f"{_number(r.value)} {r.unit}",
+                f"{_number(r.baseline)} {r.baseline_unit}",
                 f"{r.ratio:.2f}",
                 r.goal,
             )
@@ -50,6 +53,27 @@ def main() -> None:
     console.print(f"{len(everything)} figures in {time.monotonic() - started:.0f} s")
     if args.json is not None:
         args.json.write_text(json.dumps(everything, indent=2) + "\n")
+    if args.markdown is not None:
+        args.markdown.write_text(_markdown(everything))
+
+
+def _number(value: float) -> str:
+    """Thousands separated when large, three significant digits when small."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
+def _markdown(rows: list[dict[str, object]]) -> str:
+    lines = [
+        "| benchmark | figure | value | baseline | ratio | goal |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        value, baseline, ratio = (float(str(row[k])) for k in ("value", "baseline", "ratio"))
+        lines.append(
+            f"| {row['bench']} | {row['name']} | {_number(value)} {row['unit']}"
+            f" | {_number(baseline)} {row['baseline_unit']} | {ratio:.2f} | {row['goal']} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
