@@ -24,7 +24,7 @@ from datetime import datetime
 from mailwright.runtime.bus import Message
 from mailwright_profile.events import IncomingEvent, decode_event, read_event
 from mailwright_profile.outbox import Outbox
-from mailwright_profile.store import ProfileStore
+from mailwright_profile.store import BatchResult, ProfileStore
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +48,15 @@ class EventConsumer:
         clock: Callable[[], datetime],
         max_batch: int = 500,
         gather_rounds: int = 4,
+        after_batch: Callable[[BatchResult], None] | None = None,
     ) -> None:
         self.store = store
         self.outbox = outbox
         self.clock = clock
         self.max_batch = max_batch
         self.gather_rounds = gather_rounds
+        # Called with each stored batch's result (incremental scoring); must be cheap.
+        self.after_batch = after_batch
         self._queue: list[tuple[IncomingEvent, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -160,6 +163,11 @@ class EventConsumer:
         self.batches += 1
         self.applied += result.applied
         await self.outbox.publish(result.outgoing)
+        if self.after_batch is not None:
+            try:
+                self.after_batch(result)
+            except Exception:  # never fail a stored batch for what follows it
+                log.exception("after-batch hook failed")
         for _, future in batch:
             if not future.done():
                 future.set_result(None)
