@@ -12,9 +12,10 @@
 - Scoring throughput of the five built-in scorers on the profile service's own data (300
   simulated people applied through the store on SQLite, models trained by `Predictor`):
   model only, `score_all` over everyone ÷ `score` one person at a time on prebuilt
-  feature mappings (what incremental scoring calls); and end to end, a workspace's
-  `score_all` (read history, score, write scores and outbox) ÷ `rescore` one profile at a
-  time (the consumer's incremental path, history read and scores written per person).
+  feature mappings (the per-row cost); and through the store, re-scoring a batch of changed
+  profiles in one `rescore` call (what the consumer's after-batch hook does: their
+  history read, one vectorised `score_all` per scorer, scores and outbox written) ÷ one
+  profile per call, and a whole workspace's `score_all` ÷ the same one-by-one rate.
 
 Each measurement is repeated and the round with the median ratio is reported, since the
 machine may be busy with other work.
@@ -212,11 +213,13 @@ def _service_results(people: int, rounds: int, sample: int) -> list[Result]:
                 predictor.rescore("acme", [profile], now, loaded)
 
         total = len(predictor.store.live_profiles("acme"))
+
+        def rescore_batch() -> None:
+            predictor.rescore("acme", profiles, now, loaded)
+
+        full = _seconds(predictor.score_all, "acme", now)
         pairs_db = [
-            (
-                total / _seconds(predictor.score_all, "acme", now),
-                len(profiles) / _seconds(rescore_each),
-            )
+            (len(profiles) / _seconds(rescore_batch), len(profiles) / _seconds(rescore_each))
             for _ in range(rounds)
         ]
         store_all, store_one = _median_round(pairs_db)
@@ -229,16 +232,25 @@ def _service_results(people: int, rounds: int, sample: int) -> list[Result]:
             one_rate,
             f"profiles/s (score per person, {len(chosen):,})",
             all_rate / one_rate,
-            "report",
+            ">= 10",
         ),
         Result(
-            "five built-in scorers through the store (SQLite)",
+            "incremental re-scoring through the store (SQLite)",
             store_all,
-            f"profiles/s (score_all of the workspace, {total:,})",
+            f"profiles/s (one batch of {len(profiles):,} changed profiles)",
             store_one,
-            f"profiles/s (incremental rescore one by one, {len(profiles):,})",
+            "profiles/s (one profile per call)",
             store_all / store_one,
-            "report",
+            ">= 5",
+        ),
+        Result(
+            "full scoring of a workspace through the store (SQLite)",
+            total / full,
+            f"profiles/s (score_all, {total:,} profiles)",
+            store_one,
+            "profiles/s (incremental, one profile per call)",
+            total / full / store_one,
+            ">= 5",
         ),
     ]
 

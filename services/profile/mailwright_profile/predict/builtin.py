@@ -363,11 +363,22 @@ class RecommendScorer:
         return {"recommended_products": [p.item_id for p in picks]}
 
     def score_all(self, data: TrainingData) -> dict[str, Scores]:
+        """Everyone in `data.interactions`, from what they bought and viewed in it (which
+        may be more than the model was trained on)."""
         model: Recommender = _require(self.model, self.name)
-        people = dict.fromkeys(i.person_id for i in data.interactions)
+        bought: dict[str, set[str]] = {}
+        viewed: dict[str, set[str]] = {}
+        for item in data.interactions:
+            bought.setdefault(item.person_id, set())
+            viewed.setdefault(item.person_id, set())
+            (bought if item.kind == "purchase" else viewed)[item.person_id].add(item.item_id)
         return {
-            person: {"recommended_products": [p.item_id for p in picks]}
-            for person, picks in model.recommend_many(people, self.n).items()
+            person: {
+                "recommended_products": [
+                    p.item_id for p in model.recommend_items(bought[person], viewed[person], self.n)
+                ]
+            }
+            for person in bought
         }
 
 

@@ -34,12 +34,12 @@ from mailwright.runtime.db import Database
 from mailwright_profile.computed.aggregates import EMAIL_CLICK, EMAIL_OPEN, ORDER, PRODUCT_VIEW
 from mailwright_profile.computed.registry import REGISTRY, TraitRegistry
 from mailwright_profile.convert import encode_scored
-from mailwright_profile.events import decode_event, read_event
+from mailwright_profile.events import decode_event, stored_activity
 from mailwright_profile.predict.errors import DataError, PredictError
 from mailwright_profile.predict.events import Event, EventKind, EventLog
 from mailwright_profile.predict.inputs import person_features
 from mailwright_profile.predict.recommend import Interaction
-from mailwright_profile.predict.scorers import ModelVersion, Scorer, Scores, TrainingData
+from mailwright_profile.predict.scorers import ModelVersion, Scorer, TrainingData
 from mailwright_profile.store import rows as r
 from mailwright_profile.store import tables as t
 from mailwright_profile.store.outbox import CHANGED_TOPIC, Outgoing, write_outbox
@@ -79,10 +79,10 @@ class History:
     timezones: dict[str, str] = field(default_factory=dict)
     _zone_times: dict[str, datetime] = field(default_factory=dict)
 
-    def add(self, profile_id: str, payload: bytes) -> None:
-        """One stored event (its serialised form, as in `profile_events.payload`)."""
-        event = read_event(decode_event(payload), payload)
-        activity = event.activity
+    def add(self, profile_id: str, payload: bytes, occurred_at: datetime) -> None:
+        """One stored event (its serialised form and time, as in `profile_events`)."""
+        event = decode_event(payload)
+        activity = stored_activity(event, occurred_at)
         kind = _KIND.get(activity.kind, "other")
         value = 0.0
         if activity.revenue is not None:
@@ -93,7 +93,7 @@ class History:
         if kind == "view" and activity.product:
             self.interactions.append(Interaction(profile_id, activity.product, "view"))
         elif kind == "purchase":
-            for item in _order_products(event.proto):
+            for item in _order_products(event):
                 self.interactions.append(Interaction(profile_id, item, "purchase"))
         zone = activity.timezone
         if zone and _known_zone(zone):
@@ -160,10 +160,10 @@ def _order_products(proto: Any) -> list[str]:
     return found
 
 
-def read_history(rows: Iterable[tuple[str, bytes]]) -> History:
+def read_history(rows: Iterable[tuple[str, bytes, datetime]]) -> History:
     history = History()
-    for profile_id, payload in rows:
-        history.add(profile_id, payload)
+    for profile_id, payload, occurred_at in rows:
+        history.add(profile_id, payload, r.utc(occurred_at))
     return history
 
 
@@ -222,21 +222,21 @@ class PredictStore:
     ) -> History:
         """The workspace's events before `before` (only these profiles' when given)."""
         history = History()
-        query = sa.select(t.events.c.profile_id, t.events.c.payload).where(
+        query = sa.select(t.events.c.profile_id, t.events.c.payload, t.events.c.occurred_at).where(
             t.events.c.workspace == workspace, t.events.c.occurred_at < before
         )
         with self.db.reader.connect() as conn:
             if profile_ids is None:
                 result = conn.execution_options(yield_per=5000).execute(query)
-                for count, (profile_id, payload) in enumerate(result, start=1):
-                    history.add(profile_id, payload)
+                for count, (profile_id, payload, moment) in enumerate(result, start=1):
+                    history.add(profile_id, payload, r.utc(moment))
                     if progress is not None and count % 5000 == 0:
                         progress(count)
             else:
                 for chunk in r.chunks(sorted(set(profile_ids))):
                     rows = conn.execute(query.where(t.events.c.profile_id.in_(chunk)))
-                    for profile_id, payload in rows:
-                        history.add(profile_id, payload)
+                    for profile_id, payload, moment in rows:
+                        history.add(profile_id, payload, r.utc(moment))
         if progress is not None:
             progress(len(history.events))
         return history
@@ -551,18 +551,27 @@ class Predictor:
     def rescore(
         self, workspace: str, profile_ids: Sequence[str], now: datetime, loaded: Sequence[Scorer]
     ) -> list[Outgoing]:
-        """Re-score a few profiles, one row each (`Scorer.score`), with loaded scorers."""
+        """Re-score a few profiles with loaded scorers, without retraining: their history
+        only, one vectorised `score_all` per scorer over those rows (a person's scores
+        depend on their own events and the model alone, so this is what a full scoring
+        gives them). A scorer that fails leaves its traits as they were."""
         if not loaded or not profile_ids:
             return []
         history = self.store.history(workspace, now, profile_ids)
-        features = history.features_of(now)
-        scores: dict[str, Scores] = {}
-        for person in profile_ids:
-            mine = features.get(person, {})
-            values: dict[str, Any] = {}
+        scores: dict[str, dict[str, Any]] = {}
+        owned: list[str] = []
+        if history.events:
+            data = history.training_data(now)
             for scorer in loaded:
-                values.update(scorer.score(mine))
-            scores[person] = values
-        owned = [key for scorer in loaded for key in scorer.outputs]
+                try:
+                    found = scorer.score_all(data)
+                except PredictError as error:
+                    log.warning("scorer %s could not re-score: %s", scorer.name, error)
+                    continue
+                owned += scorer.outputs
+                for person, values in found.items():
+                    scores.setdefault(person, {}).update(values)
+        else:
+            owned = [key for scorer in loaded for key in scorer.outputs]
         outgoing, _ = self.store.write_scores(workspace, profile_ids, scores, owned, now)
         return outgoing
