@@ -175,6 +175,9 @@ def test_train_stores_versions_and_writes_scores_as_computed_traits(
     summary = predictor.score_all("acme", NOW)
     assert summary.profiles == 300
     assert summary.changed == summary.scored > 0
+    # Re-scoring a few people from their own history gives what the full scoring gave.
+    some = predictor.store.live_profiles("acme")[:40]
+    assert predictor.rescore("acme", some, NOW, predictor.loaded("acme")) == []
 
     buyer = profile_of(store, "u1")  # p1 bought (checked below through its scores)
     view = store.get("acme", buyer)
