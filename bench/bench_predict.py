@@ -9,6 +9,14 @@
   the loop's answers are checked against the vectorised ones. Twice: discounted monthly
   (twelve ₂F₁ evaluations per profile) and undiscounted (one).
 
+- Scoring throughput of the five built-in scorers on the profile service's own data (300
+  simulated people applied through the store on SQLite, models trained by `Predictor`):
+  model only, `score_all` over everyone ÷ `score` one person at a time on prebuilt
+  feature mappings (the per-row cost); and through the store, re-scoring a batch of changed
+  profiles in one `rescore` call (what the consumer's after-batch hook does: their
+  history read, one vectorised `score_all` per scorer, scores and outbox written) ÷ one
+  profile per call, and a whole workspace's `score_all` ÷ the same one-by-one rate.
+
 Each measurement is repeated and the round with the median ratio is reported, since the
 machine may be busy with other work.
 """
@@ -17,7 +25,10 @@ from __future__ import annotations
 
 import math
 import statistics
+import tempfile
 import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 from scipy.special import hyp2f1
@@ -149,6 +160,101 @@ def _scoring_result(
     )
 
 
+def _service_results(people: int, rounds: int, sample: int) -> list[Result]:
+    from mailwright.runtime.db import Database
+    from mailwright_profile import convert
+    from mailwright_profile.app import MIGRATIONS
+    from mailwright_profile.events import read_event
+    from mailwright_profile.predict.builtin import builtin_scorers
+    from mailwright_profile.predict.service import Predictor
+    from mailwright_profile.predict.simulate import profile_events, simulate_event_log
+    from mailwright_profile.store import ProfileStore
+
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    now = start + timedelta(days=240)
+    with tempfile.TemporaryDirectory() as folder:
+        db = Database(
+            f"sqlite:///{Path(folder) / 'bench.db'}", service="profile", migrations=MIGRATIONS
+        )
+        db.migrate()
+        store = ProfileStore(
+            db, convert.encode_changed, convert.encode_deleted, convert.email_hashes
+        )
+        events = profile_events(simulate_event_log(people, start=start, days=240, seed=1))
+        for i in range(0, len(events), 1000):
+            store.apply_batch([read_event(e) for e in events[i : i + 1000]], start)
+        predictor = Predictor(db, builtin_scorers())
+        history = predictor.history("acme", now)
+        failed = [o for o in predictor.train("acme", now, history=history) if o.error]
+        assert not failed, failed
+        loaded = predictor.loaded("acme")
+        data = history.training_data(now)
+        features = history.features_of(now)
+        chosen = sorted(features)[:sample]
+
+        def model_all() -> None:
+            for scorer in loaded:
+                scorer.score_all(data)
+
+        def model_one() -> None:
+            for person in chosen:
+                for scorer in loaded:
+                    scorer.score(features[person])
+
+        pairs = [
+            (len(features) / _seconds(model_all), len(chosen) / _seconds(model_one))
+            for _ in range(rounds)
+        ]
+        all_rate, one_rate = _median_round(pairs)
+        profiles = predictor.store.live_profiles("acme")[:sample]
+
+        def rescore_each() -> None:
+            for profile in profiles:
+                predictor.rescore("acme", [profile], now, loaded)
+
+        total = len(predictor.store.live_profiles("acme"))
+
+        def rescore_batch() -> None:
+            predictor.rescore("acme", profiles, now, loaded)
+
+        full = _seconds(predictor.score_all, "acme", now)
+        pairs_db = [
+            (len(profiles) / _seconds(rescore_batch), len(profiles) / _seconds(rescore_each))
+            for _ in range(rounds)
+        ]
+        store_all, store_one = _median_round(pairs_db)
+        db.close()
+    return [
+        Result(
+            "five built-in scorers, model only",
+            all_rate,
+            f"profiles/s (score_all, {len(features):,} people)",
+            one_rate,
+            f"profiles/s (score per person, {len(chosen):,})",
+            all_rate / one_rate,
+            ">= 10",
+        ),
+        Result(
+            "incremental re-scoring through the store (SQLite)",
+            store_all,
+            f"profiles/s (one batch of {len(profiles):,} changed profiles)",
+            store_one,
+            "profiles/s (one profile per call)",
+            store_all / store_one,
+            ">= 5",
+        ),
+        Result(
+            "full scoring of a workspace through the store (SQLite)",
+            total / full,
+            f"profiles/s (score_all, {total:,} profiles)",
+            store_one,
+            "profiles/s (incremental, one profile per call)",
+            total / full / store_one,
+            ">= 5",
+        ),
+    ]
+
+
 def run(quick: bool) -> list[Result]:
     count = 20_000 if quick else 100_000
     rounds = 1 if quick else 3
@@ -157,6 +263,7 @@ def run(quick: bool) -> list[Result]:
         _fit_result(summary, rounds),
         _scoring_result(summary, 1_000 if quick else 5_000, rounds, discount=0.01),
         _scoring_result(summary, 1_000 if quick else 5_000, rounds, discount=0.0),
+        *_service_results(300, rounds, 100 if quick else 300),
     ]
 
 

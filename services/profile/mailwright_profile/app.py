@@ -22,6 +22,7 @@ import grpc
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.routing import BaseRoute
 
+from mailwright.plugins import Plugins, get_plugins
 from mailwright.profile.v1 import profile_pb2, profile_pb2_grpc
 from mailwright.runtime.bus import ConsumerOptions, Subscription
 from mailwright.runtime.requests import RequestLog
@@ -30,6 +31,8 @@ from mailwright_profile import convert
 from mailwright_profile.api import ProfileServicer
 from mailwright_profile.consumer import EVENT_TOPICS, EventConsumer
 from mailwright_profile.outbox import Outbox
+from mailwright_profile.predict.rescore import Rescorer
+from mailwright_profile.predict.service import Predictor, scorer_traits
 from mailwright_profile.profiles import Profiles
 from mailwright_profile.store import ProfileStore
 from mailwright_profile.store.tables import request_log
@@ -64,6 +67,9 @@ class ProfileSettings(BaseModel):
     partition_months_ahead: int = Field(default=3, ge=0, le=36)
     erased_event_days: float = Field(default=7.0, gt=0)
     """How long hashes of erased events' ids are kept against late redelivery."""
+    model_ttl: float = Field(default=60.0, ge=0)
+    """Seconds the current model versions are cached for incremental scoring (a
+    retrain is picked up within that time)."""
 
 
 def now() -> datetime:
@@ -73,7 +79,12 @@ def now() -> datetime:
 class ProfileApp:
     name = "profile"
 
-    def __init__(self, runtime: Runtime, clock: Callable[[], datetime] = now) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        clock: Callable[[], datetime] = now,
+        plugins: Plugins | None = None,
+    ) -> None:
         self.runtime = runtime
         self.settings = runtime.settings.section("profile", ProfileSettings)
         self.clock = clock
@@ -84,8 +95,17 @@ class ProfileApp:
         self.outbox = Outbox(
             runtime.bus, self.store, clock, timedelta(seconds=self.settings.outbox_grace)
         )
-        self.consumer = EventConsumer(self.store, self.outbox, clock, self.settings.max_batch)
-        self.profiles = Profiles(self.store, self.outbox, clock)
+        scorers = list((plugins or get_plugins(runtime.settings)).scorers)
+        self.predictor = Predictor(self.db, scorers)
+        self.rescorer = Rescorer(self.predictor, self.outbox, clock, self.settings.model_ttl)
+        self.consumer = EventConsumer(
+            self.store,
+            self.outbox,
+            clock,
+            self.settings.max_batch,
+            after_batch=self.rescorer.after_batch,
+        )
+        self.profiles = Profiles(self.store, self.outbox, clock, scorer_traits(scorers))
         self.requests = RequestLog(self.db, request_log)
         self.subscription: Subscription | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -104,6 +124,7 @@ class ProfileApp:
         await self.partitions()
         await self.outbox.relay_once()
         await self.consumer.start()
+        await self.rescorer.start()
         s = self.settings
         options = ConsumerOptions(
             lease_ttl=s.lease_ttl,
@@ -175,6 +196,7 @@ class ProfileApp:
             await self.subscription.stop()
             self.subscription = None
         await self.consumer.stop()
+        await self.rescorer.stop()
         with contextlib.suppress(Exception):
             await self.outbox.relay_once()
 

@@ -29,7 +29,7 @@ from mailwright.runtime.bus import Message
 from mailwright.runtime.bus.telemetry import continue_traces
 from mailwright_profile.events import IncomingEvent, decode_event, read_event
 from mailwright_profile.outbox import Outbox
-from mailwright_profile.store import ProfileStore
+from mailwright_profile.store import BatchResult, ProfileStore
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +56,15 @@ class EventConsumer:
         clock: Callable[[], datetime],
         max_batch: int = 500,
         gather_rounds: int = 4,
+        after_batch: Callable[[BatchResult], None] | None = None,
     ) -> None:
         self.store = store
         self.outbox = outbox
         self.clock = clock
         self.max_batch = max_batch
         self.gather_rounds = gather_rounds
+        # Called with each stored batch's result (incremental scoring); must be cheap.
+        self.after_batch = after_batch
         self._queue: list[_Item] = []
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -174,6 +177,11 @@ class EventConsumer:
         self.batches += 1
         self.applied += result.applied
         await self.outbox.publish(result.outgoing)
+        if self.after_batch is not None:
+            try:
+                self.after_batch(result)
+            except Exception:  # never fail a stored batch for what follows it
+                log.exception("after-batch hook failed")
         for _, future, _ in batch:
             if not future.done():
                 future.set_result(None)

@@ -17,7 +17,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from mailwright.common.v1 import common_pb2, event_pb2
 from mailwright.names import resource_name, workspace_name
 from mailwright.profile.v1 import profile_pb2
-from mailwright_profile.computed.registry import REGISTRY, TraitRegistry, evaluate_all
+from mailwright_profile.computed.registry import REGISTRY, TraitRegistry
 from mailwright_profile.identity import Identity, MergePolicy
 from mailwright_profile.imports import ResolveOutcome
 from mailwright_profile.normalizers import normalize_email, parse_timestamp
@@ -36,6 +36,7 @@ __all__ = [
     "email_hashes",
     "encode_changed",
     "encode_deleted",
+    "encode_scored",
     "merge_proto",
     "policy_proto",
     "profile_name",
@@ -113,9 +114,7 @@ def profile_proto(
         merged_profiles=[profile_name(view.workspace, p) for p in view.merged_profiles],
     )
     profile.traits.CopyFrom(_struct(view.traits))
-    profile.computed_traits.CopyFrom(
-        _struct(evaluate_all(view.aggregates, view.consents, now, registry))
-    )
+    profile.computed_traits.CopyFrom(_struct(view.computed_traits(now, registry)))
     if view.first_seen is not None:
         profile.first_seen_time.CopyFrom(timestamp(view.first_seen))
     if view.last_seen is not None:
@@ -273,3 +272,25 @@ def resolution_proto(workspace: str, result: ResolveOutcome) -> profile_pb2.Reso
         comparisons=result.comparisons,
         clusters=result.clusters,
     )
+
+
+def encode_scored(
+    workspace: str,
+    profile_id: str,
+    version: int,
+    changed: Mapping[str, Any],
+    removed: Iterable[str],
+    now: datetime,
+) -> bytes:
+    """`ProfileChanged` for scores the predictive scorers wrote: the changed computed
+    traits, and those cleared as `computed_traits.<key>` in `removed_traits`."""
+    message = profile_pb2.ProfileChanged(
+        workspace=workspace,
+        profile_id=profile_id,
+        version=version,
+        removed_traits=[COMPUTED_PREFIX + k for k in sorted(removed)],
+        occur_time=timestamp(now),
+    )
+    if changed:
+        message.computed_traits.CopyFrom(_struct(changed))
+    return message.SerializeToString()

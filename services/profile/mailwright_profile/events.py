@@ -328,3 +328,10 @@ def read_event(event: event_pb2.Event, raw: bytes | None = None) -> IncomingEven
         proto=event,
         payload=raw if raw is not None else event.SerializeToString(),
     )
+
+
+def stored_activity(event: event_pb2.Event, when: datetime) -> Activity:
+    """What a stored event (already applied, at `when`) adds to the aggregates, read
+    without the identities, traits and consent of `read_event` (the predictive models
+    read whole histories this way); `identified` is not derived."""
+    return _activity(event, [], when)

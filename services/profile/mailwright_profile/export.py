@@ -9,7 +9,6 @@ from typing import Any
 from google.protobuf import json_format
 
 from mailwright.common.v1 import event_pb2
-from mailwright_profile.computed.registry import evaluate_all
 from mailwright_profile.convert import profile_name
 from mailwright_profile.normalizers import parse_timestamp, timestamp_text
 from mailwright_profile.store.privacy import ExportData
@@ -61,7 +60,7 @@ def export_document(data: ExportData, now: datetime) -> bytes:
             }
             for key, meta in sorted(view.trait_meta.items())
         },
-        "computed_traits": evaluate_all(view.aggregates, view.consents, now),
+        "computed_traits": view.computed_traits(now),
         "consents": {
             channel: {**entry, "time": _meta_time(str(entry.get("time", "")))}
             for channel, entry in sorted(view.consents.items())

@@ -15,7 +15,7 @@ from google.protobuf import struct_pb2
 from mailwright.common.v1 import event_pb2
 from mailwright.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 from mailwright.runtime.auth import current_principal
-from mailwright_profile.computed.registry import REGISTRY, TraitRegistry, evaluate_all
+from mailwright_profile.computed.registry import REGISTRY, TraitRegistry
 from mailwright_profile.convert import timestamp
 from mailwright_profile.events import CONSENT_EVENT, read_event
 from mailwright_profile.explain import summary
@@ -156,10 +156,7 @@ class Profiles:
                 loaded: list[ProfileView] = await self._run(
                     self.store.views, workspace, [row.profile_id for row in rows]
                 )
-                computed = {
-                    v.profile_id: evaluate_all(v.aggregates, v.consents, now, self.registry)
-                    for v in loaded
-                }
+                computed = {v.profile_id: v.computed_traits(now, self.registry) for v in loaded}
             for row in rows:
                 scanned += 1
                 after = (row.sort_value, row.profile_id)

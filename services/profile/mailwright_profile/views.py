@@ -9,6 +9,7 @@ from enum import IntEnum
 from typing import Any
 
 from mailwright_profile.computed.aggregates import Aggregates
+from mailwright_profile.computed.registry import REGISTRY, TraitRegistry, evaluate_all
 from mailwright_profile.identity import Identity
 
 __all__ = [
@@ -60,6 +61,15 @@ class ProfileView:
     aggregates: Aggregates
     consents: Mapping[str, Mapping[str, Any]]
     merged_profiles: tuple[str, ...] = ()
+    scores: Mapping[str, Any] = field(default_factory=dict)
+    """Computed traits written by the predictive scorers (`clv_12m`, `churn_risk`, …)."""
+
+    def computed_traits(self, now: datetime, registry: TraitRegistry = REGISTRY) -> dict[str, Any]:
+        """Every computed trait at `now`: those evaluated from the aggregates, and the
+        scorers' (see `mailwright_profile.predict.service`)."""
+        values = evaluate_all(self.aggregates, self.consents, now, registry)
+        values.update(self.scores)
+        return values
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -364,6 +365,60 @@ async def test_the_schema_lists_observed_and_computed_traits(svc: Service) -> No
     assert by_key["age"].type == profile_pb2.TRAIT_TYPE_NUMBER
     assert by_key["orders_count"].computed
     assert by_key["last_purchase_date"].type == profile_pb2.TRAIT_TYPE_TIMESTAMP
+    # The predictive scorers' outputs, registered through the plugin hook.
+    assert by_key["churn_risk"].computed
+    assert by_key["churn_risk"].source == "churn"
+    assert by_key["recommended_products"].type == profile_pb2.TRAIT_TYPE_LIST
+
+
+async def test_events_re_score_people_with_the_models_trained_on_the_service_data(
+    svc: Service,
+) -> None:
+    from mailwright_profile.app import ProfileApp
+
+    (app,) = svc.platform.apps
+    assert isinstance(app, ProfileApp)
+    now = datetime.now(UTC)
+    for user, hour in (("u1", 9), ("u2", 9), ("u3", 20)):
+        for day in range(1, 4):
+            moment = (now - timedelta(days=day)).replace(hour=hour, minute=5)
+            await svc.publish(track("Email Opened", user_id=user, at=moment))
+    await eventually(lambda: _events_of(svc, "u3", 3))
+    outcomes = await asyncio.to_thread(app.predictor.train, "acme", now, ["send-time"])
+    assert outcomes[0].version is not None
+    app.rescorer.ttl = 0.0  # pick the new version up at once
+    await svc.publish(
+        track("Email Opened", user_id="u3", at=now.replace(hour=20, minute=30) - timedelta(days=4))
+    )
+
+    async def scored() -> profile_pb2.Profile:
+        profile = await lookup(svc.clients, "user_id", "u3")
+        assert "best_send_hour" in profile.computed_traits
+        assert profile.computed_traits["best_send_hour"] == 20
+        return profile
+
+    profile = await eventually(scored)
+    assert "best_send_day" in profile.computed_traits
+    change = await eventually(lambda: _announced_score(svc, profile.profile_id))
+    assert change.version == profile.version
+
+
+async def _events_of(svc: Service, user: str, count: int) -> None:
+    profile = await lookup(svc.clients, "user_id", user)
+    reply = await svc.clients.profile.ListProfileEvents(
+        profile_pb2.ListProfileEventsRequest(parent=profile.name)
+    )
+    assert len(reply.events) >= count
+
+
+async def _announced_score(svc: Service, profile_id: str) -> profile_pb2.ProfileChanged:
+    found = [
+        c
+        for c in svc.changed
+        if c.profile_id == profile_id and "best_send_hour" in c.computed_traits
+    ]
+    assert found
+    return found[-1]
 
 
 # -- identities --------------------------------------------------------------------------

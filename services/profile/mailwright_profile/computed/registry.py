@@ -65,6 +65,10 @@ class TraitRegistry:
                 ComputedTrait(key, "number", description, Changes.EVENTS, lambda i: None, scorer)
             )
 
+    def add_scorer_output(self, scorer: str, key: str, kind: str, description: str) -> None:
+        """Declare one trait a predictive scorer writes, of type `kind` (stored by it)."""
+        self.add(ComputedTrait(key, kind, description, Changes.EVENTS, lambda i: None, scorer))
+
     def __iter__(self) -> Any:
         return iter(self._traits.values())
 

@@ -132,8 +132,17 @@ class BgNbd:
 
 def _survival_quotient(r: float, a: float, b: float, x: FloatArray, z: FloatArray) -> FloatArray:
     power = np.exp((a - 1.0) * np.log1p(-z))
-    series = hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z)
-    return np.asarray((1.0 - power * series) / (a - 1.0), dtype=np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        series = hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z)
+        quotient = np.asarray((1.0 - power * series) / (a - 1.0), dtype=np.float64)
+    bad = ~np.isfinite(quotient)
+    if np.any(bad):
+        # Large a and b (dropout barely identified) overflow the transformed series where
+        # the textbook form, (1-z)^(r+x) 2F1(r+x, b+x; a+b+x-1; z), is well behaved.
+        xb, zb = np.broadcast_to(x, quotient.shape)[bad], np.broadcast_to(z, quotient.shape)[bad]
+        textbook = np.exp((r + xb) * np.log1p(-zb)) * hyp2f1(r + xb, b + xb, a + b + xb - 1.0, zb)
+        quotient[bad] = (1.0 - textbook) / (a - 1.0)
+    return quotient
 
 
 def _arrays(

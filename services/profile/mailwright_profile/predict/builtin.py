@@ -2,10 +2,12 @@
 
 | scorer       | outputs (computed traits)                                          |
 |--------------|--------------------------------------------------------------------|
-| `clv`        | clv_12m, p_alive, expected_purchases_12m, expected_average_spend    |
+| `clv`        | clv_12m, p_alive, expected_purchases_90d, expected_purchases_12m,   |
+|              | expected_average_spend                                             |
 | `churn`      | churn_risk                                                         |
 | `propensity` | purchase_propensity_30d                                            |
 | `send-time`  | best_send_hour, best_send_day                                      |
+| `recommend`  | recommended_products (a list of product ids)                       |
 
 Each is immutable: `train` returns a `ModelVersion`, `load` returns a scorer bound to one,
 and `score` reads the feature mapping of `inputs.person_features`.
@@ -29,6 +31,7 @@ from mailwright_profile.predict.errors import DataError
 from mailwright_profile.predict.features import FEATURE_NAMES, Task, build_features
 from mailwright_profile.predict.gammagamma import GammaGamma, fit_gamma_gamma
 from mailwright_profile.predict.inputs import SUMMARY_KEYS, summary_from_log
+from mailwright_profile.predict.recommend import Recommender, fit_recommender
 from mailwright_profile.predict.scorers import (
     Features,
     ModelVersion,
@@ -60,6 +63,7 @@ class ClvScorer:
     outputs: ClassVar[tuple[str, ...]] = (
         "clv_12m",
         "p_alive",
+        "expected_purchases_90d",
         "expected_purchases_12m",
         "expected_average_spend",
     )
@@ -96,7 +100,8 @@ class ClvScorer:
 
     def _holdout(self, data: TrainingData) -> dict[str, Any] | None:
         """Fit without the last `holdout_days` and compare the predicted repeat purchase
-        days in them with the actual ones (None when that shorter history cannot be fitted)."""
+        days in them with the actual ones (None when that shorter history cannot be fitted
+        or its fit predicts no finite numbers)."""
         try:
             calibration = summary_from_log(
                 data.events, data.as_of - timedelta(days=self.holdout_days)
@@ -111,6 +116,8 @@ class ClvScorer:
         predicted = bgnbd.expected_purchases(
             float(self.holdout_days), calibration.frequency, calibration.recency, calibration.T
         )
+        if not np.all(np.isfinite(predicted)):
+            return None  # a degenerate fit of the shorter history (e.g. a, b running off)
         varied = np.ptp(actual) > 0 and np.ptp(predicted) > 0
         return {
             "days": self.holdout_days,
@@ -131,31 +138,38 @@ class ClvScorer:
         )
         return dataclasses.replace(self, model=model)
 
-    def _predict(self, summary: CustomerSummary) -> ClvPrediction:
+    def _predict(self, summary: CustomerSummary) -> tuple[ClvPrediction, np.ndarray[Any, Any]]:
         model: ClvModel = _require(self.model, self.name)
         monthly = (1.0 + self.annual_discount_rate) ** (self.period_days / 365.0) - 1.0
-        return model.predict(
+        prediction = model.predict(
             summary, horizon=self.horizon_days, period=self.period_days, discount_rate=monthly
         )
+        quarter = model.bgnbd.expected_purchases(
+            90.0, summary.frequency, summary.recency, summary.T
+        )
+        return prediction, quarter
 
     def score(self, features: Features) -> Scores:
         if any(features.get(key) is None for key in SUMMARY_KEYS):
             return {}
         summary = CustomerSummary.from_arrays(*([features[key]] for key in SUMMARY_KEYS))
-        return self._scores(self._predict(summary))[summary.customer_ids[0]]
+        return self._scores(*self._predict(summary))[summary.customer_ids[0]]
 
     def score_all(self, data: TrainingData) -> dict[str, Scores]:
         try:
             summary = summary_from_log(data.events, data.as_of)
         except DataError:
             return {}
-        return self._scores(self._predict(summary))
+        return self._scores(*self._predict(summary))
 
-    def _scores(self, prediction: ClvPrediction) -> dict[str, Scores]:
+    def _scores(
+        self, prediction: ClvPrediction, quarter: np.ndarray[Any, Any]
+    ) -> dict[str, Scores]:
         scores: dict[str, Scores] = {}
         for i, person in enumerate(prediction.customer_ids):
             values = {
                 "p_alive": float(prediction.probability_alive[i]),
+                "expected_purchases_90d": float(quarter[i]),
                 "expected_purchases_12m": float(prediction.expected_purchases[i]),
             }
             if prediction.clv is not None and prediction.expected_average_spend is not None:
@@ -307,9 +321,70 @@ class SendTimeScorer:
         return dict(zip(past.people, self._best(hours, days), strict=True))
 
 
+@dataclass(frozen=True)
+class RecommendScorer:
+    """Item-to-item recommendations (see `recommend`): the top `n` product ids per person,
+    never one they bought, popular products when their history says too little."""
+
+    name: ClassVar[str] = "recommend"
+    outputs: ClassVar[tuple[str, ...]] = ("recommended_products",)
+    output_types: ClassVar[dict[str, str]] = {"recommended_products": "list"}
+    n: int = 5
+    model: Recommender | None = None
+
+    def train(self, data: TrainingData) -> ModelVersion:
+        recommender = fit_recommender(data.interactions)
+        kinds = [i.kind for i in data.interactions]
+        metrics = {
+            "people": len(recommender.people),
+            "items": len(recommender.items),
+            "purchases": kinds.count("purchase"),
+            "views": kinds.count("view"),
+            "item_pairs": int(recommender.similarity.nnz),
+        }
+        parameters = {"n": self.n, "items": len(recommender.items)}
+        return ModelVersion.create(self.name, parameters, metrics, pickle.dumps(recommender))
+
+    def load(self, version: ModelVersion) -> RecommendScorer:
+        check_version(self.name, version, ("n",))
+        if version.artifact is None:
+            raise DataError("artifact", "model version of 'recommend' has no recommender")
+        # From our own store, digest checked by ModelVersion.from_json (see ClassifierScorer).
+        model = pickle.loads(version.artifact)  # noqa: S301
+        return dataclasses.replace(self, n=int(version.parameters["n"]), model=model)
+
+    def score(self, features: Features) -> Scores:
+        model: Recommender = _require(self.model, self.name)
+        bought = features.get("products_bought")
+        viewed = features.get("products_viewed")
+        if bought is None and viewed is None:
+            return {}
+        picks = model.recommend_items(bought or (), viewed or (), self.n)
+        return {"recommended_products": [p.item_id for p in picks]}
+
+    def score_all(self, data: TrainingData) -> dict[str, Scores]:
+        """Everyone in `data.interactions`, from what they bought and viewed in it (which
+        may be more than the model was trained on)."""
+        model: Recommender = _require(self.model, self.name)
+        bought: dict[str, set[str]] = {}
+        viewed: dict[str, set[str]] = {}
+        for item in data.interactions:
+            bought.setdefault(item.person_id, set())
+            viewed.setdefault(item.person_id, set())
+            (bought if item.kind == "purchase" else viewed)[item.person_id].add(item.item_id)
+        return {
+            person: {
+                "recommended_products": [
+                    p.item_id for p in model.recommend_items(bought[person], viewed[person], self.n)
+                ]
+            }
+            for person in bought
+        }
+
+
 def builtin_scorers() -> list[Scorer]:
-    """Fresh, untrained instances of the four built-in scorers."""
-    return [ClvScorer(), churn_scorer(), propensity_scorer(), SendTimeScorer()]
+    """Fresh, untrained instances of the five built-in scorers."""
+    return [ClvScorer(), churn_scorer(), propensity_scorer(), SendTimeScorer(), RecommendScorer()]
 
 
 def register_builtin_scorers(register: Callable[[Scorer], object]) -> None:

@@ -1,22 +1,39 @@
 """`mailwright predict`: the predictive models from the command line.
 
 Registered through the `mailwright.cli` entry point of the profile service's distribution.
-`mailwright predict clv fit` fits BG/NBD (and Gamma-Gamma when amounts are given) to a
-transaction log or a per-customer summary and prints the parameters as JSON.
+
+- `clv fit` fits BG/NBD (and Gamma-Gamma when amounts are given) to a transaction log or
+  a per-customer summary and prints the parameters as JSON;
+- `train [--model NAME] [--workspace W]` trains the registered scorers on the profile
+  service's event history, stores the versions and scores every profile;
+- `report [--out DIR]` prints the current models' metrics and writes plots.
+
+`train` and `report` read the same settings as the services (`MAILWRIGHT_*`, `--config`).
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from datetime import date
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
+from mailwright.plugins import get_plugins
+from mailwright.runtime.db import Database
+from mailwright.runtime.settings import SettingsError, load_settings
 from mailwright_profile.predict.clv import fit_clv
 from mailwright_profile.predict.csvinput import date_parser, read_summary, read_transactions
 from mailwright_profile.predict.errors import PredictError
+from mailwright_profile.predict.report import summarise, write_plots
+from mailwright_profile.predict.scorers import ModelVersion
+from mailwright_profile.predict.service import Predictor
 from mailwright_profile.predict.summary import CustomerSummary, TimeUnit
 
 _FILE = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
@@ -133,3 +150,166 @@ def _summary_from_transactions(
     )
     _status(f"read {len(rows):,} transactions")
     return CustomerSummary.from_transactions(rows, calibration_end=end, time_unit=time_unit)
+
+
+# -- operation: training on the profile service's data, and the report -------------------
+
+_CONFIG = click.option(
+    "--config", type=click.Path(dir_okay=False, path_type=Path), help="Settings file (YAML)."
+)
+_WORKSPACE = click.option(
+    "--workspace",
+    "workspaces",
+    multiple=True,
+    help="Workspace to work on (repeatable); default: every workspace with profiles.",
+)
+
+
+def _predictor(config: Path | None) -> Predictor:
+    """The registered scorers (built-in and plugins') on the profile service's database."""
+    try:
+        settings = load_settings(config)
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from error
+    db = Database(settings.database_url_for("profile"), service="profile")
+    try:
+        db.check_connection()
+    except Exception as error:
+        raise click.ClickException(f"profile database: {error}") from error
+    return Predictor(db, get_plugins(settings).scorers)
+
+
+def _workspaces(predictor: Predictor, chosen: tuple[str, ...]) -> list[str]:
+    if chosen:
+        return list(dict.fromkeys(chosen))
+    found = predictor.store.workspaces()
+    if not found:
+        raise click.ClickException("the profile service has no profiles yet: nothing to train on")
+    return found
+
+
+def _metric_line(version: ModelVersion) -> str:
+    metrics = version.metrics
+    validation = metrics.get("validation")
+    if isinstance(validation, dict):
+        baseline = metrics.get("recency_baseline") or {}
+        return (
+            f"AUC {validation['auc']:.3f} (recency baseline {baseline.get('auc', 0.0):.3f}), "
+            f"precision@10% {validation['precision_at_top_decile']:.3f}, "
+            f"ECE {validation['expected_calibration_error']:.3f}"
+        )
+    if "bgnbd_log_likelihood" in metrics:
+        return (
+            f"{metrics['customers']:,} customers, "
+            f"log-likelihood {metrics['bgnbd_log_likelihood']:.1f}"
+        )
+    return ", ".join(f"{k} {v}" for k, v in metrics.items() if isinstance(v, int | float))
+
+
+@predict.command("train")
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    help="Scorer to train (repeatable: clv, churn, propensity, send-time, recommend or a "
+    "plugin's); default: all.",
+)
+@_WORKSPACE
+@_CONFIG
+def train(models: tuple[str, ...], workspaces: tuple[str, ...], config: Path | None) -> None:
+    """Train scorers on the profile service's history, store the new versions and score
+    every profile (scores become computed traits)."""
+    predictor = _predictor(config)
+    try:
+        predictor.chosen(list(models))
+    except PredictError as error:
+        raise click.BadParameter(str(error).removeprefix("model: "), param_hint="--model") from None
+    console = Console(stderr=True)
+    failed = []
+    for workspace in _workspaces(predictor, workspaces):
+        now = datetime.now(UTC)
+        console.rule(f"workspace {workspace}")
+        with _bar(console) as bar:
+            advance = _advancer(bar)
+            try:
+                history = predictor.history(workspace, now, advance)
+                outcomes = predictor.train(workspace, now, list(models), advance, history)
+                summary = predictor.score_all(workspace, now, advance, history)
+            except PredictError as error:
+                raise click.ClickException(f"workspace {workspace!r}: {error}") from None
+        table = Table("model", "version", "metrics", "seconds")
+        for outcome in outcomes:
+            if outcome.version is None:
+                failed.append(f"{workspace}/{outcome.scorer}: {outcome.error}")
+                table.add_row(outcome.scorer, "[red]not trained[/]", outcome.error or "", "")
+            else:
+                table.add_row(
+                    outcome.scorer,
+                    outcome.version.version,
+                    _metric_line(outcome.version),
+                    f"{outcome.seconds:.1f}",
+                )
+        console.print(table)
+        console.print(
+            f"scored {summary.scored:,} of {summary.profiles:,} profiles; "
+            f"{summary.changed:,} changed"
+        )
+    if failed:
+        raise click.ClickException("not trained: " + "; ".join(failed))
+
+
+@predict.command("report")
+@_WORKSPACE
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory for the plots (PNG): calibration, lift, CLV distribution.",
+)
+@_CONFIG
+def report(workspaces: tuple[str, ...], out: Path | None, config: Path | None) -> None:
+    """Print each current model's metrics; with --out, write the plots."""
+    predictor = _predictor(config)
+    any_model = False
+    for workspace in _workspaces(predictor, workspaces):
+        current = list(predictor.store.current(workspace).values())
+        if not current:
+            click.echo(f"workspace {workspace}: no trained models (run `mailwright predict train`)")
+            continue
+        any_model = True
+        click.echo(f"== workspace {workspace}")
+        for summary in summarise(current):
+            click.echo(f"-- {summary.scorer}  version {summary.version}  ({summary.trained_at})")
+            for line in summary.lines:
+                click.echo(f"   {line}")
+        if out is not None:
+            target = out / workspace if len(workspaces) != 1 else out
+            clv = predictor.store.score_values(workspace, "clv_12m")
+            for path in write_plots(current, clv, target):
+                click.echo(f"wrote {path}")
+    if not any_model:
+        raise click.ClickException("no trained models in the chosen workspaces")
+
+
+def _advancer(bar: Progress) -> Callable[[str, int, int], None]:
+    """A progress callback drawing one bar per stage."""
+    tasks: dict[str, TaskID] = {}
+
+    def advance(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(stage, total=max(total, 1))
+        bar.update(tasks[stage], completed=done if total else 1, total=max(total, 1))
+
+    return advance
+
+
+@contextmanager
+def _bar(console: Console) -> Iterator[Progress]:
+    columns = (
+        TextColumn("{task.description:<22}"),
+        BarColumn(),
+        TextColumn("{task.completed:>10,.0f} / {task.total:<10,.0f}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as bar:
+        yield bar

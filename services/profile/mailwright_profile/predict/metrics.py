@@ -36,6 +36,9 @@ class ClassifierMetrics:
     brier: float
     expected_calibration_error: float
     calibration: tuple[CalibrationBin, ...]
+    lift_by_decile: tuple[float, ...] = ()
+    """The positive rate of each tenth of the rows by score (highest first) over the base
+    rate: a lift chart."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -48,6 +51,17 @@ def precision_at_top(labels: npt.ArrayLike, scores: npt.ArrayLike, fraction: flo
     k = max(1, math.ceil(fraction * y.size))
     top = np.argsort(-s, kind="stable")[:k]
     return float(y[top].mean())
+
+
+def lift_by_decile(labels: npt.ArrayLike, scores: npt.ArrayLike) -> tuple[float, ...]:
+    """Positive rate per score decile (highest scores first) over the overall rate."""
+    y = np.asarray(labels, dtype=np.float64)
+    s = np.asarray(scores, dtype=np.float64)
+    base = y.mean()
+    if y.size < 10 or base == 0:
+        return ()
+    order = np.argsort(-s, kind="stable")
+    return tuple(float(part.mean() / base) for part in np.array_split(y[order], 10))
 
 
 def calibration_table(
@@ -99,4 +113,5 @@ def evaluate(labels: npt.ArrayLike, probabilities: npt.ArrayLike) -> ClassifierM
         brier=float(np.mean((p - y) ** 2)),
         expected_calibration_error=float(ece),
         calibration=table,
+        lift_by_decile=lift_by_decile(y, p),
     )

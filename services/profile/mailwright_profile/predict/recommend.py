@@ -107,6 +107,8 @@ class Recommender:
     evidence: sparse.csr_matrix  # people x items, weighted purchases and views
     similarity: sparse.csr_matrix  # items x items
     popularity_order: IntArray  # item indices, most popular first
+    purchase_weight: float = 1.0  # evidence weights, as in RecommenderSettings
+    view_weight: float = 0.5
 
     def popular(self, n: int, exclude: Iterable[str] = ()) -> list[Recommendation]:
         """The n most popular items (purchases, then views, then id), minus `exclude`."""
@@ -126,7 +128,35 @@ class Recommender:
         if row is None:
             return self.popular(n)
         scores = np.asarray((self.evidence[row] @ self.similarity).todense()).ravel()
-        owned = self.bought[row].indices
+        return self._rank(scores, self.bought[row].indices, n)
+
+    def recommend_items(
+        self, bought: Iterable[str], viewed: Iterable[str], n: int = 10
+    ) -> list[Recommendation]:
+        """Top-n items for someone who bought and viewed these items (whether or not they
+        were in the training data); items the model does not know carry no evidence."""
+        if n < 1:
+            raise DataError("n", f"must be at least 1, got {n}")
+        index = self._index()
+        owned = np.array(sorted({index[i] for i in bought if i in index}), dtype=np.int64)
+        seen = np.array(sorted({index[i] for i in viewed if i in index}), dtype=np.int64)
+        evidence = np.zeros(len(self.items))
+        evidence[seen] = self.view_weight
+        evidence[owned] += self.purchase_weight
+        if not evidence.any():
+            return self.popular(n)
+        scores = np.asarray(self.similarity.T @ evidence).ravel()
+        return self._rank(scores, owned, n)
+
+    def _index(self) -> dict[str, int]:
+        cached: dict[str, int] | None = self.__dict__.get("_item_index")
+        if cached is None:
+            cached = {item: i for i, item in enumerate(self.items)}
+            object.__setattr__(self, "_item_index", cached)
+        return cached
+
+    def _rank(self, scores: FloatArray, owned: IntArray, n: int) -> list[Recommendation]:
+        scores = scores.copy()
         scores[owned] = 0.0
         candidates = np.flatnonzero(scores > 0)
         order = candidates[np.lexsort((candidates, -scores[candidates]))][:n]
@@ -175,4 +205,13 @@ def fit_recommender(
     item_ids = tuple(items)
     ranks_by_id = np.argsort(np.argsort(np.array(item_ids, dtype=object)))
     popularity = np.lexsort((ranks_by_id, -views, -purchases)).astype(np.int64)
-    return Recommender(item_ids, people, bought, evidence, similarity, popularity)
+    return Recommender(
+        item_ids,
+        people,
+        bought,
+        evidence,
+        similarity,
+        popularity,
+        config.purchase_evidence_weight,
+        config.view_evidence_weight,
+    )

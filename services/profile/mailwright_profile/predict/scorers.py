@@ -29,20 +29,23 @@ from typing import Any, Protocol, runtime_checkable
 
 from mailwright_profile.predict.errors import DataError
 from mailwright_profile.predict.events import EventLog
+from mailwright_profile.predict.recommend import Interaction
 
 JSON = Any  # JSON-serialisable: dicts, lists, str, int, float, bool, None
 Features = Mapping[str, Any]
-Scores = Mapping[str, float]
+Scores = Mapping[str, Any]  # trait values: numbers, or JSON lists (recommended products)
 
 
 @dataclass(frozen=True)
 class TrainingData:
     """What a workspace gives its scorers to train on: everyone's event history up to
-    `as_of` (the data end), and people's IANA timezones where known."""
+    `as_of` (the data end), people's IANA timezones where known, and who viewed and
+    bought which product (for recommendations)."""
 
     events: EventLog
     as_of: datetime
     timezones: Mapping[str, str] = field(default_factory=dict)
+    interactions: Sequence[Interaction] = ()
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@
   parameters, returning the summary and the ground truth;
 * `simulate_transactions`: the same as dated transactions (what a shop exports);
 * `simulate_event_log`: an event log with a planted signal for the churn and propensity
-  classifiers: engagement drives purchases, and engagement fades before a person churns.
+  classifiers: engagement drives purchases, and engagement fades before a person churns;
+* `profile_events`: such a log as the events the profile service consumes.
 
 All are deterministic given a seed.
 """
@@ -13,15 +14,17 @@ All are deterministic given a seed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
 
+from mailwright.common.v1 import event_pb2
 from mailwright_profile.predict.bgnbd import BgNbd
 from mailwright_profile.predict.events import CLICK, DAY, OPEN, OTHER, PURCHASE, VIEW, EventLog
 from mailwright_profile.predict.gammagamma import GammaGamma
 from mailwright_profile.predict.summary import CustomerSummary, Transaction
+from mailwright_profile.simulate import track
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -181,3 +184,66 @@ def simulate_event_log(n_people: int, *, start: datetime, days: int, seed: int =
     value = np.where(kinds == PURCHASE, spend, 0.0)
     people = tuple(f"p{i}" for i in range(n_people))
     return EventLog.from_arrays(people, person, kinds, time, value, np.concatenate(machine))
+
+
+_EVENT_NAMES = {
+    PURCHASE: "Order Completed",
+    OPEN: "Email Opened",
+    CLICK: "Email Clicked",
+    VIEW: "Product Viewed",
+    OTHER: "Signed Up",
+}
+
+
+def profile_events(
+    log: EventLog,
+    *,
+    workspace: str = "acme",
+    categories: int = 5,
+    items_per_category: int = 8,
+    seed: int = 0,
+) -> list[event_pb2.Event]:
+    """A simulated log as the events the profile service consumes (Segment's e-commerce
+    and email specs), one user id per person (`u<n>` for person `p<n>`).
+
+    Each person prefers one category: product views and orders are of its products
+    (`sku-<category>-<n>`) four times in five, so that co-views and co-purchases carry a
+    signal. Every third person's events carry the timezone America/New_York.
+    """
+    rng = np.random.default_rng(seed)
+    favourite = {person: i % categories for i, person in enumerate(log.people)}
+    found = []
+    for row in range(len(log)):
+        person = log.people[int(log.person[row])]
+        kind = int(log.kind[row])
+        moment = datetime.fromtimestamp(float(log.time[row]), UTC)
+        properties: dict[str, object] = {}
+        if kind in (VIEW, PURCHASE):
+            category = favourite[person] if rng.random() < 0.8 else int(rng.integers(categories))
+            item = f"sku-{category}-{int(rng.integers(items_per_category))}"
+            if kind == VIEW:
+                properties = {"product_id": item, "category": f"c{category}"}
+            else:
+                properties = {
+                    "revenue": float(log.value[row]),
+                    "currency": "EUR",
+                    "products": [{"product_id": item, "quantity": 1}],
+                }
+        elif kind in (OPEN, CLICK):
+            properties = {"send_id": f"send-{int(moment.timestamp()) // 259200}"}
+            if bool(log.machine[row]):
+                properties["machine"] = True
+        number = int(person.removeprefix("p")) if person.startswith("p") else row
+        context = {"timezone": "America/New_York"} if number % 3 == 0 else None
+        found.append(
+            track(
+                _EVENT_NAMES[kind],
+                workspace=workspace,
+                at=moment,
+                message_id=f"sim-{seed}-{row}",
+                user_id=f"u{number}",
+                properties=properties,
+                context=context,
+            )
+        )
+    return found

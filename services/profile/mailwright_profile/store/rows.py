@@ -174,6 +174,7 @@ def profile_view(conn: sa.Connection, workspace: str, profile_id: str) -> Profil
         aggregates=Aggregates.from_json(row.aggregates),
         consents=dict(row.consents or {}),
         merged_profiles=tuple(sorted(merged)),
+        scores=dict(row.scores or {}),
     )
 
 

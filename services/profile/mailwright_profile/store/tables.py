@@ -33,6 +33,7 @@ __all__ = [
     "models",
     "outbox",
     "policies",
+    "predict_models",
     "profiles",
     "refusals",
     "request_log",
@@ -64,6 +65,8 @@ profiles = sa.Table(
     sa.Column("aggregates", JSONDoc, nullable=False),
     sa.Column("consents", JSONDoc, nullable=False),
     sa.Column("refresh_at", Moment, nullable=True),
+    # Computed traits written by the predictive scorers (see predict/service.py).
+    sa.Column("scores", JSONDoc, nullable=False, server_default=sa.text("'{}'")),
     sa.Index("ix_profile_profiles_root", "workspace", "root_id"),
     sa.Index("ix_profile_profiles_updated", "workspace", "updated_at", "profile_id"),
     sa.Index("ix_profile_profiles_created", "workspace", "created_at", "profile_id"),
@@ -170,6 +173,20 @@ models = sa.Table(
     sa.Column("model", JSONDoc, nullable=False),
     sa.Column("records", sa.Integer, nullable=False),
     sa.Column("fitted_at", Moment, nullable=False),
+)
+
+predict_models = sa.Table(
+    "profile_predict_models",
+    metadata,
+    sa.Column("workspace", Workspace, primary_key=True),
+    sa.Column("scorer", sa.String(64), primary_key=True),
+    sa.Column("version", sa.String(64), primary_key=True),
+    sa.Column("created_at", Moment, nullable=False),
+    sa.Column("as_of", Moment, nullable=False),
+    sa.Column("document", sa.Text, nullable=False),  # ModelVersion.to_json()
+    sa.Column("metrics", JSONDoc, nullable=False),
+    sa.Column("artifact", sa.LargeBinary, nullable=True),
+    sa.Index("ix_profile_predict_models_latest", "workspace", "scorer", "created_at"),
 )
 
 match_keys = sa.Table(

@@ -93,7 +93,7 @@ def test_malformed_stored_versions_are_refused(text: str) -> None:
 def test_builtin_scorers_register_through_a_callback_with_registry_names() -> None:
     registered: list[Scorer] = []
     register_builtin_scorers(registered.append)
-    assert [s.name for s in registered] == ["clv", "churn", "propensity", "send-time"]
+    assert [s.name for s in registered] == ["clv", "churn", "propensity", "send-time", "recommend"]
     assert all(REGISTRY_NAME.match(s.name) for s in registered)
     assert all(isinstance(s, Scorer) for s in builtin_scorers())
     outputs = [trait for s in registered for trait in s.outputs]
@@ -225,7 +225,7 @@ def test_clv_without_purchase_amounts_scores_purchases_but_not_value(data: Train
     version = ClvScorer().train(bare)
     assert version.parameters["gamma_gamma"] is None
     scores = next(iter(ClvScorer().load(version).score_all(bare).values()))
-    assert set(scores) == {"p_alive", "expected_purchases_12m"}
+    assert set(scores) == {"p_alive", "expected_purchases_90d", "expected_purchases_12m"}
 
 
 def test_free_repeat_orders_are_left_out_of_the_spend_model(data: TrainingData) -> None:
