@@ -5,7 +5,7 @@ the first answer); domain errors become statuses in the gateway interceptor."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 from mailwright.delivery.v1 import delivery_pb2 as pb
 from mailwright.delivery.v1 import delivery_pb2_grpc
@@ -43,6 +43,9 @@ def _new_id(given: str, field: str) -> str:
     if not given or not RESOURCE_ID.match(given) or len(given) > 63:
         raise InvalidArgument.field(field, "must be 1-63 letters, digits, '-', '_' or '.'")
     return given
+
+
+R = TypeVar("R", pb.ActivateJourneyResponse, pb.DeactivateJourneyResponse)
 
 
 class DeliveryServicer(AudienceDestinationApi, delivery_pb2_grpc.DeliveryServiceServicer):
@@ -272,32 +275,33 @@ class DeliveryServicer(AudienceDestinationApi, delivery_pb2_grpc.DeliveryService
     async def ActivateJourney(
         self, request: pb.ActivateJourneyRequest, context: Context
     ) -> pb.ActivateJourneyResponse:
-        name = parse(request.name, "name", "journeys")
-
-        async def compute() -> pb.ActivateJourneyResponse:
-            record = await self.db.run(
-                self.store.set_journey_state, name.workspace, name.id, "active", utcnow()
-            )
-            return pb.ActivateJourneyResponse(journey=journey_to_proto(record))
-
-        return await self.requests.run(
-            name.workspace, "ActivateJourney", request, pb.ActivateJourneyResponse, compute
+        return await self._journey_state(
+            request, "active", "ActivateJourney", pb.ActivateJourneyResponse
         )
 
     async def DeactivateJourney(
         self, request: pb.DeactivateJourneyRequest, context: Context
     ) -> pb.DeactivateJourneyResponse:
+        return await self._journey_state(
+            request, "inactive", "DeactivateJourney", pb.DeactivateJourneyResponse
+        )
+
+    async def _journey_state(
+        self,
+        request: pb.ActivateJourneyRequest | pb.DeactivateJourneyRequest,
+        state: str,
+        method: str,
+        response_type: type[R],
+    ) -> R:
         name = parse(request.name, "name", "journeys")
 
-        async def compute() -> pb.DeactivateJourneyResponse:
+        async def compute() -> R:
             record = await self.db.run(
-                self.store.set_journey_state, name.workspace, name.id, "inactive", utcnow()
+                self.store.set_journey_state, name.workspace, name.id, state, utcnow()
             )
-            return pb.DeactivateJourneyResponse(journey=journey_to_proto(record))
+            return response_type(journey=journey_to_proto(record))
 
-        return await self.requests.run(
-            name.workspace, "DeactivateJourney", request, pb.DeactivateJourneyResponse, compute
-        )
+        return await self.requests.run(name.workspace, method, request, response_type, compute)
 
     async def GetJourneyReport(
         self, request: pb.GetJourneyReportRequest, context: Context
