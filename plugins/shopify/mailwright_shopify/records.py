@@ -205,6 +205,13 @@ class Customer:
         )
 
 
+def _quantity(item: Mapping[str, Any], field: str) -> int:
+    quantity = item.get("quantity")
+    if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0:
+        raise RecordError(f"{field}.quantity: not a count")
+    return quantity
+
+
 @dataclass(frozen=True)
 class LineItem:
     name: str
@@ -217,12 +224,9 @@ class LineItem:
 
     @classmethod
     def from_rest(cls, item: Mapping[str, Any], field: str) -> LineItem:
-        quantity = item.get("quantity")
-        if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0:
-            raise RecordError(f"{field}.quantity: not a count")
         return cls(
             name=text(item.get("name")) or text(item.get("title")) or "",
-            quantity=quantity,
+            quantity=_quantity(item, field),
             price=money(item.get("price"), f"{field}.price") or Decimal(0),
             product_id=optional_id(item.get("product_id"), f"{field}.product_id"),
             variant_id=optional_id(item.get("variant_id"), f"{field}.variant_id"),
@@ -232,14 +236,11 @@ class LineItem:
 
     @classmethod
     def from_graphql(cls, node: Mapping[str, Any], field: str) -> LineItem:
-        quantity = node.get("quantity")
-        if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0:
-            raise RecordError(f"{field}.quantity: not a count")
         product = mapping(node.get("product"))
         variant = mapping(node.get("variant"))
         return cls(
             name=text(node.get("name")) or text(node.get("title")) or "",
-            quantity=quantity,
+            quantity=_quantity(node, field),
             price=shop_money(node.get("originalUnitPriceSet"), f"{field}.price") or Decimal(0),
             product_id=optional_id(product.get("id"), f"{field}.product.id"),
             variant_id=optional_id(variant.get("id"), f"{field}.variant.id"),
