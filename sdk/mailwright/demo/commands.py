@@ -14,6 +14,7 @@ always tells the same story.
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import signal
 import socket
@@ -74,6 +75,9 @@ def demo_settings(base: Settings, outbox: Path, sink_port: int) -> Settings:
     delivery.setdefault("poll_interval", "100ms")
     delivery.setdefault("batch_size", 500)
     services["delivery"] = delivery
+    # Bigger reads let the profile consumer apply a loaded history in fewer transactions.
+    services["profile"] = {"read_batch": 500, "max_batch": 1000, **services.get("profile", {})}
+    services["segment"] = {"timer_poll": "100ms", **services.get("segment", {})}
     return base.model_copy(
         update={
             "data_dir": base.data_dir / "demo",
@@ -116,6 +120,9 @@ class Demo:
         console.print(f"suppressions: {suppressed} earlier unsubscribes")
         await self._load()
         segments = await self._segments()
+        # Sizes before the campaign: its sends, opens and clicks move people between
+        # engagement segments afterwards.
+        sizes = await workspace.segment_sizes(clients, segments)
         templates = await workspace.publish_templates(clients)
         console.print(f"templates: {', '.join(t.rsplit('/', 1)[-1] for t in templates)}")
         journeys = await workspace.create_journeys(clients)
@@ -123,9 +130,10 @@ class Demo:
         campaign = await self._campaign()
         await self._drain("email events")
         chosen = await self._engage(campaign.name)
+        await self._live_shoppers()
         found = await report.gather(
             clients,
-            segments=segments,
+            segments=sizes,
             campaign=campaign.name,
             journeys=journeys,
             messages=chosen.messages,
@@ -246,6 +254,24 @@ class Demo:
             await asyncio.sleep(0.25)
         await self._drain("opens, clicks and orders")
 
+    async def _live_shoppers(self) -> None:
+        """Shoppers on the site right now, through the HTTP edge with a write key: their
+        checkouts enter the cart-abandonment journey (its first wait is an hour)."""
+        key = await self.clients.ingest.CreateWriteKey(
+            ingest_pb2.CreateWriteKeyRequest(
+                parent=PARENT, display_name="demo website", request_id="demo-write-key"
+            )
+        )
+        shoppers = engagement.live_shoppers(self.shop.customers)
+        body = engagement.checkout_batch(shoppers, self.shop.products)
+        edge = self.platform.settings.effective_public_base_url
+        answer = await engagement.post_batch(edge, key.write_key.key, body)
+        self.console.print(
+            f"HTTP edge: {len(shoppers)} shoppers started a checkout"
+            f" ({answer.get('accepted', 0)} events accepted)"
+        )
+        await self._drain("live checkouts")
+
     async def close(self) -> None:
         await self.clients.close()
 
@@ -259,7 +285,12 @@ def _reset(data_dir: Path, outbox: Path) -> None:
 
 
 async def _demo(
-    settings: Settings, shop: DemoShop, outbox: Path, once: bool, console: Console
+    settings: Settings,
+    shop: DemoShop,
+    outbox: Path,
+    once: bool,
+    console: Console,
+    report_file: Path | None,
 ) -> report.DemoReport:
     from mailwright_smtp.sink import SmtpSink
 
@@ -279,6 +310,9 @@ async def _demo(
                 found = await run.run()
             finally:
                 await run.close()
+            if report_file is not None:
+                text = json.dumps(found.as_json(), indent=2) + "\n"
+                await asyncio.to_thread(report_file.write_text, text, "utf-8")
             print_banner(platform, WORKSPACE)
             click.echo(f"SMTP sink  127.0.0.1:{sink.port}", err=True)
             click.echo(f"outbox     {outbox}", err=True)
@@ -298,11 +332,13 @@ def run_demo(
     outbox: Path | None = None,
     once: bool = True,
     console: Console | None = None,
+    report_file: Path | None = None,
 ) -> report.DemoReport:
     """Run the demo (in this process); returns its report."""
     shop = generate(customers, seed)
     target = (outbox if outbox is not None else settings.data_dir / "outbox").absolute()
-    return asyncio.run(_demo(settings, shop, target, once, console or Console(stderr=True)))
+    console = console or Console(stderr=True)
+    return asyncio.run(_demo(settings, shop, target, once, console, report_file))
 
 
 @click.command()
@@ -322,12 +358,19 @@ def run_demo(
     type=click.Path(file_okay=False, path_type=Path),
     help="Where the SMTP sink writes .eml files (default: DATA_DIR/outbox).",
 )
+@click.option(
+    "--report",
+    "report_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the report's figures to this file as JSON.",
+)
 @common_options
 def demo(
     once: bool,
     customers: int,
     seed: int,
     outbox: Path | None,
+    report_file: Path | None,
     config: str | None,
     grpc_port: int | None,
     http_port: int | None,
@@ -339,6 +382,13 @@ def demo(
     )
     configure_logging("WARNING" if settings.log_level == "INFO" else settings.log_level)
     try:
-        run_demo(settings, customers=customers, seed=seed, outbox=outbox, once=once)
+        run_demo(
+            settings,
+            customers=customers,
+            seed=seed,
+            outbox=outbox,
+            once=once,
+            report_file=report_file,
+        )
     except MailwrightError as error:
         raise click.ClickException(error.message) from error

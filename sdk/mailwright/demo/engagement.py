@@ -19,8 +19,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import httpx
+
+from .generate import Customer, Product
 
 OPEN_SHARE = 0.4
 CLICK_SHARE = 0.35
@@ -78,21 +81,25 @@ def outbox_messages(outbox: Path, edge: str) -> list[Received]:
     return [read_message(path, edge) for path in sorted(outbox.glob("*.eml"))]
 
 
-def _draw(seed: int, what: str, message: Received) -> float:
-    digest = hashlib.sha256(f"{seed}:{what}:{message.to}:{message.subject}".encode()).digest()
+def _draw(seed: int, what: str, reader: str) -> float:
+    digest = hashlib.sha256(f"{seed}:{what}:{reader}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
 def choose(seed: int, messages: Sequence[Received]) -> Engagement:
-    """Who opens, who clicks and who buys: the same on every run for the same mail."""
+    """Who opens, who clicks and who buys: decided by the recipient's address (and how
+    many messages they had before), so the same people engage on every run."""
     chosen = Engagement(messages=len(messages))
-    for message in messages:
-        if not message.pixel or _draw(seed, "open", message) >= OPEN_SHARE:
+    seen: dict[str, int] = {}
+    for message in sorted(messages, key=lambda m: (m.to, m.path.name)):
+        seen[message.to] = seen.get(message.to, 0) + 1
+        reader = f"{message.to}:{seen[message.to]}"
+        if not message.pixel or _draw(seed, "open", reader) >= OPEN_SHARE:
             continue
         chosen.opened.append(message)
-        if message.links and _draw(seed, "click", message) < CLICK_SHARE:
+        if message.links and _draw(seed, "click", reader) < CLICK_SHARE:
             chosen.clicked.append(message)
-            if _draw(seed, "order", message) < ORDER_SHARE:
+            if _draw(seed, "order", reader) < ORDER_SHARE:
                 chosen.buyers.append(message.to)
     return chosen
 
@@ -121,3 +128,50 @@ async def engage(chosen: Engagement, tick: Callable[[], None]) -> None:
         if chosen.clicked:
             await asyncio.sleep(CLICK_DELAY)
             await _fetch_all(client, [m.links[0] for m in chosen.clicked], tick)
+
+
+def live_shoppers(customers: Sequence[Customer], every: int = 40) -> list[Customer]:
+    """The customers shopping right now: every `every`-th one (at least one)."""
+    return list(customers[::every]) or list(customers[:1])
+
+
+def checkout_batch(shoppers: Sequence[Customer], products: Sequence[Product]) -> dict[str, Any]:
+    """A Segment-style `/v1/batch` body: each shopper adds a product and starts a checkout."""
+    calls: list[dict[str, Any]] = []
+    for n, customer in enumerate(shoppers):
+        product = products[(n * 7) % len(products)]
+        item = {"product_id": product.product_id, "name": product.name, "quantity": 1}
+        price = str(product.price)
+        calls.append(
+            {
+                "type": "track",
+                "messageId": f"demo-live-add-{customer.user_id}",
+                "userId": customer.user_id,
+                "event": "Product Added",
+                "properties": {**item, "price": price, "currency": "EUR"},
+            }
+        )
+        calls.append(
+            {
+                "type": "track",
+                "messageId": f"demo-live-checkout-{customer.user_id}",
+                "userId": customer.user_id,
+                "event": "Checkout Started",
+                "properties": {
+                    "checkout_id": f"live-{customer.user_id}",
+                    "value": price,
+                    "currency": "EUR",
+                    "products": [{**item, "price": price}],
+                },
+            }
+        )
+    return {"batch": calls, "context": {"userAgent": BROWSER}}
+
+
+async def post_batch(edge: str, write_key: str, body: dict[str, Any]) -> dict[str, Any]:
+    async with httpx.AsyncClient(auth=(write_key, ""), timeout=30) as client:
+        reply = await client.post(f"{edge.rstrip('/')}/v1/batch", json=body)
+    if reply.status_code != 200:
+        raise RuntimeError(f"the edge answered {reply.status_code}: {reply.text[:200]}")
+    answer: dict[str, Any] = reply.json()
+    return answer

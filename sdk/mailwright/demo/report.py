@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -11,7 +12,7 @@ from rich.table import Table
 from mailwright.delivery.v1 import delivery_pb2 as dpb
 from mailwright.runtime.clients import Clients
 
-from .workspace import PARENT, segment_sizes
+from .workspace import PARENT
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class Row:
 @dataclass(frozen=True)
 class DemoReport:
     segments: Mapping[str, int]
+    """Members of each segment when the campaign started."""
     suppressions: int
     campaign: Row
     holdout: Row
@@ -50,16 +52,14 @@ class DemoReport:
     messages: int = 0
     """`.eml` files in the outbox."""
 
-    def counts(self) -> dict[str, object]:
-        """The figures that must be the same on every run of the same demo."""
+    def as_json(self) -> dict[str, Any]:
         return {
             "segments": dict(self.segments),
             "suppressions": self.suppressions,
-            "sent": self.campaign.sent,
-            "holdout": self.holdout.audience,
-            "variants": {k: v.sent for k, v in self.variants.items()},
-            "opens": self.campaign.opens,
-            "clicks": self.campaign.clicks,
+            "campaign": asdict(self.campaign),
+            "holdout": asdict(self.holdout),
+            "variants": {key: asdict(row) for key, row in sorted(self.variants.items())},
+            "journeys": {key: dict(row) for key, row in self.journeys.items()},
             "messages": self.messages,
         }
 
@@ -104,14 +104,14 @@ async def journey_figures(clients: Clients, names: Sequence[str]) -> dict[str, d
 async def gather(
     clients: Clients,
     *,
-    segments: Sequence[str],
+    segments: Mapping[str, int],
     campaign: str,
     journeys: Sequence[str],
     messages: int,
 ) -> DemoReport:
     total, holdout, variants = await campaign_rows(clients, campaign)
     return DemoReport(
-        segments=await segment_sizes(clients, segments),
+        segments=segments,
         suppressions=await count_suppressions(clients),
         campaign=total,
         holdout=holdout,
@@ -122,7 +122,7 @@ async def gather(
 
 
 def show(console: Console, report: DemoReport) -> None:
-    sizes = Table(title="Segments", title_justify="left")
+    sizes = Table(title="Segments when the campaign started", title_justify="left")
     sizes.add_column("segment")
     sizes.add_column("members", justify="right")
     for name, size in report.segments.items():
