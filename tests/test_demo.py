@@ -39,7 +39,8 @@ def cli_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, A
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILWRIGHT_")}
     done = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "token" in done.stderr and "outbox" in done.stderr
+    assert "token" in done.stderr
+    assert "outbox" in done.stderr
     return outbox, json.loads(report.read_text("utf-8"))
 
 
@@ -48,7 +49,8 @@ def test_every_message_in_the_outbox_is_tracked_and_can_be_unsubscribed(
 ) -> None:
     outbox, report = cli_run
     files = sorted(outbox.glob("*.eml"))
-    assert files and len(files) == report["messages"]
+    assert files
+    assert len(files) == report["messages"]
     for path in files:
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         unsubscribe = str(message["List-Unsubscribe"])
@@ -65,15 +67,18 @@ def test_every_message_in_the_outbox_is_tracked_and_can_be_unsubscribed(
 def test_the_report_adds_up(cli_run: tuple[Path, dict[str, Any]]) -> None:
     _, report = cli_run
     campaign, holdout, variants = report["campaign"], report["holdout"], report["variants"]
-    assert holdout["audience"] > 0 and holdout["sent"] == 0
+    assert holdout["audience"] > 0
+    assert holdout["sent"] == 0
     assert sorted(variants) == ["a", "b"]
     assert variants["a"]["sent"] + variants["b"]["sent"] == campaign["sent"]
     assert campaign["sent"] + campaign["skipped"] == campaign["audience"]
     # Earlier unsubscribes in the audience are skipped, never mailed.
-    assert report["suppressions"] > 0 and campaign["skipped"] > 0
+    assert report["suppressions"] > 0
+    assert campaign["skipped"] > 0
     assert campaign["sent"] == report["messages"]
     assert 0 < campaign["clicks"] <= campaign["opens"] < campaign["sent"]
-    assert campaign["conversions"] > 0 and campaign["revenue"].endswith(" EUR")
+    assert campaign["conversions"] > 0
+    assert campaign["revenue"].endswith(" EUR")
     for segment in ("loyal-buyers", "inactive", "cart-abandoners", "browse-abandoners"):
         assert report["segments"][segment] > 0, segment
     assert report["journeys"]["cart-abandonment"]["entered"] > 0

@@ -17,10 +17,12 @@ def test_a_click_recorded_by_the_tracking_edge_counts_as_a_click() -> None:
 
 def test_email_clicked_is_still_read_as_a_click() -> None:
     found = fact("Email Clicked", send_id="s1")
-    assert found is not None and found.kind == "click"
+    assert found is not None
+    assert found.kind == "click"
 
 
 def test_a_machine_open_is_kept_apart_and_an_event_without_send_id_is_no_fact() -> None:
     machine = fact("Email Opened", send_id="s1", machine=True)
-    assert machine is not None and machine.kind == "machine_open"
+    assert machine is not None
+    assert machine.kind == "machine_open"
     assert fact("Email Link Clicked", url="https://shop.example/") is None
