@@ -14,14 +14,16 @@ always tells the same story.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import signal
 import socket
 import time
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
@@ -46,6 +48,7 @@ from . import engagement, load, report, workspace
 from .generate import DemoShop, generate
 from .workspace import PARENT, WORKSPACE
 
+T = TypeVar("T")
 DEFAULT_CUSTOMERS = 10_000
 DEFAULT_SEED = 2026
 
@@ -284,6 +287,24 @@ def _reset(data_dir: Path, outbox: Path) -> None:
         old.unlink()
 
 
+class Interrupted(Exception):
+    """Ctrl-C (or SIGTERM) before the demo had finished setting up."""
+
+
+async def _unless_stopped(work: Coroutine[Any, Any, T], stop: asyncio.Event) -> T:
+    """`work`'s result, or `Interrupted` (with `work` cancelled) once `stop` is set."""
+    task = asyncio.create_task(work)
+    waiter = asyncio.create_task(stop.wait())
+    await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        raise Interrupted
+    return task.result()
+
+
 async def _demo(
     settings: Settings,
     shop: DemoShop,
@@ -307,7 +328,7 @@ async def _demo(
         async with platform:
             run = Demo(platform, shop, outbox, console)
             try:
-                found = await run.run()
+                found = await _unless_stopped(run.run(), stop)
             finally:
                 await run.close()
             if report_file is not None:
@@ -390,5 +411,8 @@ def demo(
             once=once,
             report_file=report_file,
         )
+    except Interrupted:
+        click.echo("stopped before the demo was ready", err=True)
+        raise click.exceptions.Exit(130) from None
     except MailwrightError as error:
         raise click.ClickException(error.message) from error

@@ -66,7 +66,8 @@ ARCHETYPES: tuple[tuple[str, float], ...] = (
     ("casual", 0.28),
     ("cart", 0.06),
     ("browser", 0.10),
-    ("lapsed", 0.22),
+    ("lapsed", 0.20),
+    ("lapsing", 0.02),
     ("new", 0.12),
 )
 # Probability of opening a newsletter, and of clicking one that was opened.
@@ -77,6 +78,7 @@ ENGAGEMENT = {
     "cart": (0.35, 0.2),
     "browser": (0.3, 0.15),
     "lapsed": (0.0, 0.0),
+    "lapsing": (0.0, 0.0),
     "new": (0.5, 0.3),
 }
 # The shop's past newsletters: (id, days before now).
@@ -348,6 +350,12 @@ class _History:
             self.order(day_offset(self.rng, 95, 140))
         for _ in range(self.rng.randint(1, 3)):
             self.browse(day_offset(self.rng, 92, 145), views=self.rng.randint(1, 3))
+
+    def _lapsing(self) -> None:
+        # Their last visit was 89 days ago: they become Inactive in the hours after the
+        # load, which the win-back journey picks up while the demo serves.
+        self.order(day_offset(self.rng, 150, 300))
+        self.browse(day_offset(self.rng, 89, 89), views=1)
 
     def _new(self) -> None:
         self.browse(self.customer.signup_ago - HOUR, views=self.rng.randint(1, 4))

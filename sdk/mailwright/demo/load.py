@@ -141,7 +141,7 @@ async def backlog(bus: Bus) -> int:
 
 
 async def wait_for_consumers(
-    bus: Bus, advance: Callable[[int], None], *, settle: float = 1.0
+    bus: Bus, advance: Callable[[int], None], *, settle: float = 0.5
 ) -> None:
     """Until every consumer group has handled everything (and stays so for `settle`
     seconds: the profile service's changes feed the segment service, and so on)."""

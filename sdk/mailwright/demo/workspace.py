@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-import grpc
-
 from mailwright.delivery.v1 import delivery_pb2 as dpb
 from mailwright.ingest.v1 import ingest_pb2
 from mailwright.render.v1 import render_pb2 as rpb
@@ -245,23 +243,25 @@ async def publish_templates(clients: Clients) -> list[str]:
 # ----------------------------------------------------------------------------- delivery
 async def suppress(clients: Clients, customers: Sequence[Customer]) -> int:
     """The customers who unsubscribed from the newsletter before: suppressed."""
-    count = 0
-    for customer in customers:
-        if customer.subscribed:
-            continue
-        await clients.delivery.AddSuppression(
-            dpb.AddSuppressionRequest(
-                parent=PARENT,
-                suppression=dpb.Suppression(
-                    email=customer.email,
-                    reason=dpb.SUPPRESSION_REASON_UNSUBSCRIBED,
-                    note="unsubscribed before the demo",
-                ),
-                request_id=f"demo-suppress-{customer.user_id}",
+    leaving = [customer for customer in customers if not customer.subscribed]
+    slots = asyncio.Semaphore(16)
+
+    async def add(customer: Customer) -> None:
+        async with slots:
+            await clients.delivery.AddSuppression(
+                dpb.AddSuppressionRequest(
+                    parent=PARENT,
+                    suppression=dpb.Suppression(
+                        email=customer.email,
+                        reason=dpb.SUPPRESSION_REASON_UNSUBSCRIBED,
+                        note="unsubscribed before the demo",
+                    ),
+                    request_id=f"demo-suppress-{customer.user_id}",
+                )
             )
-        )
-        count += 1
-    return count
+
+    await asyncio.gather(*(add(customer) for customer in leaving))
+    return len(leaving)
 
 
 async def create_journeys(clients: Clients) -> list[str]:
@@ -335,7 +335,3 @@ async def send_campaign(clients: Clients, progress: Progress) -> CampaignRun:
         if found.state in (dpb.CAMPAIGN_STATE_SENT, dpb.CAMPAIGN_STATE_CANCELLED):
             return CampaignRun(name, found.audience_size)
         await asyncio.sleep(0.2)
-
-
-def is_not_found(error: BaseException) -> bool:
-    return isinstance(error, grpc.aio.AioRpcError) and error.code() == grpc.StatusCode.NOT_FOUND
