@@ -130,30 +130,48 @@ async def ingest(
     return counts
 
 
-async def backlog(bus: Bus) -> int:
-    """Messages published and not yet handled, summed over every consumer group."""
+async def backlogs(bus: Bus) -> dict[str, int]:
+    """Messages published and not yet handled, per consumer group."""
     stats = await bus.stats()
-    total = 0
+    found: dict[str, int] = {}
     for partition in stats.topics:
         for group in partition.groups:
-            total += group.pending + (group.lag or 0)
-    return total
+            left = group.pending + (group.lag or 0)
+            found[group.group] = found.get(group.group, 0) + left
+    return found
+
+
+async def backlog(bus: Bus) -> int:
+    """Messages published and not yet handled, summed over every consumer group."""
+    return sum((await backlogs(bus)).values())
 
 
 async def wait_for_consumers(
     bus: Bus, advance: Callable[[int], None], *, settle: float = 0.5
-) -> None:
+) -> dict[str, float]:
     """Until every consumer group has handled everything (and stays so for `settle`
-    seconds: the profile service's changes feed the segment service, and so on)."""
+    seconds: the profile service's changes feed the segment service, and so on).
+
+    Returns, per group, the seconds it took to catch up (for groups that had work)."""
     quiet_since: float | None = None
     loop = asyncio.get_running_loop()
+    started = loop.time()
+    busy: set[str] = set()
+    caught_up: dict[str, float] = {}
     while True:
-        left = await backlog(bus)
+        groups = await backlogs(bus)
+        for group, left in groups.items():
+            if left:
+                busy.add(group)
+                caught_up.pop(group, None)
+            elif group in busy and group not in caught_up:
+                caught_up[group] = loop.time() - started
+        left = sum(groups.values())
         advance(left)
         if left == 0:
             quiet_since = quiet_since or loop.time()
             if loop.time() - quiet_since >= settle:
-                return
+                return caught_up
         else:
             quiet_since = None
         await asyncio.sleep(0.25)

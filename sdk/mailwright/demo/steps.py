@@ -99,15 +99,19 @@ class Demo:
         )
         if counts.rejected:
             self.console.print(f"[yellow]first rejection:[/] {counts.first_rejection}")
-        await self._drain("profiles and segments")
+        ingested = time.monotonic() - started
+        caught_up = await self._drain("profiles and segments")
         took = time.monotonic() - started
         rate = counts.accepted / max(took, 1e-3)
+        groups = ", ".join(
+            f"{group} {ingested + seconds:.0f} s" for group, seconds in sorted(caught_up.items())
+        )
         self.console.print(
-            f"profiles and segments up to date {took:.0f} s after the first event"
-            f" ({rate:,.0f} events/s end to end; the profile consumer sets the pace)"
+            f"up to date {took:.0f} s after the first event ({rate:,.0f} events/s end to end);"
+            f" each consumer group caught up after: {groups}"
         )
 
-    async def _drain(self, what: str) -> None:
+    async def _drain(self, what: str) -> dict[str, float]:
         first = await load.backlog(self.bus)
         with _progress(self.console) as bar:
             task = bar.add_task(f"digesting {what}", total=max(first, 1))
@@ -116,7 +120,7 @@ class Demo:
                 total = max(bar.tasks[0].total or 0, left)
                 bar.update(task, total=total, completed=total - left)
 
-            await load.wait_for_consumers(self.bus, advance)
+            return await load.wait_for_consumers(self.bus, advance)
 
     async def _segments(self) -> list[str]:
         with _progress(self.console) as bar:

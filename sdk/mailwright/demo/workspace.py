@@ -9,10 +9,13 @@ tags, with a dynamic content block), the earlier unsubscribes, the weekend-sale 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
+
+import grpc
 
 from mailwright.delivery.v1 import delivery_pb2 as dpb
 from mailwright.ingest.v1 import ingest_pb2
@@ -35,6 +38,8 @@ HOLDOUT_FRACTION = 0.1
 JOURNEYS = ("cart-abandonment", "win-back")
 HISTORY = timedelta(days=400)
 
+R = TypeVar("R")
+T = TypeVar("T")
 Progress = Callable[[str, int, int], None]
 """Called with (what, done, total) as a step advances."""
 
@@ -67,6 +72,21 @@ async def prepare_ingest(clients: Clients) -> int:
     return len(reply.definitions)
 
 
+async def patiently(call: Callable[[R], Awaitable[T]], request: R, attempts: int = 8) -> T:
+    """`call(request)`, again when it runs out of time or the service is busy: on a
+    loaded machine, creating and recomputing segments over a year of history can take
+    longer than the clients' 15 s deadline. Safe for mutations: they carry a request id."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await call(request)
+        except grpc.aio.AioRpcError as error:
+            retry = error.code() in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE)
+            if not retry or attempt == attempts:
+                raise
+            await asyncio.sleep(min(2.0 * attempt, 10.0))
+    raise AssertionError("unreachable")
+
+
 def segment_library() -> list[SegmentDefinition]:
     """The case-study segments shipped with the SDK, in the order they can be created."""
     return list(builtin_segments())
@@ -77,7 +97,8 @@ async def create_segments(clients: Clients, progress: Progress) -> list[str]:
     definitions = segment_library()
     names = []
     for definition in definitions:
-        made = await clients.segment.CreateSegment(
+        made = await patiently(
+            clients.segment.CreateSegment,
             spb.CreateSegmentRequest(
                 parent=PARENT,
                 segment_id=definition.id,
@@ -87,17 +108,17 @@ async def create_segments(clients: Clients, progress: Progress) -> list[str]:
                     rule_text=definition.text,
                 ),
                 request_id=f"demo-segment-{definition.id}",
-            )
+            ),
         )
         names.append(made.segment.name)
     for done, name in enumerate(names):
         progress(name.rsplit("/", 1)[-1], done, len(names))
-        job = (await clients.segment.RecomputeSegment(spb.RecomputeSegmentRequest(name=name))).job
+        request = spb.RecomputeSegmentRequest(name=name, request_id=f"demo-recompute-{name}")
+        job = (await patiently(clients.segment.RecomputeSegment, request)).job
         while job.state not in (spb.JOB_STATE_SUCCEEDED, spb.JOB_STATE_FAILED):
             await asyncio.sleep(0.1)
-            job = (
-                await clients.segment.GetRecomputeJob(spb.GetRecomputeJobRequest(name=job.name))
-            ).job
+            asked = spb.GetRecomputeJobRequest(name=job.name)
+            job = (await patiently(clients.segment.GetRecomputeJob, asked)).job
         if job.state == spb.JOB_STATE_FAILED:
             raise RuntimeError(f"recomputing {name} failed: {job.error}")
     progress("", len(names), len(names))
@@ -107,7 +128,8 @@ async def create_segments(clients: Clients, progress: Progress) -> list[str]:
 async def segment_sizes(clients: Clients, names: Sequence[str]) -> dict[str, int]:
     sizes = {}
     for name in names:
-        reply = await clients.segment.ListMembers(spb.ListMembersRequest(parent=name, page_size=1))
+        asked = spb.ListMembersRequest(parent=name, page_size=1)
+        reply = await patiently(clients.segment.ListMembers, asked)
         sizes[name.rsplit("/", 1)[-1]] = reply.total_size
     return sizes
 
@@ -325,8 +347,9 @@ async def send_campaign(clients: Clients, progress: Progress) -> CampaignRun:
         )
     )
     name = made.campaign.name
-    await clients.delivery.ScheduleCampaign(
-        dpb.ScheduleCampaignRequest(name=name, request_id="demo-campaign-schedule")
+    await patiently(
+        clients.delivery.ScheduleCampaign,
+        dpb.ScheduleCampaignRequest(name=name, request_id="demo-campaign-schedule"),
     )
     while True:
         found = (await clients.delivery.GetCampaign(dpb.GetCampaignRequest(name=name))).campaign
