@@ -131,7 +131,7 @@ def show(console: Console, report: DemoReport) -> None:
 
     campaign = Table(title="Campaign weekend-sale (A/B test on the subject)", title_justify="left")
     for column in ("group", "audience", "sent", "skipped", "opens", "clicks", "orders", "revenue"):
-        campaign.add_column(column, justify="left" if column == "group" else "right")
+        campaign.add_column(column, justify="left" if column == "group" else "right", no_wrap=True)
     rows = [("all", report.campaign)]
     rows += [(f"variant {key}", row) for key, row in sorted(report.variants.items())]
     rows.append(("holdout", report.holdout))
