@@ -209,7 +209,7 @@ class Demo:
         edge = self.platform.settings.effective_public_base_url
         answer = await engagement.post_batch(edge, key.write_key.key, body)
         self.console.print(
-            f"HTTP edge: {len(shoppers)} shoppers started a checkout"
+            f"live shoppers: {len(shoppers)} started a checkout through the HTTP edge"
             f" ({answer.get('accepted', 0)} events accepted)"
         )
         await self._drain("live checkouts")
