@@ -127,7 +127,8 @@ class Demo:
             task = bar.add_task("computing segments", total=len(workspace.segment_library()))
 
             def advance(name: str, done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total, description=f"segment {name}")
+                label = f"segment {name}" if name else "computing segments"
+                bar.update(task, completed=done, total=total, description=label)
 
             names = await workspace.create_segments(self.clients, advance)
         await self._drain("segment changes")
