@@ -12,8 +12,9 @@ Which events count, and how email engagement is read from them:
 * an event without `message_id` gets a stable one derived from its content, so a
   redelivered message is still recognised;
 * email engagement comes from the email events delivery and the tracking edge publish:
-  `Email Sent` (the send, at the event's time), `Email Opened` and `Email Clicked`, each
-  with the property `send_id`; an open whose property `machine` is true (a privacy proxy
+  `Email Sent` (the send, at the event's time), `Email Opened` and `Email Link Clicked`
+  (the taxonomy's name, which the tracking edge publishes; `Email Clicked` is read too),
+  each with the property `send_id`; an open whose property `machine` is true (a privacy proxy
   or a scanner fetched the pixel) is kept apart and never counts as an open;
 * money and number properties of the default taxonomy that arrive as decimal strings
   (the event contract writes money as strings) are read as numbers.
@@ -37,6 +38,7 @@ from mailwright_segment.values import Value, dumps, normalize_mapping, to_micros
 EMAIL_SENT = "Email Sent"
 EMAIL_OPENED = "Email Opened"
 EMAIL_CLICKED = "Email Clicked"
+EMAIL_LINK_CLICKED = "Email Link Clicked"
 SEND_ID = "send_id"
 MACHINE = "machine"
 MAX_NAME = 200
@@ -88,7 +90,12 @@ class ProfileErasure:
 
 def email_fact(event: EventFact) -> EmailFact | None:
     """The email fact an event carries, if it is an email event with a send id."""
-    kind = {EMAIL_SENT: "sent", EMAIL_OPENED: "open", EMAIL_CLICKED: "click"}.get(event.name)
+    kind = {
+        EMAIL_SENT: "sent",
+        EMAIL_OPENED: "open",
+        EMAIL_CLICKED: "click",
+        EMAIL_LINK_CLICKED: "click",
+    }.get(event.name)
     send_id = event.properties.get(SEND_ID)
     if kind is None or not isinstance(send_id, str) or not send_id or len(send_id) > MAX_NAME:
         return None
