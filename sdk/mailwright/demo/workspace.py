@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -36,7 +35,6 @@ CAMPAIGN_AUDIENCE = ("loyal-buyers", "repeat-buyers", "casual-browsers", "browse
 CAMPAIGN_EXCLUDED = ("inactive",)
 HOLDOUT_FRACTION = 0.1
 JOURNEYS = ("cart-abandonment", "win-back")
-HISTORY = timedelta(days=400)
 
 R = TypeVar("R")
 T = TypeVar("T")
@@ -63,7 +61,6 @@ async def prepare_ingest(clients: Clients) -> int:
             ingest_pb2.GetIngestPolicyRequest(name=f"{PARENT}/ingestPolicy")
         )
     ).policy
-    policy.max_past.FromTimedelta(HISTORY)
     # The loader is an internal tool with a service token, but say so: no rate limit.
     policy.rate_limit_per_second = 0
     await clients.ingest.UpdateIngestPolicy(
