@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from types import SimpleNamespace
 
+import jinja2
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from mailwright_render import CompileOptions, MergeField, TemplateInvalid
@@ -202,10 +203,21 @@ def test_translation_only_emits_fixed_code(body: str) -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=40).filter(lambda v: "|*" not in v and "\n" not in v and "\r" not in v))
+@example("{%")
+@example("{{")
+@example("{#")
+@example("}}")
 def test_comparison_values_are_data_not_code(value: str) -> None:
     translator = MergeTagTranslator()
-    translation = translator.translate(f"*|IF:PLAN={value}|*a*|END:IF|*", "html")
+    source = f"*|IF:PLAN={value}|*a*|END:IF|*"
+    translation = translator.translate(source, "html")
     if translation.issues:
+        return
+    if translation.source == source:
+        # The value opens a Jinja construct that never closes (`{%`): the merge tags are
+        # inside it, so left alone, and Jinja refuses the whole source; nothing runs.
+        with pytest.raises(jinja2.TemplateSyntaxError):
+            jinja2.Environment().parse(source)
         return
     assert translation.source == "{% if __mw_if(0) %}a{% endif %}"
     assert translator.tables.conditions[0].value is not None
