@@ -274,10 +274,10 @@ async def _service(
             finally:
                 await clients.close()
     results = []
-    for (clock, timing), (track, label) in itertools.product(
+    for (clock, timing), (figure, label) in itertools.product(
         (("", 0), (", CPU time", 1)), ((figures[0], "tracked"), (figures[1], "no tracking"))
     ):
-        service, bare = track[timing]
+        service, bare = figure[timing]
         name = f"RenderBatch over gRPC, {len(items)}/call ({label}{clock}) vs bare jinja2"
         ratio = bare / service
         results.append(Result(name, 1 / service, "msg/s", 1 / bare, "msg/s", ratio, ">= 0.6"))
