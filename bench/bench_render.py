@@ -2,14 +2,16 @@
 
 1. `render_batch` per recipient — a complete message (subject, preheader, HTML with
    signed click links, pixel and unsubscribe URL, text part, headers) in the sandbox
-   with its budgets — against bare `jinja2.Template.render` of the same subject, HTML
-   and text templates with the same contexts. Goal: at least 0.6 of bare speed.
+   with its budgets — against bare `jinja2.Template.render` of the same subject,
+   preheader, HTML and text templates with the same contexts. Goal: at least 0.6 of
+   bare speed.
 2. The same batch with the compiled-template cache against parsing the template's Jinja
    for every recipient. Goal: at least 4 times faster.
 3. The service: `RenderBatch` over gRPC on an in-process platform (SQLite), 1,000
    recipients per call, the same template published and the same contexts sent as
-   protobuf `Recipient`s — per recipient, against the same bare Jinja renders, timed
-   wall-clock and interleaved with them. This includes what the engine figure does not:
+   protobuf `Recipient`s — per recipient, against the same bare Jinja renders,
+   interleaved with them, timed wall-clock and (more stable on a shared machine) as the
+   CPU time of the whole process. This includes what the engine figure does not:
    decoding every recipient's traits and context from protobuf Structs, building the
    response messages, and gRPC itself (about 1 MB in and 5-6 MB out per call).
 """
@@ -17,6 +19,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import tempfile
 import time
@@ -163,16 +166,16 @@ def run(quick: bool) -> list[Result]:
         )
     )
     tracking = TrackingConfig("https://t.example", SIGNER)
-    subject, html, text = (jinja2.Template(source) for source in (SUBJECT, HTML, TEXT))
+    # Every part the renderer renders: subject, preheader, HTML and text.
+    bare_templates = tuple(jinja2.Template(source) for source in (SUBJECT, PREHEADER, HTML, TEXT))
     contexts = [_bare_context(recipient) for recipient, _ in items]
 
     def bare(indices: list[int]) -> float:
         chosen = [contexts[index] for index in indices]
         start = time.process_time()
         for context in chosen:
-            subject.render(context)
-            html.render(context)
-            text.render(context)
+            for template in bare_templates:
+                template.render(context)
         return time.process_time() - start
 
     def batch(renderer: Renderer) -> Timer:
@@ -200,7 +203,7 @@ def run(quick: bool) -> list[Result]:
     bare_time, batch_time, untracked_time, parse_time = _best_of(
         [bare, batch(cached), batch(untracked), parse_each], count, 50, repeats
     )
-    service = asyncio.run(_service(items, contexts, (subject, html, text), quick))
+    service = asyncio.run(_service(items, contexts, bare_templates, quick))
     return [
         Result(
             "render batch (tracked) vs bare jinja2",
@@ -235,7 +238,7 @@ async def _service(
     quick: bool,
 ) -> list[Result]:
     """RenderBatch through gRPC on an in-process platform, against bare Jinja."""
-    repeats = 3 if quick else 7
+    repeats = 5 if quick else 7
     # No profile service runs here: publishing falls back to the built-in trait list.
     logging.getLogger("mailwright_render.profiles").setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory() as data_dir:
@@ -270,18 +273,15 @@ async def _service(
                     )  # fmt: skip
             finally:
                 await clients.close()
-    (tracked, bare_tracked), (untracked, bare_untracked) = figures
-    return [
-        Result(
-            f"RenderBatch over gRPC, {len(items)}/call (tracked) vs bare jinja2",
-            1 / tracked, "msg/s", 1 / bare_tracked, "msg/s", bare_tracked / tracked, ">= 0.6",
-        ),
-        Result(
-            f"RenderBatch over gRPC, {len(items)}/call (no tracking) vs bare jinja2",
-            1 / untracked, "msg/s", 1 / bare_untracked, "msg/s", bare_untracked / untracked,
-            ">= 0.6",
-        ),
-    ]  # fmt: skip
+    results = []
+    for (clock, timing), (figure, label) in itertools.product(
+        (("", 0), (", CPU time", 1)), ((figures[0], "tracked"), (figures[1], "no tracking"))
+    ):
+        service, bare = figure[timing]
+        name = f"RenderBatch over gRPC, {len(items)}/call ({label}{clock}) vs bare jinja2"
+        ratio = bare / service
+        results.append(Result(name, 1 / service, "msg/s", 1 / bare, "msg/s", ratio, ">= 0.6"))
+    return results
 
 
 async def _publish(render: Any) -> str:
@@ -307,24 +307,39 @@ async def _interleaved(
     contexts: list[dict[str, Any]],
     bare_templates: tuple[jinja2.Template, ...],
     repeats: int,
-) -> tuple[float, float]:
-    """Per-recipient wall-clock seconds of RenderBatch and of bare Jinja, best of each."""
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Per-recipient seconds of RenderBatch and of bare Jinja, best of each: wall-clock,
+    then CPU time of the whole process (every thread: client, gRPC, the server's worker).
+
+    On a shared machine a call of many recipients seldom finds a quiet moment as long as
+    itself, and its threads wait for a core at each hand-over; the CPU time shows what
+    the service itself spends, and counts all of it. Bare Jinja runs before and after
+    every call, so one burst of load elsewhere cannot make a slow baseline out of one
+    sample.
+    """
     count = len(request.recipients)
     await render.RenderBatch(request)  # warm the version and template caches
-    service = bare = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        reply = await render.RenderBatch(request)
-        service = min(service, time.perf_counter() - start)
-        failed = [result.error for result in reply.results if result.error]
-        if failed:
-            raise RuntimeError(f"benchmark render failed: {failed[0]}")
-        start = time.perf_counter()
+
+    def bare_batch() -> tuple[float, float]:
+        start, cpu = time.perf_counter(), time.process_time()
         for context in contexts:
             for template in bare_templates:
                 template.render(context)
-        bare = min(bare, time.perf_counter() - start)
-    return service / count, bare / count
+        return time.perf_counter() - start, time.process_time() - cpu
+
+    service_wall = service_cpu = float("inf")
+    bare_wall, bare_cpu = bare_batch()
+    for _ in range(repeats):
+        start, cpu = time.perf_counter(), time.process_time()
+        reply = await render.RenderBatch(request)
+        service_wall = min(service_wall, time.perf_counter() - start)
+        service_cpu = min(service_cpu, time.process_time() - cpu)
+        failed = [result.error for result in reply.results if result.error]
+        if failed:
+            raise RuntimeError(f"benchmark render failed: {failed[0]}")
+        wall, cpu = bare_batch()
+        bare_wall, bare_cpu = min(bare_wall, wall), min(bare_cpu, cpu)
+    return (service_wall / count, bare_wall / count), (service_cpu / count, bare_cpu / count)
 
 
 if __name__ == "__main__":
