@@ -194,13 +194,12 @@ class BatchApply:
             digest = hashlib.sha256(event.message_id.encode()).hexdigest()
             digests.setdefault(event.workspace, {})[digest] = event.message_id
         for ws, wanted in digests.items():
-            for chunk in r.chunks(sorted(wanted)):
-                rows = self.conn.execute(
-                    sa.select(t.erased_events.c.message_hash).where(
-                        t.erased_events.c.workspace == ws,
-                        t.erased_events.c.message_hash.in_(chunk),
-                    )
-                )
+            query = sa.select(t.erased_events.c.message_hash).where(
+                t.erased_events.c.workspace == ws
+            )
+            column = [t.erased_events.c.message_hash]
+            for statement in r.keyed_selects(self.conn, query, column, [(d,) for d in wanted]):
+                rows = self.conn.execute(statement)
                 self.erased.update((ws, wanted[row.message_hash]) for row in rows)
 
     def policy(self, workspace: str) -> MergePolicy:
@@ -218,13 +217,12 @@ class BatchApply:
             by_workspace.setdefault(event.workspace, []).append(event.message_id)
         seen: set[tuple[str, str]] = set()
         for ws, ids in by_workspace.items():
-            for chunk in r.chunks(sorted(set(ids))):
-                found = self.conn.execute(
-                    sa.select(t.events.c.message_id, t.events.c.profile_id).where(
-                        t.events.c.workspace == ws, t.events.c.message_id.in_(chunk)
-                    )
-                )
-                for row in found:
+            query = sa.select(t.events.c.message_id, t.events.c.profile_id).where(
+                t.events.c.workspace == ws
+            )
+            column = [t.events.c.message_id]
+            for statement in r.keyed_selects(self.conn, query, column, [(i,) for i in ids]):
+                for row in self.conn.execute(statement):
                     seen.add((ws, row.message_id))
                     self.result.profiles[row.message_id] = row.profile_id
         fresh = []
@@ -248,21 +246,17 @@ class BatchApply:
         for event in fresh:
             wanted.setdefault(event.workspace, set()).update(self._lookups(event))
         owners: dict[str, set[str]] = {}
+        columns = [t.identities.c.type, t.identities.c.value]
         for ws, identities in wanted.items():
-            keys = sorted((i.type, i.value) for i in identities)
-            for chunk in r.chunks(keys):
-                rows = self.conn.execute(
-                    sa.select(
-                        t.identities.c.type,
-                        t.identities.c.value,
-                        t.identities.c.profile_id,
-                        t.identities.c.home_id,
-                    ).where(
-                        t.identities.c.workspace == ws,
-                        sa.tuple_(t.identities.c.type, t.identities.c.value).in_(chunk),
-                    )
-                )
-                for row in rows:
+            query = sa.select(
+                t.identities.c.type,
+                t.identities.c.value,
+                t.identities.c.profile_id,
+                t.identities.c.home_id,
+            ).where(t.identities.c.workspace == ws)
+            keys = [(i.type, i.value) for i in identities]
+            for statement in r.keyed_selects(self.conn, query, columns, keys):
+                for row in self.conn.execute(statement):
                     self.owners[(ws, Identity(row.type, row.value))] = (row.profile_id, row.home_id)
                     owners.setdefault(ws, set()).add(row.profile_id)
         for ws, profiles in owners.items():
@@ -281,20 +275,16 @@ class BatchApply:
                 wanted.setdefault(event.workspace, set()).add(event.profile_hint)
         roots: dict[tuple[str, str], str] = {}
         for ws, ids in wanted.items():
-            for chunk in r.chunks(sorted(ids)):
-                rows = self.conn.execute(
-                    sa.select(t.profiles.c.profile_id, t.profiles.c.root_id).where(
-                        t.profiles.c.workspace == ws, t.profiles.c.profile_id.in_(chunk)
-                    )
-                )
-                for row in rows:
+            keys = [(i,) for i in ids]
+            query = sa.select(t.profiles.c.profile_id, t.profiles.c.root_id).where(
+                t.profiles.c.workspace == ws
+            )
+            for statement in r.keyed_selects(self.conn, query, [t.profiles.c.profile_id], keys):
+                for row in self.conn.execute(statement):
                     roots[(ws, row.profile_id)] = row.root_id
-                erased = self.conn.execute(
-                    sa.select(t.erasures.c.profile_id).where(
-                        t.erasures.c.workspace == ws, t.erasures.c.profile_id.in_(chunk)
-                    )
-                )
-                for row in erased:
+            query = sa.select(t.erasures.c.profile_id).where(t.erasures.c.workspace == ws)
+            for statement in r.keyed_selects(self.conn, query, [t.erasures.c.profile_id], keys):
+                for row in self.conn.execute(statement):
                     roots[(ws, row.profile_id)] = ""
         return roots
 

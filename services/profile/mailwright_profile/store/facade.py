@@ -102,6 +102,7 @@ class ProfileStore:
     ) -> BatchResult:
         """Apply events in one transaction; also forget outbox rows already published."""
         with self.db.engine.begin() as conn:
+            r.custom_plans(conn)
             if published:
                 delete_outbox(conn, published)
             result = self._batch(conn, now).run(events)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from mailwright_profile.computed.aggregates import Aggregates
 from mailwright_profile.consent import ConsentBook
@@ -32,6 +33,64 @@ def utc_or_none(value: datetime | None) -> datetime | None:
 def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def keyed_selects(
+    conn: sa.Connection,
+    query: sa.Select[Any],
+    columns: Sequence[sa.ColumnElement[Any]],
+    keys: Iterable[tuple[Any, ...]],
+) -> Iterator[sa.Select[Any]]:
+    """`query` restricted to the rows whose `columns` equal one of `keys`, as few
+    statements as the backend allows.
+
+    PostgreSQL gets one statement joined to `unnest` of one array parameter per column:
+    an `IN` list of separate parameters is compared element by element against every
+    row the planner visits, which on a freshly filled table (statistics not gathered
+    yet) is the whole workspace — quadratic work for a batch. SQLite, whose `IN` lists
+    use the index, gets chunks of `CHUNK` keys.
+    """
+    wanted = sorted(set(keys))
+    if not wanted:
+        return
+    if conn.dialect.name == "postgresql":
+        names = [f"k{i}" for i in range(len(columns))]
+        arrays = [
+            sa.bindparam(
+                f"keys_{name}",
+                [key[i] for key in wanted],
+                type_=postgresql.ARRAY(column.type),
+            )
+            for i, (name, column) in enumerate(zip(names, columns, strict=True))
+        ]
+        table = (
+            sa.func.unnest(*arrays)
+            .table_valued(*names)
+            .render_derived(name="wanted", with_types=False)
+        )
+        on = sa.and_(
+            *(column == table.c[name] for name, column in zip(names, columns, strict=True))
+        )
+        yield query.join(table, on)
+        return
+    for chunk in chunks(wanted):
+        if len(columns) == 1:
+            yield query.where(columns[0].in_([key[0] for key in chunk]))
+        else:
+            yield query.where(sa.tuple_(*columns).in_(list(chunk)))
+
+
+def custom_plans(conn: sa.Connection) -> None:
+    """Plan this transaction's statements for their parameters (PostgreSQL).
+
+    psycopg prepares a statement after a few executions, and the server may then settle
+    on a generic plan that cannot see how many keys an array parameter holds, nor use
+    fresh statistics of a table filling up: for `keyed_selects` that plan can be a
+    nested loop over the whole workspace. Planning each execution costs a fraction of
+    a millisecond.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
 
 
 def state_from_row(row: Any) -> ProfileState:
@@ -81,17 +140,17 @@ def load_states(
     conn: sa.Connection, workspace: str, profile_ids: Iterable[str], lock: bool = True
 ) -> dict[str, ProfileState]:
     """Root profiles by id, locked for update on PostgreSQL (in id order)."""
-    wanted = sorted(set(profile_ids))
     found: dict[str, ProfileState] = {}
-    for chunk in chunks(wanted):
-        query = (
-            sa.select(t.profiles)
-            .where(t.profiles.c.workspace == workspace, t.profiles.c.profile_id.in_(chunk))
-            .order_by(t.profiles.c.profile_id)
-        )
-        if lock:
-            query = query.with_for_update()
-        for row in conn.execute(query):
+    query = (
+        sa.select(t.profiles)
+        .where(t.profiles.c.workspace == workspace)
+        .order_by(t.profiles.c.profile_id)
+    )
+    if lock:
+        query = query.with_for_update(of=t.profiles)
+    keys = [(p,) for p in profile_ids]
+    for statement in keyed_selects(conn, query, [t.profiles.c.profile_id], keys):
+        for row in conn.execute(statement):
             found[row.profile_id] = state_from_row(row)
     return found
 
@@ -237,15 +296,12 @@ def unique_values_of(
     found: dict[str, dict[str, set[str]]] = {}
     if not kinds:
         return found
-    for chunk in chunks(list(profile_ids)):
-        rows = conn.execute(
-            sa.select(t.identities.c.profile_id, t.identities.c.type, t.identities.c.value).where(
-                t.identities.c.workspace == workspace,
-                t.identities.c.profile_id.in_(chunk),
-                t.identities.c.type.in_(list(kinds)),
-            )
-        )
-        for row in rows:
+    query = sa.select(t.identities.c.profile_id, t.identities.c.type, t.identities.c.value).where(
+        t.identities.c.workspace == workspace, t.identities.c.type.in_(list(kinds))
+    )
+    keys = [(p,) for p in profile_ids]
+    for statement in keyed_selects(conn, query, [t.identities.c.profile_id], keys):
+        for row in conn.execute(statement):
             found.setdefault(row.profile_id, {}).setdefault(row.type, set()).add(row.value)
     return found
 
