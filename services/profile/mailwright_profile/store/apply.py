@@ -216,12 +216,17 @@ class BatchApply:
         for event in incoming:
             by_workspace.setdefault(event.workspace, []).append(event.message_id)
         seen: set[tuple[str, str]] = set()
+        e = t.events.c
         for ws, ids in by_workspace.items():
-            query = sa.select(t.events.c.message_id, t.events.c.profile_id).where(
-                t.events.c.workspace == ws
-            )
-            column = [t.events.c.message_id]
-            for statement in r.keyed_selects(self.conn, query, column, [(i,) for i in ids]):
+            # The primary key first, which its index answers alone (asking for the profile
+            # at once lets SQLite prefer an index that scans the whole workspace); then the
+            # profiles of the (rare) events already held, by their whole primary key.
+            query = sa.select(e.message_id, e.occurred_at).where(e.workspace == ws)
+            held: list[tuple[str, Any]] = []
+            for statement in r.keyed_selects(self.conn, query, [e.message_id], [(i,) for i in ids]):
+                held += [(row.message_id, row.occurred_at) for row in self.conn.execute(statement)]
+            query = sa.select(e.message_id, e.profile_id).where(e.workspace == ws)
+            for statement in r.keyed_selects(self.conn, query, [e.message_id, e.occurred_at], held):
                 for row in self.conn.execute(statement):
                     seen.add((ws, row.message_id))
                     self.result.profiles[row.message_id] = row.profile_id

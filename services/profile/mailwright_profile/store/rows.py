@@ -47,8 +47,8 @@ def keyed_selects(
     PostgreSQL gets one statement joined to `unnest` of one array parameter per column:
     an `IN` list of separate parameters is compared element by element against every
     row the planner visits, which on a freshly filled table (statistics not gathered
-    yet) is the whole workspace — quadratic work for a batch. SQLite, whose `IN` lists
-    use the index, gets chunks of `CHUNK` keys.
+    yet) is the whole workspace — quadratic work for a batch. SQLite gets `IN` lists of
+    up to `CHUNK` keys.
     """
     wanted = sorted(set(keys))
     if not wanted:
@@ -73,11 +73,15 @@ def keyed_selects(
         )
         yield query.join(table, on)
         return
-    for chunk in chunks(wanted):
-        if len(columns) == 1:
-            yield query.where(columns[0].in_([key[0] for key in chunk]))
-        else:
-            yield query.where(sa.tuple_(*columns).in_(list(chunk)))
+    # SQLite searches an index with `IN` only on its last equality column (a row-value
+    # `IN` is scanned): keys that share all but their last column go in one statement.
+    groups: dict[tuple[Any, ...], list[Any]] = {}
+    for key in wanted:
+        groups.setdefault(key[:-1], []).append(key[-1])
+    for prefix, lasts in groups.items():
+        fixed = [column == value for column, value in zip(columns, prefix, strict=False)]
+        for chunk in chunks(lasts):
+            yield query.where(*fixed, columns[-1].in_(chunk))
 
 
 def custom_plans(conn: sa.Connection) -> None:
