@@ -159,7 +159,9 @@ class EventConsumer:
         self.outbox.deleted(published)
         self.batches += 1
         self.applied += result.applied
-        await self.outbox.publish(result.outgoing)
+        # Stored: the handlers may return (and the bus read on) while the outbox publishes;
+        # the next batch is applied only after that publish (this writer waits for it).
         for _, future in batch:
             if not future.done():
                 future.set_result(None)
+        await self.outbox.publish(result.outgoing)
