@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,9 +20,11 @@ from mailwright.common.v1 import event_pb2
 from mailwright.profile.v1 import profile_pb2
 from mailwright_profile.events import read_event
 from mailwright_profile.identity import Identity
-from mailwright_profile.simulate import Clock, alias, identify, page, track
+from mailwright_profile.profile_state import ProfileState
+from mailwright_profile.simulate import Clock, alias, event_stream, identify, page, track
 from mailwright_profile.store import CHANGED_TOPIC, BatchResult, ProfileStore
 from mailwright_profile.store import tables as t
+from mailwright_profile.store.rows import load_states
 
 NOW = Clock().now
 Events = Callable[[str], list[event_pb2.Event]]
@@ -250,3 +252,84 @@ def test_a_redelivered_batch_changes_nothing(store: ProfileStore) -> None:
     assert (again.applied, again.duplicates, again.outgoing) == (0, 3, [])
     assert again.profiles == first.profiles
     assert _summary(store, "acme") == before
+
+
+def _strict(first: Any, second: Any, where: str = "") -> None:
+    """Equal values of the same types all the way down (1, 1.0, [1] and (1,) differ)."""
+    assert type(first) is type(second), f"{where}: {type(first)} != {type(second)}"
+    if isinstance(first, dict):
+        assert first.keys() == second.keys(), where
+        for key in first:
+            _strict(first[key], second[key], f"{where}.{key}")
+    elif isinstance(first, list | tuple):
+        assert len(first) == len(second), where
+        for index, (a, b) in enumerate(zip(first, second, strict=True)):
+            _strict(a, b, f"{where}[{index}]")
+    else:
+        assert first == second, f"{where}: {first!r} != {second!r}"
+
+
+def _as_plain(state: ProfileState) -> dict[str, Any]:
+    return {
+        "workspace": state.workspace,
+        "profile_id": state.profile_id,
+        "created_at": state.created_at,
+        "version": state.version,
+        "first_seen": state.first_seen,
+        "last_seen": state.last_seen,
+        "traits": state.traits.values,
+        "trait_meta": state.traits.meta,
+        "aggregates": state.aggregates.to_json(),
+        "consents": state.consents.to_json(),
+        "computed": state.computed,
+        "new": state.new,
+        "evaluated_at": state.evaluated_at,
+    }
+
+
+def test_kept_states_are_the_stored_ones(store: ProfileStore) -> None:
+    """What the store keeps between batches (store/cache.py) is exactly what reading the
+    profile back gives, types included, batch after batch of a shop's stream."""
+    events = [read_event(e) for e in event_stream(1200, people=60, seed=5)]
+    for start in range(0, len(events), 150):
+        store.apply_batch(events[start : start + 150], NOW + timedelta(days=start // 300))
+        kept = list(store.states._states.values())
+        assert kept
+        with store.db.engine.connect() as conn:
+            for state in kept:
+                stored = load_states(conn, state.workspace, [state.profile_id], lock=False)
+                _strict(_as_plain(state), _as_plain(stored[state.profile_id]), state.profile_id)
+    assert store.states.hits > 0
+
+
+def test_a_state_written_elsewhere_is_read_again(store: ProfileStore) -> None:
+    """A profile changed by another path (here an unmerge) is not taken from the cache:
+    the same story ends the same with states kept between batches and without."""
+
+    def story(ws: str) -> None:
+        def at(minutes: int) -> datetime:
+            return NOW + timedelta(minutes=minutes)
+
+        def apply(*events: event_pb2.Event) -> BatchResult:
+            return store.apply_batch([read_event(e) for e in events], at(len(events)))
+
+        apply(
+            page("Home", workspace=ws, anonymous_id="phone", message_id="p1", at=NOW),
+            page("Home", workspace=ws, anonymous_id="laptop", message_id="p2", at=NOW),
+        )
+        merged = apply(
+            identify(workspace=ws, anonymous_id="phone", user_id="u1", message_id="i1", at=NOW),
+            identify(workspace=ws, anonymous_id="laptop", user_id="u1", message_id="i2", at=NOW),
+        )
+        assert len(merged.merges) == 1
+        store.unmerge(ws, merged.merges[0].merge_id, "test", at(5))
+        apply(page("Cart", workspace=ws, anonymous_id="laptop", message_id="p3", at=at(6)))
+        apply(page("Cart", workspace=ws, anonymous_id="phone", message_id="p4", at=at(7)))
+
+    story("kept")
+    assert store.states.misses > 0  # the unmerged profiles were read again
+    store.states.limit = 0
+    store.states.clear()
+    story("plain")
+    assert len(store.states) == 0
+    assert _summary(store, "kept") == _summary(store, "plain")

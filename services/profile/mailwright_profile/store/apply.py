@@ -27,6 +27,7 @@ from mailwright_profile.identity import Identity, IdentityView, LinkPlan, MergeP
 from mailwright_profile.profile_state import Change, ProfileState
 from mailwright_profile.store import rows as r
 from mailwright_profile.store import tables as t
+from mailwright_profile.store.cache import StateCache
 from mailwright_profile.store.outbox import Outgoing
 from mailwright_profile.store.writes import write_batch
 from mailwright_profile.views import MergeReason, MergeView
@@ -110,8 +111,10 @@ class BatchApply:
         policy_of: Callable[[sa.Connection, str], MergePolicy],
         encode: ChangeEncoder,
         known_trait_keys: set[tuple[str, str, str]],
+        cache: StateCache | None = None,
     ) -> None:
         self.conn = conn
+        self.cache = cache
         self.now = now
         self.policy_of = policy_of
         self.encode = encode
@@ -142,12 +145,36 @@ class BatchApply:
         key = (workspace, profile)
         if key not in self.states:
             self.states.update(
-                {
-                    (workspace, p): s
-                    for p, s in r.load_states(self.conn, workspace, [profile]).items()
-                }
+                {(workspace, p): s for p, s in self.load_states(workspace, [profile]).items()}
             )
         return self.states[key]
+
+    def load_states(self, workspace: str, profiles: Iterable[str]) -> dict[str, ProfileState]:
+        """Profiles' states, rows locked: kept ones from the cache when their version is
+        still the stored one, the others read."""
+        if self.cache is None:
+            return r.load_states(self.conn, workspace, profiles)
+        found: dict[str, ProfileState] = {}
+        missing: list[str] = []
+        for profile, (version, live) in r.lock_versions(self.conn, workspace, profiles).items():
+            kept = self.cache.take(workspace, profile, version) if live else None
+            if kept is None:
+                missing.append(profile)
+            else:
+                found[profile] = kept
+        if missing:
+            found.update(r.load_states(self.conn, workspace, missing))
+        return found
+
+    def committed(self) -> list[ProfileState]:
+        """The live profiles' states as this batch stored them (once it committed)."""
+        kept = []
+        for key, state in self.states.items():
+            if key in self.absorbed:
+                continue
+            state.new = False  # stored now
+            kept.append(state)
+        return kept
 
     def older(self, workspace: str, first: str, second: str) -> tuple[str, str]:
         """(kept, absorbed): a stored profile before one made in this batch, then the one
@@ -265,7 +292,7 @@ class BatchApply:
                     self.owners[(ws, Identity(row.type, row.value))] = (row.profile_id, row.home_id)
                     owners.setdefault(ws, set()).add(row.profile_id)
         for ws, profiles in owners.items():
-            for profile, state in r.load_states(self.conn, ws, profiles).items():
+            for profile, state in self.load_states(ws, profiles).items():
                 self.states[(ws, profile)] = state
             kinds = self.policy(ws).unique_identity_types
             held = r.unique_values_of(self.conn, ws, sorted(profiles), kinds)

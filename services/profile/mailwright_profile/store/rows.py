@@ -159,6 +159,26 @@ def load_states(
     return found
 
 
+def lock_versions(
+    conn: sa.Connection, workspace: str, profile_ids: Iterable[str]
+) -> dict[str, tuple[int, bool]]:
+    """Profiles by id: (version, whether it is a live root), their rows locked for update
+    on PostgreSQL (in id order), as `load_states` locks them."""
+    p = t.profiles
+    query = (
+        sa.select(p.c.profile_id, p.c.version, p.c.merged_into)
+        .where(p.c.workspace == workspace)
+        .order_by(p.c.profile_id)
+        .with_for_update(of=p)
+    )
+    found: dict[str, tuple[int, bool]] = {}
+    keys = [(i,) for i in profile_ids]
+    for statement in keyed_selects(conn, query, [p.c.profile_id], keys):
+        for row in conn.execute(statement):
+            found[row.profile_id] = (int(row.version), row.merged_into is None)
+    return found
+
+
 def root_of(conn: sa.Connection, workspace: str, profile_id: str) -> str | None:
     """The live profile an id belongs to (itself, or the one it was merged into)."""
     row = conn.execute(
