@@ -208,11 +208,23 @@ class BatchApply:
 
     def prepare(self, incoming: Sequence[IncomingEvent]) -> list[IncomingEvent]:
         """Drop the events already applied; load, in bulk, what the others need."""
-        fresh = self._new_events(incoming)
-        self._load_owners(fresh)
-        self.hints.update(self._load_hints(fresh))
-        self._load_erased(fresh)
+        with r.custom_plans(self.conn):
+            fresh = self._new_events(incoming)
+            self._load_owners(fresh)
+            self.hints.update(self._load_hints(fresh))
+            self._load_hinted_states()
+            self._load_erased(fresh)
         return fresh
+
+    def _load_hinted_states(self) -> None:
+        """The states of the live profiles events are addressed to, all at once."""
+        wanted: dict[str, set[str]] = {}
+        for (ws, _), root in self.hints.items():
+            if root and (ws, root) not in self.states:
+                wanted.setdefault(ws, set()).add(root)
+        for ws, roots in wanted.items():
+            for profile, state in self.load_states(ws, roots).items():
+                self.states[(ws, profile)] = state
 
     def _load_erased(self, fresh: Sequence[IncomingEvent]) -> None:
         """Which of these events belonged to a profile erased since (late redeliveries)."""

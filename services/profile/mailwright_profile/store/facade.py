@@ -105,7 +105,6 @@ class ProfileStore:
     ) -> BatchResult:
         """Apply events in one transaction; also forget outbox rows already published."""
         with self.db.engine.begin() as conn:
-            r.custom_plans(conn)
             if published:
                 delete_outbox(conn, published)
             batch = BatchApply(

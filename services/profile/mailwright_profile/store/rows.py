@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -84,17 +85,23 @@ def keyed_selects(
             yield query.where(*fixed, columns[-1].in_(chunk))
 
 
-def custom_plans(conn: sa.Connection) -> None:
-    """Plan this transaction's statements for their parameters (PostgreSQL).
+@contextmanager
+def custom_plans(conn: sa.Connection) -> Iterator[None]:
+    """Plan the statements run inside for their parameters (PostgreSQL).
 
     psycopg prepares a statement after a few executions, and the server may then settle
     on a generic plan that cannot see how many keys an array parameter holds, nor use
     fresh statistics of a table filling up: for `keyed_selects` that plan can be a
-    nested loop over the whole workspace. Planning each execution costs a fraction of
-    a millisecond.
+    nested loop over the whole workspace. Only the lookups are planned each time: the
+    batch's writes keep their prepared plans (re-planning each row of an executemany
+    costs more than the lookups gain).
     """
-    if conn.dialect.name == "postgresql":
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:
         conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+    yield
+    if postgres:
+        conn.exec_driver_sql("SET LOCAL plan_cache_mode TO DEFAULT")
 
 
 def state_from_row(row: Any) -> ProfileState:
