@@ -176,12 +176,14 @@ class EventConsumer:
         self.outbox.deleted(published)
         self.batches += 1
         self.applied += result.applied
-        await self.outbox.publish(result.outgoing)
         if self.after_batch is not None:
             try:
                 self.after_batch(result)
             except Exception:  # never fail a stored batch for what follows it
                 log.exception("after-batch hook failed")
+        # Stored: the handlers may return (and the bus read on) while the outbox publishes;
+        # the next batch is applied only after that publish (this writer waits for it).
         for _, future, _ in batch:
             if not future.done():
                 future.set_result(None)
+        await self.outbox.publish(result.outgoing)

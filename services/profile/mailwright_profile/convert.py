@@ -6,6 +6,7 @@ contract (`mailwright.profile.v1`) is read and written in one place.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -58,6 +59,12 @@ def timestamp(value: datetime) -> Timestamp:
     stamp = Timestamp()
     stamp.FromDatetime(value.astimezone(UTC))
     return stamp
+
+
+@functools.lru_cache(maxsize=4)
+def _batch_time(value: datetime) -> Timestamp:
+    """`timestamp` of a batch's time, shared by its messages (a message copies it)."""
+    return timestamp(value)
 
 
 def profile_name(workspace: str, profile_id: str) -> str:
@@ -208,13 +215,13 @@ def encode_changed(
         unmerged_from_profile_id=unmerged_from,
         consents=[consent_proto(c, state.consents.entries[c]) for c in sorted(change.consents)],
         identities=[common_pb2.Identity(type=i.type, value=i.value) for i in change.identities],
-        occur_time=timestamp(now),
+        occur_time=_batch_time(now),
     )
     changed = {k: state.traits.values[k] for k in change.traits if k in state.traits.values}
     if changed:
-        message.traits.CopyFrom(_struct(changed))
+        message.traits.update(changed)
     if computed:
-        message.computed_traits.CopyFrom(_struct(computed))
+        message.computed_traits.update(dict(computed))
     for event in change.events:
         applied = message.events.add()
         applied.CopyFrom(event.proto)

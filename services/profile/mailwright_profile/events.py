@@ -85,6 +85,8 @@ _UNSUBSCRIBE = {"Unsubscribed", "Email Unsubscribed"}
 _COMPLAINT = {"Email Marked as Spam", "Email Complained"}
 _SUBSCRIBE = {"Subscribed", "Email Subscribed"}
 _CONFIRM = {"Subscription Confirmed", "Double Opt-in Confirmed"}
+# Track events whose properties state a consent (the others' properties are not read).
+_CONSENT_NAMES = frozenset(_UNSUBSCRIBE | _COMPLAINT | _SUBSCRIBE | _CONFIRM | {CONSENT_EVENT})
 
 
 class PoisonEvent(ValueError):
@@ -240,7 +242,8 @@ def _consents(
     event: event_pb2.Event, traits: Mapping[str, Any], when: datetime
 ) -> list[ConsentStatement]:
     statements: list[ConsentStatement] = []
-    props = struct_to_dict(event.properties) if event.type == event_pb2.EVENT_TYPE_TRACK else {}
+    track = event.type == event_pb2.EVENT_TYPE_TRACK
+    props = struct_to_dict(event.properties) if track and event.event in _CONSENT_NAMES else {}
     source = event.source or "unknown"
 
     def state(status: str, how: str, extra: Mapping[str, Any]) -> None:

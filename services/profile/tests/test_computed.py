@@ -25,6 +25,7 @@ from mailwright_profile.computed.aggregates import (
     Activity,
     Aggregates,
 )
+from mailwright_profile.computed.model import ACTIVE_DAYS, AT_RISK_DAYS, RECENCY_DAYS, WINDOWS
 from mailwright_profile.computed.registry import REGISTRY, evaluate_all, next_change
 from mailwright_profile.normalizers import timestamp_text
 
@@ -256,6 +257,45 @@ def test_a_view_leaves_the_seven_day_window_after_seven_days() -> None:
     assert evaluate_all(held, {}, NOW + timedelta(days=6))["product_views_7d"] == 1
     assert evaluate_all(held, {}, NOW + timedelta(days=7))["product_views_7d"] == 0
     assert next_change(held, NOW) == datetime(2025, 6, 8, tzinfo=UTC)
+
+
+def _next_change_day_by_day(held: Aggregates, now: datetime) -> datetime | None:
+    """`next_change` the slow way: every day of every window, then the order bounds."""
+    moments = []
+    for day_text in held.days:
+        for days in WINDOWS:
+            leaves = datetime.fromisoformat(day_text).replace(tzinfo=UTC) + timedelta(days=days)
+            if leaves > now:
+                moments.append(leaves)
+    if held.last_order is not None:
+        last_order = datetime.fromisoformat(held.last_order.replace("Z", "+00:00"))
+        for days in (*RECENCY_DAYS, ACTIVE_DAYS, AT_RISK_DAYS):
+            moments.append(last_order + timedelta(days=days + 1))
+    future = [m for m in moments if m > now]
+    return min(future) if future else None
+
+
+@settings(max_examples=150, deadline=None)
+@given(activities, st.integers(-10 * 24, 200 * 24))
+def test_next_change_is_the_first_moment_a_window_or_bound_moves(
+    items: list[Activity], hours: int
+) -> None:
+    held = aggregate(items)
+    now = NOW + timedelta(hours=hours)
+    assert next_change(held, now) == _next_change_day_by_day(held, now)
+
+
+@pytest.mark.parametrize("days", WINDOWS)
+@pytest.mark.parametrize("hour", [0, 13])
+def test_next_change_at_the_edge_of_a_window(days: int, hour: int) -> None:
+    now = NOW.replace(hour=hour)
+    edge = aggregate(
+        [
+            Activity(now - timedelta(days=days), PAGE),  # leaves this window today
+            Activity(now - timedelta(days=days - 1), PAGE),  # leaves it tomorrow
+        ]
+    )
+    assert next_change(edge, now) == _next_change_day_by_day(edge, now)
 
 
 def test_revenue_is_exact_per_currency() -> None:

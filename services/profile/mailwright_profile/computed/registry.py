@@ -130,13 +130,15 @@ def next_change(aggregates: Aggregates, now: datetime) -> datetime | None:
     a day leaving a window, or the latest order crossing a recency or lifecycle bound."""
     today = now.astimezone(UTC).date()
     candidates: list[date] = []
-    for day_text in aggregates.days:
-        day = date.fromisoformat(day_text)
-        for days in WINDOWS:
-            leaves = day + timedelta(days=days)
-            if leaves > today:
-                candidates.append(leaves)
+    for days in WINDOWS:
+        # A day leaves this window on day + `days`, still to come for the days after
+        # today - `days`; the earliest of those leaves first (ISO days sort as text).
+        cutoff = (today - timedelta(days=days)).isoformat()
+        first = min((d for d in aggregates.days if d > cutoff), default=None)
+        if first is not None:
+            candidates.append(date.fromisoformat(first) + timedelta(days=days))
     last_order = parse_timestamp(aggregates.last_order)
+    # Every candidate day is after today, so its midnight is after `now`.
     moments = [datetime.combine(d, datetime.min.time(), UTC) for d in candidates]
     if last_order is not None:
         for days in (*RECENCY_DAYS, ACTIVE_DAYS, AT_RISK_DAYS):

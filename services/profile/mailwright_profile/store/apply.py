@@ -27,6 +27,7 @@ from mailwright_profile.identity import Identity, IdentityView, LinkPlan, MergeP
 from mailwright_profile.profile_state import Change, ProfileState
 from mailwright_profile.store import rows as r
 from mailwright_profile.store import tables as t
+from mailwright_profile.store.cache import StateCache
 from mailwright_profile.store.outbox import Outgoing
 from mailwright_profile.store.writes import write_batch
 from mailwright_profile.views import MergeReason, MergeView
@@ -110,8 +111,10 @@ class BatchApply:
         policy_of: Callable[[sa.Connection, str], MergePolicy],
         encode: ChangeEncoder,
         known_trait_keys: set[tuple[str, str, str]],
+        cache: StateCache | None = None,
     ) -> None:
         self.conn = conn
+        self.cache = cache
         self.now = now
         self.policy_of = policy_of
         self.encode = encode
@@ -142,12 +145,36 @@ class BatchApply:
         key = (workspace, profile)
         if key not in self.states:
             self.states.update(
-                {
-                    (workspace, p): s
-                    for p, s in r.load_states(self.conn, workspace, [profile]).items()
-                }
+                {(workspace, p): s for p, s in self.load_states(workspace, [profile]).items()}
             )
         return self.states[key]
+
+    def load_states(self, workspace: str, profiles: Iterable[str]) -> dict[str, ProfileState]:
+        """Profiles' states, rows locked: kept ones from the cache when their version is
+        still the stored one, the others read."""
+        if self.cache is None:
+            return r.load_states(self.conn, workspace, profiles)
+        found: dict[str, ProfileState] = {}
+        missing: list[str] = []
+        for profile, (version, live) in r.lock_versions(self.conn, workspace, profiles).items():
+            kept = self.cache.take(workspace, profile, version) if live else None
+            if kept is None:
+                missing.append(profile)
+            else:
+                found[profile] = kept
+        if missing:
+            found.update(r.load_states(self.conn, workspace, missing))
+        return found
+
+    def committed(self) -> list[ProfileState]:
+        """The live profiles' states as this batch stored them (once it committed)."""
+        kept = []
+        for key, state in self.states.items():
+            if key in self.absorbed:
+                continue
+            state.new = False  # stored now
+            kept.append(state)
+        return kept
 
     def older(self, workspace: str, first: str, second: str) -> tuple[str, str]:
         """(kept, absorbed): a stored profile before one made in this batch, then the one
@@ -181,11 +208,23 @@ class BatchApply:
 
     def prepare(self, incoming: Sequence[IncomingEvent]) -> list[IncomingEvent]:
         """Drop the events already applied; load, in bulk, what the others need."""
-        fresh = self._new_events(incoming)
-        self._load_owners(fresh)
-        self.hints.update(self._load_hints(fresh))
-        self._load_erased(fresh)
+        with r.custom_plans(self.conn):
+            fresh = self._new_events(incoming)
+            self._load_owners(fresh)
+            self.hints.update(self._load_hints(fresh))
+            self._load_hinted_states()
+            self._load_erased(fresh)
         return fresh
+
+    def _load_hinted_states(self) -> None:
+        """The states of the live profiles events are addressed to, all at once."""
+        wanted: dict[str, set[str]] = {}
+        for (ws, _), root in self.hints.items():
+            if root and (ws, root) not in self.states:
+                wanted.setdefault(ws, set()).add(root)
+        for ws, roots in wanted.items():
+            for profile, state in self.load_states(ws, roots).items():
+                self.states[(ws, profile)] = state
 
     def _load_erased(self, fresh: Sequence[IncomingEvent]) -> None:
         """Which of these events belonged to a profile erased since (late redeliveries)."""
@@ -194,13 +233,12 @@ class BatchApply:
             digest = hashlib.sha256(event.message_id.encode()).hexdigest()
             digests.setdefault(event.workspace, {})[digest] = event.message_id
         for ws, wanted in digests.items():
-            for chunk in r.chunks(sorted(wanted)):
-                rows = self.conn.execute(
-                    sa.select(t.erased_events.c.message_hash).where(
-                        t.erased_events.c.workspace == ws,
-                        t.erased_events.c.message_hash.in_(chunk),
-                    )
-                )
+            query = sa.select(t.erased_events.c.message_hash).where(
+                t.erased_events.c.workspace == ws
+            )
+            column = [t.erased_events.c.message_hash]
+            for statement in r.keyed_selects(self.conn, query, column, [(d,) for d in wanted]):
+                rows = self.conn.execute(statement)
                 self.erased.update((ws, wanted[row.message_hash]) for row in rows)
 
     def policy(self, workspace: str) -> MergePolicy:
@@ -217,14 +255,18 @@ class BatchApply:
         for event in incoming:
             by_workspace.setdefault(event.workspace, []).append(event.message_id)
         seen: set[tuple[str, str]] = set()
+        e = t.events.c
         for ws, ids in by_workspace.items():
-            for chunk in r.chunks(sorted(set(ids))):
-                found = self.conn.execute(
-                    sa.select(t.events.c.message_id, t.events.c.profile_id).where(
-                        t.events.c.workspace == ws, t.events.c.message_id.in_(chunk)
-                    )
-                )
-                for row in found:
+            # The primary key first, which its index answers alone (asking for the profile
+            # at once lets SQLite prefer an index that scans the whole workspace); then the
+            # profiles of the (rare) events already held, by their whole primary key.
+            query = sa.select(e.message_id, e.occurred_at).where(e.workspace == ws)
+            held: list[tuple[str, Any]] = []
+            for statement in r.keyed_selects(self.conn, query, [e.message_id], [(i,) for i in ids]):
+                held += [(row.message_id, row.occurred_at) for row in self.conn.execute(statement)]
+            query = sa.select(e.message_id, e.profile_id).where(e.workspace == ws)
+            for statement in r.keyed_selects(self.conn, query, [e.message_id, e.occurred_at], held):
+                for row in self.conn.execute(statement):
                     seen.add((ws, row.message_id))
                     self.result.profiles[row.message_id] = row.profile_id
         fresh = []
@@ -248,25 +290,21 @@ class BatchApply:
         for event in fresh:
             wanted.setdefault(event.workspace, set()).update(self._lookups(event))
         owners: dict[str, set[str]] = {}
+        columns = [t.identities.c.type, t.identities.c.value]
         for ws, identities in wanted.items():
-            keys = sorted((i.type, i.value) for i in identities)
-            for chunk in r.chunks(keys):
-                rows = self.conn.execute(
-                    sa.select(
-                        t.identities.c.type,
-                        t.identities.c.value,
-                        t.identities.c.profile_id,
-                        t.identities.c.home_id,
-                    ).where(
-                        t.identities.c.workspace == ws,
-                        sa.tuple_(t.identities.c.type, t.identities.c.value).in_(chunk),
-                    )
-                )
-                for row in rows:
+            query = sa.select(
+                t.identities.c.type,
+                t.identities.c.value,
+                t.identities.c.profile_id,
+                t.identities.c.home_id,
+            ).where(t.identities.c.workspace == ws)
+            keys = [(i.type, i.value) for i in identities]
+            for statement in r.keyed_selects(self.conn, query, columns, keys):
+                for row in self.conn.execute(statement):
                     self.owners[(ws, Identity(row.type, row.value))] = (row.profile_id, row.home_id)
                     owners.setdefault(ws, set()).add(row.profile_id)
         for ws, profiles in owners.items():
-            for profile, state in r.load_states(self.conn, ws, profiles).items():
+            for profile, state in self.load_states(ws, profiles).items():
                 self.states[(ws, profile)] = state
             kinds = self.policy(ws).unique_identity_types
             held = r.unique_values_of(self.conn, ws, sorted(profiles), kinds)
@@ -281,20 +319,16 @@ class BatchApply:
                 wanted.setdefault(event.workspace, set()).add(event.profile_hint)
         roots: dict[tuple[str, str], str] = {}
         for ws, ids in wanted.items():
-            for chunk in r.chunks(sorted(ids)):
-                rows = self.conn.execute(
-                    sa.select(t.profiles.c.profile_id, t.profiles.c.root_id).where(
-                        t.profiles.c.workspace == ws, t.profiles.c.profile_id.in_(chunk)
-                    )
-                )
-                for row in rows:
+            keys = [(i,) for i in ids]
+            query = sa.select(t.profiles.c.profile_id, t.profiles.c.root_id).where(
+                t.profiles.c.workspace == ws
+            )
+            for statement in r.keyed_selects(self.conn, query, [t.profiles.c.profile_id], keys):
+                for row in self.conn.execute(statement):
                     roots[(ws, row.profile_id)] = row.root_id
-                erased = self.conn.execute(
-                    sa.select(t.erasures.c.profile_id).where(
-                        t.erasures.c.workspace == ws, t.erasures.c.profile_id.in_(chunk)
-                    )
-                )
-                for row in erased:
+            query = sa.select(t.erasures.c.profile_id).where(t.erasures.c.workspace == ws)
+            for statement in r.keyed_selects(self.conn, query, [t.erasures.c.profile_id], keys):
+                for row in self.conn.execute(statement):
                     roots[(ws, row.profile_id)] = ""
         return roots
 

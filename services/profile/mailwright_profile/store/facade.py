@@ -24,6 +24,7 @@ from mailwright_profile.store import privacy, reads, upkeep
 from mailwright_profile.store import rows as r
 from mailwright_profile.store import tables as t
 from mailwright_profile.store.apply import BatchApply, BatchResult, ChangeEncoder
+from mailwright_profile.store.cache import StateCache
 from mailwright_profile.store.outbox import Outgoing, delete_outbox
 from mailwright_profile.views import CandidateView, EventRow, Explanation, ProfileView
 
@@ -56,6 +57,8 @@ class ProfileStore:
         self._policies: dict[str, tuple[float, MergePolicy]] = {}
         self._lock = threading.Lock()
         self.known_trait_keys: set[tuple[str, str, str]] = set()
+        # states the event batches wrote, for the next ones (see store/cache.py)
+        self.states = StateCache()
 
     # -- policy ------------------------------------------------------------------------
 
@@ -104,7 +107,11 @@ class ProfileStore:
         with self.db.engine.begin() as conn:
             if published:
                 delete_outbox(conn, published)
-            result = self._batch(conn, now).run(events)
+            batch = BatchApply(
+                conn, now, self.policy_of, self.encode_changed, self.known_trait_keys, self.states
+            )
+            result = batch.run(events)
+        self.states.put(batch.committed())
         self.known_trait_keys |= result.trait_keys
         return result
 

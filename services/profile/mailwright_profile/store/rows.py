@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from mailwright_profile.computed.aggregates import Aggregates
 from mailwright_profile.consent import ConsentBook
@@ -32,6 +34,74 @@ def utc_or_none(value: datetime | None) -> datetime | None:
 def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def keyed_selects(
+    conn: sa.Connection,
+    query: sa.Select[Any],
+    columns: Sequence[sa.ColumnElement[Any]],
+    keys: Iterable[tuple[Any, ...]],
+) -> Iterator[sa.Select[Any]]:
+    """`query` restricted to the rows whose `columns` equal one of `keys`, as few
+    statements as the backend allows.
+
+    PostgreSQL gets one statement joined to `unnest` of one array parameter per column:
+    an `IN` list of separate parameters is compared element by element against every
+    row the planner visits, which on a freshly filled table (statistics not gathered
+    yet) is the whole workspace — quadratic work for a batch. SQLite gets `IN` lists of
+    up to `CHUNK` keys.
+    """
+    wanted = sorted(set(keys))
+    if not wanted:
+        return
+    if conn.dialect.name == "postgresql":
+        names = [f"k{i}" for i in range(len(columns))]
+        arrays = [
+            sa.bindparam(
+                f"keys_{name}",
+                [key[i] for key in wanted],
+                type_=postgresql.ARRAY(column.type),
+            )
+            for i, (name, column) in enumerate(zip(names, columns, strict=True))
+        ]
+        table = (
+            sa.func.unnest(*arrays)
+            .table_valued(*names)
+            .render_derived(name="wanted", with_types=False)
+        )
+        on = sa.and_(
+            *(column == table.c[name] for name, column in zip(names, columns, strict=True))
+        )
+        yield query.join(table, on)
+        return
+    # SQLite searches an index with `IN` only on its last equality column (a row-value
+    # `IN` is scanned): keys that share all but their last column go in one statement.
+    groups: dict[tuple[Any, ...], list[Any]] = {}
+    for key in wanted:
+        groups.setdefault(key[:-1], []).append(key[-1])
+    for prefix, lasts in groups.items():
+        fixed = [column == value for column, value in zip(columns, prefix, strict=False)]
+        for chunk in chunks(lasts):
+            yield query.where(*fixed, columns[-1].in_(chunk))
+
+
+@contextmanager
+def custom_plans(conn: sa.Connection) -> Iterator[None]:
+    """Plan the statements run inside for their parameters (PostgreSQL).
+
+    psycopg prepares a statement after a few executions, and the server may then settle
+    on a generic plan that cannot see how many keys an array parameter holds, nor use
+    fresh statistics of a table filling up: for `keyed_selects` that plan can be a
+    nested loop over the whole workspace. Only the lookups are planned each time: the
+    batch's writes keep their prepared plans (re-planning each row of an executemany
+    costs more than the lookups gain).
+    """
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:
+        conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+    yield
+    if postgres:
+        conn.exec_driver_sql("SET LOCAL plan_cache_mode TO DEFAULT")
 
 
 def state_from_row(row: Any) -> ProfileState:
@@ -81,18 +151,38 @@ def load_states(
     conn: sa.Connection, workspace: str, profile_ids: Iterable[str], lock: bool = True
 ) -> dict[str, ProfileState]:
     """Root profiles by id, locked for update on PostgreSQL (in id order)."""
-    wanted = sorted(set(profile_ids))
     found: dict[str, ProfileState] = {}
-    for chunk in chunks(wanted):
-        query = (
-            sa.select(t.profiles)
-            .where(t.profiles.c.workspace == workspace, t.profiles.c.profile_id.in_(chunk))
-            .order_by(t.profiles.c.profile_id)
-        )
-        if lock:
-            query = query.with_for_update()
-        for row in conn.execute(query):
+    query = (
+        sa.select(t.profiles)
+        .where(t.profiles.c.workspace == workspace)
+        .order_by(t.profiles.c.profile_id)
+    )
+    if lock:
+        query = query.with_for_update(of=t.profiles)
+    keys = [(p,) for p in profile_ids]
+    for statement in keyed_selects(conn, query, [t.profiles.c.profile_id], keys):
+        for row in conn.execute(statement):
             found[row.profile_id] = state_from_row(row)
+    return found
+
+
+def lock_versions(
+    conn: sa.Connection, workspace: str, profile_ids: Iterable[str]
+) -> dict[str, tuple[int, bool]]:
+    """Profiles by id: (version, whether it is a live root), their rows locked for update
+    on PostgreSQL (in id order), as `load_states` locks them."""
+    p = t.profiles
+    query = (
+        sa.select(p.c.profile_id, p.c.version, p.c.merged_into)
+        .where(p.c.workspace == workspace)
+        .order_by(p.c.profile_id)
+        .with_for_update(of=p)
+    )
+    found: dict[str, tuple[int, bool]] = {}
+    keys = [(i,) for i in profile_ids]
+    for statement in keyed_selects(conn, query, [p.c.profile_id], keys):
+        for row in conn.execute(statement):
+            found[row.profile_id] = (int(row.version), row.merged_into is None)
     return found
 
 
@@ -238,15 +328,12 @@ def unique_values_of(
     found: dict[str, dict[str, set[str]]] = {}
     if not kinds:
         return found
-    for chunk in chunks(list(profile_ids)):
-        rows = conn.execute(
-            sa.select(t.identities.c.profile_id, t.identities.c.type, t.identities.c.value).where(
-                t.identities.c.workspace == workspace,
-                t.identities.c.profile_id.in_(chunk),
-                t.identities.c.type.in_(list(kinds)),
-            )
-        )
-        for row in rows:
+    query = sa.select(t.identities.c.profile_id, t.identities.c.type, t.identities.c.value).where(
+        t.identities.c.workspace == workspace, t.identities.c.type.in_(list(kinds))
+    )
+    keys = [(p,) for p in profile_ids]
+    for statement in keyed_selects(conn, query, [t.identities.c.profile_id], keys):
+        for row in conn.execute(statement):
             found.setdefault(row.profile_id, {}).setdefault(row.type, set()).add(row.value)
     return found
 

@@ -6,6 +6,11 @@ resolves and an unmerge can restore it. Identities and events carry two profile 
 `profile_id`, the root that holds them now, and `home_id`, the profile they were first
 attributed to; an unmerge gives back every row whose home lies in the restored subtree.
 
+A profile's `version` goes up with every change of its projections (traits, computed
+traits, aggregates, consents, first and last seen): the event batches keep the states
+they wrote and use one again only while the stored version is still its own
+(`store/cache.py`), so any code that writes those columns must bump it.
+
 `profile_events` is range-partitioned by month on PostgreSQL (`occurred_at` is in its
 primary key for that reason); see docs/profiles.md for the partitions the service keeps.
 """
