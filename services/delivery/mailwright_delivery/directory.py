@@ -80,15 +80,28 @@ def _plain(value: struct_pb2.Value) -> Any:
     return None
 
 
-def recipient_of(profile: profile_pb2.Profile) -> Recipient:
-    traits = struct_dict(profile.traits)
-    traits.update(struct_dict(profile.computed_traits))
-    email = str(traits.get("email") or "")
+def _merged_trait(profile: profile_pb2.Profile, key: str) -> tuple[bool, Any]:
+    """Whether a profile has trait `key` and its value, a computed trait over a plain one
+    of the same key (as `recipient_of` merges them), without reading the other traits."""
+    for struct in (profile.computed_traits, profile.traits):
+        if key in struct.fields:
+            return True, _plain(struct.fields[key])
+    return False, None
+
+
+def _email_of(profile: profile_pb2.Profile, email_trait: Any) -> str:
+    email = str(email_trait or "")
     if not email:
         for linked in profile.identities:
             if linked.identity.type == "email":
-                email = linked.identity.value
-                break
+                return str(linked.identity.value)
+    return email
+
+
+def recipient_of(profile: profile_pb2.Profile) -> Recipient:
+    traits = struct_dict(profile.traits)
+    traits.update(struct_dict(profile.computed_traits))
+    email = _email_of(profile, traits.get("email"))
     consent = ""
     latest = None
     for item in profile.consents:
@@ -170,13 +183,19 @@ class Directory:
         for chunk, response in await self.profiles(workspace, profile_ids):
             asked = set(chunk)
             for profile in response.profiles:
-                recipient = recipient_of(profile)
+                # Only the traits asked for are read (not every computed trait).
+                chosen: dict[str, Any] = {}
+                for key in traits:
+                    held, value = _merged_trait(profile, key)
+                    if held:
+                        chosen[key] = value
                 linked = [(i.identity.type, i.identity.value) for i in profile.identities]
                 member = AudienceMember(
-                    profile_id=recipient.profile_id,
-                    email=recipient.email.strip().lower() or None,
+                    profile_id=profile.profile_id or profile.name.rsplit("/", 1)[-1],
+                    email=_email_of(profile, _merged_trait(profile, "email")[1]).strip().lower()
+                    or None,
                     external_ids=external_ids(linked),
-                    traits={t: recipient.traits[t] for t in traits if t in recipient.traits},
+                    traits=chosen,
                 )
                 if member.profile_id in asked:
                     found[member.profile_id] = member
