@@ -7,6 +7,8 @@ UNAVAILABLE (retryable), never INTERNAL.
 
 from __future__ import annotations
 
+import asyncio
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass
@@ -14,7 +16,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import grpc
-from google.protobuf import json_format
+from google.protobuf import json_format, struct_pb2
 
 from mailwright.connectors import AudienceMember
 from mailwright.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
@@ -53,15 +55,53 @@ async def call(awaitable: Awaitable[T], what: str) -> T:
         raise Unavailable(f"{what}: {code.name}: {detail}") from error
 
 
-def recipient_of(profile: profile_pb2.Profile) -> Recipient:
-    traits: dict[str, Any] = json_format.MessageToDict(profile.traits)
-    traits.update(json_format.MessageToDict(profile.computed_traits))
-    email = str(traits.get("email") or "")
+def struct_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
+    """A Struct as plain values: what `json_format.MessageToDict` gives (numbers as
+    floats, an unset value as None, infinities and NaN refused), without its generic
+    descriptor walk."""
+    return {key: _plain(value) for key, value in struct.fields.items()}
+
+
+def _plain(value: struct_pb2.Value) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        return value.string_value
+    if kind == "number_value":
+        number = value.number_value
+        if math.isinf(number) or math.isnan(number):
+            raise ValueError(f"Fail to serialize {number} for Value.number_value")
+        return number
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "struct_value":
+        return struct_dict(value.struct_value)
+    if kind == "list_value":
+        return [_plain(item) for item in value.list_value.values]
+    return None
+
+
+def _merged_trait(profile: profile_pb2.Profile, key: str) -> tuple[bool, Any]:
+    """Whether a profile has trait `key` and its value, a computed trait over a plain one
+    of the same key (as `recipient_of` merges them), without reading the other traits."""
+    for struct in (profile.computed_traits, profile.traits):
+        if key in struct.fields:
+            return True, _plain(struct.fields[key])
+    return False, None
+
+
+def _email_of(profile: profile_pb2.Profile, email_trait: Any) -> str:
+    email = str(email_trait or "")
     if not email:
         for linked in profile.identities:
             if linked.identity.type == "email":
-                email = linked.identity.value
-                break
+                return str(linked.identity.value)
+    return email
+
+
+def recipient_of(profile: profile_pb2.Profile) -> Recipient:
+    traits = struct_dict(profile.traits)
+    traits.update(struct_dict(profile.computed_traits))
+    email = _email_of(profile, traits.get("email"))
     consent = ""
     latest = None
     for item in profile.consents:
@@ -96,28 +136,41 @@ class Directory:
 
     # -- people -----------------------------------------------------------------------
 
+    async def profiles(
+        self, workspace: str, profile_ids: Sequence[str]
+    ) -> list[tuple[list[str], profile_pb2.BatchGetProfilesResponse]]:
+        """BatchGetProfiles of the distinct ids, `BATCH` (the service's maximum) a call,
+        the calls made concurrently; each chunk of ids with its response."""
+        wanted = list(dict.fromkeys(p for p in profile_ids if p))
+        chunks = [wanted[start : start + BATCH] for start in range(0, len(wanted), BATCH)]
+        responses = await asyncio.gather(
+            *(
+                call(
+                    self.clients.profile.BatchGetProfiles(
+                        profile_pb2.BatchGetProfilesRequest(
+                            parent=f"workspaces/{workspace}",
+                            names=[resource_name(workspace, "profiles", p) for p in chunk],
+                        )
+                    ),
+                    "profile service",
+                )
+                for chunk in chunks
+            )
+        )
+        return list(zip(chunks, responses, strict=True))
+
     async def recipients(self, workspace: str, profile_ids: Sequence[str]) -> dict[str, Recipient]:
         """The people of `profile_ids` that exist, by id (merged ids resolve onward)."""
         found: dict[str, Recipient] = {}
-        wanted = list(dict.fromkeys(p for p in profile_ids if p))
-        for start in range(0, len(wanted), BATCH):
-            chunk = wanted[start : start + BATCH]
-            response = await call(
-                self.clients.profile.BatchGetProfiles(
-                    profile_pb2.BatchGetProfilesRequest(
-                        parent=f"workspaces/{workspace}",
-                        names=[resource_name(workspace, "profiles", p) for p in chunk],
-                    )
-                ),
-                "profile service",
-            )
+        for chunk, response in await self.profiles(workspace, profile_ids):
+            asked = set(chunk)
             for profile in response.profiles:
                 recipient = recipient_of(profile)
                 found[recipient.profile_id] = recipient
                 # An id merged away resolves to the profile that absorbed it.
                 for merged in profile.merged_profiles:
                     absorbed = merged.rsplit("/", 1)[-1]
-                    if absorbed in chunk:
+                    if absorbed in asked:
                         found.setdefault(absorbed, recipient)
         return found
 
@@ -127,32 +180,28 @@ class Directory:
         """The people of `profile_ids` as an audience sees them: address, provider ids
         (identities typed `<provider>:<kind>`) and the `traits` asked for."""
         found: dict[str, AudienceMember] = {}
-        wanted = list(dict.fromkeys(p for p in profile_ids if p))
-        for start in range(0, len(wanted), BATCH):
-            chunk = wanted[start : start + BATCH]
-            response = await call(
-                self.clients.profile.BatchGetProfiles(
-                    profile_pb2.BatchGetProfilesRequest(
-                        parent=f"workspaces/{workspace}",
-                        names=[resource_name(workspace, "profiles", p) for p in chunk],
-                    )
-                ),
-                "profile service",
-            )
+        for chunk, response in await self.profiles(workspace, profile_ids):
+            asked = set(chunk)
             for profile in response.profiles:
-                recipient = recipient_of(profile)
+                # Only the traits asked for are read (not every computed trait).
+                chosen: dict[str, Any] = {}
+                for key in traits:
+                    held, value = _merged_trait(profile, key)
+                    if held:
+                        chosen[key] = value
                 linked = [(i.identity.type, i.identity.value) for i in profile.identities]
                 member = AudienceMember(
-                    profile_id=recipient.profile_id,
-                    email=recipient.email.strip().lower() or None,
+                    profile_id=profile.profile_id or profile.name.rsplit("/", 1)[-1],
+                    email=_email_of(profile, _merged_trait(profile, "email")[1]).strip().lower()
+                    or None,
                     external_ids=external_ids(linked),
-                    traits={t: recipient.traits[t] for t in traits if t in recipient.traits},
+                    traits=chosen,
                 )
-                if member.profile_id in chunk:
+                if member.profile_id in asked:
                     found[member.profile_id] = member
                 for merged in profile.merged_profiles:
                     absorbed = merged.rsplit("/", 1)[-1]
-                    if absorbed in chunk:
+                    if absorbed in asked:
                         found.setdefault(absorbed, with_profile_id(member, absorbed))
         return found
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from delivery_fakes import World, fake_definitions
 from delivery_harness import campaign_state, eventually, settings, sink_messages, start_sink
+from google.protobuf import json_format, struct_pb2
 
 from mailwright.common.v1 import common_pb2, event_pb2
 from mailwright.delivery.v1 import delivery_pb2 as pb
@@ -20,6 +21,7 @@ from mailwright.profile.v1 import profile_pb2
 from mailwright.render.v1 import render_pb2
 from mailwright.runtime.server import Platform
 from mailwright.runtime.service import resolve_services
+from mailwright_delivery.directory import Directory, struct_dict
 from mailwright_profile.simulate import identify, track
 from mailwright_smtp.sink import SmtpSink
 
@@ -247,3 +249,40 @@ async def test_erasing_a_person_at_the_profile_service_erases_their_sends(
         pb.ListSuppressionsRequest(parent=PARENT, reason=pb.SUPPRESSION_REASON_ERASED)
     )
     assert len(suppressions.suppressions) == 1
+
+
+async def test_more_people_than_one_batch_read_are_read_in_concurrent_calls(
+    stack: Stack,
+) -> None:
+    ann = await stack.person("u-ann", email="ann@example.com", first_name="Ann", age=41)
+    bob = await stack.person("u-bob", email="Bob@Example.com", tags=["a", {"b": None}])
+    ghosts = [f"ghost-{n}" for n in range(2400)]
+    asked = [ann, *ghosts[:1500], bob, *ghosts[1500:], ann]  # three calls of at most 1,000
+    directory = Directory(stack.clients)
+    found = await directory.recipients("acme", asked)
+    assert sorted(found) == sorted([ann, bob])
+    assert found[ann].traits["age"] == 41.0
+    assert found[ann].email == "ann@example.com"
+    assert found[bob].traits["tags"] == ["a", {"b": None}]
+    keys = ["first_name", "lifecycle_stage", "orders_count", "tags", "missing"]
+    members = await directory.audience_members("acme", asked, keys)
+    assert sorted(members) == sorted([ann, bob])
+    for person in (ann, bob):  # what the full read of the person says
+        held = found[person].traits
+        assert members[person].traits == {k: held[k] for k in keys if k in held}
+    assert members[ann].traits["first_name"] == "Ann"
+    assert members[ann].traits["lifecycle_stage"] == "prospect"
+    assert members[bob].email == "bob@example.com"
+
+
+def test_struct_dict_reads_a_struct_as_message_to_dict_does() -> None:
+    struct = struct_pb2.Struct()
+    struct.update({"n": 3, "s": "x", "b": False, "none": None, "o": {"l": [1, {}, []]}})
+    struct.fields["unset"].Clear()
+    assert struct_dict(struct) == json_format.MessageToDict(struct)
+    assert type(struct_dict(struct)["n"]) is float
+    struct.fields["inf"].number_value = float("inf")
+    with pytest.raises(ValueError, match="Infinity"):
+        json_format.MessageToDict(struct)
+    with pytest.raises(ValueError, match="inf"):
+        struct_dict(struct)

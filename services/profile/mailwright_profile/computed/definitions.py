@@ -75,7 +75,7 @@ def _top_category(inputs: Inputs) -> str | None:
 
 
 def _last_emails(inputs: Inputs, index: int) -> int:
-    recent = inputs.aggregates.recent_sends()[:LAST_EMAILS]
+    recent = inputs.recent_sends[:LAST_EMAILS]
     return sum(1 for _, held in recent if held[index])
 
 

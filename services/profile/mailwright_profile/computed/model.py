@@ -5,9 +5,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from mailwright_profile.computed.aggregates import (
@@ -57,6 +57,28 @@ class Changes(enum.Enum):
     the time of the change."""
 
 
+@lru_cache(maxsize=8)
+def window_bounds(today: date) -> tuple[str, tuple[str, ...]]:
+    """The last day and the first day of each of `WINDOWS` (ascending), as ISO dates: the
+    same for every profile read on one UTC day, so worked out once per day."""
+    first = tuple((today - timedelta(days=days - 1)).isoformat() for days in WINDOWS)
+    return today.isoformat(), first
+
+
+def _empty_window() -> dict[str, Any]:
+    return {"pv": 0, "v": 0, "a": 0, "o": 0, "pc": {}, "vp": {}, "vc": {}}
+
+
+def _add_bucket(total: dict[str, Any], bucket: Mapping[str, Any]) -> None:
+    for name, value in bucket.items():
+        if isinstance(value, dict):
+            counts = total[name]
+            for key, amount in value.items():
+                counts[key] = counts.get(key, 0) + amount
+        else:
+            total[name] += value
+
+
 class Inputs:
     """What a computed trait reads, with the window sums computed once."""
 
@@ -73,21 +95,43 @@ class Inputs:
         """Counters and per-key counts summed over the last `days` UTC days (today too)."""
         cache = self._windows
         if days not in cache:
-            first = (self.today - timedelta(days=days - 1)).isoformat()
-            last = self.today.isoformat()
-            total: dict[str, Any] = {"pv": 0, "v": 0, "a": 0, "o": 0, "pc": {}, "vp": {}, "vc": {}}
-            for day, bucket in self.aggregates.days.items():
-                if not first <= day <= last:
-                    continue
+            if days in WINDOWS:
+                self._standard_windows()
+            else:
+                first = (self.today - timedelta(days=days - 1)).isoformat()
+                total = _empty_window()
+                for day, bucket in self.aggregates.days.items():
+                    if first <= day <= self.today.isoformat():
+                        _add_bucket(total, bucket)
+                cache[days] = total
+        return cache[days]
+
+    def _standard_windows(self) -> None:
+        """Every window of `WINDOWS` (ascending) in one pass over the days: a day's bucket
+        is added to the windows that hold it, the narrowest first."""
+        last, firsts = window_bounds(self.today)
+        totals = [_empty_window() for _ in WINDOWS]
+        widest = firsts[-1]
+        for day, bucket in self.aggregates.days.items():
+            if day > last or day < widest:
+                continue
+            index = 0
+            while day < firsts[index]:
+                index += 1
+            for total in totals[index:]:
                 for name, value in bucket.items():
-                    if isinstance(value, dict):
+                    if type(value) is dict:
                         counts = total[name]
                         for key, amount in value.items():
                             counts[key] = counts.get(key, 0) + amount
                     else:
                         total[name] += value
-            cache[days] = total
-        return cache[days]
+        self._windows.update(zip(WINDOWS, totals, strict=True))
+
+    @cached_property
+    def recent_sends(self) -> list[tuple[str, list[Any]]]:
+        """`Aggregates.recent_sends`, sorted once for every trait that reads it."""
+        return self.aggregates.recent_sends()
 
     @cached_property
     def last_order(self) -> datetime | None:

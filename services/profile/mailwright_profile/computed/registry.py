@@ -14,7 +14,7 @@ mailwright_profile.computed.docs`); predictive scorers add theirs through
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -50,6 +50,7 @@ class TraitRegistry:
 
     def __init__(self, traits: Iterable[ComputedTrait]) -> None:
         self._traits: dict[str, ComputedTrait] = {}
+        self._evaluators: tuple[tuple[str, Callable[[Inputs], Any]], ...] | None = None
         for trait in traits:
             self.add(trait)
 
@@ -57,6 +58,17 @@ class TraitRegistry:
         if trait.key in self._traits:
             raise ValueError(f"computed trait {trait.key!r} is defined twice")
         self._traits[trait.key] = trait
+        self._evaluators = None
+
+    def evaluators(self) -> tuple[tuple[str, Callable[[Inputs], Any]], ...]:
+        """(key, compute) of every trait evaluated from the aggregates (not the scorers'),
+        in registry order; worked out once, again only after `add`."""
+        held = self._evaluators
+        if held is None:
+            held = self._evaluators = tuple(
+                (t.key, t.compute) for t in self._traits.values() if t.source == "profile"
+            )
+        return held
 
     def add_scorer_outputs(self, scorer: str, outputs: Iterable[str], description: str) -> None:
         """Declare traits a predictive scorer writes (numbers; stored by the scorer)."""
@@ -91,12 +103,10 @@ def evaluate_all(
     """Every computed trait with a value, at `now`."""
     inputs = Inputs(aggregates, consents, now)
     values: dict[str, Any] = {}
-    for trait in registry:
-        if trait.source != "profile":
-            continue
-        value = trait.compute(inputs)
+    for key, compute in registry.evaluators():
+        value = compute(inputs)
         if value is not None:
-            values[trait.key] = value
+            values[key] = value
     return values
 
 

@@ -143,9 +143,11 @@ class ProfileStore:
             return reads.list_profiles(conn, workspace, order_by, pushed, after, limit)
 
     def views(self, workspace: str, profile_ids: Sequence[str]) -> list[ProfileView]:
+        """The live profiles of `profile_ids`, in that order (ids merged away or gone are
+        left out), read four queries a chunk rather than three per profile."""
         with self.db.reader.connect() as conn:
-            found = [r.profile_view(conn, workspace, p) for p in profile_ids]
-        return [v for v in found if v is not None]
+            found = r.profile_views(conn, workspace, profile_ids)
+        return [found[p] for p in profile_ids if p in found and found[p].profile_id == p]
 
     def list_events(
         self,

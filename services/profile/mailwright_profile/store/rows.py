@@ -238,10 +238,50 @@ def link_from_row(row: Any) -> IdentityLink:
     )
 
 
+def _view_columns() -> list[sa.Column[Any]]:
+    """The columns a `ProfileView` is made of (not `computed`, which it evaluates again
+    at the time of reading, nor the refresh schedule)."""
+    c = t.profiles.c
+    return [
+        c.profile_id,
+        c.version,
+        c.created_at,
+        c.updated_at,
+        c.first_seen,
+        c.last_seen,
+        c.traits,
+        c.trait_meta,
+        c.aggregates,
+        c.consents,
+        c.scores,
+    ]
+
+
+def _view_of(
+    workspace: str, row: Any, links: Sequence[IdentityLink], merged: Iterable[str]
+) -> ProfileView:
+    return ProfileView(
+        workspace=workspace,
+        profile_id=str(row.profile_id),
+        version=int(row.version),
+        created_at=utc(row.created_at),
+        updated_at=utc(row.updated_at),
+        first_seen=utc_or_none(row.first_seen),
+        last_seen=utc_or_none(row.last_seen),
+        identities=tuple(links),
+        traits=dict(row.traits or {}),
+        trait_meta=dict(row.trait_meta or {}),
+        aggregates=Aggregates.from_json(row.aggregates),
+        consents=dict(row.consents or {}),
+        merged_profiles=tuple(sorted(merged)),
+        scores=dict(row.scores or {}),
+    )
+
+
 def profile_view(conn: sa.Connection, workspace: str, profile_id: str) -> ProfileView | None:
     """A live profile and everything it holds; None when there is no such root."""
     row = conn.execute(
-        sa.select(t.profiles).where(
+        sa.select(*_view_columns()).where(
             t.profiles.c.workspace == workspace,
             t.profiles.c.profile_id == profile_id,
             t.profiles.c.merged_into.is_(None),
@@ -250,22 +290,7 @@ def profile_view(conn: sa.Connection, workspace: str, profile_id: str) -> Profil
     if row is None:
         return None
     merged = [p for p, parent in members(conn, workspace, profile_id) if parent is not None]
-    return ProfileView(
-        workspace=workspace,
-        profile_id=profile_id,
-        version=int(row.version),
-        created_at=utc(row.created_at),
-        updated_at=utc(row.updated_at),
-        first_seen=utc_or_none(row.first_seen),
-        last_seen=utc_or_none(row.last_seen),
-        identities=tuple(identity_links(conn, workspace, profile_id)),
-        traits=dict(row.traits or {}),
-        trait_meta=dict(row.trait_meta or {}),
-        aggregates=Aggregates.from_json(row.aggregates),
-        consents=dict(row.consents or {}),
-        merged_profiles=tuple(sorted(merged)),
-        scores=dict(row.scores or {}),
-    )
+    return _view_of(workspace, row, identity_links(conn, workspace, profile_id), merged)
 
 
 def merge_from_row(row: Any) -> MergeView:
@@ -418,7 +443,7 @@ def _profile_views_chunk(
     live = {
         str(row.profile_id): row
         for row in conn.execute(
-            sa.select(profiles).where(
+            sa.select(*_view_columns()).where(
                 profiles.c.workspace == workspace,
                 profiles.c.profile_id.in_(roots),
                 profiles.c.merged_into.is_(None),
@@ -441,21 +466,8 @@ def _profile_views_chunk(
         .order_by(identities.c.linked_at, identities.c.type, identities.c.value)
     ):
         links.setdefault(str(row.profile_id), []).append(link_from_row(row))
-    views: dict[str, ProfileView] = {}
-    for root, row in live.items():
-        views[root] = ProfileView(
-            workspace=workspace,
-            profile_id=root,
-            version=int(row.version),
-            created_at=utc(row.created_at),
-            updated_at=utc(row.updated_at),
-            first_seen=utc_or_none(row.first_seen),
-            last_seen=utc_or_none(row.last_seen),
-            identities=tuple(links.get(root, ())),
-            traits=dict(row.traits or {}),
-            trait_meta=dict(row.trait_meta or {}),
-            aggregates=Aggregates.from_json(row.aggregates),
-            consents=dict(row.consents or {}),
-            merged_profiles=tuple(sorted(merged.get(root, ()))),
-        )
+    views = {
+        root: _view_of(workspace, row, links.get(root, ()), merged.get(root, ()))
+        for root, row in live.items()
+    }
     return {asked: views[root] for asked, root in root_of_id.items() if root in views}
