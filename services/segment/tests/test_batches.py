@@ -194,3 +194,19 @@ async def test_a_redelivered_batch_publishes_no_transition_twice(
             ("two-orders", p1, "entered"),
             ("two-orders", p2, "entered"),
         ]
+
+
+def test_changes_that_repeat_some_events_count_each_event_once(engine: sa.Engine) -> None:
+    membership = _engine(engine)
+
+    def orders(version: int, *ids: str) -> ProfileChange:
+        facts = tuple(EventFact(i, "Order Completed", NOW - MINUTE) for i in ids)
+        return ProfileChange("acme", "p1", version, events=facts)
+
+    membership.apply_many([orders(1, "o1"), orders(2, "o1", "o2")])
+    assert membership.apply_many([orders(3, "o2", "o1")]).log_ids == []
+    assert _history(engine) == [("two-orders", "p1", True, "event")]
+    with engine.connect() as conn:
+        held = conn.execute(sa.text("SELECT count(*) FROM segment_events")).scalar_one()
+        counted = conn.execute(sa.text('SELECT sum("count") FROM segment_buckets')).scalar_one()
+    assert (held, counted) == (2, 2)
