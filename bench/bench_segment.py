@@ -26,11 +26,21 @@ hand-written predicate, and the time from a change to the `entered` message.
    bus): a `ProfileChanged` with an order is published for a new person, and the time to
    the `entered` message on `segments.membership` is taken, one person at a time (1,000;
    200 quick). Baseline: one bare bus hop (publish to a consumer) in the same run.
+
+4. **Consumer throughput.** The segment service alone on an in-process platform (SQLite,
+   then PostgreSQL; in-memory bus) with three segments: 10,000 `ProfileChanged` messages
+   (3,000 quick) over 1,000 people (500 quick), one event and a `country` trait each, are
+   published at once and the time until the consumer has stored them all is taken.
+   Baseline: the same changes (in another workspace of the same database) given straight
+   to `MembershipEngine.apply_many`, 500 per transaction, in the same run. Ratio:
+   consumer ÷ direct (goal ≥ 0.5: the bus, the publish of transitions and the partitions'
+   parallel transactions cost at most half).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import statistics
 import sys
@@ -39,7 +49,7 @@ import time
 import uuid
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -435,7 +445,8 @@ async def _latencies(count: int, tmp: Path) -> tuple[list[float], list[float]]:
         echo = bus.subscribe("bench.echo", "bench-echo", on_echo)
         await listener.start()
         await echo.start()
-        changes, hops = [], []
+        changes: list[float] = []
+        hops: list[float] = []
         try:
             for i in range(count + 20):
                 profile = f"b{i}"
@@ -509,6 +520,153 @@ def latency_results(count: int) -> list[Result]:
     return out
 
 
+# ---------------------------------------------------------------------------------------
+# 4. Consumer throughput
+
+THROUGHPUT_RULES = (
+    ("buyers", 'event "Order Completed"'),
+    ("french-viewers", RULE),
+    ("active", 'event "Page Viewed" count >= 2 in last 7 days'),
+)
+
+
+def _throughput_changes(ws: str, people: int, count: int) -> list[bytes]:
+    """`count` ProfileChanged messages over `people` people, one event and a trait each."""
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    from mailwright.common.v1 import event_pb2
+    from mailwright.profile.v1 import profile_pb2
+
+    rng = np.random.default_rng(11)
+    names = rng.choice(len(NAMES), size=count, p=SHARES)
+    at = Timestamp()
+    at.FromDatetime(datetime.now(UTC))
+    out = []
+    for i in range(count):
+        profile = f"t{i % people}"
+        message = profile_pb2.ProfileChanged(
+            workspace=ws,
+            profile_id=profile,
+            version=i // people + 1,
+            occur_time=at,
+            events=[
+                event_pb2.Event(
+                    type=event_pb2.EVENT_TYPE_TRACK,
+                    event=NAMES[int(names[i])],
+                    message_id=f"{ws}-{i}",
+                    profile_id=profile,
+                    workspace=ws,
+                    timestamp=at,
+                )
+            ],
+        )
+        message.traits.update({"country": COUNTRIES[i % len(COUNTRIES)]})
+        out.append(message.SerializeToString())
+    return out
+
+
+async def _throughput(
+    database_url: str | None, people: int, count: int, tmp: Path
+) -> tuple[float, float]:
+    """Changes per second through the service's consumer, and through `apply_many` of the
+    same changes (another workspace, same database) in transactions of 500."""
+    from mailwright.profile.v1 import profile_pb2
+    from mailwright.rules.library import builtin_taxonomy
+    from mailwright.runtime.bus import Outgoing
+    from mailwright.runtime.server import Platform
+    from mailwright.runtime.service import resolve_services
+    from mailwright.runtime.settings import Settings
+    from mailwright.segment.v1 import segment_pb2
+    from mailwright_segment.app import SegmentApp
+    from mailwright_segment.facts import profile_change
+    from mailwright_segment.store.tables import events as events_table
+
+    extra: dict[str, Any] = {"database_url": database_url} if database_url else {}
+    settings = Settings(
+        data_dir=tmp,
+        grpc_port=0,
+        http_port=0,
+        auth_secret="b" * 48,
+        bus_url=f"memory://bench-{uuid.uuid4().hex}",
+        shutdown_grace=timedelta(seconds=1),
+        **extra,
+    )
+    platform = Platform(settings, resolve_services(["segment"]))
+    await platform.start()
+    try:
+        assert platform.runtime is not None
+        (app,) = [a for a in platform.apps if isinstance(a, SegmentApp)]
+        clients = platform.clients()
+        for ws in ("direct", "consumer"):
+            for segment_id, rule in THROUGHPUT_RULES:
+                await clients.segment.CreateSegment(
+                    segment_pb2.CreateSegmentRequest(
+                        parent=f"workspaces/{ws}",
+                        segment_id=segment_id,
+                        segment=segment_pb2.Segment(rule_text=rule),
+                    )
+                )
+        await clients.close()
+        taxonomy, _ = builtin_taxonomy()
+
+        direct = [
+            profile_change(profile_pb2.ProfileChanged.FromString(v), taxonomy)
+            for v in _throughput_changes("direct", people, count)
+        ]
+        started = time.perf_counter()
+        for low in range(0, len(direct), 500):
+            await app.db.run(app.engine.apply_many, direct[low : low + 500])
+        baseline = len(direct) / (time.perf_counter() - started)
+
+        payloads = _throughput_changes("consumer", people, count)
+
+        def stored() -> int:
+            with app.engine.reader.connect() as conn:
+                query = sa.select(sa.func.count()).where(events_table.c.ws == "consumer")
+                return int(conn.execute(query).scalar_one())
+
+        started = time.perf_counter()
+        for low in range(0, len(payloads), 1000):
+            await platform.runtime.bus.publish_many(
+                Outgoing("profiles.changed", f"consumer:t{(low + i) % people}", value)
+                for i, value in enumerate(payloads[low : low + 1000])
+            )
+        deadline = time.monotonic() + 1800
+        while (done := await app.db.run(stored)) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the consumer applied {done} of {count} changes in time")
+            await asyncio.sleep(0.05)
+        return count / (time.perf_counter() - started), baseline
+    finally:
+        await platform.stop()
+
+
+def throughput_results(people: int, count: int, postgres: bool) -> list[Result]:
+    out = []
+    targets: list[tuple[str, str | None]] = [("SQLite", None)]
+    if postgres:
+        targets.append(("PostgreSQL", "postgres"))
+    for label, url in targets:
+        with tempfile.TemporaryDirectory() as tmp:
+            if url is None:
+                mine, base = asyncio.run(_throughput(None, people, count, Path(tmp)))
+            else:
+                with contextlib.contextmanager(postgres_database)() as target:
+                    mine, base = asyncio.run(_throughput(target, people, count, Path(tmp)))
+        out.append(
+            Result(
+                name=f"segment consumer, profiles.changed applied ({label}, memory bus)",
+                value=mine,
+                unit="changes/s",
+                baseline=base,
+                baseline_unit="changes/s apply_many x500",
+                ratio=mine / base,
+                goal=">= 0.5",
+            )
+        )
+    return out
+
+
 def _full_size() -> tuple[int, int]:
     """`MAILWRIGHT_BENCH_SEGMENT_SIZE=1000000x20000000` (profiles x events) overrides."""
     value = os.environ.get("MAILWRIGHT_BENCH_SEGMENT_SIZE", "")
@@ -521,10 +679,13 @@ def _full_size() -> tuple[int, int]:
 def run(quick: bool) -> list[Result]:
     if quick:
         sizes, incremental, latency, runs = (20_000, 400_000), (2_000, 20_000), 200, 3
+        throughput = (500, 3_000)
     else:
         sizes, incremental, latency, runs = _full_size(), (2_000, 200_000), 1000, 3
+        throughput = (1_000, 10_000)
     return [
         *recompute_results(*sizes, runs=runs),
         incremental_result(*incremental),
         *latency_results(latency),
+        *throughput_results(*throughput, postgres=True),
     ]

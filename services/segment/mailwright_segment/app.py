@@ -3,7 +3,15 @@
 Besides the servicer, the service runs:
 
 * the **consumer** of `profiles.changed` and `profiles.deleted` (group `segment`), which
-  hands each change to the membership engine and publishes what it logged;
+  hands the changes to the membership engine and publishes what they logged. It takes a
+  partition's messages at once (the bus's batch subscription) and applies the changes in
+  order in one transaction (group commit), then publishes once for all of them. When that
+  transaction fails, the changes are applied one by one, each in its own transaction, so
+  the one that cannot be applied (a poisoned message) fails alone: the bus retries it and,
+  after `max_deliveries`, moves it to the dead letters, while the others are applied. An
+  event already held is skipped, so a redelivered batch changes nothing and logs no
+  transition twice. Erasures (`profiles.deleted`) are applied one at a time, as are
+  messages that cannot be read (they fail alone);
 * the **publisher** of `segments.membership`: transitions are logged in the same
   transaction that makes them (the outbox) and published right after it commits; a sweep
   republishes any a crash left behind (at least once);
@@ -35,7 +43,7 @@ from mailwright.errors import MailwrightError
 from mailwright.names import WORKSPACE_ID
 from mailwright.profile.v1 import profile_pb2
 from mailwright.rules.library import builtin_taxonomy
-from mailwright.runtime.bus import Message, Outgoing, Subscription
+from mailwright.runtime.bus import ConsumerOptions, Message, Outgoing, Subscription
 from mailwright.runtime.requests import RequestLog
 from mailwright.runtime.service import Runtime, ServiceDefinition
 from mailwright.runtime.settings import Duration
@@ -43,7 +51,7 @@ from mailwright.segment.v1 import segment_pb2, segment_pb2_grpc
 from mailwright_segment.api import SegmentServicer
 from mailwright_segment.catalog import SegmentCatalog
 from mailwright_segment.engine import Clock, MembershipEngine, Outcome, wall_clock
-from mailwright_segment.facts import profile_change, profile_erasure
+from mailwright_segment.facts import ProfileChange, profile_change, profile_erasure
 from mailwright_segment.messages import MEMBERSHIP_TOPIC, change_message, membership_key
 from mailwright_segment.store import sqlfuncs
 from mailwright_segment.store.memberships import JobRow
@@ -72,6 +80,12 @@ class SegmentSettings(BaseModel):
     recompute_slice: int = Field(default=2000, ge=10, le=100_000)
     housekeeping_interval: Duration = timedelta(hours=1)
     republish_after: Duration = timedelta(seconds=10)
+    read_batch: int = Field(default=64, ge=1, le=10_000)
+    """Messages read per partition at once: the most changes applied in one transaction."""
+    max_deliveries: int = Field(default=5, ge=1, le=1000)
+    """Deliveries of a message that keeps failing before it goes to the dead letters."""
+    retry_backoff: float = Field(default=1.0, gt=0)
+    """Seconds before a failed message is redelivered; doubles with each delivery."""
 
 
 class SegmentApp:
@@ -112,8 +126,13 @@ class SegmentApp:
     async def start(self) -> None:
         await self.db.run(self.db.check_connection)
         await self.db.run(self.db.migrate)
-        self.subscription = self.runtime.bus.subscribe(
-            [CHANGED_TOPIC, DELETED_TOPIC], "segment", self.handle
+        s = self.settings
+        self.subscription = self.runtime.bus.subscribe_batches(
+            [CHANGED_TOPIC, DELETED_TOPIC],
+            "segment",
+            self.handle_many,
+            max_deliveries=s.max_deliveries,
+            options=ConsumerOptions(retry_backoff=s.retry_backoff, batch_size=s.read_batch),
         )
         await self.subscription.start()
         for name, loop in (
@@ -137,14 +156,75 @@ class SegmentApp:
 
     # -- consuming ----------------------------------------------------------------------
     async def handle(self, message: Message) -> None:
+        """Apply one message in its own transaction and publish what it logged."""
         if message.topic == DELETED_TOPIC:
             erasure = profile_erasure(profile_pb2.ProfileDeleted.FromString(message.value))
             _check_identity(erasure.workspace, erasure.profile_id)
             await self.after(await self.db.run(self.engine.erase, erasure))
             return
+        await self.after(await self.db.run(self.engine.apply, self._change(message)))
+
+    async def handle_many(self, messages: Sequence[Message]) -> list[Exception | None]:
+        """The bus batch handler: a partition's messages in order; one outcome per message
+        (None when applied). Consecutive changes share one transaction (see the module
+        docstring); what they logged is published once, after it commits."""
+        outcomes: list[Exception | None] = [None] * len(messages)
+        pending: list[tuple[int, ProfileChange]] = []
+        done = Outcome()
+        for index, message in enumerate(messages):
+            if message.topic == DELETED_TOPIC:
+                # What came before is published first, as the erasure deletes the history.
+                done.extend(await self._apply_changes(pending, outcomes))
+                await self.after(done)
+                pending, done = [], Outcome()
+                try:
+                    await self.handle(message)
+                except Exception as error:  # an erasure fails alone
+                    outcomes[index] = error
+                continue
+            try:
+                pending.append((index, self._change(message)))
+            except Exception as error:  # an unreadable message fails alone
+                outcomes[index] = error
+        done.extend(await self._apply_changes(pending, outcomes))
+        await self.after(done)
+        return outcomes
+
+    def _change(self, message: Message) -> ProfileChange:
         change = profile_change(profile_pb2.ProfileChanged.FromString(message.value), self.taxonomy)
         _check_identity(change.workspace, change.profile_id)
-        await self.after(await self.db.run(self.engine.apply, change))
+        return change
+
+    async def _apply_changes(
+        self, changes: list[tuple[int, ProfileChange]], outcomes: list[Exception | None]
+    ) -> Outcome:
+        """Apply the changes in one transaction or, if that fails, one by one; record the
+        failures in `outcomes` (by message index) and return what was logged."""
+        if not changes:
+            return Outcome()
+        try:
+            return await self.db.run(self.engine.apply_many, [c for _, c in changes])
+        except Exception as error:
+            if len(changes) == 1:
+                outcomes[changes[0][0]] = error
+                return Outcome()
+            log.info(
+                "a batch of %d changes failed (%s); applying them one by one",
+                len(changes),
+                type(error).__name__,
+            )
+        done = Outcome()
+        for index, change in changes:
+            try:
+                done.extend(await self.db.run(self.engine.apply, change))
+            except Exception as error:
+                log.warning(
+                    "change of profile %s could not be applied: %s",
+                    change.profile_id,
+                    type(error).__name__,
+                )
+                outcomes[index] = error
+        return done
 
     async def after(self, outcome: Outcome) -> None:
         """Publish what a unit of work logged; wake watchers and, if needed, the timers."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -131,53 +131,62 @@ class MembershipEngine:
     # -- changes -------------------------------------------------------------------------
     def apply(self, change: ProfileChange) -> Outcome:
         """Apply one `ProfileChanged` and bring the person's memberships up to date."""
-        ws, profile_id = change.workspace, change.profile_id
+        with self.engine.begin() as conn:
+            return self._apply(conn, change)
+
+    def apply_many(self, changes: Sequence[ProfileChange]) -> Outcome:
+        """Apply changes in order in one transaction (group commit): the same as `apply`
+        of each in turn, but all of them or none; a person's row lock is held from their
+        first change to the commit."""
         outcome = Outcome()
         with self.engine.begin() as conn:
-            row = projection.workspace(conn, ws)
-            index = self.index(conn, ws, row.segments_epoch)
-            known = projection.lock_profile(conn, ws, profile_id) is not None
-            # Read the clock once the person is ours: no change can commit behind it.
-            now = self.clock()
-            pk = projection.profile_pk(conn, ws, profile_id, now)
-            merged = self._merge(conn, ws, pk, change, index, now, row.pruned_before, outcome)
-            stored_version = projection.profile_version(conn, pk)
-            fresh_traits = not (change.version and change.version < stored_version)
-            if fresh_traits:
-                projection.set_traits(conn, ws, pk, change.traits, change.removed_traits)
-                observe(conn, ws, (("", k, trait_kind(v)) for k, v in change.traits.items()))
-            by_event = projection.specs_for_events(conn, ws, {e.name for e in change.events})
-            fresh = projection.add_events(conn, ws, pk, change.events, by_event)
-            held = {e.message_id for e in change.events}
-            new_ids = {e.message_id for e in fresh}
-            emails = [
-                e for e in change.emails if e.message_id in new_ids or e.message_id not in held
-            ]
-            projection.add_emails(conn, ws, pk, emails)
-            observe(
-                conn,
-                ws,
-                (
-                    (e.name, k, trait_kind(v) if not isinstance(v, str) else "string")
-                    for e in fresh
-                    for k, v in e.properties.items()
-                ),
+            for change in changes:
+                outcome.extend(self._apply(conn, change))
+        return outcome
+
+    def _apply(self, conn: sa.Connection, change: ProfileChange) -> Outcome:
+        ws, profile_id = change.workspace, change.profile_id
+        outcome = Outcome()
+        row = projection.workspace(conn, ws)
+        index = self.index(conn, ws, row.segments_epoch)
+        known = projection.lock_profile(conn, ws, profile_id) is not None
+        # Read the clock once the person is ours: no change can commit behind it.
+        now = self.clock()
+        pk = projection.profile_pk(conn, ws, profile_id, now)
+        merged = self._merge(conn, ws, pk, change, index, now, row.pruned_before, outcome)
+        stored_version = projection.profile_version(conn, pk)
+        fresh_traits = not (change.version and change.version < stored_version)
+        if fresh_traits:
+            projection.set_traits(conn, ws, pk, change.traits, change.removed_traits)
+            observe(conn, ws, (("", k, trait_kind(v)) for k, v in change.traits.items()))
+        by_event = projection.specs_for_events(conn, ws, {e.name for e in change.events})
+        fresh = projection.add_events(conn, ws, pk, change.events, by_event)
+        held = {e.message_id for e in change.events}
+        new_ids = {e.message_id for e in fresh}
+        emails = [e for e in change.emails if e.message_id in new_ids or e.message_id not in held]
+        projection.add_emails(conn, ws, pk, emails)
+        observe(
+            conn,
+            ws,
+            (
+                (e.name, k, trait_kind(v) if not isinstance(v, str) else "string")
+                for e in fresh
+                for k, v in e.properties.items()
+            ),
+        )
+        projection.touch_profile(conn, pk, max(change.version, stored_version), now)
+        if merged or not known:
+            start: Iterable[str] = index.segments
+        else:
+            start = index.affected(
+                change.trait_keys if fresh_traits else (),
+                {e.name for e in fresh},
+                bool(emails),
             )
-            projection.touch_profile(conn, pk, max(change.version, stored_version), now)
-            if merged or not known:
-                start: Iterable[str] = index.segments
-            else:
-                start = index.affected(
-                    change.trait_keys if fresh_traits else (),
-                    {e.name for e in fresh},
-                    bool(emails),
-                )
-            cause = "merge" if merged else ("event" if fresh else "trait")
-            outcome.extend(
-                self._evaluate(
-                    conn, ws, pk, profile_id, index, start, now, cause, row.pruned_before
-                )
-            )
+        cause = "merge" if merged else ("event" if fresh else "trait")
+        outcome.extend(
+            self._evaluate(conn, ws, pk, profile_id, index, start, now, cause, row.pruned_before)
+        )
         return outcome
 
     def _merge(

@@ -223,8 +223,8 @@ def observe(conn: sa.Connection, ws: str, rows: Iterable[tuple[str, str, str]]) 
         for e, k, t in dict.fromkeys(rows)
         if len(e) <= NAME and len(k) <= NAME
     ]
-    if values:
-        conn.execute(upsert(conn, observed).values(values).on_conflict_do_nothing())
+    if values:  # parameters, not .values(): the statement compiles once and is cached
+        conn.execute(upsert(conn, observed).on_conflict_do_nothing(), values)
 
 
 def observed_types(conn: sa.Connection, ws: str) -> list[tuple[str, str, str]]:
@@ -328,22 +328,18 @@ def add_events(
     if not unique:
         return []
     inserted = conn.execute(
-        upsert(conn, events)
-        .values(
-            [
-                {
-                    "ws": ws,
-                    "message_id": f.message_id,
-                    "pk": pk,
-                    "name": f.name,
-                    "at": f.at,
-                    "properties": dumps(dict(f.properties)),
-                }
-                for f in unique
-            ]
-        )
-        .on_conflict_do_nothing()
-        .returning(events.c.message_id)
+        upsert(conn, events).on_conflict_do_nothing().returning(events.c.message_id),
+        [
+            {
+                "ws": ws,
+                "message_id": f.message_id,
+                "pk": pk,
+                "name": f.name,
+                "at": f.at,
+                "properties": dumps(dict(f.properties)),
+            }
+            for f in unique
+        ],
     ).scalars()
     fresh_ids = set(inserted)
     fresh = [f for f in unique if f.message_id in fresh_ids]
@@ -417,7 +413,19 @@ def _write_buckets(
 ) -> None:
     if not values:
         return
-    statement = upsert(conn, buckets).values(
+    statement = upsert(conn, buckets)
+    excluded = statement.excluded
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=[buckets.c.ws, buckets.c.spec_id, buckets.c.pk, buckets.c.day],
+            set_={
+                "count": excluded["count"],
+                "n": excluded["n"],
+                "total": excluded["total"],
+                "minimum": excluded["minimum"],
+                "maximum": excluded["maximum"],
+            },
+        ),
         [
             {
                 "ws": ws,
@@ -431,20 +439,7 @@ def _write_buckets(
                 "maximum": b.maximum,
             }
             for (spec_id, day), b in values.items()
-        ]
-    )
-    excluded = statement.excluded
-    conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=[buckets.c.ws, buckets.c.spec_id, buckets.c.pk, buckets.c.day],
-            set_={
-                "count": excluded["count"],
-                "n": excluded["n"],
-                "total": excluded["total"],
-                "minimum": excluded["minimum"],
-                "maximum": excluded["maximum"],
-            },
-        )
+        ],
     )
 
 
