@@ -272,20 +272,23 @@ def load_plugins(only: Sequence[str] | None = None) -> Plugins:
 
 
 _lock = threading.Lock()
-_process_plugins: Plugins | None = None
+_process_plugins: dict[frozenset[str] | None, Plugins] = {}
 
 
 def get_plugins(settings: Settings | None = None) -> Plugins:
-    """The plugins of this process, loaded on the first call.
+    """The plugins of this process for a selection, loaded on the first call for it.
 
-    The first call decides which plugins load: `settings.plugins` when settings are
-    given, else `MAILWRIGHT_PLUGINS`; later calls return the same object.
+    The selection is `settings.plugins` when settings are given, else
+    `MAILWRIGHT_PLUGINS` (unset: every installed plugin). Later calls with the same
+    selection return the same object; a platform with another selection in the same
+    process (tests, benchmarks, `mailwright up` beside a CLI) gets its own.
     """
-    global _process_plugins
+    only = settings.plugins if settings is not None else names_from_environment()
+    key = None if only is None else frozenset(only)
     with _lock:
-        if _process_plugins is None:
-            only = settings.plugins if settings is not None else names_from_environment()
-            _process_plugins = load_plugins(only)
-            loaded = [info.name for info in _process_plugins.info()]
+        found = _process_plugins.get(key)
+        if found is None:
+            found = _process_plugins[key] = load_plugins(only)
+            loaded = [info.name for info in found.info()]
             log.info("plugins loaded: %s", ", ".join(loaded) or "none")
-        return _process_plugins
+        return found

@@ -106,17 +106,23 @@ def test_the_variable_is_read_as_a_comma_separated_list(monkeypatch: pytest.Monk
     assert names_from_environment() is None
 
 
-def test_the_process_loads_plugins_once_as_the_variable_says(
+def test_the_process_loads_each_selection_of_plugins_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(plugins_module, "_process_plugins", None)
+    monkeypatch.setattr(plugins_module, "_process_plugins", {})
     monkeypatch.setenv("MAILWRIGHT_PLUGINS", "smtp")
 
     first = get_plugins()
-    monkeypatch.setenv("MAILWRIGHT_PLUGINS", "")
-
     assert get_plugins() is first
     assert [info.name for info in first.info()] == ["smtp"]
+    # another platform of the same process asking for other plugins gets them
+    # (the first selection used to stick: a later platform found no 'smtp')
+    monkeypatch.setenv("MAILWRIGHT_PLUGINS", "files,smtp")
+    second = get_plugins()
+    assert second is not first
+    assert sorted(info.name for info in second.info()) == ["files", "smtp"]
+    monkeypatch.setenv("MAILWRIGHT_PLUGINS", "smtp")
+    assert get_plugins() is first
 
 
 def test_a_restriction_naming_a_missing_plugin_is_reported() -> None:
