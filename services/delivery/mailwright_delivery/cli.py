@@ -99,6 +99,15 @@ def connection(function: Callable[..., Coroutine[Any, Any, None]]) -> Callable[.
 
 Stub = Any
 
+file_option = click.option(
+    "-f",
+    "--file",
+    "path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The YAML file.",
+)
+
 
 @click.group()
 def campaigns() -> None:
@@ -106,13 +115,7 @@ def campaigns() -> None:
 
 
 @campaigns.command("create")
-@click.option(
-    "-f",
-    "--file",
-    "path",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-)
+@file_option
 @connection
 async def create_campaign(stub: Stub, target: Target, path: Path) -> None:
     """Create a campaign from a YAML file (its `id` names it)."""
@@ -245,13 +248,7 @@ def journeys() -> None:
 
 
 @journeys.command("apply")
-@click.option(
-    "-f",
-    "--file",
-    "path",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-)
+@file_option
 @click.option("--activate", is_flag=True, help="Activate it after saving.")
 @connection
 async def apply_journey(stub: Stub, target: Target, path: Path, activate: bool) -> None:

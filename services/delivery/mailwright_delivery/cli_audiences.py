@@ -29,7 +29,7 @@ from rich.table import Table
 
 from mailwright.delivery.v1 import delivery_pb2 as pb
 from mailwright_delivery import yamlfile
-from mailwright_delivery.cli import Stub, Target, connection
+from mailwright_delivery.cli import Stub, Target, connection, file_option
 
 COLLECTION = "audienceDestinations"
 POLL = 0.5
@@ -51,13 +51,7 @@ def audiences() -> None:
 
 
 @audiences.command("apply")
-@click.option(
-    "-f",
-    "--file",
-    "path",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-)
+@file_option
 @connection
 async def apply_destination(stub: Stub, target: Target, path: Path) -> None:
     """Create the destination in the file, or update it (new segments get a resync)."""
