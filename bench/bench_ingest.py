@@ -140,13 +140,13 @@ class Server:
         self.process.wait(timeout=30)
 
 
-def _stub(server: Server) -> tuple[object, ingest_pb2_grpc.IngestServiceAsyncStub]:
+def _connect(server: Server) -> tuple[object, ingest_pb2_grpc.IngestServiceAsyncStub]:
     channel = open_channel(f"127.0.0.1:{server.port}", server.token, Settings())
     return channel, ingest_pb2_grpc.IngestServiceStub(channel)
 
 
 async def _track_rate(server: Server, events: list[event_pb2.Event]) -> float:
-    channel, stub = _stub(server)
+    channel, stub = _connect(server)
     try:
         started = time.perf_counter()
         parent = "workspaces/bench"
@@ -164,7 +164,7 @@ async def _track_rate(server: Server, events: list[event_pb2.Event]) -> float:
 
 async def _batch_rate(server: Server, events: list[event_pb2.Event]) -> tuple[float, float]:
     """(events/s, server CPU µs per event) of IngestBatch calls of BATCH events."""
-    channel, stub = _stub(server)
+    channel, stub = _connect(server)
     try:
         cpu = server.cpu_seconds()
         started = time.perf_counter()

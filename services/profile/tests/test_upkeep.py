@@ -10,44 +10,19 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 
 from mailwright.profile.v1 import profile_pb2
-from mailwright.runtime.db import Database, alembic_config, version_table
+from mailwright.runtime.db import Database, alembic_config
 from mailwright_profile.app import MIGRATIONS
 from mailwright_profile.identity import Identity
 from mailwright_profile.outbox import Outbox
 from mailwright_profile.simulate import Clock, page, track
-from mailwright_profile.store import ProfileStore, metadata
-from mailwright_profile.store.tables import is_event_partition
+from mailwright_profile.store import ProfileStore
 
 NOW = Clock().now
 
 
-def include_object(item: Any, name: str | None, kind: str, reflected: bool, other: Any) -> bool:
-    table = getattr(item, "table", item) if kind == "index" else item
-    return not (reflected and is_event_partition(str(getattr(table, "name", name))))
-
-
 Apply = Callable[..., Any]
-
-
-def test_the_migrations_build_exactly_the_tables_of_the_store(database_url: str) -> None:
-    db = Database(database_url, service="profile", migrations=MIGRATIONS)
-    db.migrate()
-    with db.engine.connect() as conn:
-        context = MigrationContext.configure(
-            conn,
-            opts={
-                "version_table": version_table("profile"),
-                "compare_type": True,
-                "include_object": include_object,
-            },
-        )
-        differences = compare_metadata(context, metadata)
-    db.close()
-    assert differences == []
 
 
 def test_the_first_schema_upgrades_with_its_data(database_url: str) -> None:
