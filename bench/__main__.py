@@ -36,10 +36,15 @@ def main() -> None:
         console = Console(width=160)
     started = time.monotonic()
     everything: list[dict[str, object]] = []
+    timings: dict[str, float] = {}
     for name in args.names or found:
         module = importlib.import_module(f"bench.bench_{name}")
+        began = time.monotonic()
         with console.status(f"bench {name}"):
             results: list[Result] = module.run(args.quick)
+        took = time.monotonic() - began
+        timings[name] = took
+        console.print(f"bench {name}: {len(results)} figures in {took:.0f} s", style="dim")
         everything += [{"bench": name, **dataclasses.asdict(r)} for r in results]
         for r in results:
             table.add_row(

@@ -34,6 +34,7 @@ from mailwright.segment.v1 import rule_pb2
 from mailwright_segment.facts import ProfileChange, ProfileErasure
 from mailwright_segment.incremental import next_change
 from mailwright_segment.index import IndexedSegment, RuleIndex
+from mailwright_segment.specs import Spec
 from mailwright_segment.state import PersonState
 from mailwright_segment.store import memberships as membership_store
 from mailwright_segment.store import projection
@@ -77,6 +78,41 @@ class SliceResult:
     finished: bool
     disagreements: int = 0
     outcome: Outcome = field(default_factory=Outcome)
+
+
+class _Unit:
+    """One transaction's applies: the workspace rows it read and the types it observed."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+        self._workspaces: dict[str, projection.WorkspaceRow] = {}
+        self._observed: dict[str, dict[tuple[str, str, str], None]] = {}
+        self._specs: dict[str, dict[str, list[Spec]]] = {}
+
+    def workspace(self, ws: str) -> projection.WorkspaceRow:
+        row = self._workspaces.get(ws)
+        if row is None:
+            row = self._workspaces[ws] = projection.workspace(self.conn, ws)
+        return row
+
+    def specs(self, ws: str, names: set[str]) -> dict[str, list[Spec]]:
+        """The materialised specs of these event names (held for the transaction: the
+        workspace row's share lock keeps specs from being added or dropped meanwhile)."""
+        known = self._specs.setdefault(ws, {})
+        missing = [n for n in names if n not in known]
+        if missing:
+            found = projection.specs_for_events(self.conn, ws, missing)
+            for name in missing:
+                known[name] = found.get(name, [])
+        return {n: known[n] for n in names if known[n]}
+
+    def observe(self, ws: str, rows: Iterable[tuple[str, str, str]]) -> None:
+        self._observed.setdefault(ws, {}).update(dict.fromkeys(rows))
+
+    def flush(self) -> None:
+        for ws, rows in self._observed.items():
+            observe(self.conn, ws, rows)
+        self._observed.clear()
 
 
 class MembershipEngine:
@@ -131,42 +167,51 @@ class MembershipEngine:
     # -- changes -------------------------------------------------------------------------
     def apply(self, change: ProfileChange) -> Outcome:
         """Apply one `ProfileChanged` and bring the person's memberships up to date."""
-        with self.engine.begin() as conn:
-            return self._apply(conn, change)
+        return self.apply_many([change])
 
     def apply_many(self, changes: Sequence[ProfileChange]) -> Outcome:
         """Apply changes in order in one transaction (group commit): the same as `apply`
         of each in turn, but all of them or none; a person's row lock is held from their
-        first change to the commit."""
+        first change to the commit.
+
+        The workspace row is read (and share-locked) once per workspace of the batch, and
+        the types observed are recorded once for the whole batch."""
         outcome = Outcome()
         with self.engine.begin() as conn:
+            unit = _Unit(conn)
             for change in changes:
-                outcome.extend(self._apply(conn, change))
+                outcome.extend(self._apply(unit, change))
+            unit.flush()
         return outcome
 
-    def _apply(self, conn: sa.Connection, change: ProfileChange) -> Outcome:
+    def _apply(self, unit: _Unit, change: ProfileChange) -> Outcome:
+        conn = unit.conn
         ws, profile_id = change.workspace, change.profile_id
         outcome = Outcome()
-        row = projection.workspace(conn, ws)
+        row = unit.workspace(ws)
         index = self.index(conn, ws, row.segments_epoch)
-        known = projection.lock_profile(conn, ws, profile_id) is not None
+        found = projection.lock_profile_row(conn, ws, profile_id)
+        known = found is not None
         # Read the clock once the person is ours: no change can commit behind it.
         now = self.clock()
-        pk = projection.profile_pk(conn, ws, profile_id, now)
+        if found is None:
+            pk, stored_version = projection.profile_pk(conn, ws, profile_id, now), 0
+        else:
+            pk, stored_version = found
         merged = self._merge(conn, ws, pk, change, index, now, row.pruned_before, outcome)
-        stored_version = projection.profile_version(conn, pk)
+        if merged:
+            stored_version = projection.profile_version(conn, pk)
         fresh_traits = not (change.version and change.version < stored_version)
         if fresh_traits:
             projection.set_traits(conn, ws, pk, change.traits, change.removed_traits)
-            observe(conn, ws, (("", k, trait_kind(v)) for k, v in change.traits.items()))
-        by_event = projection.specs_for_events(conn, ws, {e.name for e in change.events})
+            unit.observe(ws, (("", k, trait_kind(v)) for k, v in change.traits.items()))
+        by_event = unit.specs(ws, {e.name for e in change.events})
         fresh = projection.add_events(conn, ws, pk, change.events, by_event)
         held = {e.message_id for e in change.events}
         new_ids = {e.message_id for e in fresh}
         emails = [e for e in change.emails if e.message_id in new_ids or e.message_id not in held]
         projection.add_emails(conn, ws, pk, emails)
-        observe(
-            conn,
+        unit.observe(
             ws,
             (
                 (e.name, k, trait_kind(v) if not isinstance(v, str) else "string")

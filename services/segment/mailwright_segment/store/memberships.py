@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from mailwright_segment.store.projection import is_postgres, upsert
+from mailwright_segment.store.projection import insert_of, is_postgres, prepared
 from mailwright_segment.store.tables import (
     jobs,
     membership_log,
@@ -53,12 +53,24 @@ def _entry(row: Any) -> LogEntry:
 def member_flags(
     conn: sa.Connection, profile_pk: int, segment_pks: Iterable[int] | None = None
 ) -> dict[int, bool]:
-    query = sa.select(memberships.c.segment_pk, memberships.c.member).where(
-        memberships.c.profile_pk == profile_pk
+    query = prepared(
+        conn,
+        f"memberships.flags.{segment_pks is None}",
+        lambda _: _flags_query(every=segment_pks is None),
     )
+    params: dict[str, Any] = {"key": profile_pk}
     if segment_pks is not None:
-        query = query.where(memberships.c.segment_pk.in_(list(segment_pks)))
-    return {int(r.segment_pk): bool(r.member) for r in conn.execute(query)}
+        params["segments"] = list(segment_pks)
+    return {int(r.segment_pk): bool(r.member) for r in conn.execute(query, params)}
+
+
+def _flags_query(*, every: bool) -> Any:
+    query = sa.select(memberships.c.segment_pk, memberships.c.member).where(
+        memberships.c.profile_pk == sa.bindparam("key")
+    )
+    if not every:
+        query = query.where(memberships.c.segment_pk.in_(sa.bindparam("segments", expanding=True)))
+    return query
 
 
 def members_in_range(conn: sa.Connection, segment_pk: int, low: int, high: int) -> set[int]:
@@ -76,18 +88,24 @@ def set_member(
     conn: sa.Connection, segment_pk: int, profile_pk: int, member: bool, at: int, version: int
 ) -> None:
     """Record an entry (`member`) or an exit at `at` under rule `version`."""
-    if member:
-        values = {"member": True, "entered_at": at, "exited_at": None, "rule_version": version}
-    else:
-        values = {"member": False, "exited_at": at, "rule_version": version}
-    statement = upsert(conn, memberships).values(
-        {"segment_pk": segment_pk, "profile_pk": profile_pk, "entered_at": at, **values}
-    )
-    conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=[memberships.c.segment_pk, memberships.c.profile_pk], set_=values
+
+    def build(dialect: str) -> Any:
+        changed = ["member", "exited_at", "rule_version"] + (["entered_at"] if member else [])
+        statement = insert_of(dialect, memberships)
+        return statement.on_conflict_do_update(
+            index_elements=[memberships.c.segment_pk, memberships.c.profile_pk],
+            set_={name: statement.excluded[name] for name in changed},
         )
-    )
+
+    row = {
+        "segment_pk": segment_pk,
+        "profile_pk": profile_pk,
+        "member": member,
+        "entered_at": at,
+        "exited_at": None if member else at,
+        "rule_version": version,
+    }
+    conn.execute(prepared(conn, f"memberships.set.{member}", build), row)
 
 
 def log_transition(
@@ -102,20 +120,24 @@ def log_transition(
     cause: str,
     erase: bool = False,
 ) -> int:
+    statement = prepared(
+        conn,
+        "membership_log.insert",
+        lambda _: membership_log.insert().returning(membership_log.c.id),
+    )
     result = conn.execute(
-        membership_log.insert()
-        .values(
-            ws=ws,
-            segment_id=segment_id,
-            profile_id=profile_id,
-            transition="entered" if entered else "exited",
-            occurred_at=at,
-            rule_version=rule_version,
-            cause=cause,
-            published=False,
-            erase=erase,
-        )
-        .returning(membership_log.c.id)
+        statement,
+        {
+            "ws": ws,
+            "segment_id": segment_id,
+            "profile_id": profile_id,
+            "transition": "entered" if entered else "exited",
+            "occurred_at": at,
+            "rule_version": rule_version,
+            "cause": cause,
+            "published": False,
+            "erase": erase,
+        },
     )
     return int(result.scalar_one())
 
@@ -231,22 +253,26 @@ def prune_history(conn: sa.Connection, before: int) -> int:
 
 def set_timers(conn: sa.Connection, due: dict[tuple[int, int], int | None]) -> None:
     """Schedule (segment key, profile key) at an instant, or unschedule with None."""
-    cancelled = [key for key, at in due.items() if at is None]
-    for segment_pk, profile_pk in cancelled:
-        conn.execute(
-            timers.delete().where(
-                timers.c.segment_pk == segment_pk, timers.c.profile_pk == profile_pk
-            )
+    cancelled = [{"s": s, "p": p} for (s, p), at in due.items() if at is None]
+    if cancelled:
+        statement = prepared(
+            conn,
+            "timers.delete",
+            lambda _: timers.delete().where(
+                timers.c.segment_pk == sa.bindparam("s"), timers.c.profile_pk == sa.bindparam("p")
+            ),
         )
+        conn.execute(statement, cancelled)
     rows = [
         {"segment_pk": s, "profile_pk": p, "due_at": at, "claimed_by": None, "claimed_until": None}
         for (s, p), at in due.items()
         if at is not None
     ]
     if rows:
-        statement = upsert(conn, timers).values(rows)
-        conn.execute(
-            statement.on_conflict_do_update(
+
+        def build(dialect: str) -> Any:
+            statement = insert_of(dialect, timers)
+            return statement.on_conflict_do_update(
                 index_elements=[timers.c.segment_pk, timers.c.profile_pk],
                 set_={
                     "due_at": statement.excluded.due_at,
@@ -254,7 +280,8 @@ def set_timers(conn: sa.Connection, due: dict[tuple[int, int], int | None]) -> N
                     "claimed_until": None,
                 },
             )
-        )
+
+        conn.execute(prepared(conn, "timers.upsert", build), rows)
 
 
 def claim_timers(

@@ -8,9 +8,10 @@ row lock, so two replicas never interleave their work on one person.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -55,13 +56,33 @@ ACTION_KINDS = {"open": "o", "click": "c", "machine_open": "m"}
 
 def upsert(conn: sa.Connection, table: sa.Table) -> Any:
     """The dialect's INSERT that knows ON CONFLICT."""
-    if conn.dialect.name == "postgresql":
+    return insert_of(conn.dialect.name, table)
+
+
+def insert_of(dialect: str, table: sa.Table) -> Any:
+    if dialect == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
 
 
 def is_postgres(conn: sa.Connection) -> bool:
     return conn.dialect.name == "postgresql"
+
+
+_PREPARED: dict[tuple[str, str], Any] = {}
+
+
+def prepared(conn: sa.Connection, name: str, build: Callable[[str], Any]) -> Any:
+    """The statement `name` for the connection's dialect, built once per process.
+
+    The hot path (one change after another) executes the same few statements with bound
+    parameters: building each anew would spend more time in constructing expressions and
+    their cache keys than in the database."""
+    key = (conn.dialect.name, name)
+    statement = _PREPARED.get(key)
+    if statement is None:
+        statement = _PREPARED[key] = build(conn.dialect.name)
+    return statement
 
 
 # ---------------------------------------------------------------------------------------
@@ -78,11 +99,20 @@ class WorkspaceRow:
 def workspace(conn: sa.Connection, ws: str, *, exclusive: bool = False) -> WorkspaceRow:
     """The workspace's row, created on first use, locked in share mode (or exclusively, to
     fill a new spec while no change is being applied)."""
-    conn.execute(upsert(conn, workspaces).values(ws=ws).on_conflict_do_nothing())
-    query = sa.select(workspaces).where(workspaces.c.ws == ws)
-    if is_postgres(conn):
-        query = query.with_for_update(read=not exclusive)
-    row = conn.execute(query).one()
+    create = prepared(
+        conn,
+        "workspace.create",
+        lambda d: insert_of(d, workspaces).values(ws=sa.bindparam("ws")).on_conflict_do_nothing(),
+    )
+    conn.execute(create, {"ws": ws})
+
+    def build(dialect: str) -> Any:
+        query = sa.select(workspaces).where(workspaces.c.ws == sa.bindparam("ws"))
+        if dialect == "postgresql":
+            query = query.with_for_update(read=not exclusive)
+        return query
+
+    row = conn.execute(prepared(conn, f"workspace.lock.{exclusive}", build), {"ws": ws}).one()
     return WorkspaceRow(row.ws, row.pruned_before, row.segments_epoch)
 
 
@@ -96,11 +126,10 @@ def pruned_before(conn: sa.Connection, ws: str) -> int | None:
 
 def profile_pk(conn: sa.Connection, ws: str, profile_id: str, now: int) -> int:
     """The person's key, the row created if new and locked for this transaction."""
-    conn.execute(
-        upsert(conn, profiles)
-        .values(ws=ws, profile_id=profile_id, version=0, updated_at=now)
-        .on_conflict_do_nothing()
+    create = prepared(
+        conn, "profile.create", lambda d: insert_of(d, profiles).on_conflict_do_nothing()
     )
+    conn.execute(create, {"ws": ws, "profile_id": profile_id, "version": 0, "updated_at": now})
     return lock_profile(conn, ws, profile_id) or 0
 
 
@@ -113,11 +142,21 @@ def profile_key(conn: sa.Connection, ws: str, profile_id: str) -> int | None:
 
 
 def lock_profile(conn: sa.Connection, ws: str, profile_id: str) -> int | None:
-    query = sa.select(profiles.c.pk).where(profiles.c.ws == ws, profiles.c.profile_id == profile_id)
-    if is_postgres(conn):
-        query = query.with_for_update()
-    pk: int | None = conn.execute(query).scalar()
-    return pk
+    found = lock_profile_row(conn, ws, profile_id)
+    return None if found is None else found[0]
+
+
+def lock_profile_row(conn: sa.Connection, ws: str, profile_id: str) -> tuple[int, int] | None:
+    """The person's key and stored version, their row locked; None when unknown."""
+
+    def build(dialect: str) -> Any:
+        query = sa.select(profiles.c.pk, profiles.c.version).where(
+            profiles.c.ws == sa.bindparam("ws"), profiles.c.profile_id == sa.bindparam("pid")
+        )
+        return query.with_for_update() if dialect == "postgresql" else query
+
+    row = conn.execute(prepared(conn, "profile.lock", build), {"ws": ws, "pid": profile_id}).first()
+    return None if row is None else (int(row.pk), int(row.version or 0))
 
 
 def lock_profiles(conn: sa.Connection, pks: Sequence[int]) -> None:
@@ -136,10 +175,19 @@ def profile_version(conn: sa.Connection, pk: int) -> int:
 
 
 def touch_profile(conn: sa.Connection, pk: int, version: int | None, now: int) -> None:
-    values: dict[str, Any] = {"updated_at": now}
-    if version is not None:
-        values["version"] = version
-    conn.execute(profiles.update().where(profiles.c.pk == pk).values(**values))
+    if version is None:
+        conn.execute(profiles.update().where(profiles.c.pk == pk).values(updated_at=now))
+        return
+    statement = prepared(
+        conn,
+        "profile.touch",
+        lambda _: (
+            profiles.update()
+            .where(profiles.c.pk == sa.bindparam("key"))
+            .values(updated_at=sa.bindparam("now"), version=sa.bindparam("v"))
+        ),
+    )
+    conn.execute(statement, {"key": pk, "now": now, "v": version})
 
 
 def profile_id_of(conn: sa.Connection, pk: int) -> str | None:
@@ -192,7 +240,8 @@ def set_traits(
     if not keys:
         return
     for table in (traits, trait_items):
-        conn.execute(table.delete().where(table.c.pk == pk, table.c.key.in_(keys)))
+        statement = prepared(conn, f"{table.name}.delete", partial(_delete_keys, table))
+        conn.execute(statement, {"key": pk, "keys": keys})
     rows, items = [], []
     for key in keys:
         value = values.get(key)
@@ -202,9 +251,15 @@ def set_traits(
         if isinstance(value, list):
             items.extend(_item_rows(ws, pk, key, value))
     if rows:
-        conn.execute(traits.insert(), rows)
+        conn.execute(prepared(conn, "traits.insert", lambda _: traits.insert()), rows)
     if items:
-        conn.execute(trait_items.insert(), items)
+        conn.execute(prepared(conn, "trait_items.insert", lambda _: trait_items.insert()), items)
+
+
+def _delete_keys(table: sa.Table, _: str) -> Any:
+    return table.delete().where(
+        table.c.pk == sa.bindparam("key"), table.c.key.in_(sa.bindparam("keys", expanding=True))
+    )
 
 
 def trait_kind(value: Value) -> str:
@@ -223,8 +278,11 @@ def observe(conn: sa.Connection, ws: str, rows: Iterable[tuple[str, str, str]]) 
         for e, k, t in dict.fromkeys(rows)
         if len(e) <= NAME and len(k) <= NAME
     ]
-    if values:  # parameters, not .values(): the statement compiles once and is cached
-        conn.execute(upsert(conn, observed).on_conflict_do_nothing(), values)
+    if values:
+        statement = prepared(
+            conn, "observed.insert", lambda d: insert_of(d, observed).on_conflict_do_nothing()
+        )
+        conn.execute(statement, values)
 
 
 def observed_types(conn: sa.Connection, ws: str) -> list[tuple[str, str, str]]:
@@ -243,11 +301,15 @@ def specs_for_events(conn: sa.Connection, ws: str, names: Iterable[str]) -> dict
     wanted = sorted(set(names))
     if not wanted:
         return {}
-    rows = conn.execute(
-        sa.select(specs.c.event, specs.c.filters, specs.c.measure, specs.c.per).where(
-            specs.c.ws == ws, specs.c.event.in_(wanted)
-        )
-    ).all()
+    query = prepared(
+        conn,
+        "specs.of_events",
+        lambda _: sa.select(specs.c.event, specs.c.filters, specs.c.measure, specs.c.per).where(
+            specs.c.ws == sa.bindparam("ws"),
+            specs.c.event.in_(sa.bindparam("names", expanding=True)),
+        ),
+    )
+    rows = conn.execute(query, {"ws": ws, "names": wanted}).all()
     found: dict[str, list[Spec]] = defaultdict(list)
     for row in rows:
         found[row.event].append(cached_spec(row.event, row.filters, row.measure, row.per))
@@ -327,8 +389,13 @@ def add_events(
     unique = list({f.message_id: f for f in facts}.values())
     if not unique:
         return []
+    statement = prepared(
+        conn,
+        "events.insert",
+        lambda d: insert_of(d, events).on_conflict_do_nothing().returning(events.c.message_id),
+    )
     inserted = conn.execute(
-        upsert(conn, events).on_conflict_do_nothing().returning(events.c.message_id),
+        statement,
         [
             {
                 "ws": ws,
@@ -378,7 +445,7 @@ def add_hits(
                 1, int(number is not None), number or Decimal(0), number, number
             )
     if rows:
-        conn.execute(hits.insert(), rows)
+        conn.execute(prepared(conn, "hits.insert", lambda _: hits.insert()), rows)
     _add_to_buckets(conn, ws, pk, grouped)
 
 
@@ -389,13 +456,18 @@ def _add_to_buckets(
         return
     spec_ids = {s for s, _ in grouped}
     days = {d for _, d in grouped}
+    query = prepared(
+        conn,
+        "buckets.of_days",
+        lambda _: sa.select(buckets).where(
+            buckets.c.ws == sa.bindparam("ws"),
+            buckets.c.pk == sa.bindparam("key"),
+            buckets.c.spec_id.in_(sa.bindparam("spec_ids", expanding=True)),
+            buckets.c.day.in_(sa.bindparam("days", expanding=True)),
+        ),
+    )
     existing = conn.execute(
-        sa.select(buckets).where(
-            buckets.c.ws == ws,
-            buckets.c.pk == pk,
-            buckets.c.spec_id.in_(spec_ids),
-            buckets.c.day.in_(days),
-        )
+        query, {"ws": ws, "key": pk, "spec_ids": sorted(spec_ids), "days": sorted(days)}
     )
     merged: dict[tuple[str, int], _Bucket] = {}
     for row in existing:
@@ -413,10 +485,11 @@ def _write_buckets(
 ) -> None:
     if not values:
         return
-    statement = upsert(conn, buckets)
-    excluded = statement.excluded
-    conn.execute(
-        statement.on_conflict_do_update(
+
+    def build(dialect: str) -> Any:
+        statement = insert_of(dialect, buckets)
+        excluded = statement.excluded
+        return statement.on_conflict_do_update(
             index_elements=[buckets.c.ws, buckets.c.spec_id, buckets.c.pk, buckets.c.day],
             set_={
                 "count": excluded["count"],
@@ -425,7 +498,10 @@ def _write_buckets(
                 "minimum": excluded["minimum"],
                 "maximum": excluded["maximum"],
             },
-        ),
+        )
+
+    conn.execute(
+        prepared(conn, "buckets.upsert", build),
         [
             {
                 "ws": ws,
@@ -519,29 +595,38 @@ def add_emails(conn: sa.Connection, ws: str, pk: int, facts: Sequence[EmailFact]
         return
     actions = [f for f in facts if f.kind != "sent"]
     if actions:
-        conn.execute(
-            upsert(conn, email_actions)
-            .values(
-                [
-                    {
-                        "ws": ws,
-                        "message_id": f.message_id,
-                        "pk": pk,
-                        "send_id": f.send_id,
-                        "kind": ACTION_KINDS[f.kind],
-                        "at": f.at,
-                    }
-                    for f in actions
-                ]
-            )
-            .on_conflict_do_nothing()
+        statement = prepared(
+            conn,
+            "email_actions.insert",
+            lambda d: insert_of(d, email_actions).on_conflict_do_nothing(),
         )
-    touched = {f.send_id for f in facts}
+        conn.execute(
+            statement,
+            [
+                {
+                    "ws": ws,
+                    "message_id": f.message_id,
+                    "pk": pk,
+                    "send_id": f.send_id,
+                    "kind": ACTION_KINDS[f.kind],
+                    "at": f.at,
+                }
+                for f in actions
+            ],
+        )
+    query = prepared(
+        conn,
+        "sends.of_ids",
+        lambda _: sa.select(sends).where(
+            sends.c.ws == sa.bindparam("ws"),
+            sends.c.pk == sa.bindparam("key"),
+            sends.c.send_id.in_(sa.bindparam("ids", expanding=True)),
+        ),
+    )
+    touched = sorted({f.send_id for f in facts})
     current = {
         row.send_id: [row.sent_at, row.first_open, row.first_click]
-        for row in conn.execute(
-            sa.select(sends).where(sends.c.ws == ws, sends.c.pk == pk, sends.c.send_id.in_(touched))
-        )
+        for row in conn.execute(query, {"ws": ws, "key": pk, "ids": touched})
     }
     for fact in facts:
         slot = {"sent": 0, "open": 1, "click": 2}.get(fact.kind)
@@ -556,7 +641,21 @@ def _write_sends(
 ) -> None:
     if not values:
         return
-    statement = upsert(conn, sends).values(
+
+    def build(dialect: str) -> Any:
+        statement = insert_of(dialect, sends)
+        excluded = statement.excluded
+        return statement.on_conflict_do_update(
+            index_elements=[sends.c.ws, sends.c.pk, sends.c.send_id],
+            set_={
+                "sent_at": excluded["sent_at"],
+                "first_open": excluded["first_open"],
+                "first_click": excluded["first_click"],
+            },
+        )
+
+    conn.execute(
+        prepared(conn, "sends.upsert", build),
         [
             {
                 "ws": ws,
@@ -567,18 +666,7 @@ def _write_sends(
                 "first_click": v[2],
             }
             for s, v in values.items()
-        ]
-    )
-    excluded = statement.excluded
-    conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=[sends.c.ws, sends.c.pk, sends.c.send_id],
-            set_={
-                "sent_at": excluded["sent_at"],
-                "first_open": excluded["first_open"],
-                "first_click": excluded["first_click"],
-            },
-        )
+        ],
     )
 
 
@@ -692,17 +780,25 @@ def erase_profile(conn: sa.Connection, ws: str, pk: int) -> None:
 
 
 def load_traits(conn: sa.Connection, pk: int) -> dict[str, Value]:
-    rows = conn.execute(sa.select(traits.c.key, traits.c.value).where(traits.c.pk == pk))
-    return {row.key: loads(row.value) for row in rows}
+    query = prepared(
+        conn,
+        "traits.of",
+        lambda _: sa.select(traits.c.key, traits.c.value).where(traits.c.pk == sa.bindparam("key")),
+    )
+    return {row.key: loads(row.value) for row in conn.execute(query, {"key": pk})}
 
 
 def member_of(conn: sa.Connection, pk: int) -> set[str]:
-    rows = conn.execute(
-        sa.select(segments.c.segment_id)
-        .select_from(memberships.join(segments, segments.c.pk == memberships.c.segment_pk))
-        .where(memberships.c.profile_pk == pk, memberships.c.member.is_(True))
+    query = prepared(
+        conn,
+        "memberships.of",
+        lambda _: (
+            sa.select(segments.c.segment_id)
+            .select_from(memberships.join(segments, segments.c.pk == memberships.c.segment_pk))
+            .where(memberships.c.profile_pk == sa.bindparam("key"), memberships.c.member.is_(True))
+        ),
     )
-    return {row.segment_id for row in rows}
+    return {row.segment_id for row in conn.execute(query, {"key": pk})}
 
 
 def load_state(
@@ -720,26 +816,43 @@ def load_state(
     )
     wanted = sorted(set(spec_ids))
     if wanted:
-        rows = conn.execute(
-            sa.select(hits.c.spec_id, hits.c.at, hits.c.number, hits.c.grp)
-            .where(hits.c.ws == ws, hits.c.pk == pk, hits.c.spec_id.in_(wanted))
-            .order_by(hits.c.spec_id, hits.c.at)
+        query = prepared(
+            conn,
+            "hits.of",
+            lambda _: (
+                sa.select(hits.c.spec_id, hits.c.at, hits.c.number, hits.c.grp)
+                .where(
+                    hits.c.ws == sa.bindparam("ws"),
+                    hits.c.pk == sa.bindparam("key"),
+                    hits.c.spec_id.in_(sa.bindparam("spec_ids", expanding=True)),
+                )
+                .order_by(hits.c.spec_id, hits.c.at)
+            ),
         )
+        rows = conn.execute(query, {"ws": ws, "key": pk, "spec_ids": wanted})
         for row in rows:
             found = state.spec(row.spec_id).hits
             found.times.append(row.at)
             found.numbers.append(row.number)
             found.groups.append(row.grp)
         if coverage is not None:
+            day_query = prepared(
+                conn,
+                "buckets.before",
+                lambda _: (
+                    sa.select(buckets)
+                    .where(
+                        buckets.c.ws == sa.bindparam("ws"),
+                        buckets.c.pk == sa.bindparam("key"),
+                        buckets.c.spec_id.in_(sa.bindparam("spec_ids", expanding=True)),
+                        buckets.c.day < sa.bindparam("day"),
+                    )
+                    .order_by(buckets.c.spec_id, buckets.c.day)
+                ),
+            )
             day_rows = conn.execute(
-                sa.select(buckets)
-                .where(
-                    buckets.c.ws == ws,
-                    buckets.c.pk == pk,
-                    buckets.c.spec_id.in_(wanted),
-                    buckets.c.day < coverage // MICROS_PER_DAY,
-                )
-                .order_by(buckets.c.spec_id, buckets.c.day)
+                day_query,
+                {"ws": ws, "key": pk, "spec_ids": wanted, "day": coverage // MICROS_PER_DAY},
             )
             for row in day_rows:
                 data = state.spec(row.spec_id)
