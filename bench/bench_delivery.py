@@ -267,15 +267,9 @@ async def _latency_with_profile(
 ) -> tuple[float, float, float]:
     """With the profile service: a track event on `events.track` (as ingest publishes it)
     → the profile service → `profiles.changed` → delivery → SMTP 250."""
+    # The profile service with its own settings: it publishes `profiles.changed` right
+    # after each commit; its outbox relay (every few seconds) is only the safety net.
     settings = _settings(work, port)
-    settings = settings.model_copy(
-        update={
-            "services": {
-                **settings.services,
-                "profile": {"outbox_interval": 0.05, "outbox_grace": 0.0},
-            }
-        }
-    )
     world = _world(0)
     segments = [d for d in fake_definitions(world) if d.name in ("segment", "render")]
     platform = Platform(settings, [*segments, *resolve_services(["profile", "delivery"])])

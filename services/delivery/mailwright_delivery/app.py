@@ -32,6 +32,7 @@ from mailwright_delivery.journey_runner import JourneyRunner
 from mailwright_delivery.operations import Operations
 from mailwright_delivery.pipeline import SendWorker
 from mailwright_delivery.providers import Policies, Providers, RateLimiter
+from mailwright_delivery.records import SendRecord
 from mailwright_delivery.settings import DeliverySettings
 from mailwright_delivery.store import DeliveryStore, request_log
 
@@ -87,7 +88,7 @@ class DeliveryApp:
             settings=self.config,
             directory=directory,
             owner=self.owner,
-            notify_sends=self._send_now,
+            send_now=self._send_now if self.config.workers else None,
         )
         self.consumer = Consumer(
             db=self.db,
@@ -128,7 +129,7 @@ class DeliveryApp:
         self.requests = RequestLog(self.db, request_log)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._inflight: set[asyncio.Task[int]] = set()
+        self._inflight: set[asyncio.Task[None]] = set()
         self._subscription: Subscription | None = None
 
     def add_to_server(self, server: grpc.aio.Server) -> Sequence[str]:
@@ -160,7 +161,7 @@ class DeliveryApp:
         await self._subscription.start()
         interval = self.config.poll_interval.total_seconds()
         tasks: list[tuple[str, Any, asyncio.Event | None]] = [
-            ("relay", self.relay.tick, self._outbox_ready)
+            ("relay", self.relay.step, self._outbox_ready)
         ]
         self._tasks.append(
             asyncio.create_task(
@@ -186,23 +187,25 @@ class DeliveryApp:
                 )
             )
 
-    def _send_now(self, send_ids: list[str]) -> None:
-        """Sends a journey just created, at once, beside the polling workers (a trigger's
-        email should not wait for the next poll); whatever this misses, they take."""
-        if not self.config.workers or self._stop.is_set():
-            self._sends_ready.set()
-            return
-        task = asyncio.create_task(self._tick_quietly(send_ids))
+    def _send_now(self, sends: list[SendRecord]) -> None:
+        """Sends a journey move just wrote, already claimed by this replica: to the
+        pipeline at once, beside the polling workers (a trigger's email waits for no
+        poll and no claim). Should this fail, the sends go back to the queue."""
+        task = asyncio.create_task(self._deliver_quietly(sends))
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
 
-    async def _tick_quietly(self, send_ids: list[str]) -> int:
+    async def _deliver_quietly(self, sends: list[SendRecord]) -> None:
         try:
-            return await self.worker.tick(only=send_ids)
+            await self.worker.deliver(sends)
         except Exception:
-            log.exception("sending %d new journey sends failed; the workers retry", len(send_ids))
+            log.exception("sending %d new journey sends failed; the workers retry", len(sends))
+            now = datetime.now(UTC)
+            with contextlib.suppress(Exception):
+                await self.db.run(
+                    self.store.release_sends, [s.id for s in sends], self.owner, None, now
+                )
             self._sends_ready.set()
-            return 0
 
     async def _housekeeping(self) -> bool:
         """Forget old request ids and applied feedback; returns False (then waits)."""

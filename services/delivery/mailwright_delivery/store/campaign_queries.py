@@ -51,7 +51,9 @@ def new_send_row(send: NewSend, now: datetime) -> dict[str, Any]:
         "idempotency_key": send.idempotency_key,
         "category": send.category.value,
         "priority": send.priority,
-        "state": send.state.value,
+        "state": SendState.SENDING.value if send.lease_owner else send.state.value,
+        "lease_owner": send.lease_owner or None,
+        "lease_until": send.lease_until if send.lease_owner else None,
         "reason": send.reason,
         "due_at": send.due_at,
         "created_at": now,
@@ -84,6 +86,7 @@ def new_send_row(send: NewSend, now: datetime) -> dict[str, Any]:
 
 class CampaignQueries:
     engine: sa.Engine
+    reader: sa.Engine
 
     def create_campaign(
         self,
@@ -124,7 +127,7 @@ class CampaignQueries:
         return record
 
     def get_campaign(self, workspace: str, campaign_id: str) -> CampaignRecord | None:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(
                 sa.select(campaigns).where(
                     campaigns.c.workspace == workspace, campaigns.c.id == campaign_id
@@ -146,7 +149,7 @@ class CampaignQueries:
             query = query.where(campaigns.c.state == state.value)
         if after:
             query = query.where(campaigns.c.id > after)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(query.order_by(campaigns.c.id).limit(limit)).all()
         return [campaign_record(row) for row in rows]
 
@@ -463,7 +466,7 @@ class CampaignQueries:
 
     def campaign_progress(self, workspace: str, campaign_id: str) -> tuple[int, int]:
         """(finished sends, all sends) of a campaign."""
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             total, open_count = conn.execute(
                 sa.select(
                     sa.func.count(),
