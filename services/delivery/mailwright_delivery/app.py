@@ -41,6 +41,7 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 HOUSEKEEPING_INTERVAL = 3600.0
 REQUEST_LOG_KEPT = timedelta(days=7)
 FEEDBACK_LOG_KEPT = timedelta(days=30)
+SIBLING_POLLS = 5  # send workers after the first poll this many times less often
 
 
 class DeliveryApp:
@@ -176,16 +177,31 @@ class DeliveryApp:
                 ("audiences", self.audience_runner.tick, self._audiences_ready),
                 ("audience-resyncs", self.audience_runner.resync_tick, self._audiences_ready),
             ]
-            tasks += [
-                (f"sends-{n}", self.worker.tick, self._sends_ready)
-                for n in range(self.config.worker_concurrency)
-            ]
         for name, tick, wake in tasks:
             self._tasks.append(
                 asyncio.create_task(
                     loop(name, tick, interval, self._stop, wake), name=f"delivery-{name}"
                 )
             )
+        if self.config.workers:
+            # One send worker polls for sends that came due by time alone (retries, a
+            # throttle's spacing, quiet hours); the others wait to be woken — by new
+            # sends, or by a sibling whose full batch says more are due — and look
+            # themselves only now and then.
+            for n in range(self.config.worker_concurrency):
+                every = interval if n == 0 else interval * SIBLING_POLLS
+                self._tasks.append(
+                    asyncio.create_task(
+                        loop(f"sends-{n}", self._send_tick, every, self._stop, self._sends_ready),
+                        name=f"delivery-sends-{n}",
+                    )
+                )
+
+    async def _send_tick(self) -> int:
+        claimed = await self.worker.tick()
+        if claimed >= self.config.batch_size:
+            self._sends_ready.set()  # a full batch: more may be due, wake the others
+        return claimed
 
     def _send_now(self, sends: list[SendRecord]) -> None:
         """Sends a journey move just wrote, already claimed by this replica: to the
