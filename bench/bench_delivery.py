@@ -387,7 +387,7 @@ async def _wait_profiles(clients: Any, count: int) -> None:
 def run(quick: bool) -> list[Result]:
     count = 300 if quick else 2000
     rounds = 1 if quick else 5
-    latency_rounds, samples = (1, 30) if quick else (4, 50)
+    latency_rounds, samples = (1, 30) if quick else (8, 25)
     rates: list[float] = []
     bares: list[float] = []
     rendered: list[float] = []

@@ -206,8 +206,11 @@ class DeliveryApp:
     def _send_now(self, sends: list[SendRecord]) -> None:
         """Sends a journey move just wrote, already claimed by this replica: to the
         pipeline at once, beside the polling workers (a trigger's email waits for no
-        poll and no claim). Should this fail, the sends go back to the queue."""
-        task = asyncio.create_task(self._deliver_quietly(sends))
+        poll and no claim). Should this fail, or the service be stopping, the sends go
+        back to the queue at once rather than when their lease runs out."""
+        stopping = self._stop.is_set()
+        work = self._give_back(sends) if stopping else self._deliver_quietly(sends)
+        task = asyncio.create_task(work)
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
 
@@ -216,12 +219,17 @@ class DeliveryApp:
             await self.worker.deliver(sends)
         except Exception:
             log.exception("sending %d new journey sends failed; the workers retry", len(sends))
-            now = datetime.now(UTC)
-            with contextlib.suppress(Exception):
-                await self.db.run(
-                    self.store.release_sends, [s.id for s in sends], self.owner, None, now
-                )
-            self._sends_ready.set()
+            await self._give_back(sends)
+
+    async def _give_back(self, sends: list[SendRecord]) -> None:
+        now = datetime.now(UTC)
+        try:
+            await self.db.run(
+                self.store.release_sends, [s.id for s in sends], self.owner, None, now
+            )
+        except Exception:
+            log.exception("%d journey sends wait for their lease to run out", len(sends))
+        self._sends_ready.set()
 
     async def _housekeeping(self) -> bool:
         """Forget old request ids and applied feedback; returns False (then waits)."""
@@ -242,6 +250,9 @@ class DeliveryApp:
         pending = [*self._tasks, *self._inflight]
         if pending:
             await asyncio.wait(pending, timeout=grace)
+        late = [task for task in self._inflight if task not in pending]
+        if late:  # sends journey moves made while the workers were finishing
+            await asyncio.wait(late, timeout=grace)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
