@@ -8,6 +8,7 @@ back to the send.
 from __future__ import annotations
 
 import binascii
+import functools
 import hashlib
 import re
 import secrets
@@ -56,9 +57,20 @@ def mailbox(address: str, field: str) -> str:
 
     Raises `ProviderError(INVALID)` naming `field` for anything that is not one address.
     """
+    return _parsed(address, field)[1]
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(address: str, field: str) -> tuple[str, str]:
+    """(display name, mailbox) of `address`, parsed once: the sender's address repeats
+    in every message of a campaign, and parsing costs more than the rest of the head."""
+    return _parse(address, field)
+
+
+def _parse(address: str, field: str) -> tuple[str, str]:
     if any(char in address for char in "\r\n\0"):
         raise ProviderError(ErrorKind.INVALID, f"{field}: line break in address")
-    _, bare = parseaddr(address)
+    name, bare = parseaddr(address)
     local, at, domain = bare.rpartition("@")
     if not at or not local or not domain or any(char.isspace() for char in bare):
         raise ProviderError(ErrorKind.INVALID, f"{field}: not an email address")
@@ -68,7 +80,7 @@ def mailbox(address: str, field: str) -> str:
         ascii_domain = domain.encode("idna").decode("ascii")
     except UnicodeError:
         raise ProviderError(ErrorKind.INVALID, f"{field}: invalid domain") from None
-    return f"{local}@{ascii_domain}"
+    return name, f"{local}@{ascii_domain}"
 
 
 def message_id_for(idempotency_key: str, domain: str) -> str:
@@ -136,8 +148,9 @@ MAX_LINE = 998
 
 
 def _address_header(address: str, field: str) -> bytes:
-    name, _ = parseaddr(address)
-    bare = mailbox(address, field)
+    name, bare = _parsed(address, field)
+    if not name:
+        return bare.encode("ascii")
     return formataddr((name, bare), charset="utf-8").encode("ascii")
 
 

@@ -32,6 +32,7 @@ from mailwright_delivery.journey_runner import JourneyRunner
 from mailwright_delivery.operations import Operations
 from mailwright_delivery.pipeline import SendWorker
 from mailwright_delivery.providers import Policies, Providers, RateLimiter
+from mailwright_delivery.records import SendRecord
 from mailwright_delivery.settings import DeliverySettings
 from mailwright_delivery.store import DeliveryStore, request_log
 
@@ -40,6 +41,7 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 HOUSEKEEPING_INTERVAL = 3600.0
 REQUEST_LOG_KEPT = timedelta(days=7)
 FEEDBACK_LOG_KEPT = timedelta(days=30)
+SIBLING_POLLS = 5  # send workers after the first poll this many times less often
 
 
 class DeliveryApp:
@@ -87,7 +89,7 @@ class DeliveryApp:
             settings=self.config,
             directory=directory,
             owner=self.owner,
-            notify_sends=self._send_now,
+            send_now=self._send_now if self.config.workers else None,
         )
         self.consumer = Consumer(
             db=self.db,
@@ -128,7 +130,7 @@ class DeliveryApp:
         self.requests = RequestLog(self.db, request_log)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._inflight: set[asyncio.Task[int]] = set()
+        self._inflight: set[asyncio.Task[None]] = set()
         self._subscription: Subscription | None = None
 
     def add_to_server(self, server: grpc.aio.Server) -> Sequence[str]:
@@ -160,7 +162,7 @@ class DeliveryApp:
         await self._subscription.start()
         interval = self.config.poll_interval.total_seconds()
         tasks: list[tuple[str, Any, asyncio.Event | None]] = [
-            ("relay", self.relay.tick, self._outbox_ready)
+            ("relay", self.relay.step, self._outbox_ready)
         ]
         self._tasks.append(
             asyncio.create_task(
@@ -175,34 +177,59 @@ class DeliveryApp:
                 ("audiences", self.audience_runner.tick, self._audiences_ready),
                 ("audience-resyncs", self.audience_runner.resync_tick, self._audiences_ready),
             ]
-            tasks += [
-                (f"sends-{n}", self.worker.tick, self._sends_ready)
-                for n in range(self.config.worker_concurrency)
-            ]
         for name, tick, wake in tasks:
             self._tasks.append(
                 asyncio.create_task(
                     loop(name, tick, interval, self._stop, wake), name=f"delivery-{name}"
                 )
             )
+        if self.config.workers:
+            # One send worker polls for sends that came due by time alone (retries, a
+            # throttle's spacing, quiet hours); the others wait to be woken — by new
+            # sends, or by a sibling whose full batch says more are due — and look
+            # themselves only now and then.
+            for n in range(self.config.worker_concurrency):
+                every = interval if n == 0 else interval * SIBLING_POLLS
+                self._tasks.append(
+                    asyncio.create_task(
+                        loop(f"sends-{n}", self._send_tick, every, self._stop, self._sends_ready),
+                        name=f"delivery-sends-{n}",
+                    )
+                )
 
-    def _send_now(self, send_ids: list[str]) -> None:
-        """Sends a journey just created, at once, beside the polling workers (a trigger's
-        email should not wait for the next poll); whatever this misses, they take."""
-        if not self.config.workers or self._stop.is_set():
-            self._sends_ready.set()
-            return
-        task = asyncio.create_task(self._tick_quietly(send_ids))
+    async def _send_tick(self) -> int:
+        claimed = await self.worker.tick()
+        if claimed >= self.config.batch_size:
+            self._sends_ready.set()  # a full batch: more may be due, wake the others
+        return claimed
+
+    def _send_now(self, sends: list[SendRecord]) -> None:
+        """Sends a journey move just wrote, already claimed by this replica: to the
+        pipeline at once, beside the polling workers (a trigger's email waits for no
+        poll and no claim). Should this fail, or the service be stopping, the sends go
+        back to the queue at once rather than when their lease runs out."""
+        stopping = self._stop.is_set()
+        work = self._give_back(sends) if stopping else self._deliver_quietly(sends)
+        task = asyncio.create_task(work)
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
 
-    async def _tick_quietly(self, send_ids: list[str]) -> int:
+    async def _deliver_quietly(self, sends: list[SendRecord]) -> None:
         try:
-            return await self.worker.tick(only=send_ids)
+            await self.worker.deliver(sends)
         except Exception:
-            log.exception("sending %d new journey sends failed; the workers retry", len(send_ids))
-            self._sends_ready.set()
-            return 0
+            log.exception("sending %d new journey sends failed; the workers retry", len(sends))
+            await self._give_back(sends)
+
+    async def _give_back(self, sends: list[SendRecord]) -> None:
+        now = datetime.now(UTC)
+        try:
+            await self.db.run(
+                self.store.release_sends, [s.id for s in sends], self.owner, None, now
+            )
+        except Exception:
+            log.exception("%d journey sends wait for their lease to run out", len(sends))
+        self._sends_ready.set()
 
     async def _housekeeping(self) -> bool:
         """Forget old request ids and applied feedback; returns False (then waits)."""
@@ -223,6 +250,9 @@ class DeliveryApp:
         pending = [*self._tasks, *self._inflight]
         if pending:
             await asyncio.wait(pending, timeout=grace)
+        late = [task for task in self._inflight if task not in pending]
+        if late:  # sends journey moves made while the workers were finishing
+            await asyncio.wait(late, timeout=grace)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -60,6 +60,8 @@ class CampaignRunner:
         self.notify_sends = notify_sends
 
     async def tick(self) -> None:
+        if await self.db.run(self.store.scheduler_idle):
+            return
         now = self.clock()
         started = await self.db.run(
             self.store.claim_campaign_starts, now, self.owner, now + SNAPSHOT_LEASE

@@ -203,18 +203,26 @@ class Relay:
     recognise them by their message id (`<send id>:sent`).
     """
 
-    def __init__(self, db: Database, store: DeliveryStore, bus: Bus) -> None:
+    def __init__(self, db: Database, store: DeliveryStore, bus: Bus, batch_size: int = 500) -> None:
         self.db = db
         self.store = store
         self.bus = bus
+        self.batch_size = batch_size
 
     async def tick(self) -> int:
-        batch = await self.db.run(self.store.outbox_batch, 500)
+        """Publish one batch; how many messages went out."""
+        batch = await self.db.run(self.store.outbox_batch, self.batch_size)
         if not batch:
             return 0
         await self.bus.publish_many([Outgoing(m.topic, m.key, m.payload) for _, m in batch])
         await self.db.run(self.store.outbox_delete, [row_id for row_id, _ in batch])
         return len(batch)
+
+    async def step(self) -> bool:
+        """One batch; True when a full one went out, so more may be waiting. A partial
+        batch emptied the outbox: what is written after it wakes the relay again (the
+        writer's notification), so looking once more at once would find nothing."""
+        return await self.tick() >= self.batch_size
 
 
 async def loop(

@@ -28,7 +28,13 @@ from mailwright_delivery.events import send_id_for
 from mailwright_delivery.journey_convert import definition
 from mailwright_delivery.journeys import Definition, EventSpec, ExitReason, Outcome, Resume
 from mailwright_delivery.model import PRIORITY_JOURNEY, PRIORITY_TRANSACTIONAL, Category
-from mailwright_delivery.records import EnrolmentRecord, JourneyRecord, NewSend, Progress
+from mailwright_delivery.records import (
+    EnrolmentRecord,
+    JourneyRecord,
+    NewSend,
+    Progress,
+    SendRecord,
+)
 from mailwright_delivery.settings import DeliverySettings
 from mailwright_delivery.store import DeliveryStore, SendFilter
 
@@ -45,7 +51,7 @@ class JourneyRunner:
         settings: DeliverySettings,
         owner: str,
         clock: Callable[[], datetime] = policy.utcnow,
-        notify_sends: Callable[[list[str]], None] = lambda _ids: None,
+        send_now: Callable[[list[SendRecord]], None] | None = None,
     ) -> None:
         self.db = db
         self.store = store
@@ -53,7 +59,10 @@ class JourneyRunner:
         self.settings = settings
         self.owner = owner
         self.clock = clock
-        self.notify_sends = notify_sends
+        # Given when this replica sends what a move creates at once (a trigger's email
+        # should not wait for a worker's poll): the sends are then written already
+        # claimed by this replica, and handed over after the commit without a claim.
+        self.send_now = send_now
         self._definitions: dict[tuple[str, str, int], Definition] = {}
 
     async def definition(self, workspace: str, journey_id: str, version: int) -> Definition | None:
@@ -75,9 +84,12 @@ class JourneyRunner:
         properties: Mapping[str, object] = json_format.MessageToDict(event.properties)
         # Walks already under way first: the event that lets someone in is not also the
         # goal or the awaited event of the walk it starts.
-        for enrolment in await self.db.run(self.store.active_enrolments, workspace, profile_id):
+        inside, triggered = await self.db.run(
+            self.store.event_journeys, workspace, profile_id, name
+        )
+        for enrolment in inside:
             await self._on_event_inside(enrolment, name, properties)
-        for record in await self.db.run(self.store.triggered_journeys, workspace, "event", name):
+        for record in triggered:
             found = await self.definition(workspace, record.id, record.version)
             trigger = found.trigger.event if found is not None else None
             if found is not None and trigger is not None and trigger.matches(name, properties):
@@ -122,8 +134,8 @@ class JourneyRunner:
         moved = await self.db.run(
             self.store.advance, enrolment.id, enrolment.revision, progress, now, None
         )
-        if moved and progress.sends:
-            self.notify_sends([send.id for send in progress.sends])
+        if moved:
+            self._created(progress, now)
         if not moved:
             # Its timer is firing right now, or another event moved it: look again later.
             current = await self.db.run(self.store.get_enrolment, enrolment.id)
@@ -180,9 +192,8 @@ class JourneyRunner:
             lambda past: journeys.may_enter(found, past, now),
             progress,
         )
-        if entered and progress.sends:
-            self.notify_sends([send.id for send in progress.sends])
         if entered:
+            self._created(progress, now)
             log.info("journey %s/%s: enrolment %s entered", workspace, record.id, enrolment_id)
         return bool(entered)
 
@@ -228,10 +239,15 @@ class JourneyRunner:
         moved = await self.db.run(
             self.store.advance, enrolment.id, enrolment.revision, progress, now, self.owner
         )
-        if moved and progress.sends:
-            self.notify_sends([send.id for send in progress.sends])
+        if moved:
+            self._created(progress, now)
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _created(self, progress: Progress, now: datetime) -> None:
+        """A move was committed: hand the sends it wrote (already claimed) over."""
+        if progress.sends and self.send_now is not None:
+            self.send_now([send.as_claimed(now) for send in progress.sends])
 
     async def _evaluator(
         self, workspace: str, profile_id: str, found: Definition, step_id: str
@@ -269,6 +285,8 @@ class JourneyRunner:
         now: datetime,
     ) -> Progress:
         sends = []
+        lease_owner = self.owner if self.send_now is not None else ""
+        lease_until = now + self.settings.send_lease if lease_owner else None
         for action in outcome.sends:
             key = f"journey:{journey_id}:{enrolment_id}:{revision}:{action.step_id}"
             transactional = action.send.category is Category.TRANSACTIONAL
@@ -289,6 +307,8 @@ class JourneyRunner:
                     subject_variant=action.send.subject_variant,
                     sender=sender_json(action.send.sender),
                     attribution_seconds=int(self.settings.attribution_window.total_seconds()),
+                    lease_owner=lease_owner,
+                    lease_until=lease_until,
                 )
             )
         waiting = outcome.waiting

@@ -113,6 +113,12 @@ class SendWorker(HandOver):
             self.settings.batch_size,
             list(only),
         )
+        await self.deliver(claimed)
+        return len(claimed)
+
+    async def deliver(self, claimed: Sequence[SendRecord]) -> None:
+        """See sends claimed by this worker's owner to an outcome (from `tick`, or written
+        already claimed by a journey move that hands them over at once)."""
         by_workspace: dict[str, list[SendRecord]] = defaultdict(list)
         for send in claimed:
             by_workspace[send.workspace].append(send)
@@ -135,7 +141,6 @@ class SendWorker(HandOver):
                 )
         if any(send.campaign_id for send in claimed):
             self.notify_campaigns()  # a campaign may be done: let the scheduler look now
-        return len(claimed)
 
     # -- the steps ------------------------------------------------------------------------
 

@@ -63,6 +63,47 @@ class NewSend:
     # The trace of what made the send (a journey step, a campaign's snapshot, an API
     # call): the worker that sends it later continues that trace.
     trace_parent: str = field(default_factory=current_traceparent)
+    # Written already claimed (`sending`, leased to `lease_owner` until `lease_until`)
+    # by a replica that hands it to its send worker right after the commit, with no
+    # claim of its own; if that replica dies, the lease runs out as for any claim.
+    lease_owner: str = ""
+    lease_until: datetime | None = None
+
+    def as_claimed(self, now: datetime) -> SendRecord:
+        """The send as its claim reads it back, for a send written already claimed."""
+        return SendRecord(
+            id=self.id,
+            workspace=self.workspace,
+            idempotency_key=self.idempotency_key,
+            category=self.category,
+            priority=self.priority,
+            state=SendState.SENDING,
+            reason=self.reason,
+            due_at=self.due_at,
+            created_at=now,
+            profile_id=self.profile_id,
+            campaign_id=self.campaign_id,
+            journey_id=self.journey_id,
+            journey_version=self.journey_version,
+            step_id=self.step_id,
+            enrolment_id=self.enrolment_id,
+            email_hash=self.email_hash,
+            address=self.address,
+            template=self.template,
+            variant=self.variant,
+            subject_variant=self.subject_variant,
+            preheader_variant=self.preheader_variant,
+            holdout=self.holdout,
+            awaiting_winner=self.awaiting_winner,
+            hold=False,
+            segment=self.segment,
+            sender=self.sender,
+            context=self.context,
+            provider="",
+            provider_message_id="",
+            attempts=0,
+            trace_parent=self.trace_parent,
+        )
 
 
 @dataclass(frozen=True)

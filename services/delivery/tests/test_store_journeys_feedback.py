@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -233,3 +234,56 @@ def test_a_merged_persons_walks_continue_as_the_kept_profile(store: DeliveryStor
     mine = {e.journey_id: e.id for e in store.active_enrolments("acme", "p1")}
     assert mine == {"cart": "e1", "other": "e3"}
     assert store.active_enrolments("acme", "p2") == []
+
+
+def claimed_at_birth(enrolment: str, step: str, until: datetime) -> NewSend:
+    return dataclasses.replace(
+        journey_send(enrolment, step), profile_id="p7", lease_owner="r1", lease_until=until
+    )
+
+
+def test_a_move_may_write_its_sends_already_claimed_by_its_replica(
+    store: DeliveryStore,
+) -> None:
+    send = claimed_at_birth("e7", "send-1", LEASE)
+    assert store.enrol(
+        "acme",
+        "e7",
+        "cart",
+        1,
+        "p7",
+        "msg-7",
+        NOW,
+        lambda past: True,
+        Progress("end", None, sends=(send,)),
+    )
+    # No other worker claims it while the lease holds; its replica confirms and sends it.
+    assert store.claim_sends(NOW, "r2", LEASE, 10) == []
+    assert store.confirm_sends([send.id], "r1", NOW, LEASE) == {send.id}
+    # What the replica hands its pipeline is the row as a claim would read it back.
+    stored = store.get_send("acme", send.id)
+    assert stored is not None
+    handed = dataclasses.replace(send.as_claimed(NOW), attempts=1)
+    assert dataclasses.replace(stored, created_at=NOW) == handed
+
+
+def test_a_send_written_claimed_by_a_replica_that_died_is_claimed_after_its_lease(
+    store: DeliveryStore,
+) -> None:
+    send = claimed_at_birth("e8", "send-1", NOW + timedelta(seconds=1))
+    assert store.enrol(
+        "acme",
+        "e8",
+        "cart",
+        1,
+        "p8",
+        "msg-8",
+        NOW,
+        lambda past: True,
+        Progress("end", None, sends=(send,)),
+    )
+    assert store.claim_sends(NOW, "r2", LEASE, 10) == []
+    later = NOW + timedelta(seconds=2)
+    taken = store.claim_sends(later, "r2", later + timedelta(seconds=30), 10)
+    assert [s.id for s in taken] == [send.id]
+    assert store.confirm_sends([send.id], "r1", later, LEASE) == set()  # the dead one's

@@ -32,6 +32,9 @@ class DeliveryStore(
 ):
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
+        # Reads on the hot path: on SQLite their transactions do not take the write lock
+        # (a plain connection begins IMMEDIATE), so they never queue behind a writer.
+        self.reader = engine.execution_options(sqlite_deferred=True)
 
 
 __all__ = [

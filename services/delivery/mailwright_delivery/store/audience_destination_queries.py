@@ -66,6 +66,7 @@ def _destination_values(destination: Destination) -> dict[str, Any]:
 
 class AudienceDestinationQueries:
     engine: sa.Engine
+    reader: sa.Engine
 
     # -- destinations -----------------------------------------------------------------
 
@@ -91,7 +92,7 @@ class AudienceDestinationQueries:
         return destination
 
     def get_destination(self, workspace: str, destination_id: str) -> Destination | None:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(
                 sa.select(audience_destinations).where(
                     audience_destinations.c.workspace == workspace,
@@ -107,7 +108,7 @@ class AudienceDestinationQueries:
         return found
 
     def list_destinations(self, workspace: str, after: str, limit: int) -> list[Destination]:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(
                 sa.select(audience_destinations)
                 .where(
@@ -180,7 +181,7 @@ class AudienceDestinationQueries:
         )
 
     def destinations_following(self, workspace: str, segment_id: str) -> list[str]:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(
                 sa.select(audience_segments.c.destination_id).where(
                     audience_segments.c.workspace == workspace,

@@ -78,6 +78,7 @@ def group_key(workspace: str, destination_id: str, segment_id: str, table: sa.Ta
 
 class AudienceQueries(AudienceDestinationQueries):
     engine: sa.Engine
+    reader: sa.Engine
 
     # -- the queue of transitions -----------------------------------------------------
 
@@ -217,7 +218,7 @@ class AudienceQueries(AudienceDestinationQueries):
         if not profile_ids:
             return {}
         m = audience_members
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(
                 sa.select(m.c.profile_id, m.c.email, m.c.external_ids).where(
                     group_key(workspace, destination_id, segment_id, m),
@@ -239,7 +240,7 @@ class AudienceQueries(AudienceDestinationQueries):
         if not wanted:
             return {}
         m = audience_members
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(
                 sa.select(m.c.email, m.c.profile_id).where(
                     group_key(workspace, destination_id, segment_id, m), m.c.email.in_(wanted)

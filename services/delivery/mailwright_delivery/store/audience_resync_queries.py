@@ -250,7 +250,7 @@ class AudienceResyncQueries(AudienceQueries):
     ) -> tuple[dict[str, SegmentStatus], list[FailureRecord]]:
         s, m, p, f = audience_status, audience_members, audience_pending, audience_failures
         ours_s = sa.and_(s.c.workspace == workspace, s.c.destination_id == destination_id)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             members: dict[str, int] = dict(
                 conn.execute(
                     sa.select(m.c.segment_id, sa.func.count())

@@ -51,7 +51,9 @@ def new_send_row(send: NewSend, now: datetime) -> dict[str, Any]:
         "idempotency_key": send.idempotency_key,
         "category": send.category.value,
         "priority": send.priority,
-        "state": send.state.value,
+        "state": SendState.SENDING.value if send.lease_owner else send.state.value,
+        "lease_owner": send.lease_owner or None,
+        "lease_until": send.lease_until if send.lease_owner else None,
         "reason": send.reason,
         "due_at": send.due_at,
         "created_at": now,
@@ -84,6 +86,7 @@ def new_send_row(send: NewSend, now: datetime) -> dict[str, Any]:
 
 class CampaignQueries:
     engine: sa.Engine
+    reader: sa.Engine
 
     def create_campaign(
         self,
@@ -124,7 +127,7 @@ class CampaignQueries:
         return record
 
     def get_campaign(self, workspace: str, campaign_id: str) -> CampaignRecord | None:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(
                 sa.select(campaigns).where(
                     campaigns.c.workspace == workspace, campaigns.c.id == campaign_id
@@ -146,7 +149,7 @@ class CampaignQueries:
             query = query.where(campaigns.c.state == state.value)
         if after:
             query = query.where(campaigns.c.id > after)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(query.order_by(campaigns.c.id).limit(limit)).all()
         return [campaign_record(row) for row in rows]
 
@@ -436,19 +439,31 @@ class CampaignQueries:
                 )
         return [(row.workspace, row.id) for row in done]
 
+    def scheduler_idle(self) -> bool:
+        """Nothing for the campaign scheduler to look at: no campaign scheduled or
+        sending, and no send of a cancelled campaign left to sweep. One read, so an idle
+        scheduler's tick costs one read rather than one per step."""
+        with self.reader.connect() as conn:
+            running = conn.execute(
+                sa.select(campaigns.c.id)
+                .where(
+                    campaigns.c.state.in_(
+                        (CampaignState.SCHEDULED.value, CampaignState.SENDING.value)
+                    )
+                )
+                .limit(1)
+            ).first()
+            if running is not None:
+                return False
+            return (
+                conn.execute(sa.select(sends.c.id).where(_left_cancelled()).limit(1)).first()
+                is None
+            )
+
     def sweep_cancelled(self, now: datetime) -> int:
         """Sends of cancelled campaigns that were in a worker's hands at the cancel (and
         given back since) are cancelled too."""
-        cancelled = (
-            sa.select(campaigns.c.id)
-            .where(
-                campaigns.c.workspace == sends.c.workspace,
-                campaigns.c.id == sends.c.campaign_id,
-                campaigns.c.state == CampaignState.CANCELLED.value,
-            )
-            .exists()
-        )
-        left = sa.and_(sends.c.state == SendState.QUEUED.value, sends.c.hold.is_(True), cancelled)
+        left = _left_cancelled()
         if nothing_to_do(self.engine, sa.select(sends.c.id).where(left)):
             return 0
         with self.engine.begin() as conn:
@@ -463,7 +478,7 @@ class CampaignQueries:
 
     def campaign_progress(self, workspace: str, campaign_id: str) -> tuple[int, int]:
         """(finished sends, all sends) of a campaign."""
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             total, open_count = conn.execute(
                 sa.select(
                     sa.func.count(),
@@ -471,3 +486,17 @@ class CampaignQueries:
                 ).where(sends.c.workspace == workspace, sends.c.campaign_id == campaign_id)
             ).one()
         return int(total) - int(open_count), int(total)
+
+
+def _left_cancelled() -> sa.ColumnElement[bool]:
+    """Sends of a cancelled campaign still queued on hold (given back since the cancel)."""
+    cancelled = (
+        sa.select(campaigns.c.id)
+        .where(
+            campaigns.c.workspace == sends.c.workspace,
+            campaigns.c.id == sends.c.campaign_id,
+            campaigns.c.state == CampaignState.CANCELLED.value,
+        )
+        .exists()
+    )
+    return sa.and_(sends.c.state == SendState.QUEUED.value, sends.c.hold.is_(True), cancelled)

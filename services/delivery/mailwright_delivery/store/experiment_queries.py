@@ -16,6 +16,7 @@ from mailwright_delivery.store.tables import campaigns, sends
 
 class ExperimentQueries:
     engine: sa.Engine
+    reader: sa.Engine
 
     def campaigns_awaiting_winner(self, now: datetime) -> list[CampaignRecord]:
         awaiting = (
@@ -28,7 +29,7 @@ class ExperimentQueries:
             )
             .exists()
         )
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(
                 sa.select(campaigns).where(
                     campaigns.c.state == CampaignState.SENDING.value,
@@ -56,7 +57,7 @@ class ExperimentQueries:
             success = sa.func.count().filter(column.is_not(None))
             total = success
             squares = success
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(
                 sa.select(sends.c.variant, success, sa.func.count(), total, squares)
                 .where(

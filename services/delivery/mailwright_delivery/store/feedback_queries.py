@@ -50,6 +50,7 @@ def _suppression(row: Any) -> SuppressionRecord:
 
 class FeedbackQueries:
     engine: sa.Engine
+    reader: sa.Engine
 
     # -- suppressions -----------------------------------------------------------------
 
@@ -102,7 +103,7 @@ class FeedbackQueries:
         wanted = [d for d in set(digests) if d]
         if not wanted:
             return {}
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(
                 sa.select(suppressions.c.email_hash, suppressions.c.reason).where(
                     suppressions.c.workspace == workspace, suppressions.c.email_hash.in_(wanted)
@@ -111,7 +112,7 @@ class FeedbackQueries:
         return {row.email_hash: SuppressionReason(row.reason) for row in rows}
 
     def get_suppression(self, workspace: str, digest: str) -> SuppressionRecord | None:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(
                 sa.select(suppressions).where(
                     suppressions.c.workspace == workspace, suppressions.c.email_hash == digest
@@ -127,7 +128,7 @@ class FeedbackQueries:
             query = query.where(suppressions.c.reason == reason.value)
         if after:
             query = query.where(suppressions.c.email_hash > after)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(query.order_by(suppressions.c.email_hash).limit(limit)).all()
         return [_suppression(row) for row in rows]
 
@@ -148,7 +149,7 @@ class FeedbackQueries:
     # -- policy -----------------------------------------------------------------------
 
     def get_policy(self, workspace: str) -> bytes | None:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             value = conn.execute(
                 sa.select(policies.c.spec).where(policies.c.workspace == workspace)
             ).scalar_one_or_none()

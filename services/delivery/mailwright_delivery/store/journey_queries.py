@@ -72,6 +72,7 @@ def _progress_values(progress: Progress, now: datetime) -> dict[str, Any]:
 
 class JourneyQueries:
     engine: sa.Engine
+    reader: sa.Engine
 
     def create_journey(
         self,
@@ -161,7 +162,7 @@ class JourneyQueries:
         return self.require_journey(workspace, journey_id)
 
     def get_journey(self, workspace: str, journey_id: str) -> JourneyRecord | None:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(
                 sa.select(journeys, journey_versions.c.spec)
                 .join(
@@ -183,7 +184,7 @@ class JourneyQueries:
         return record
 
     def journey_version(self, workspace: str, journey_id: str, version: int) -> bytes | None:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             value = conn.execute(
                 sa.select(journey_versions.c.spec).where(
                     journey_versions.c.workspace == workspace,
@@ -194,7 +195,7 @@ class JourneyQueries:
         return None if value is None else bytes(value)
 
     def list_journeys(self, workspace: str, after: str, limit: int) -> list[JourneyRecord]:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             ids = conn.execute(
                 sa.select(journeys.c.id)
                 .where(journeys.c.workspace == workspace, journeys.c.id > after)
@@ -219,24 +220,28 @@ class JourneyQueries:
 
     def triggered_journeys(self, workspace: str, kind: str, key: str) -> list[JourneyRecord]:
         """Active journeys this trigger starts, each with its current version."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(journeys, journey_versions.c.spec)
-                .join(
-                    journey_versions,
-                    sa.and_(
-                        journey_versions.c.workspace == journeys.c.workspace,
-                        journey_versions.c.journey_id == journeys.c.id,
-                        journey_versions.c.version == journeys.c.version,
-                    ),
-                )
-                .where(
-                    journeys.c.workspace == workspace,
-                    journeys.c.state == "active",
-                    journeys.c.trigger_kind == kind,
-                    journeys.c.trigger_key == key,
-                )
-            ).all()
+        with self.reader.connect() as conn:
+            return self._triggered(conn, workspace, kind, key)
+
+    @staticmethod
+    def _triggered(conn: sa.Connection, workspace: str, kind: str, key: str) -> list[JourneyRecord]:
+        rows = conn.execute(
+            sa.select(journeys, journey_versions.c.spec)
+            .join(
+                journey_versions,
+                sa.and_(
+                    journey_versions.c.workspace == journeys.c.workspace,
+                    journey_versions.c.journey_id == journeys.c.id,
+                    journey_versions.c.version == journeys.c.version,
+                ),
+            )
+            .where(
+                journeys.c.workspace == workspace,
+                journeys.c.state == "active",
+                journeys.c.trigger_kind == kind,
+                journeys.c.trigger_key == key,
+            )
+        ).all()
         return [_journey(row, bytes(row.spec)) for row in rows]
 
     # -- enrolments -------------------------------------------------------------------
@@ -442,24 +447,41 @@ class JourneyQueries:
         return moved
 
     def active_enrolments(self, workspace: str, profile_id: str) -> list[EnrolmentRecord]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(enrolments).where(
-                    enrolments.c.workspace == workspace,
-                    enrolments.c.profile_id == profile_id,
-                    enrolments.c.state == ACTIVE,
-                )
-            ).all()
+        with self.reader.connect() as conn:
+            return self._active_enrolments(conn, workspace, profile_id)
+
+    @staticmethod
+    def _active_enrolments(
+        conn: sa.Connection, workspace: str, profile_id: str
+    ) -> list[EnrolmentRecord]:
+        rows = conn.execute(
+            sa.select(enrolments).where(
+                enrolments.c.workspace == workspace,
+                enrolments.c.profile_id == profile_id,
+                enrolments.c.state == ACTIVE,
+            )
+        ).all()
         return [_enrolment(row) for row in rows]
 
+    def event_journeys(
+        self, workspace: str, profile_id: str, event: str
+    ) -> tuple[list[EnrolmentRecord], list[JourneyRecord]]:
+        """What an event of a person may move, in one read: their walks under way, and
+        the active journeys the event triggers."""
+        with self.reader.connect() as conn:
+            return (
+                self._active_enrolments(conn, workspace, profile_id),
+                self._triggered(conn, workspace, "event", event),
+            )
+
     def get_enrolment(self, enrolment_id: str) -> EnrolmentRecord | None:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(sa.select(enrolments).where(enrolments.c.id == enrolment_id)).first()
         return None if row is None else _enrolment(row)
 
     def journey_counts(self, workspace: str, journey_id: str) -> dict[str, Any]:
         mine = sa.and_(enrolments.c.workspace == workspace, enrolments.c.journey_id == journey_id)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             entered = conn.execute(sa.select(sa.func.count()).where(mine)).scalar_one()
             exited = conn.execute(
                 sa.select(sa.func.count()).where(mine, enrolments.c.state == EXITED)

@@ -57,6 +57,7 @@ def _row(dimension: str, row: Any) -> FactRow:
 
 class ReportQueries:
     engine: sa.Engine
+    reader: sa.Engine
 
     def facts(
         self, workspace: str, *, campaign_id: str = "", journey_id: str = "", by: str = ""
@@ -68,7 +69,7 @@ class ReportQueries:
             where.append(sends.c.campaign_id == campaign_id)
         if journey_id:
             where.append(sends.c.journey_id == journey_id)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             if not by:
                 rows = conn.execute(
                     sa.select(sends.c.holdout, *_aggregates())

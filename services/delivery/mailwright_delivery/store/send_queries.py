@@ -96,6 +96,7 @@ class SendFilter:
 
 class SendQueries:
     engine: sa.Engine
+    reader: sa.Engine
 
     def insert_send(self, send: NewSend, now: datetime) -> tuple[SendRecord, bool]:
         """Put one send in the outbox; (the send under its key, whether it is new)."""
@@ -376,7 +377,7 @@ class SendQueries:
             return True
 
     def get_send(self, workspace: str, send_id: str) -> SendRecord | None:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(
                 sa.select(sends).where(sends.c.workspace == workspace, sends.c.id == send_id)
             ).first()
@@ -386,7 +387,7 @@ class SendQueries:
         """The send a provider's message id (a bounce quoting the Message-ID) names."""
         if not message_id:
             return None
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             value = conn.execute(
                 sa.select(sends.c.id).where(
                     sends.c.workspace == workspace,
@@ -411,7 +412,7 @@ class SendQueries:
             query = query.where(sends.c.state == where.state.value)
         if after:
             query = query.where(sends.c.id > after)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(query.order_by(sends.c.id).limit(limit)).all()
         return [send_record(row) for row in rows]
 
@@ -439,7 +440,7 @@ class SendQueries:
             return int(result.rowcount or 0)
 
     def count_by_state(self, workspace: str) -> dict[str, int]:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(
                 sa.select(sends.c.state, sa.func.count())
                 .where(sends.c.workspace == workspace)
