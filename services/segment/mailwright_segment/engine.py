@@ -458,6 +458,7 @@ class MembershipEngine:
                 segment.plan.spec_ids,
                 emails=segment.emails,
                 coverage=row.pruned_before,
+                trait_keys=segment.traits,
             )
             entered, exited, disagreements = 0, 0, 0
             outcome = Outcome()

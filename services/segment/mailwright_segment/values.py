@@ -97,6 +97,9 @@ def normalize_mapping(values: Mapping[str, object]) -> dict[str, Value]:
 # Encoding: JSON text in which numbers keep their exact decimal digits
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
+
+
 def dumps(value: Value) -> str:
     """JSON text of a normalised value; Decimals are written digit for digit."""
     if value is None:
@@ -106,21 +109,23 @@ def dumps(value: Value) -> str:
     if value is False:
         return "false"
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        return _ENCODER.encode(value)
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, list):
         return "[" + ",".join(dumps(item) for item in value) + "]"
-    return (
-        "{"
-        + ",".join(json.dumps(k, ensure_ascii=False) + ":" + dumps(v) for k, v in value.items())
-        + "}"
-    )
+    return "{" + ",".join(_ENCODER.encode(k) + ":" + dumps(v) for k, v in value.items()) + "}"
+
+
+_DECODER = json.JSONDecoder(parse_float=Decimal, parse_int=Decimal)
 
 
 def loads(text: str) -> Value:
     """The value of `dumps` text; every number a Decimal."""
-    loaded: Value = json.loads(text, parse_float=Decimal, parse_int=Decimal)
+    if text[:1] == '"' and "\\" not in text:
+        # A string without escapes (most trait values): its characters as they are.
+        return text[1:-1]
+    loaded: Value = _DECODER.decode(text)
     return loaded
 
 

@@ -8,7 +8,7 @@ row lock, so two replicas never interleave their work on one person.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
@@ -933,20 +933,24 @@ def load_states(
     *,
     emails: bool,
     coverage: int | None,
+    trait_keys: Collection[str] | None = None,
 ) -> dict[int, PersonState]:
-    """The projections of a slice of people (keys `pks`, in order), read in bulk."""
+    """The projections of a slice of people (keys `pks`, in order), read in bulk; only
+    the traits `trait_keys` when given (the ones a rule reads)."""
     if not pks:
         return {}
     low, high = pks[0], pks[-1]
     states = {pk: PersonState(coverage=coverage) for pk in pks}
     row: Any
-    for row in conn.execute(
-        sa.select(traits.c.pk, traits.c.key, traits.c.value).where(
+    if trait_keys is None or trait_keys:
+        query = sa.select(traits.c.pk, traits.c.key, traits.c.value).where(
             traits.c.ws == ws, traits.c.pk.between(low, high)
         )
-    ):
-        if row.pk in states:
-            states[row.pk].traits[row.key] = loads(row.value)
+        if trait_keys is not None:
+            query = query.where(traits.c.key.in_(sorted(trait_keys)))
+        for row in conn.execute(query):
+            if row.pk in states:
+                states[row.pk].traits[row.key] = loads(row.value)
     for row in conn.execute(
         sa.select(memberships.c.profile_pk, segments.c.segment_id)
         .select_from(memberships.join(segments, segments.c.pk == memberships.c.segment_pk))
