@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextvars
 import secrets
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,8 @@ from mailwright.errors import PermissionDenied, Unauthenticated
 
 ISSUER = "mailwright"
 ALGORITHM = "HS256"
+VERIFIED_CACHE_SIZE = 1024
+"""Verified tokens remembered per authority (the most recently used)."""
 ALL_WORKSPACES = "*"
 
 SCOPES: tuple[str, ...] = (
@@ -92,6 +96,12 @@ class TokenAuthority:
         self._secret = secret
         # Tokens signed with an earlier secret stay valid while a rotation rolls out.
         self._verifying = (secret, *previous)
+        # Tokens already verified, with their expiry: services calling each other send the
+        # same token on every call, and an HMAC check plus JSON decoding per call is most
+        # of an in-process call's auth cost. Keyed by the whole token (signature included),
+        # so a hit is the same verdict a new check would give until the token expires.
+        self._verified: OrderedDict[str, tuple[Principal, float | None]] = OrderedDict()
+        self._verified_lock = threading.Lock()
 
     def issue(
         self,
@@ -119,6 +129,22 @@ class TokenAuthority:
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
     def verify(self, token: str) -> Principal:
+        with self._verified_lock:
+            cached = self._verified.get(token)
+            if cached is not None:
+                principal, expires = cached
+                if expires is None or time.time() < expires:
+                    self._verified.move_to_end(token)
+                    return principal
+                del self._verified[token]
+        principal, expires = self._check(token)
+        with self._verified_lock:
+            self._verified[token] = (principal, expires)
+            if len(self._verified) > VERIFIED_CACHE_SIZE:
+                self._verified.popitem(last=False)
+        return principal
+
+    def _check(self, token: str) -> tuple[Principal, float | None]:
         claims: dict[str, Any] = {}
         for index, key in enumerate(self._verifying):
             try:
@@ -141,12 +167,14 @@ class TokenAuthority:
         workspace = claims.get("ws")
         if not isinstance(scopes, list) or not isinstance(workspace, str) or not workspace:
             raise Unauthenticated("invalid token: bad workspace or scopes claim")
-        return Principal(
+        principal = Principal(
             subject=str(claims["sub"]),
             workspace=workspace,
             scopes=frozenset(str(s) for s in scopes),
             token_id=str(claims.get("jti", "")),
         )
+        expires = claims.get("exp")
+        return principal, float(expires) if isinstance(expires, int | float) else None
 
     def verify_header(self, value: str | None) -> Principal:
         if not value:

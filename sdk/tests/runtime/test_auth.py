@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import jwt
 import pytest
 
 from mailwright.errors import PermissionDenied, Unauthenticated
@@ -82,3 +83,24 @@ def test_a_previous_secret_still_verifies_during_rotation() -> None:
     assert rotated.verify(old.issue("acme", ["*"])).workspace == "acme"
     with pytest.raises(Unauthenticated):
         TokenAuthority("n" * 40).verify(old.issue("acme", ["*"]))
+
+
+def test_a_verified_token_expires_even_when_remembered() -> None:
+    authority = TokenAuthority(SECRET)
+    token = authority.issue("acme", ["*"], ttl_seconds=1)
+    first = authority.verify(token)
+    assert authority.verify(token) is first  # remembered, not decoded again
+    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+    time.sleep(max(0.0, expires - time.time()) + 0.05)
+    with pytest.raises(Unauthenticated, match="expired"):
+        authority.verify(token)
+
+
+def test_a_remembered_token_does_not_cover_a_tampered_copy() -> None:
+    authority = TokenAuthority(SECRET)
+    token = authority.issue("acme", ["profiles:read"])
+    authority.verify(token)
+    header, _, signature = token.split(".")
+    forged = TokenAuthority("y" * 40).issue("acme", ["*"]).split(".")[1]
+    with pytest.raises(Unauthenticated):
+        authority.verify(f"{header}.{forged}.{signature}")
