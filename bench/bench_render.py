@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import orjson
 
 from bench.common import Result
 from mailwright.render.v1 import render_pb2 as pb
@@ -223,12 +224,14 @@ def run(quick: bool) -> list[Result]:
 
 
 def _recipient_message(recipient: Recipient, delivery: Delivery) -> pb.Recipient:
-    message = pb.Recipient(
-        send_id=delivery.send_id, profile_id=recipient.profile_id, email=recipient.email
+    """A recipient as delivery's render client sends it: traits and context as JSON."""
+    return pb.Recipient(
+        send_id=delivery.send_id,
+        profile_id=recipient.profile_id,
+        email=recipient.email,
+        traits_json=orjson.dumps(dict(recipient.traits)),
+        context_json=orjson.dumps(dict(recipient.content)),
     )
-    message.traits.update(dict(recipient.traits))
-    message.context.update(dict(recipient.content))
-    return message
 
 
 async def _service(
