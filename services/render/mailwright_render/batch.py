@@ -61,7 +61,7 @@ class SendOptions:
     unsubscribe_mailto: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Rendering:
     """One recipient's result: the message (and MIME bytes), or an error and its code."""
 
@@ -167,18 +167,28 @@ class BatchRenderer:
         items: Sequence[tuple[Recipient, Delivery]],
         *,
         timeout: float,
+        encode: Callable[[Rendering], int] = lambda result: _size(result),
     ) -> list[Rendering]:
-        """Render every recipient (run it on a worker thread: it is CPU-bound)."""
+        """Render every recipient (run it on a worker thread: it is CPU-bound).
+
+        `encode` takes each result as it comes and says how many bytes of the response
+        it takes: the gRPC layer writes it into the response there and then and counts
+        exactly; the default is an upper bound.
+        """
         deadline = time.monotonic() + timeout
         sender = self.sender(options, published.postal_address)
         renderer = self.renderer(options)
         results: list[Rendering] = []
         size = 0
+        mime = options.mime
         outcomes = renderer.render_batch(published.compiled, sender, items)
         for (recipient, _), outcome in zip(items, outcomes, strict=True):
-            result = self._result(outcome, sender, recipient, options.mime)
+            if not mime and type(outcome) is RenderedEmail:
+                result = Rendering(outcome.send_id, outcome)
+            else:
+                result = self._result(outcome, sender, recipient, mime)
             results.append(result)
-            size += _size(result)
+            size += encode(result)
             if size > self.max_response_bytes:
                 raise ResourceExhausted(
                     f"the rendered messages of the first {len(results)} of {len(items)}"

@@ -38,10 +38,12 @@ from mailwright_render.guards import (
     bounded_range,
     finalize,
     guard_filter,
+    html_output,
     iterate,
     precheck_method,
     precheck_power,
     precheck_repeat,
+    text_output,
 )
 from mailwright_render.scope import current_scope
 
@@ -97,6 +99,23 @@ def _allowed_method(obj: object, attr: str) -> bool | None:
 
 
 class _GuardedCodeGenerator(CodeGenerator):
+    # Every `{{ … }}` is `escape(environment.finalize(value))` (HTML) or
+    # `str(environment.finalize(value))` (text) in Jinja's code; here it is one call
+    # that does both, with a short way for the common case, a plain string.
+    def _output_child_pre(self, node: nodes.Expr, frame: Frame, finalize: Any) -> None:
+        if frame.eval_ctx.volatile or finalize.src != "environment.finalize(":
+            super()._output_child_pre(node, frame, finalize)
+        elif frame.eval_ctx.autoescape:
+            self.write("environment.mw_html_output(")
+        else:
+            self.write("environment.mw_text_output(")
+
+    def _output_child_post(self, node: nodes.Expr, frame: Frame, finalize: Any) -> None:
+        if frame.eval_ctx.volatile or finalize.src != "environment.finalize(":
+            super()._output_child_post(node, frame, finalize)
+        else:
+            self.write(")")
+
     def visit_For(self, node: nodes.For, frame: Frame) -> None:
         # Every iteration of every loop spends the budget: the iterable is wrapped in
         # environment.mw_iterate (Jinja forbids custom node types, so a Call node).
@@ -159,6 +178,8 @@ class MailwrightSandbox(ImmutableSandboxedEnvironment):
     # Called by the generated code of every template (see _GuardedCodeGenerator).
     mw_iterate = staticmethod(iterate)
     mw_bounded = staticmethod(bounded)
+    mw_html_output = staticmethod(html_output)
+    mw_text_output = staticmethod(text_output)
 
     def __init__(
         self,

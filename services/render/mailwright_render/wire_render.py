@@ -11,6 +11,8 @@ copied.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -23,6 +25,8 @@ from mailwright_render.context import Delivery, Recipient
 from mailwright_render.render import RenderedEmail
 
 _INTEGRAL = 2**53
+_NONE: frozenset[str] = frozenset()
+_NO_LINKS: Mapping[str, str] = MappingProxyType({})
 _LINE_FIELDS = ("from_address", "from_name", "reply_to", "unsubscribe_mailto", "campaign")
 
 # Structs --------------------------------------------------------------------------------
@@ -96,14 +100,13 @@ def recipient_from_proto(
     """A request's recipient; `defaults` (profile id, send id) stand in for a preview's."""
     profile_id = message.profile_id or (defaults[0] if defaults else "")
     send_id = message.send_id or (defaults[1] if defaults else "")
-    problems = len(violations.items)
-    if not profile_id:
-        violations.add(f"{field}.profile_id", "is required")
-    if not send_id:
-        violations.add(f"{field}.send_id", "is required")
-    elif len(send_id.encode()) > 200:
-        violations.add(f"{field}.send_id", "longer than 200 bytes")
-    if len(violations.items) > problems:
+    if not profile_id or not send_id or (len(send_id) > 50 and len(send_id.encode()) > 200):
+        if not profile_id:
+            violations.add(f"{field}.profile_id", "is required")
+        if not send_id:
+            violations.add(f"{field}.send_id", "is required")
+        elif len(send_id.encode()) > 200:
+            violations.add(f"{field}.send_id", "longer than 200 bytes")
         return None
     traits = _variables(message, "traits", field, violations)
     context = _variables(message, "context", field, violations)
@@ -121,7 +124,7 @@ def recipient_from_proto(
         profile_id=profile_id,
         email=message.email,
         traits=traits,
-        segments=frozenset(segment_id(s) for s in message.segments),
+        segments=frozenset(map(segment_id, message.segments)) if message.segments else _NONE,
         locale=message.locale or None,
         timezone=message.timezone or None,
         content=context,
@@ -130,7 +133,7 @@ def recipient_from_proto(
         workspace=workspace,
         send_id=send_id,
         campaign={"name": campaign, **(send_campaign or {})} if campaign else send_campaign or {},
-        links={str(k): str(v) for k, v in (links or {}).items()},
+        links={str(k): str(v) for k, v in links.items()} if links else _NO_LINKS,
         subject_variant=message.subject_variant or None,
         preheader_variant=message.preheader_variant or None,
     )
@@ -198,13 +201,33 @@ def batch_items(
     return items
 
 
-def batch_response(renderings: list[Rendering]) -> render_pb2.RenderBatchResponse:
-    """The batch's answer, built in place: each message is written once, never copied."""
-    response = render_pb2.RenderBatchResponse()
-    add = response.results.add
-    for rendering in renderings:
+class ResponseWriter:
+    """A batch's answer, written one result at a time as the batch renders
+    (`BatchRenderer.render_batch(..., encode=writer.add)`): each message is written
+    once, never copied, and its size in the response is known exactly from then on."""
+
+    # A result's field tag and length prefix, at most.
+    _FRAMING = 6
+
+    def __init__(self) -> None:
+        self.response = render_pb2.RenderBatchResponse()
+        self._add = self.response.results.add
+
+    def add(self, rendering: Rendering) -> int:
+        """Write `rendering` into the response; return the bytes it takes there."""
         if rendering.email is None:
-            add(send_id=rendering.send_id, error=rendering.error, error_code=rendering.code)
+            result = self._add(
+                send_id=rendering.send_id, error=rendering.error, error_code=rendering.code
+            )
         else:
-            fill_message(add(send_id=rendering.send_id).message, rendering.email, rendering.mime)
-    return response
+            result = self._add(send_id=rendering.send_id)
+            fill_message(result.message, rendering.email, rendering.mime)
+        return result.ByteSize() + self._FRAMING
+
+
+def batch_response(renderings: list[Rendering]) -> render_pb2.RenderBatchResponse:
+    """The answer to a batch already rendered (see `ResponseWriter`)."""
+    writer = ResponseWriter()
+    for rendering in renderings:
+        writer.add(rendering)
+    return writer.response
