@@ -254,14 +254,15 @@ class MailwrightSandbox(ImmutableSandboxedEnvironment):
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         current_scope().tick()
-        if type(__obj) is types.FunctionType:
-            wants_eval_context = __self._trusted.get(__obj)
-            if wants_eval_context is not None:
-                # Callbacks take positional arguments only; Jinja's bookkeeping keywords
-                # (`_loop_vars`, `_block_vars`) are for macros and are dropped here.
-                if wants_eval_context:
-                    return __obj(__context.eval_ctx, *args)
-                return __obj(*args)
+        wants_eval_context = (
+            __self._trusted.get(__obj) if type(__obj) is types.FunctionType else None
+        )
+        if wants_eval_context is not None:
+            # Callbacks take positional arguments only; Jinja's bookkeeping keywords
+            # (`_loop_vars`, `_block_vars`) are for macros and are dropped here.
+            if wants_eval_context:
+                return __obj(__context.eval_ctx, *args)
+            return __obj(*args)
         if not __self.is_safe_callable(__obj):
             raise SecurityError(f"{__obj!r} is not safely callable")
         if isinstance(__obj, types.BuiltinMethodType | types.MethodType):
