@@ -350,7 +350,7 @@ class RenderServicer(render_pb2_grpc.RenderServiceServicer):
             # Each result is written into the response as it is rendered; the batch
             # renderer keeps the response under the message limit as it goes.
             writer = ResponseWriter()
-            self.batch.render_batch(published, options, items, timeout=timeout, encode=writer.add)
+            self.batch.render_batch(published, options, items, timeout=timeout, write=writer.add)
             return writer.response
 
         return await asyncio.to_thread(render)

@@ -152,9 +152,13 @@ def fill_message(
     if rendered.preheader_variant:
         message.preheader_variant = rendered.preheader_variant
     if rendered.headers:
-        message.headers.update(rendered.headers)
+        headers = message.headers
+        for name, value in rendered.headers:
+            headers[name] = value
     if rendered.block_variants:
-        message.block_variants.update(rendered.block_variants)
+        blocks = message.block_variants
+        for name, key in rendered.block_variants:
+            blocks[name] = key
     if mime:
         message.mime = mime
 
@@ -203,7 +207,7 @@ def batch_items(
 
 class ResponseWriter:
     """A batch's answer, written one result at a time as the batch renders
-    (`BatchRenderer.render_batch(..., encode=writer.add)`): each message is written
+    (`BatchRenderer.render_batch(..., write=writer.add)`): each message is written
     once, never copied, and its size in the response is known exactly from then on."""
 
     # A result's field tag and length prefix, at most.
@@ -215,12 +219,12 @@ class ResponseWriter:
 
     def add(self, rendering: Rendering) -> int:
         """Write `rendering` into the response; return the bytes it takes there."""
+        result = self._add()
+        result.send_id = rendering.send_id
         if rendering.email is None:
-            result = self._add(
-                send_id=rendering.send_id, error=rendering.error, error_code=rendering.code
-            )
+            result.error = rendering.error
+            result.error_code = rendering.code
         else:
-            result = self._add(send_id=rendering.send_id)
             fill_message(result.message, rendering.email, rendering.mime)
         return result.ByteSize() + self._FRAMING
 
