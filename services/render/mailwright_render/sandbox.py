@@ -116,6 +116,35 @@ class _GuardedCodeGenerator(CodeGenerator):
         else:
             self.write(")")
 
+    def visit_Call(self, node: nodes.Call, frame: Frame, forward_caller: bool = False) -> None:
+        # The platform's own callbacks (`__mw_link(3)`, `__mw_track(0, item.url)`, …:
+        # what the compiler writes for links, merge tags, blocks) are called directly,
+        # with the evaluation context when they take it, not through the sandbox's
+        # `call`: they are on every recipient's path, once per link or tag. Authors
+        # cannot name them (a reserved name is refused at publish), so nothing else
+        # takes this way; they cost no operations (each runs once per place in the
+        # template it is written, and every loop around it already counts).
+        callee = node.node
+        name = callee.name if isinstance(callee, nodes.Name) and callee.ctx == "load" else ""
+        callbacks: dict[str, bool] = getattr(self.environment, "mw_callbacks", {})
+        wants_eval_context = callbacks.get(name)
+        if (
+            wants_eval_context is None
+            or forward_caller
+            or node.kwargs
+            or node.dyn_args is not None
+            or node.dyn_kwargs is not None
+        ):
+            super().visit_Call(node, frame, forward_caller=forward_caller)
+            return
+        self.write(f"environment.globals[{name!r}](")
+        if wants_eval_context:
+            self.write("context.eval_ctx, ")
+        for argument in node.args:
+            self.visit(argument, frame)
+            self.write(", ")
+        self.write(")")
+
     def visit_For(self, node: nodes.For, frame: Frame) -> None:
         # Every iteration of every loop spends the budget: the iterable is wrapped in
         # environment.mw_iterate (Jinja forbids custom node types, so a Call node).
@@ -213,6 +242,10 @@ class MailwrightSandbox(ImmutableSandboxedEnvironment):
         self._trusted: dict[Callable[..., Any], bool] = {
             func: getattr(func, "jinja_pass_arg", None) is _PassArg.eval_context
             for func in (trusted or {}).values()
+        }
+        # By name, for the code generator, which calls them directly (see visit_Call).
+        self.mw_callbacks: dict[str, bool] = {
+            name: self._trusted[func] for name, func in (trusted or {}).items()
         }
         self.filters = {name: guard_filter(name, func) for name, func in filters.items()}
         # The platform's own filters (tracked links) are trusted and stay unwrapped.

@@ -17,7 +17,8 @@ from mailwright.tracking import (
     TrackingSigner,
     parse_tracking_path,
 )
-from mailwright_render import TemplateKind
+from mailwright_render import RenderLimits, TemplateKind
+from mailwright_render.errors import RenderLimitExceeded
 
 BODY = """<html><body>
 <a href="https://shop.example/sale?a=1&amp;b=2">Sale</a>
@@ -183,3 +184,16 @@ def test_a_renderer_running_into_the_next_hour_signs_with_that_hours_expiries(
         (hour + 180 * day, hour + 400 * day),
         (hour + 3600 + 180 * day, hour + 3600 + 400 * day),
     ]
+
+
+def test_the_platforms_links_cost_no_operations_of_the_authors_budget(
+    kit: SimpleNamespace,
+) -> None:
+    links = "".join(f'<a href="https://shop.example/{n}">{n}</a>' for n in range(30))
+    compiled = kit.build(f"<p>{links}{{% for i in range(3) %}}{{{{ i }}}}{{% endfor %}}</p>")
+    small = RenderLimits(max_operations=10)
+    rendered = kit.render(compiled, tracking=True, limits=small)
+    assert len(hrefs(rendered.html)) == 30
+    looping = kit.build("<p>{% for i in range(30) %}{{ i }}{% endfor %}</p>")
+    with pytest.raises(RenderLimitExceeded, match="loop iterations and calls"):
+        kit.render(looping, tracking=True, limits=small)
