@@ -147,7 +147,21 @@ def bounded_range(*args: int) -> range:
     return result
 
 
-def iterate(iterable: Iterable[Any]) -> Iterator[Any]:
+# A loop over a list or tuple this short is charged its length up front and runs over
+# the sequence itself (no generator between Jinja and the items); a `{% break %}` then
+# leaves at most this many operations paid and unused.
+_PREPAID_ITEMS = 64
+
+
+def iterate(iterable: Iterable[Any]) -> Iterable[Any]:
+    """What a loop runs over: `iterable`, spending one operation per item."""
+    if isinstance(iterable, list | tuple) and len(iterable) <= _PREPAID_ITEMS:
+        current_scope().tick(len(iterable))
+        return iterable
+    return _ticking(iterable)
+
+
+def _ticking(iterable: Iterable[Any]) -> Iterator[Any]:
     tick = current_scope().tick
     for item in iterable:
         tick()
