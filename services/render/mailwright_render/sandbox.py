@@ -125,16 +125,22 @@ class _GuardedCodeGenerator(CodeGenerator):
         # takes this way; they cost no operations (each runs once per place in the
         # template it is written, and every loop around it already counts).
         callee = node.node
+        plain = not (forward_caller or node.kwargs or node.dyn_args or node.dyn_kwargs)
+        if (
+            plain
+            and isinstance(callee, nodes.EnvironmentAttribute)
+            and callee.name == "mw_iterate"
+            and len(node.args) == 1
+        ):
+            # The loop guard that visit_For puts around every loop's iterable.
+            self.write("environment.mw_iterate(")
+            self.visit(node.args[0], frame)
+            self.write(")")
+            return
         name = callee.name if isinstance(callee, nodes.Name) and callee.ctx == "load" else ""
         callbacks: dict[str, bool] = getattr(self.environment, "mw_callbacks", {})
         wants_eval_context = callbacks.get(name)
-        if (
-            wants_eval_context is None
-            or forward_caller
-            or node.kwargs
-            or node.dyn_args is not None
-            or node.dyn_kwargs is not None
-        ):
+        if wants_eval_context is None or not plain:
             super().visit_Call(node, frame, forward_caller=forward_caller)
             return
         self.write(f"environment.globals[{name!r}](")
