@@ -44,6 +44,7 @@ from typing import Any
 
 __all__ = [
     "BoundSigner",
+    "ClickTails",
     "ExpiredToken",
     "ForgedToken",
     "MalformedToken",
@@ -54,6 +55,7 @@ __all__ = [
     "TrackingSigner",
     "TrackingTokenError",
     "parse_tracking_path",
+    "token_tail",
     "tracking_url",
 ]
 
@@ -188,11 +190,18 @@ class TrackingSigner:
             if len(self._workspaces) >= _MAX_CACHED_WORKSPACES:
                 self._workspaces.clear()
             self._workspaces[workspace] = known
-        _check_text("send_id", send_id, MAX_ID_BYTES)
-        _check_optional_text("profile_id", profile_id, MAX_ID_BYTES)
-        field = bytearray()
-        _put_field(field, send_id.encode())
-        _put_field(field, profile_id.encode())
+        send = send_id.encode() if isinstance(send_id, str) else b""
+        profile = profile_id.encode() if isinstance(profile_id, str) else None
+        if len(send) < 0x80 and profile is not None and len(profile) < 0x80 and send:
+            # The common case, short ids: encoded from the table, checked by length.
+            field = _SHORT_LENGTHS[len(send)] + send + _SHORT_LENGTHS[len(profile)] + profile
+        else:
+            _check_text("send_id", send_id, MAX_ID_BYTES)
+            _check_optional_text("profile_id", profile_id, MAX_ID_BYTES)
+            encoded = bytearray()
+            _put_field(encoded, send)
+            _put_field(encoded, profile or b"")
+            field = bytes(encoded)
         return SendSigner(known[0] + field, known[1].extended(field))
 
     def verify(
@@ -288,14 +297,30 @@ class _KeyedMac:
 class SendSigner:
     """Signs the tokens of one send (see `TrackingSigner.for_send`)."""
 
-    __slots__ = ("_mac", "_prefix")
+    __slots__ = ("_inner", "_mac", "_outer", "_prefix")
 
     def __init__(self, prefix: bytes, mac: _KeyedMac) -> None:
         self._prefix = prefix
         self._mac = mac
+        self._inner = mac._inner
+        self._outer = mac._outer
 
     def sign(self, kind: TokenKind, expires_at: int, url: str | None = None) -> str:
         return self.bind(kind, expires_at).sign(url)
+
+    def sign_tail(self, tail: bytes) -> str:
+        """The token whose fields after the send's are `tail`, from `token_tail`.
+
+        A batch encodes the tails that are the same for all its recipients (the open
+        and unsubscribe tokens, a template's fixed links) once, and each recipient's
+        token then costs only its HMAC and its base64.
+        """
+        inner = self._inner.copy()
+        inner.update(tail)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        token = self._prefix + tail + outer.digest()[:_MAC_BYTES]
+        return _b2a_base64(token, newline=False).translate(_URLSAFE).rstrip(b"=").decode()
 
     def bind(self, kind: TokenKind, expires_at: int) -> BoundSigner:
         """A signer for tokens of one kind and expiry: the hot path of a batch."""
@@ -347,6 +372,41 @@ class BoundSigner:
 
 
 _CLICK = TokenKind.CLICK
+
+
+def token_tail(kind: TokenKind, expires_at: int, url: str | None = None) -> bytes:
+    """The encoded fields of a token after its send's (kind, expiry and, for a click,
+    the URL), for `SendSigner.sign_tail`. Raises `ValueError` as signing would."""
+    if kind is _CLICK:
+        if not url:
+            raise ValueError("url is required for a click token")
+        target = url.encode()
+        if len(target) > MAX_URL_BYTES:
+            raise ValueError(f"url is longer than {MAX_URL_BYTES} bytes")
+        encoded = bytearray(_header(kind, expires_at))
+        _put_field(encoded, target)
+        return bytes(encoded)
+    if url is not None:
+        raise ValueError(f"url is only carried by click tokens, not {kind.name}")
+    return _header(kind, expires_at) + _SHORT_LENGTHS[0]
+
+
+class ClickTails:
+    """Encodes the tails of click tokens of one expiry (see `token_tail`): a batch's
+    innermost loop, once per tracked link per recipient."""
+
+    __slots__ = ("_header", "expires_at")
+
+    def __init__(self, expires_at: int) -> None:
+        self.expires_at = expires_at
+        self._header = _header(_CLICK, expires_at)
+
+    def tail(self, url: str) -> bytes:
+        target = url.encode()
+        length = len(target)
+        if 0 < length < 0x80:
+            return self._header + _SHORT_LENGTHS[length] + target
+        return token_tail(_CLICK, self.expires_at, url)
 
 
 @functools.lru_cache(maxsize=64)

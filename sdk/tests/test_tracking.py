@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mailwright.tracking import (
+    ClickTails,
     ExpiredToken,
     ForgedToken,
     MalformedToken,
@@ -19,6 +20,7 @@ from mailwright.tracking import (
     TrackingClaims,
     TrackingSigner,
     parse_tracking_path,
+    token_tail,
     tracking_url,
 )
 
@@ -154,6 +156,40 @@ def test_a_send_signer_makes_the_same_tokens_as_signing_claims() -> None:
         per_send.sign(TokenKind.CLICK, NOW)
     with pytest.raises(ValueError, match="only carried by click"):
         per_send.sign(TokenKind.OPEN, NOW, "https://x.example")
+
+
+@given(
+    send_id=st.text(min_size=1, max_size=80),
+    profile_id=st.text(max_size=80),
+    url=st.text(min_size=1, max_size=1200),
+)
+def test_tokens_from_encoded_tails_are_the_tokens_of_their_claims(
+    send_id: str, profile_id: str, url: str
+) -> None:
+    signer = TrackingSigner([KEY_A])
+    per_send = signer.for_send("ws_1", send_id, profile_id)
+    expires = NOW + 3600
+    claims = TrackingClaims("ws_1", send_id, TokenKind.CLICK, expires, url, profile_id)
+    assert per_send.sign_tail(ClickTails(expires).tail(url)) == signer.sign(claims)
+    assert per_send.sign_tail(token_tail(TokenKind.CLICK, expires, url)) == signer.sign(claims)
+    for kind in (TokenKind.OPEN, TokenKind.UNSUBSCRIBE):
+        claims = TrackingClaims("ws_1", send_id, kind, expires, profile_id=profile_id)
+        assert per_send.sign_tail(token_tail(kind, expires)) == signer.sign(claims)
+
+
+def test_tails_refuse_what_signing_refuses() -> None:
+    with pytest.raises(ValueError, match="url is required"):
+        token_tail(TokenKind.CLICK, NOW)
+    with pytest.raises(ValueError, match="only carried by click"):
+        token_tail(TokenKind.OPEN, NOW, "https://x.example")
+    with pytest.raises(ValueError, match="longer than"):
+        ClickTails(NOW).tail("https://x.example/" + "a" * 5000)
+    with pytest.raises(ValueError, match="url is required"):
+        ClickTails(NOW).tail("")
+    with pytest.raises(ValueError, match="send_id"):
+        TrackingSigner([KEY_A]).for_send("ws_1", "")
+    with pytest.raises(ValueError, match="profile_id"):
+        TrackingSigner([KEY_A]).for_send("ws_1", "s", "p" * 201)
 
 
 @pytest.mark.parametrize("secret", [b"A" * 32, bytes(range(100))])

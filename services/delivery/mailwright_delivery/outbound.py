@@ -8,13 +8,15 @@ from dataclasses import dataclass, field
 from email.utils import formataddr
 from typing import Any
 
-from google.protobuf import struct_pb2
+import orjson
 
 from mailwright.connectors import OutboundMessage
 from mailwright.connectors.webhook import Headers
 from mailwright.render.v1 import render_pb2
 from mailwright_delivery.model import Recipient, Sender
 from mailwright_delivery.records import SendRecord
+
+_INTEGRAL = 2**53
 
 
 @dataclass
@@ -30,29 +32,42 @@ class Ready:
 
 
 def render_recipient(item: Ready) -> render_pb2.Recipient:
+    """The render request's recipient, its traits and context as JSON (`traits_json`,
+    `context_json`): render decodes those in C, where a Struct costs it a Python call
+    per value."""
     person = item.recipient
-    traits = struct_pb2.Struct()
-    traits.update(json_safe(person.traits))
-    context = struct_pb2.Struct()
-    if item.send.context:
-        context.update(json.loads(item.send.context))
+    context = json.loads(item.send.context) if item.send.context else {}
     return render_pb2.Recipient(
         send_id=item.send.id,
         profile_id=person.profile_id,
         email=person.email,
-        traits=traits,
+        traits_json=wire_json(person.traits),
         segments=[item.send.segment] if item.send.segment else [],
         timezone=person.timezone,
         locale=person.locale,
-        context=context,
+        context_json=wire_json(context),
         subject_variant=item.subject_variant,
         preheader_variant=item.preheader_variant,
     )
 
 
-def json_safe(values: dict[str, object]) -> dict[str, Any]:
-    safe: dict[str, Any] = json.loads(json.dumps(values, default=str))
-    return safe
+def wire_json(values: dict[str, Any]) -> bytes:
+    """`values` as a JSON object for render, read as a Struct would have carried them:
+    whole numbers as integers (profile traits arrive as floats: `3`, not `3.0`), and
+    anything JSON has no type for (dates, decimals) as its text."""
+    return orjson.dumps({str(key): _plain(value) for key, value in values.items()})
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, str | int):  # bool is an int
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() and -_INTEGRAL < value < _INTEGRAL else value
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return str(value)
 
 
 def outbound_message(

@@ -9,6 +9,7 @@ fields delivery reads, nothing more.
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -176,7 +177,11 @@ class FakeRender(render_pb2_grpc.RenderServiceServicer):
         response = render_pb2.RenderBatchResponse()
         template = request.version.split("/")[3]
         for recipient in request.recipients:
-            traits = json_format.MessageToDict(recipient.traits)
+            traits = (
+                json.loads(recipient.traits_json)
+                if recipient.traits_json
+                else json_format.MessageToDict(recipient.traits)
+            )
             name = html.escape(str(traits.get("first_name", "there")))
             variant = recipient.subject_variant or "default"
             response.results.append(

@@ -34,8 +34,8 @@ from mailwright_render.pages import next_page_token, page_request
 from mailwright_render.profiles import ProfileDirectory
 from mailwright_render.records import VersionRecord, VersionState
 from mailwright_render.wire_render import (
+    ResponseWriter,
     batch_items,
-    batch_response,
     message_to_proto,
     recipient_from_proto,
     send_options,
@@ -347,9 +347,11 @@ class RenderServicer(render_pb2_grpc.RenderServiceServicer):
             # Decoding recipients, rendering and encoding results are all CPU work: a
             # worker thread does them, so the event loop keeps serving other calls.
             items = batch_items(request, workspace, options)
-            renderings = self.batch.render_batch(published, options, items, timeout=timeout)
-            # The batch renderer kept the response under the message limit as it went.
-            return batch_response(renderings)
+            # Each result is written into the response as it is rendered; the batch
+            # renderer keeps the response under the message limit as it goes.
+            writer = ResponseWriter()
+            self.batch.render_batch(published, options, items, timeout=timeout, write=writer.add)
+            return writer.response
 
         return await asyncio.to_thread(render)
 

@@ -61,7 +61,7 @@ class SendOptions:
     unsubscribe_mailto: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Rendering:
     """One recipient's result: the message (and MIME bytes), or an error and its code."""
 
@@ -167,39 +167,50 @@ class BatchRenderer:
         items: Sequence[tuple[Recipient, Delivery]],
         *,
         timeout: float,
-    ) -> list[Rendering]:
-        """Render every recipient (run it on a worker thread: it is CPU-bound)."""
+        write: Callable[[Rendering], int],
+    ) -> int:
+        """Render every recipient (run it on a worker thread: it is CPU-bound); return
+        how many failed.
+
+        `write` takes each result as it comes and says how many bytes of the response it
+        takes: the gRPC layer writes it into the response there and then, and counts
+        exactly. Results are not kept here, so each message's strings are freed as soon
+        as they are written.
+        """
         deadline = time.monotonic() + timeout
         sender = self.sender(options, published.postal_address)
         renderer = self.renderer(options)
-        results: list[Rendering] = []
-        size = 0
+        size = done = failed = 0
+        mime = options.mime
         outcomes = renderer.render_batch(published.compiled, sender, items)
         for (recipient, _), outcome in zip(items, outcomes, strict=True):
-            result = self._result(outcome, sender, recipient, options.mime)
-            results.append(result)
-            size += _size(result)
+            if not mime and type(outcome) is RenderedEmail:
+                result = Rendering(outcome.send_id, outcome)
+            else:
+                result = self._result(outcome, sender, recipient, mime)
+                failed += bool(result.code)
+            done += 1
+            size += write(result)
             if size > self.max_response_bytes:
                 raise ResourceExhausted(
-                    f"the rendered messages of the first {len(results)} of {len(items)}"
+                    f"the rendered messages of the first {done} of {len(items)}"
                     f" recipients would be over the {self.max_response_bytes} byte response"
                     " limit; send fewer recipients per call"
                 )
             if time.monotonic() > deadline:
                 raise ResourceExhausted(
-                    f"rendering took longer than {timeout:g}s after {len(results)} of"
+                    f"rendering took longer than {timeout:g}s after {done} of"
                     f" {len(items)} recipients; send fewer recipients per call"
                 )
-        failed = sum(1 for result in results if result.code)
         if failed:
             log.info(
                 "batch of %s v%s: %d of %d recipients failed",
                 published.compiled.name,
                 published.compiled.digest[:12],
                 failed,
-                len(results),
+                done,
             )
-        return results
+        return failed
 
     def render_one(
         self,
@@ -238,27 +249,3 @@ class BatchRenderer:
             return Rendering(outcome.send_id, outcome, message.as_bytes())
         except (ValueError, TypeError, IndexError, email.errors.MessageError) as error:
             return Rendering(outcome.send_id, error=f"MIME: {error}", code="mime")
-
-
-# Field tags and lengths of one result and of each map entry, generously.
-_RESULT_OVERHEAD = 96
-_ENTRY_OVERHEAD = 12
-
-
-def _bytes(text: str) -> int:
-    return len(text) if text.isascii() else len(text.encode())
-
-
-def _size(result: Rendering) -> int:
-    """An upper bound of the result's size in the response (UTF-8 plus framing)."""
-    rendered = result.email
-    size = (
-        _RESULT_OVERHEAD + _bytes(result.send_id) + _bytes(result.error) + len(result.mime or b"")
-    )
-    if rendered is not None:
-        size += _bytes(rendered.html) + _bytes(rendered.text) + _bytes(rendered.subject)
-        size += _bytes(rendered.preheader) + _bytes(rendered.subject_variant)
-        for entries in (rendered.headers, rendered.block_variants):
-            size += sum(_ENTRY_OVERHEAD + _bytes(k) + _bytes(v) for k, v in entries)
-        size += _bytes(rendered.preheader_variant or "")
-    return size

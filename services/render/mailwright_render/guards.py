@@ -14,7 +14,15 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from jinja2.utils import Namespace
-from markupsafe import Markup
+from markupsafe import Markup, escape
+
+try:  # markupsafe's C escaping of a plain string, as `escape` itself uses it
+    from markupsafe import _escape_inner as _escape_text  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - another markupsafe
+
+    def _escape_text(text: str, /) -> str:
+        return str(escape(text))
+
 
 from mailwright_render.errors import RenderLimitExceeded
 from mailwright_render.scope import RenderScope, current_scope
@@ -25,6 +33,8 @@ _MAX_NESTING = 200
 _COUNTED_LENGTH = 256
 # Strings this short are within any sensible output limit and are not checked.
 _SHORT = 4096
+# `str.__new__(Markup, text)`: a Markup of text already safe, without Markup's `__new__`.
+_new_str: Callable[[type[Markup], str], Markup] = str.__new__
 
 
 def expanded_size(value: object, scope: RenderScope) -> int:
@@ -93,6 +103,34 @@ def finalize(value: Any) -> Any:
     return value
 
 
+def html_output(value: Any) -> Markup:
+    """`escape(finalize(value))`: what every `{{ … }}` of an HTML part writes."""
+    kind = type(value)
+    if kind is str:
+        if len(value) >= _COUNTED_LENGTH:
+            current_scope().emit(len(value))
+        # What `escape` returns for a plain string.
+        return _new_str(Markup, _escape_text(value))
+    if kind is Markup:
+        safe: Markup = value
+        if len(safe) >= _COUNTED_LENGTH:
+            current_scope().emit(len(safe))
+        return safe
+    if kind is int:  # digits and a sign: nothing to escape, nothing to count
+        return _new_str(Markup, int.__repr__(value))
+    return escape(finalize(value))
+
+
+def text_output(value: Any) -> str:
+    """`str(finalize(value))`: what every `{{ … }}` of a text part writes."""
+    if type(value) is str:
+        text: str = value
+        if len(text) >= _COUNTED_LENGTH:
+            current_scope().emit(len(text))
+        return text
+    return str(finalize(value))
+
+
 def bounded_concat(parts: Iterable[str]) -> str:
     chunks = parts if isinstance(parts, list) else list(parts)
     current_scope().check_size(sum(map(len, chunks)), "a captured block")
@@ -109,7 +147,21 @@ def bounded_range(*args: int) -> range:
     return result
 
 
-def iterate(iterable: Iterable[Any]) -> Iterator[Any]:
+# A loop over a list or tuple this short is charged its length up front and runs over
+# the sequence itself (no generator between Jinja and the items); a `{% break %}` then
+# leaves at most this many operations paid and unused.
+_PREPAID_ITEMS = 64
+
+
+def iterate(iterable: Iterable[Any]) -> Iterable[Any]:
+    """What a loop runs over: `iterable`, spending one operation per item."""
+    if isinstance(iterable, list | tuple) and len(iterable) <= _PREPAID_ITEMS:
+        current_scope().tick(len(iterable))
+        return iterable
+    return _ticking(iterable)
+
+
+def _ticking(iterable: Iterable[Any]) -> Iterator[Any]:
     tick = current_scope().tick
     for item in iterable:
         tick()

@@ -39,7 +39,7 @@ from mailwright_render.model import RuleEvaluator, TemplateKind
 from mailwright_render.runtime import MessageRuntime
 from mailwright_render.scope import RenderLimits, RenderScope, render_scope
 from mailwright_render.textpart import tidy
-from mailwright_render.tracking import Tracker, TrackingConfig
+from mailwright_render.tracking import TokenTails, Tracker, TrackingConfig
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +155,8 @@ class Renderer:
         self.default_timezone = _zone(default_timezone) or UTC
         self.clock = clock
         self.cache = cache or TemplateCache()
+        # What the tracking tokens of this hour share; a new hour brings a new one.
+        self._tails: TokenTails | None = None
 
     def render(
         self, compiled: CompiledTemplate, recipient: Recipient, delivery: Delivery, sender: Sender
@@ -200,17 +202,17 @@ class Renderer:
         except UnknownVariant as error:
             raise RenderError(str(error.args[0]), part="subject") from None
         now = self.clock()
-        tracker = (
-            Tracker(
+        tracker = None
+        if self.tracking is not None:
+            tracker = Tracker(
                 self.tracking,
                 delivery.workspace,
                 delivery.send_id,
                 now.timestamp(),
                 recipient.profile_id,
+                self._tails,
             )
-            if self.tracking is not None
-            else None
-        )
+            self._tails = tracker.tails
         links = Links(
             unsubscribe=tracker.unsubscribe_url()
             if tracker is not None

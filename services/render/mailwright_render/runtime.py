@@ -119,7 +119,7 @@ class MessageRuntime:
         link = self.compiled.links[index]
         url = link.url or ""
         if self.tracker is not None and link.tracked:
-            return self.tracker.click(url)
+            return self.tracker.click(url, fixed=True)
         return untracked_click(url)
 
     def click(self, index: int, rendered: str, html: bool) -> str:

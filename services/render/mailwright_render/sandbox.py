@@ -38,10 +38,12 @@ from mailwright_render.guards import (
     bounded_range,
     finalize,
     guard_filter,
+    html_output,
     iterate,
     precheck_method,
     precheck_power,
     precheck_repeat,
+    text_output,
 )
 from mailwright_render.scope import current_scope
 
@@ -97,6 +99,58 @@ def _allowed_method(obj: object, attr: str) -> bool | None:
 
 
 class _GuardedCodeGenerator(CodeGenerator):
+    # Every `{{ … }}` is `escape(environment.finalize(value))` (HTML) or
+    # `str(environment.finalize(value))` (text) in Jinja's code; here it is one call
+    # that does both, with a short way for the common case, a plain string.
+    def _output_child_pre(self, node: nodes.Expr, frame: Frame, finalize: Any) -> None:
+        if frame.eval_ctx.volatile or finalize.src != "environment.finalize(":
+            super()._output_child_pre(node, frame, finalize)
+        elif frame.eval_ctx.autoescape:
+            self.write("environment.mw_html_output(")
+        else:
+            self.write("environment.mw_text_output(")
+
+    def _output_child_post(self, node: nodes.Expr, frame: Frame, finalize: Any) -> None:
+        if frame.eval_ctx.volatile or finalize.src != "environment.finalize(":
+            super()._output_child_post(node, frame, finalize)
+        else:
+            self.write(")")
+
+    def visit_Call(self, node: nodes.Call, frame: Frame, forward_caller: bool = False) -> None:
+        # The platform's own callbacks (`__mw_link(3)`, `__mw_track(0, item.url)`, …:
+        # what the compiler writes for links, merge tags, blocks) are called directly,
+        # with the evaluation context when they take it, not through the sandbox's
+        # `call`: they are on every recipient's path, once per link or tag. Authors
+        # cannot name them (a reserved name is refused at publish), so nothing else
+        # takes this way; they cost no operations (each runs once per place in the
+        # template it is written, and every loop around it already counts).
+        callee = node.node
+        plain = not (forward_caller or node.kwargs or node.dyn_args or node.dyn_kwargs)
+        if (
+            plain
+            and isinstance(callee, nodes.EnvironmentAttribute)
+            and callee.name == "mw_iterate"
+            and len(node.args) == 1
+        ):
+            # The loop guard that visit_For puts around every loop's iterable.
+            self.write("environment.mw_iterate(")
+            self.visit(node.args[0], frame)
+            self.write(")")
+            return
+        name = callee.name if isinstance(callee, nodes.Name) and callee.ctx == "load" else ""
+        callbacks: dict[str, bool] = getattr(self.environment, "mw_callbacks", {})
+        wants_eval_context = callbacks.get(name)
+        if wants_eval_context is None or not plain:
+            super().visit_Call(node, frame, forward_caller=forward_caller)
+            return
+        self.write(f"environment.globals[{name!r}](")
+        if wants_eval_context:
+            self.write("context.eval_ctx, ")
+        for argument in node.args:
+            self.visit(argument, frame)
+            self.write(", ")
+        self.write(")")
+
     def visit_For(self, node: nodes.For, frame: Frame) -> None:
         # Every iteration of every loop spends the budget: the iterable is wrapped in
         # environment.mw_iterate (Jinja forbids custom node types, so a Call node).
@@ -159,6 +213,8 @@ class MailwrightSandbox(ImmutableSandboxedEnvironment):
     # Called by the generated code of every template (see _GuardedCodeGenerator).
     mw_iterate = staticmethod(iterate)
     mw_bounded = staticmethod(bounded)
+    mw_html_output = staticmethod(html_output)
+    mw_text_output = staticmethod(text_output)
 
     def __init__(
         self,
@@ -192,6 +248,10 @@ class MailwrightSandbox(ImmutableSandboxedEnvironment):
         self._trusted: dict[Callable[..., Any], bool] = {
             func: getattr(func, "jinja_pass_arg", None) is _PassArg.eval_context
             for func in (trusted or {}).values()
+        }
+        # By name, for the code generator, which calls them directly (see visit_Call).
+        self.mw_callbacks: dict[str, bool] = {
+            name: self._trusted[func] for name, func in (trusted or {}).items()
         }
         self.filters = {name: guard_filter(name, func) for name, func in filters.items()}
         # The platform's own filters (tracked links) are trusted and stay unwrapped.
@@ -233,14 +293,15 @@ class MailwrightSandbox(ImmutableSandboxedEnvironment):
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         current_scope().tick()
-        if type(__obj) is types.FunctionType:
-            wants_eval_context = __self._trusted.get(__obj)
-            if wants_eval_context is not None:
-                # Callbacks take positional arguments only; Jinja's bookkeeping keywords
-                # (`_loop_vars`, `_block_vars`) are for macros and are dropped here.
-                if wants_eval_context:
-                    return __obj(__context.eval_ctx, *args)
-                return __obj(*args)
+        wants_eval_context = (
+            __self._trusted.get(__obj) if type(__obj) is types.FunctionType else None
+        )
+        if wants_eval_context is not None:
+            # Callbacks take positional arguments only; Jinja's bookkeeping keywords
+            # (`_loop_vars`, `_block_vars`) are for macros and are dropped here.
+            if wants_eval_context:
+                return __obj(__context.eval_ctx, *args)
+            return __obj(*args)
         if not __self.is_safe_callable(__obj):
             raise SecurityError(f"{__obj!r} is not safely callable")
         if isinstance(__obj, types.BuiltinMethodType | types.MethodType):

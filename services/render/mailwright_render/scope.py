@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextvars
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Protocol
@@ -146,16 +144,30 @@ def current_scope() -> RenderScope:
 
 
 def current_hooks() -> RuntimeHooks:
-    hooks = current_scope().hooks
+    try:
+        hooks = _SCOPE.get().hooks
+    except LookupError:
+        raise RuntimeError("templates render only inside render_scope()") from None
     if hooks is None:
         raise RuntimeError("this render scope has no template runtime attached")
     return hooks
 
 
-@contextmanager
-def render_scope(scope: RenderScope) -> Iterator[RenderScope]:
-    token = _SCOPE.set(scope)
-    try:
-        yield scope
-    finally:
-        _SCOPE.reset(token)
+class render_scope:
+    """`with render_scope(scope):` — sandboxed code in the block reads `scope`.
+
+    A class rather than a generator-based context manager: it runs once per message on
+    the delivery path.
+    """
+
+    __slots__ = ("_scope", "_token")
+
+    def __init__(self, scope: RenderScope) -> None:
+        self._scope = scope
+
+    def __enter__(self) -> RenderScope:
+        self._token = _SCOPE.set(self._scope)
+        return self._scope
+
+    def __exit__(self, *exc_info: object) -> None:
+        _SCOPE.reset(self._token)

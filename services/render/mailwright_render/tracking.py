@@ -3,6 +3,8 @@
 Tokens are signed with the SDK's `mailwright.tracking` (the ingest edge verifies them
 with the same code). A `Tracker` serves one recipient's message: it signs each distinct
 URL once, so a link that appears in both the HTML and the text part costs one HMAC.
+What all recipients' tokens share in an hour (`TokenTails`: expiries, the open and
+unsubscribe fields, the fields of the template's fixed links) is encoded once.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from datetime import timedelta
 
 from markupsafe import Markup, escape
 
-from mailwright.tracking import TokenKind, TrackingSigner
+from mailwright.tracking import ClickTails, TokenKind, TrackingSigner, token_tail
 
 _UNSAFE_SCHEMES = ("javascript:", "vbscript:", "data:")
 _TRACKABLE = ("https://", "http://")
@@ -69,9 +71,44 @@ class TrackingConfig:
         return str(start), ".gif" + str(_PIXEL_END)
 
 
+class TokenTails:
+    """What the tokens of every recipient share within one hour: their expiries (which
+    count from the start of the hour), the encoded open and unsubscribe tails, and the
+    click tails of a template's fixed links. A renderer keeps the current hour's, so
+    per recipient only the HMACs remain."""
+
+    __slots__ = ("_fixed", "clicks", "hour", "open", "unsubscribe")
+
+    def __init__(self, config: TrackingConfig, hour: int) -> None:
+        click_ttl, open_ttl, unsubscribe_ttl = config.ttl_seconds
+        self.hour = hour
+        self.clicks = ClickTails(hour + click_ttl)
+        self.open = token_tail(TokenKind.OPEN, hour + open_ttl)
+        self.unsubscribe = token_tail(TokenKind.UNSUBSCRIBE, hour + unsubscribe_ttl)
+        self._fixed: dict[str, bytes] = {}
+
+    def fixed(self, url: str) -> bytes:
+        """The click tail of a URL written in a template, encoded once per hour."""
+        tail = self._fixed.get(url)
+        if tail is None:
+            if len(self._fixed) >= _MAX_FIXED_URLS:
+                self._fixed.clear()
+            tail = self._fixed[url] = self.clicks.tail(url)
+        return tail
+
+
+_MAX_FIXED_URLS = 4096
+
+
+def issued_hour(issued_at: float) -> int:
+    return int(issued_at) // 3600 * 3600
+
+
 class Tracker:
     """Signs one recipient's tracking URLs for one send; the tokens name the recipient's
     profile, so the edge records opens, clicks and unsubscribes against the person."""
+
+    __slots__ = ("_clicks", "_config", "_signer", "_tails", "_unsubscribe")
 
     def __init__(
         self,
@@ -80,73 +117,87 @@ class Tracker:
         send_id: str,
         issued_at: float,
         profile_id: str = "",
+        tails: TokenTails | None = None,
     ) -> None:
         self._config = config
-        signer = config.signer.for_send(workspace, send_id, profile_id)
+        self._signer = config.signer.for_send(workspace, send_id, profile_id)
+        hour = issued_hour(issued_at)
         # Expiries count from the start of the hour, so a whole batch shares them.
-        now = int(issued_at) // 3600 * 3600
-        click_ttl, open_ttl, unsubscribe_ttl = config.ttl_seconds
-        self._click = signer.bind(TokenKind.CLICK, now + click_ttl)
-        self._open = signer.bind(TokenKind.OPEN, now + open_ttl)
-        self._unsubscribe_signer = signer.bind(TokenKind.UNSUBSCRIBE, now + unsubscribe_ttl)
-        self._click_base = config.click_prefix
-        self._unsubscribe_prefix = config.unsubscribe_prefix
-        self._track_clicks = config.track_clicks
+        self._tails = (
+            tails if tails is not None and tails.hour == hour else TokenTails(config, hour)
+        )
         self._clicks: dict[str, str] = {}
         self._unsubscribe: str | None = None
 
-    def click(self, url: str) -> str:
-        """The tracked URL for `url`, or `url` itself when it is not trackable."""
+    @property
+    def tails(self) -> TokenTails:
+        return self._tails
+
+    def click(self, url: str, *, fixed: bool = False) -> str:
+        """The tracked URL for `url`, or `url` itself when it is not trackable.
+
+        `fixed`: the URL is written in the template, so its tail is encoded once an hour.
+        """
         tracked = self._clicks.get(url)
         if tracked is not None:
             return tracked
+        config = self._config
         target = url.strip()
         if (
-            self._track_clicks
+            config.track_clicks
             and target.startswith(_TRACKABLE)
-            and not target.startswith(self._unsubscribe_prefix)
+            and not target.startswith(config.unsubscribe_prefix)
         ):
             # The common case, lower-case http(s): sign it.
-            tracked = self._click_base + self._click.sign(target)
+            tails = self._tails
+            tail = tails.fixed(target) if fixed else tails.clicks.tail(target)
+            tracked = config.click_prefix + self._signer.sign_tail(tail)
             self._clicks[url] = tracked
             return tracked
         lowered = target[:11].lower()
         if lowered.startswith(_UNSAFE_SCHEMES):
             tracked = "#"
         elif (
-            not self._config.track_clicks
+            not config.track_clicks
             or not lowered.startswith(("https://", "http://"))
-            or target.startswith(self._unsubscribe_prefix)
+            or target.startswith(config.unsubscribe_prefix)
         ):
             tracked = target
         else:
-            tracked = self._click_base + self._click.sign(target)
+            tail = self._tails.clicks.tail(target)
+            tracked = config.click_prefix + self._signer.sign_tail(tail)
         self._clicks[url] = tracked
         return tracked
 
     def unsubscribe_url(self) -> str:
         if self._unsubscribe is None:
-            self._unsubscribe = self._unsubscribe_prefix + self._unsubscribe_signer.sign()
+            self._unsubscribe = self._config.unsubscribe_prefix + self._signer.sign_tail(
+                self._tails.unsubscribe
+            )
         return self._unsubscribe
 
     def open_pixel(self) -> Markup:
         if not self._config.track_opens:
             return Markup("")
         start, end = self._config.pixel_parts
-        return Markup(start + self._open.sign() + end)  # noqa: S704 - escaped parts, base64 token
+        token = self._signer.sign_tail(self._tails.open)
+        return Markup(start + token + end)  # noqa: S704 - escaped parts, base64 token
 
     def headers(self) -> tuple[tuple[str, str], ...]:
         """`List-Unsubscribe` and, for the HTTPS URL, RFC 8058's one-click header."""
         url = self.unsubscribe_url()
-        targets = [f"<{url}>"]
         mailto = self._config.unsubscribe_mailto
         if mailto:
             token = url.rsplit("/", 1)[-1]
-            targets.append(f"<mailto:{mailto}?subject=unsubscribe-{token}>")
-        headers = [("List-Unsubscribe", ", ".join(targets))]
+            targets = f"<{url}>, <mailto:{mailto}?subject=unsubscribe-{token}>"
+        else:
+            targets = f"<{url}>"
         if url.startswith("https://"):
-            headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
-        return tuple(headers)
+            return (("List-Unsubscribe", targets), _ONE_CLICK)
+        return (("List-Unsubscribe", targets),)
+
+
+_ONE_CLICK = ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
 
 
 def untracked_click(url: str) -> str:

@@ -2,14 +2,20 @@
 
 The other half of `wire` (templates, versions, issues): what `RenderBatch` and
 `PreviewRender` read and write. Decoding a batch's recipients and encoding its results
-run on the worker thread beside the rendering, so they are written for speed: Structs
-become plain Python in one pass and results are built in place, never copied.
+run on the worker thread beside the rendering, so they are written for speed: a
+recipient's `traits_json` / `context_json` are parsed by orjson in C (the batch
+encoding: a Struct costs a Python call per value, which is most of a batch's decoding
+time), Structs become plain Python in one pass, and results are built in place, never
+copied.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
+import orjson
 from google.protobuf import struct_pb2
 
 from mailwright.errors import Violations
@@ -19,6 +25,8 @@ from mailwright_render.context import Delivery, Recipient
 from mailwright_render.render import RenderedEmail
 
 _INTEGRAL = 2**53
+_NONE: frozenset[str] = frozenset()
+_NO_LINKS: Mapping[str, str] = MappingProxyType({})
 _LINE_FIELDS = ("from_address", "from_name", "reply_to", "unsubscribe_mailto", "campaign")
 
 # Structs --------------------------------------------------------------------------------
@@ -45,6 +53,33 @@ def _value(value: struct_pb2.Value) -> Any:
     return None
 
 
+def json_object(data: bytes, field: str, violations: Violations) -> dict[str, Any] | None:
+    """A recipient's `traits_json` or `context_json` as plain Python (None, and a
+    violation naming `field`, when it is not one JSON object)."""
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as error:
+        violations.add(field, f"is not valid JSON: {error}")
+        return None
+    if type(value) is not dict:
+        violations.add(field, f"must be a JSON object, not {type(value).__name__}")
+        return None
+    return value
+
+
+def _variables(
+    message: render_pb2.Recipient, name: str, field: str, violations: Violations
+) -> dict[str, Any] | None:
+    """A recipient's `traits` or `context`, from its JSON field when set, else its Struct."""
+    data: bytes = getattr(message, f"{name}_json")
+    if not data:
+        return struct_to_dict(getattr(message, name))
+    if message.HasField(name):  # type: ignore[arg-type]
+        violations.add(f"{field}.{name}_json", f"set {name} or {name}_json, not both")
+        return None
+    return json_object(data, f"{field}.{name}_json", violations)
+
+
 def segment_id(name: str) -> str:
     """`workspaces/w/segments/s` or `s` → `s` (blocks and recipients may use either)."""
     return name.rsplit("/", 1)[-1] if name.startswith("workspaces/") else name
@@ -65,16 +100,18 @@ def recipient_from_proto(
     """A request's recipient; `defaults` (profile id, send id) stand in for a preview's."""
     profile_id = message.profile_id or (defaults[0] if defaults else "")
     send_id = message.send_id or (defaults[1] if defaults else "")
-    problems = len(violations.items)
-    if not profile_id:
-        violations.add(f"{field}.profile_id", "is required")
-    if not send_id:
-        violations.add(f"{field}.send_id", "is required")
-    elif len(send_id.encode()) > 200:
-        violations.add(f"{field}.send_id", "longer than 200 bytes")
-    if len(violations.items) > problems:
+    if not profile_id or not send_id or (len(send_id) > 50 and len(send_id.encode()) > 200):
+        if not profile_id:
+            violations.add(f"{field}.profile_id", "is required")
+        if not send_id:
+            violations.add(f"{field}.send_id", "is required")
+        elif len(send_id.encode()) > 200:
+            violations.add(f"{field}.send_id", "longer than 200 bytes")
         return None
-    context = struct_to_dict(message.context)
+    traits = _variables(message, "traits", field, violations)
+    context = _variables(message, "context", field, violations)
+    if traits is None or context is None:
+        return None
     links = context.pop("links", None)
     send_campaign = context.pop("campaign", None)
     if links is not None and not isinstance(links, dict):
@@ -86,8 +123,8 @@ def recipient_from_proto(
     recipient = Recipient(
         profile_id=profile_id,
         email=message.email,
-        traits=struct_to_dict(message.traits),
-        segments=frozenset(segment_id(s) for s in message.segments),
+        traits=traits,
+        segments=frozenset(map(segment_id, message.segments)) if message.segments else _NONE,
         locale=message.locale or None,
         timezone=message.timezone or None,
         content=context,
@@ -96,7 +133,7 @@ def recipient_from_proto(
         workspace=workspace,
         send_id=send_id,
         campaign={"name": campaign, **(send_campaign or {})} if campaign else send_campaign or {},
-        links={str(k): str(v) for k, v in (links or {}).items()},
+        links={str(k): str(v) for k, v in links.items()} if links else _NO_LINKS,
         subject_variant=message.subject_variant or None,
         preheader_variant=message.preheader_variant or None,
     )
@@ -115,9 +152,13 @@ def fill_message(
     if rendered.preheader_variant:
         message.preheader_variant = rendered.preheader_variant
     if rendered.headers:
-        message.headers.update(rendered.headers)
+        headers = message.headers
+        for name, value in rendered.headers:
+            headers[name] = value
     if rendered.block_variants:
-        message.block_variants.update(rendered.block_variants)
+        blocks = message.block_variants
+        for name, key in rendered.block_variants:
+            blocks[name] = key
     if mime:
         message.mime = mime
 
@@ -164,13 +205,33 @@ def batch_items(
     return items
 
 
-def batch_response(renderings: list[Rendering]) -> render_pb2.RenderBatchResponse:
-    """The batch's answer, built in place: each message is written once, never copied."""
-    response = render_pb2.RenderBatchResponse()
-    add = response.results.add
-    for rendering in renderings:
+class ResponseWriter:
+    """A batch's answer, written one result at a time as the batch renders
+    (`BatchRenderer.render_batch(..., write=writer.add)`): each message is written
+    once, never copied, and its size in the response is known exactly from then on."""
+
+    # A result's field tag and length prefix, at most.
+    _FRAMING = 6
+
+    def __init__(self) -> None:
+        self.response = render_pb2.RenderBatchResponse()
+        self._add = self.response.results.add
+
+    def add(self, rendering: Rendering) -> int:
+        """Write `rendering` into the response; return the bytes it takes there."""
+        result = self._add()
+        result.send_id = rendering.send_id
         if rendering.email is None:
-            add(send_id=rendering.send_id, error=rendering.error, error_code=rendering.code)
+            result.error = rendering.error
+            result.error_code = rendering.code
         else:
-            fill_message(add(send_id=rendering.send_id).message, rendering.email, rendering.mime)
-    return response
+            fill_message(result.message, rendering.email, rendering.mime)
+        return result.ByteSize() + self._FRAMING
+
+
+def batch_response(renderings: list[Rendering]) -> render_pb2.RenderBatchResponse:
+    """The answer to a batch already rendered (see `ResponseWriter`)."""
+    writer = ResponseWriter()
+    for rendering in renderings:
+        writer.add(rendering)
+    return writer.response

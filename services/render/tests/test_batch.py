@@ -5,8 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailwright_render.batch import Rendering, _size
+from mailwright_render.batch import Rendering
 from mailwright_render.render import RenderedEmail
+from mailwright_render.wire_render import ResponseWriter
 from mailwright_render.wire_render import batch_response as _response
 
 _text = st.text(max_size=300)
@@ -39,7 +40,9 @@ def _renderings(draw: st.DrawFn) -> Rendering:
 
 @settings(max_examples=200)
 @given(st.lists(_renderings(), min_size=1, max_size=5))
-def test_the_size_kept_while_rendering_never_undercounts_the_response(
-    renderings: list[Rendering],
-) -> None:
-    assert _response(renderings).ByteSize() <= sum(_size(r) for r in renderings)
+def test_the_response_writer_counts_each_result_as_written(renderings: list[Rendering]) -> None:
+    writer = ResponseWriter()
+    counted = sum(writer.add(rendering) for rendering in renderings)
+    exact = writer.response.ByteSize()
+    assert exact <= counted <= exact + 6 * len(renderings)
+    assert writer.response == _response(renderings)

@@ -205,3 +205,22 @@ def test_any_trait_string_renders_literally_and_escaped(value: str) -> None:
 @given(st.text(alphabet="{}%#*|'\" ()x7", max_size=60))
 def test_template_syntax_in_data_never_runs(value: str) -> None:
     assert run("{{ value }}", html=False, value=value) == value
+
+
+NESTED = "{% for a in xs %}{% for b in xs %}.{% endfor %}{% endfor %}"
+
+
+@pytest.mark.parametrize("kind", [list, tuple])
+def test_every_iteration_over_short_sequences_counts(kind: type) -> None:
+    items = kind(range(40))
+    # 40 outer and 1,600 inner iterations.
+    assert run(NESTED, RenderLimits(max_operations=2000), xs=items) == "." * 1600
+    with pytest.raises(RenderLimitExceeded) as raised:
+        run(NESTED, RenderLimits(max_operations=1639), xs=items)
+    assert raised.value.limit == "operations"
+
+
+def test_long_sequences_and_other_iterables_count_as_they_go() -> None:
+    template = "{% for x in xs %}{% if loop.index > 3 %}{% break %}{% endif %}{{ x }}{% endfor %}"
+    for items in (list(range(10_000)), iter(range(10_000)), dict.fromkeys(range(100))):
+        assert run(template, RenderLimits(max_operations=10), xs=items) == "012"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from types import SimpleNamespace
 from urllib.parse import urlsplit
 
@@ -16,7 +17,8 @@ from mailwright.tracking import (
     TrackingSigner,
     parse_tracking_path,
 )
-from mailwright_render import TemplateKind
+from mailwright_render import RenderLimits, TemplateKind
+from mailwright_render.errors import RenderLimitExceeded
 
 BODY = """<html><body>
 <a href="https://shop.example/sale?a=1&amp;b=2">Sale</a>
@@ -158,3 +160,40 @@ def test_tokens_from_another_key_or_past_their_expiry_are_refused(
         TrackingSigner([SigningKey("k1", b"z" * 32)]).verify(token)
     with pytest.raises(ExpiredToken):
         kit.SIGNER.verify(token, now=kit.NOW.timestamp() + 10**9)
+
+
+def test_a_renderer_running_into_the_next_hour_signs_with_that_hours_expiries(
+    kit: SimpleNamespace,
+) -> None:
+    times = iter([kit.NOW, kit.NOW, kit.NOW + timedelta(minutes=70)])
+    engine = kit.renderer(tracking=kit.TRACKING, clock=lambda: next(times))
+    compiled = kit.build(BODY, kind=TemplateKind.MARKETING)
+    expiries = []
+    for number in range(3):
+        delivery = kit.delivery(send_id=f"send{number}")
+        rendered = engine.render(compiled, kit.recipient(TRAITS), delivery, kit.SENDER)
+        links = hrefs(rendered.html)
+        claims = [verify(kit, link, TokenKind.CLICK) for link in links[:3]]
+        assert {claim.send_id for claim in claims} == {f"send{number}"}  # type: ignore[attr-defined]
+        unsubscribe = verify(kit, links[7], TokenKind.UNSUBSCRIBE)
+        expiries.append((claims[0].expires_at, unsubscribe.expires_at))  # type: ignore[attr-defined]
+    hour = int(kit.NOW.timestamp()) // 3600 * 3600
+    day = 24 * 3600
+    assert expiries == [
+        (hour + 180 * day, hour + 400 * day),
+        (hour + 180 * day, hour + 400 * day),
+        (hour + 3600 + 180 * day, hour + 3600 + 400 * day),
+    ]
+
+
+def test_the_platforms_links_cost_no_operations_of_the_authors_budget(
+    kit: SimpleNamespace,
+) -> None:
+    links = "".join(f'<a href="https://shop.example/{n}">{n}</a>' for n in range(30))
+    compiled = kit.build(f"<p>{links}{{% for i in range(3) %}}{{{{ i }}}}{{% endfor %}}</p>")
+    small = RenderLimits(max_operations=10)
+    rendered = kit.render(compiled, tracking=True, limits=small)
+    assert len(hrefs(rendered.html)) == 30
+    looping = kit.build("<p>{% for i in range(30) %}{{ i }}{% endfor %}</p>")
+    with pytest.raises(RenderLimitExceeded, match="loop iterations and calls"):
+        kit.render(looping, tracking=True, limits=small)
