@@ -104,6 +104,9 @@ class TraitBook:
         self.values: dict[str, Any] = dict(values or {})
         # key → [time (RFC 3339), source]; a key in meta but not in values is removed
         self.meta: dict[str, list[str]] = {k: list(v) for k, v in (meta or {}).items()}
+        # Whether values or meta changed since the book was read or last stored (a write
+        # that loses changes nothing; one that wins may keep the value but not the meta).
+        self.dirty = False
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.values)
@@ -130,6 +133,7 @@ class TraitBook:
             if mine < theirs or (mine == theirs and canonical(value) <= canonical(before)):
                 return False
         self.meta[key] = [time_text, source]
+        self.dirty = True
         if value is None:
             self.values.pop(key, None)
             return before_present

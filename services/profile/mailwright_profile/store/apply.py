@@ -173,6 +173,7 @@ class BatchApply:
             if key in self.absorbed:
                 continue
             state.new = False  # stored now
+            state.traits.dirty = False
             kept.append(state)
         return kept
 
