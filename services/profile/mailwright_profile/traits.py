@@ -55,6 +55,12 @@ def check_trait(key: object, value: Any) -> str | None:
         return "trait keys are 1 to 128 characters without control characters"
     if isinstance(value, float) and not math.isfinite(value):
         return "trait values must be finite numbers"
+    kind = type(value)
+    if kind is bool or kind is float or value is None or (kind is int and abs(value) < 2**63):
+        return None
+    # A character takes at most 6 bytes of JSON (\uXXXX): short text needs no encoding.
+    if kind is str and 6 * len(value) + 2 <= MAX_TRAIT_VALUE_BYTES:
+        return None
     if len(canonical(value).encode()) > MAX_TRAIT_VALUE_BYTES:
         return f"trait value larger than {MAX_TRAIT_VALUE_BYTES} bytes"
     return None
