@@ -2,9 +2,10 @@
 
 - value: events applied per second by the consumer — the service's own subscription on
   the in-memory bus with the service's default settings (`ProfileSettings`: events read
-  per partition, events per transaction, garbage-collector threshold), its group commit, identity resolution, trait and computed-trait
-  projections, history, and one `profiles.changed` per changed profile through the
-  outbox — from subscribing until every event is stored;
+  per partition, events per transaction, garbage-collector threshold), its group
+  commit, identity resolution, trait and computed-trait projections, history, and one
+  `profiles.changed` per changed profile through the outbox — from subscribing until
+  every event is stored;
 - baseline: a bare SQLAlchemy Core `INSERT … ON CONFLICT DO UPDATE` of the rows the
   consumer left (the history, the profiles, the identities), executemany in batches of
   1,000, one transaction per batch, into an empty copy of the same tables; reported as

@@ -234,7 +234,9 @@ def list_candidates(
         ).all()
         if not rows:
             break
-        roots = r.roots_of(conn, workspace, {i for row in rows for i in (row.left_id, row.right_id)})
+        roots = r.roots_of(
+            conn, workspace, {i for row in rows for i in (row.left_id, row.right_id)}
+        )
         for row in rows:
             position = (r.utc(row.created_at), row.left_id, row.right_id)
             left_root = roots.get(row.left_id)
