@@ -1,9 +1,11 @@
 """The profile service's event consumer against a bare bulk upsert of the same rows.
 
 - value: events applied per second by the consumer — the service's own subscription on
-  the in-memory bus, its group commit, identity resolution, trait and computed-trait
-  projections, history, and one `profiles.changed` per changed profile through the
-  outbox — from subscribing until every event is stored;
+  the in-memory bus with the service's default settings (`ProfileSettings`: events read
+  per partition, events per transaction, garbage-collector threshold), its group
+  commit, identity resolution, trait and computed-trait projections, history, and one
+  `profiles.changed` per changed profile through the outbox — from subscribing until
+  every event is stored;
 - baseline: a bare SQLAlchemy Core `INSERT … ON CONFLICT DO UPDATE` of the rows the
   consumer left (the history, the profiles, the identities), executemany in batches of
   1,000, one transaction per batch, into an empty copy of the same tables; reported as
@@ -11,16 +13,16 @@
 
 The baseline writes each profile row once, in its final state, while any consumer that
 applies events as they come must write a profile again in every transaction that touches
-it (here some 16,000 profile writes against 1,333). For information, the same
-run also times that bare upsert split as the direct batch apply splits the work: per 500
-events of the stream, their history rows, the identities they linked and the (final)
-rows of the profiles they touched, one transaction each.
+it (here some 8,700 profile writes against 1,333 in transactions of 2,000 events). For
+information, the same run also times that bare upsert split as the direct batch apply
+splits the work: per `max_batch` events of the stream, their history rows, the
+identities they linked and the (final) rows of the profiles they touched, one
+transaction each.
 
 Events come from `mailwright_profile.simulate.event_stream` (a shop's mix: product
 views, pages, cart adds, orders, identifies stitching anonymous browsing, email sends
 and opens). The same run also reports, for information, the store's batch apply called
-directly with 500 events per transaction: what a bus handler receiving a partition's
-batch at once (rather than one message at a time) could reach.
+directly with `max_batch` events per transaction, without the bus.
 
 SQLite runs in a temporary directory; PostgreSQL on MAILWRIGHT_BENCH_POSTGRES_URL
 (default: the test server), in a fresh database dropped afterwards. Each figure is the
@@ -51,7 +53,7 @@ from mailwright.runtime.bus import ConsumerOptions, Outgoing, connect
 from mailwright.runtime.db import Database, create_engine
 from mailwright.testing.servers import POSTGRES_ADMIN_URL
 from mailwright_profile import convert
-from mailwright_profile.app import MIGRATIONS
+from mailwright_profile.app import MIGRATIONS, ProfileSettings
 from mailwright_profile.consumer import EVENT_TOPICS, EventConsumer
 from mailwright_profile.events import read_event
 from mailwright_profile.outbox import Outbox
@@ -61,7 +63,8 @@ from mailwright_profile.store import tables as t
 
 POSTGRES_URL = os.environ.get("MAILWRIGHT_BENCH_POSTGRES_URL", POSTGRES_ADMIN_URL)
 UPSERT_BATCH = 1000
-DIRECT_BATCH = 500
+SETTINGS = ProfileSettings()  # the service's defaults: what it runs with
+DIRECT_BATCH = SETTINGS.max_batch
 PARTITIONS = 8
 
 
@@ -70,7 +73,7 @@ class Round:
     consumer: float  # events/s
     baseline: float  # events/s
     direct: float  # events/s
-    per_batch: float  # events/s of the baseline split per 500 events (information)
+    per_batch: float  # events/s of the baseline split per DIRECT_BATCH events (information)
 
 
 def _events(count: int) -> list[Any]:
@@ -103,13 +106,15 @@ async def _consume(url: str, events: list[Any]) -> float:
             )
         clock = lambda: datetime.now(UTC)  # noqa: E731
         outbox = Outbox(bus, store, clock)
-        consumer = EventConsumer(store, outbox, clock)
+        consumer = EventConsumer(
+            store, outbox, clock, SETTINGS.max_batch, gc_threshold=SETTINGS.gc_threshold
+        )
         await consumer.start()
         subscription = bus.subscribe_batches(
             list(EVENT_TOPICS),
             "profile",
             consumer.handle_many,
-            options=ConsumerOptions(block=0.05, batch_size=64),
+            options=ConsumerOptions(block=0.05, batch_size=SETTINGS.read_batch),
         )
         started = time.perf_counter()
         await subscription.start()
@@ -138,7 +143,8 @@ async def _applied(consumer: EventConsumer, count: int) -> None:
 
 
 def _direct(url: str, events: list[Any]) -> float:
-    """Events/s of the store's batch apply called with 500 events per transaction."""
+    """Events/s of the store's batch apply called with `DIRECT_BATCH` events per
+    transaction."""
     store = _store(url)
     try:
         incoming = [read_event(e) for e in events]

@@ -29,7 +29,7 @@ from mailwright.runtime.requests import RequestLog
 from mailwright.runtime.service import Runtime, ServiceDefinition
 from mailwright_profile import convert
 from mailwright_profile.api import ProfileServicer
-from mailwright_profile.consumer import EVENT_TOPICS, EventConsumer
+from mailwright_profile.consumer import DEFAULT_GC_THRESHOLD, EVENT_TOPICS, EventConsumer
 from mailwright_profile.outbox import Outbox
 from mailwright_profile.predict.rescore import Rescorer
 from mailwright_profile.predict.service import Predictor, scorer_traits
@@ -54,10 +54,12 @@ class ProfileSettings(BaseModel):
     retry_backoff: float = Field(default=1.0, gt=0)
     claim_idle: float = Field(default=15.0, gt=0)
     lease_ttl: float = Field(default=10.0, gt=0)
-    read_batch: int = Field(default=64, ge=1, le=10_000)
+    read_batch: int = Field(default=256, ge=1, le=10_000)
     """Events read per partition per round."""
-    max_batch: int = Field(default=500, ge=1, le=10_000)
+    max_batch: int = Field(default=2000, ge=1, le=10_000)
     """Most events applied in one transaction."""
+    gc_threshold: int = Field(default=DEFAULT_GC_THRESHOLD, ge=0)
+    """The garbage collector's first threshold while the consumer runs (0: untouched)."""
     refresh_interval: float = Field(default=300.0, gt=0)
     """Seconds between re-evaluations of computed traits that change with time."""
     refresh_limit: int = Field(default=2000, ge=1)
@@ -104,6 +106,7 @@ class ProfileApp:
             clock,
             self.settings.max_batch,
             after_batch=self.rescorer.after_batch,
+            gc_threshold=self.settings.gc_threshold,
         )
         self.profiles = Profiles(self.store, self.outbox, clock, scorer_traits(scorers))
         self.requests = RequestLog(self.db, request_log)

@@ -263,9 +263,9 @@ def encode_changed(
     )
     changed = {k: state.traits.values[k] for k in change.traits if k in state.traits.values}
     if changed:
-        message.traits.update(changed)
+        fill_struct(message.traits, changed)
     if computed:
-        message.computed_traits.update(dict(computed))
+        fill_struct(message.computed_traits, computed)
     for event in change.events:
         applied = message.events.add()
         applied.CopyFrom(event.proto)

@@ -70,6 +70,7 @@ log = logging.getLogger(__name__)
 CONSENT_EVENT = "Consent Updated"
 MAX_MESSAGE_ID = 255
 _IDENTIFYING = ("user_id", "email", "phone")
+_EMAIL_KINDS = frozenset((EMAIL_SENT, EMAIL_OPEN, EMAIL_CLICK))
 
 _ACTIVITY_BY_NAME = {
     "Product Viewed": PRODUCT_VIEW,
@@ -212,6 +213,12 @@ def _activity(event: event_pb2.Event, identities: list[Identity], when: datetime
     elif event.type == event_pb2.EVENT_TYPE_TRACK:
         kind = _ACTIVITY_BY_NAME.get(event.event, OTHER)
     category = _text(event.category) if kind == PAGE else None
+    identified = False
+    for identity in identities:
+        if identity.type in _IDENTIFYING or ":" in identity.type:
+            identified = True
+            break
+    context = event.context
     return Activity(
         time=when,
         kind=kind,
@@ -219,11 +226,12 @@ def _activity(event: event_pb2.Event, identities: list[Identity], when: datetime
         category=category or _text(_field(props, "category")),
         revenue=_money(_field(props, "revenue", "total", "value")) if kind == ORDER else None,
         currency=_currency(_field(props, "currency")) if kind == ORDER else None,
-        send_id=_text(_field(props, "send_id")),
+        # a send id counts only in email activity (aggregates), where it is read
+        send_id=_text(_field(props, "send_id")) if kind in _EMAIL_KINDS else None,
         machine=_field(props, "machine") is True,
-        timezone=event.context.timezone or None,
-        locale=event.context.locale or None,
-        identified=any(i.type in _IDENTIFYING or ":" in i.type for i in identities),
+        timezone=context.timezone or None,
+        locale=context.locale or None,
+        identified=identified,
     )
 
 

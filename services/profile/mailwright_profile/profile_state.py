@@ -31,7 +31,7 @@ from mailwright_profile.computed.registry import (
     REGISTRY,
     TraitRegistry,
     evaluate_all,
-    evaluate_changed,
+    evaluate_reading,
     next_change,
 )
 from mailwright_profile.consent import ConsentBook
@@ -144,12 +144,20 @@ class ProfileState:
         removed keys."""
         same_day = self.evaluated_at is not None and self.evaluated_at.date() == now.date()
         if facets is not None and same_day:
-            values = evaluate_changed(
+            values, evaluated = evaluate_reading(
                 self.aggregates, self.consents.entries, now, self.computed, facets, registry
             )
+            # The traits not evaluated again kept their value: compare only the others.
+            before = self.computed
+            changed = {
+                k: values[k]
+                for k in evaluated
+                if k in values and (k not in before or not same_value(before[k], values[k]))
+            }
+            removed = sorted(k for k in evaluated if k in before and k not in values)
         else:
             values = evaluate_all(self.aggregates, self.consents.entries, now, registry)
-        changed, removed = computed_diff(self.computed, values)
+            changed, removed = computed_diff(self.computed, values)
         self.computed = values
         self.evaluated_at = now
         return changed, removed

@@ -55,6 +55,12 @@ def check_trait(key: object, value: Any) -> str | None:
         return "trait keys are 1 to 128 characters without control characters"
     if isinstance(value, float) and not math.isfinite(value):
         return "trait values must be finite numbers"
+    kind = type(value)
+    if kind is bool or kind is float or value is None or (kind is int and abs(value) < 2**63):
+        return None
+    # A character takes at most 6 bytes of JSON (\uXXXX): short text needs no encoding.
+    if kind is str and 6 * len(value) + 2 <= MAX_TRAIT_VALUE_BYTES:
+        return None
     if len(canonical(value).encode()) > MAX_TRAIT_VALUE_BYTES:
         return f"trait value larger than {MAX_TRAIT_VALUE_BYTES} bytes"
     return None
@@ -104,6 +110,9 @@ class TraitBook:
         self.values: dict[str, Any] = dict(values or {})
         # key → [time (RFC 3339), source]; a key in meta but not in values is removed
         self.meta: dict[str, list[str]] = {k: list(v) for k, v in (meta or {}).items()}
+        # Whether values or meta changed since the book was read or last stored (a write
+        # that loses changes nothing; one that wins may keep the value but not the meta).
+        self.dirty = False
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.values)
@@ -130,6 +139,7 @@ class TraitBook:
             if mine < theirs or (mine == theirs and canonical(value) <= canonical(before)):
                 return False
         self.meta[key] = [time_text, source]
+        self.dirty = True
         if value is None:
             self.values.pop(key, None)
             return before_present

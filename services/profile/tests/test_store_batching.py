@@ -333,3 +333,31 @@ def test_a_state_written_elsewhere_is_read_again(store: ProfileStore) -> None:
     story("plain")
     assert len(store.states) == 0
     assert _summary(store, "kept") == _summary(store, "plain")
+
+
+def test_a_newer_write_of_the_same_value_is_stored_with_its_time_and_source(
+    store: ProfileStore,
+) -> None:
+    """A batch writes a profile's traits only when they changed; a winning write that
+    keeps the value still changes who wrote it and when, and that is stored too."""
+
+    def apply(*events: event_pb2.Event) -> None:
+        store.apply_batch([read_event(e) for e in events], NOW + timedelta(hours=1))
+
+    def stored_meta() -> list[str]:
+        profile = _owner(store, "acme", "user_id", "u1")
+        with store.db.engine.connect() as conn:
+            state = load_states(conn, "acme", [profile], lock=False)[profile]
+        return state.traits.meta["first_name"]
+
+    apply(identify(user_id="u1", message_id="i1", at=NOW, traits={"first_name": "Ada"}))
+    later = NOW + timedelta(minutes=5)
+    apply(
+        identify(
+            user_id="u1", message_id="i2", at=later, traits={"first_name": "Ada"}, source="crm"
+        )
+    )
+    apply(page("Home", user_id="u1", message_id="p1", at=later))  # traits untouched
+    assert stored_meta()[1] == "crm"
+    assert stored_meta()[0].startswith(later.isoformat()[:19])
+    assert store.states.hits > 0  # the second and third batches took the kept state

@@ -41,6 +41,7 @@ __all__ = [
     "TraitRegistry",
     "evaluate_all",
     "evaluate_changed",
+    "evaluate_reading",
     "next_change",
 ]
 
@@ -51,6 +52,7 @@ class TraitRegistry:
     def __init__(self, traits: Iterable[ComputedTrait]) -> None:
         self._traits: dict[str, ComputedTrait] = {}
         self._evaluators: tuple[tuple[str, Callable[[Inputs], Any]], ...] | None = None
+        self._reading: dict[frozenset[str], tuple[tuple[str, Callable[[Inputs], Any]], ...]] = {}
         for trait in traits:
             self.add(trait)
 
@@ -59,6 +61,7 @@ class TraitRegistry:
             raise ValueError(f"computed trait {trait.key!r} is defined twice")
         self._traits[trait.key] = trait
         self._evaluators = None
+        self._reading = {}
 
     def evaluators(self) -> tuple[tuple[str, Callable[[Inputs], Any]], ...]:
         """(key, compute) of every trait evaluated from the aggregates (not the scorers'),
@@ -67,6 +70,21 @@ class TraitRegistry:
         if held is None:
             held = self._evaluators = tuple(
                 (t.key, t.compute) for t in self._traits.values() if t.source == "profile"
+            )
+        return held
+
+    def evaluators_reading(
+        self, facets: frozenset[str]
+    ) -> tuple[tuple[str, Callable[[Inputs], Any]], ...]:
+        """(key, compute) of the traits evaluated from the aggregates that read any of
+        `facets`, in registry order; worked out once per set of facets (a batch sees a
+        handful of them), again only after `add`."""
+        held = self._reading.get(facets)
+        if held is None:
+            held = self._reading[facets] = tuple(
+                (t.key, t.compute)
+                for t in self._traits.values()
+                if t.source == "profile" and t.reads & facets
             )
         return held
 
@@ -121,18 +139,28 @@ def evaluate_changed(
     """`previous` with the traits that read any of `facets` evaluated again at `now`: what
     `evaluate_all` gives when nothing else changed since `previous` was evaluated (the
     caller re-evaluates everything when the day changed or profiles merged)."""
-    touched = frozenset(facets)
+    return evaluate_reading(aggregates, consents, now, previous, facets, registry)[0]
+
+
+def evaluate_reading(
+    aggregates: Aggregates,
+    consents: Mapping[str, Mapping[str, Any]],
+    now: datetime,
+    previous: Mapping[str, Any],
+    facets: Iterable[str],
+    registry: TraitRegistry = REGISTRY,
+) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """`evaluate_changed`, and the keys it evaluated again (the others kept their value)."""
     inputs = Inputs(aggregates, consents, now)
     values = dict(previous)
-    for trait in registry:
-        if trait.source != "profile" or not trait.reads & touched:
-            continue
-        value = trait.compute(inputs)
+    evaluators = registry.evaluators_reading(frozenset(facets))
+    for key, compute in evaluators:
+        value = compute(inputs)
         if value is None:
-            values.pop(trait.key, None)
+            values.pop(key, None)
         else:
-            values[trait.key] = value
-    return values
+            values[key] = value
+    return values, tuple(key for key, _ in evaluators)
 
 
 def next_change(aggregates: Aggregates, now: datetime) -> datetime | None:

@@ -173,6 +173,7 @@ class BatchApply:
             if key in self.absorbed:
                 continue
             state.new = False  # stored now
+            state.traits.dirty = False
             kept.append(state)
         return kept
 
@@ -229,9 +230,16 @@ class BatchApply:
     def _load_erased(self, fresh: Sequence[IncomingEvent]) -> None:
         """Which of these events belonged to a profile erased since (late redeliveries)."""
         digests: dict[str, dict[str, str]] = {}
+        erased = t.erased_events.c
+        for ws in sorted({event.workspace for event in fresh}):
+            # Erasures are rare: a workspace that has none needs no hashing nor lookups.
+            query = sa.select(erased.message_hash).where(erased.workspace == ws).limit(1)
+            if self.conn.execute(query).first() is not None:
+                digests[ws] = {}
         for event in fresh:
-            digest = hashlib.sha256(event.message_id.encode()).hexdigest()
-            digests.setdefault(event.workspace, {})[digest] = event.message_id
+            if event.workspace in digests:
+                digest = hashlib.sha256(event.message_id.encode()).hexdigest()
+                digests[event.workspace][digest] = event.message_id
         for ws, wanted in digests.items():
             query = sa.select(t.erased_events.c.message_hash).where(
                 t.erased_events.c.workspace == ws

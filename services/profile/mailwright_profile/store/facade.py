@@ -191,8 +191,7 @@ class ProfileStore:
     def roots(self, workspace: str, profile_ids: Sequence[str]) -> dict[str, str]:
         """id → its live profile, for the ids that exist."""
         with self.db.reader.connect() as conn:
-            found = {p: r.root_of(conn, workspace, p) for p in profile_ids}
-        return {p: root for p, root in found.items() if root is not None}
+            return r.roots_of(conn, workspace, profile_ids)
 
     def unmerge(
         self, workspace: str, merge_id: str, actor: str, now: datetime

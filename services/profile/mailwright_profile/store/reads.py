@@ -234,10 +234,13 @@ def list_candidates(
         ).all()
         if not rows:
             break
+        roots = r.roots_of(
+            conn, workspace, {i for row in rows for i in (row.left_id, row.right_id)}
+        )
         for row in rows:
             position = (r.utc(row.created_at), row.left_id, row.right_id)
-            left_root = r.root_of(conn, workspace, row.left_id)
-            right_root = r.root_of(conn, workspace, row.right_id)
+            left_root = roots.get(row.left_id)
+            right_root = roots.get(row.right_id)
             if left_root is None or right_root is None or left_root == right_root:
                 continue
             found.append(

@@ -196,6 +196,17 @@ def root_of(conn: sa.Connection, workspace: str, profile_id: str) -> str | None:
     return None if row is None else str(row.root_id)
 
 
+def roots_of(conn: sa.Connection, workspace: str, profile_ids: Iterable[str]) -> dict[str, str]:
+    """`root_of` of many ids at once (ids that name no profile are absent)."""
+    p = t.profiles.c
+    query = sa.select(p.profile_id, p.root_id).where(p.workspace == workspace)
+    found: dict[str, str] = {}
+    for statement in keyed_selects(conn, query, [p.profile_id], [(i,) for i in profile_ids]):
+        for row in conn.execute(statement):
+            found[str(row.profile_id)] = str(row.root_id)
+    return found
+
+
 def members(conn: sa.Connection, workspace: str, root: str) -> list[tuple[str, str | None]]:
     """(profile, merged_into) of every profile in a root's tree, the root included."""
     rows = conn.execute(

@@ -26,7 +26,7 @@ def write_batch(batch: BatchApply) -> None:
         row["profile_id"] = batch.root(row["workspace"], row["profile_id"])
     outbox: list[tuple[str, str, str, str, bytes]] = []
     new_rows: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
+    updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}  # by the columns written
     match_changed: list[ProfileState] = []
     for (ws, profile), state in batch.states.items():
         absorbed_into = batch.absorbed.get((ws, profile))
@@ -63,13 +63,13 @@ def write_batch(batch: BatchApply) -> None:
             new_rows.append(r.new_profile_row(state, now))
             new_rows[-1]["refresh_at"] = state.refresh_at(now)
         else:
-            updates.append(
-                {
-                    "b_ws": ws,
-                    "b_id": profile,
-                    **r.state_values(state, now, state.refresh_at(now)),
-                }
-            )
+            values = r.state_values(state, now, state.refresh_at(now))
+            # Most events change neither traits nor consents: leave those documents be.
+            if not state.traits.dirty:
+                del values["traits"], values["trait_meta"]
+            if not change.consents:
+                del values["consents"]
+            updates.setdefault(tuple(values), []).append({"b_ws": ws, "b_id": profile, **values})
         if (
             change.merged
             or change.traits & MATCH_TRAITS
@@ -78,15 +78,15 @@ def write_batch(batch: BatchApply) -> None:
             match_changed.append(state)
     if new_rows:
         conn.execute(t.profiles.insert(), new_rows)
-    if updates:
+    for columns, rows in updates.items():
         conn.execute(
             t.profiles.update()
             .where(
                 t.profiles.c.workspace == sa.bindparam("b_ws"),
                 t.profiles.c.profile_id == sa.bindparam("b_id"),
             )
-            .values({name: sa.bindparam(name) for name in updates[0] if not name.startswith("b_")}),
-            updates,
+            .values({name: sa.bindparam(name) for name in columns}),
+            rows,
         )
     if batch.identity_rows:
         conn.execute(t.identities.insert(), batch.identity_rows)

@@ -1,0 +1,68 @@
+"""The consumer's group commit: a failed batch is split until the event that cannot be
+applied fails alone, and everything else in the batch is stored."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime
+
+from mailwright.runtime import bus as bus_module
+from mailwright_profile.consumer import EventConsumer
+from mailwright_profile.events import IncomingEvent, read_event
+from mailwright_profile.identity import Identity
+from mailwright_profile.outbox import Outbox
+from mailwright_profile.simulate import Clock, track
+from mailwright_profile.store import BatchResult, ProfileStore
+
+
+class PoisonError(Exception):
+    pass
+
+
+class PoisonedStore(ProfileStore):
+    """A real store that cannot apply one chosen event (a bug that event triggers)."""
+
+    poisoned = "poison"
+    calls = 0
+
+    def apply_batch(
+        self, events: Sequence[IncomingEvent], now: datetime, published: Sequence[str] = ()
+    ) -> BatchResult:
+        self.calls += 1
+        if any(e.message_id == self.poisoned for e in events):
+            raise PoisonError(self.poisoned)
+        return super().apply_batch(events, now, published)
+
+
+async def test_a_failed_batch_is_split_until_the_poisoned_event_fails_alone(
+    store: ProfileStore,
+) -> None:
+    poisoned = PoisonedStore(
+        store.db, store.encode_changed, store.encode_deleted, store.email_hashes
+    )
+    bus = await bus_module.connect("memory://")
+    clock = Clock()
+    consumer = EventConsumer(poisoned, Outbox(bus, poisoned, clock), clock, gc_threshold=0)
+    await consumer.start()
+    ids = [f"e{i}" for i in range(31)]
+    ids.insert(20, "poison")
+    events = [
+        read_event(track("Product Viewed", user_id=f"u{i % 5}", message_id=m))
+        for i, m in enumerate(ids)
+    ]
+    outcomes = await asyncio.gather(*(consumer.submit(e) for e in events), return_exceptions=True)
+    await consumer.stop()
+    await bus.close()
+
+    failed = [m for m, o in zip(ids, outcomes, strict=True) if o is not None]
+    assert failed == ["poison"]
+    assert isinstance(outcomes[20], PoisonError)
+    assert consumer.applied == 31
+    # One batch, then halves down to the poisoned event: about 2·log2(32), not 32.
+    assert consumer.batches <= 10
+    assert poisoned.calls <= 11
+    for person in range(5):
+        view = poisoned.lookup("acme", Identity("user_id", f"u{person}"))
+        assert view is not None
+        assert view.aggregates.days  # its views are stored
