@@ -72,12 +72,17 @@ async def prepare_ingest(clients: Clients) -> int:
 async def patiently(call: Callable[[R], Awaitable[T]], request: R, attempts: int = 8) -> T:
     """`call(request)`, again when it runs out of time or the service is busy: on a
     loaded machine, creating and recomputing segments over a year of history can take
-    longer than the clients' 15 s deadline. Safe for mutations: they carry a request id."""
+    longer than the clients' 15 s deadline. Safe for mutations: they carry a request id,
+    so a retry gets the first call's response (ABORTED while that call is still at work)."""
     for attempt in range(1, attempts + 1):
         try:
             return await call(request)
         except grpc.aio.AioRpcError as error:
-            retry = error.code() in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE)
+            retry = error.code() in (
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                grpc.StatusCode.UNAVAILABLE,
+                grpc.StatusCode.ABORTED,
+            )
             if not retry or attempt == attempts:
                 raise
             await asyncio.sleep(min(2.0 * attempt, 10.0))

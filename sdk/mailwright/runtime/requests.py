@@ -10,9 +10,11 @@ google.aip.dev/155.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import TypeVar
 
 import sqlalchemy as sa
@@ -58,6 +60,7 @@ class RequestLog:
         self.db = db
         self.table = table
         self.stale_after = stale_after
+        self._settling: set[asyncio.Future[None]] = set()
 
     async def run(
         self,
@@ -77,13 +80,32 @@ class RequestLog:
         stored = await self.db.run(self._reserve, key, fingerprint(request))
         if stored is not None:
             return response_type.FromString(stored)
+        work = asyncio.ensure_future(compute())
         try:
-            response = await compute()
+            response = await asyncio.shield(work)
+        except asyncio.CancelledError:
+            # The caller went away (its deadline passed, or it cancelled). The work goes
+            # on — its database calls run in threads that a cancellation does not stop —
+            # and its outcome is recorded when it ends, so that a retry with the same
+            # request id gets this response instead of doing the work a second time.
+            work.add_done_callback(partial(self._settle_later, key))
+            raise
         except BaseException:
             await self.db.run(self._release, key)
             raise
         await self.db.run(self._complete, key, response.SerializeToString(deterministic=True))
         return response
+
+    def _settle_later(self, key: tuple[str, str, str], work: asyncio.Future[Message]) -> None:
+        if work.cancelled() or work.exception() is not None:
+            settle = self.db.run(self._release, key)
+        else:
+            settle = self.db.run(
+                self._complete, key, work.result().SerializeToString(deterministic=True)
+            )
+        task = asyncio.ensure_future(settle)
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
 
     def _reserve(self, key: tuple[str, str, str], digest: str) -> bytes | None:
         workspace, method, request_id = key

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 import sqlalchemy as sa
 
-from mailwright.errors import InvalidArgument
+from mailwright.errors import Aborted, InvalidArgument
 from mailwright.ingest.v1 import ingest_pb2
 from mailwright.runtime.db import Database
 from mailwright.runtime.requests import RequestLog, request_log_table
@@ -95,3 +95,45 @@ async def test_request_ids_are_scoped_by_workspace(request_log: RequestLog) -> N
         request_log.run("globex", "M", _request("web"), ingest_pb2.CreateWriteKeyResponse, create),
     )
     assert calls == 2
+
+
+async def test_a_request_whose_caller_gave_up_is_replayed_not_redone(
+    request_log: RequestLog,
+) -> None:
+    """A client's deadline cancels the handler, not the work in its database thread: the
+    work's response must still be recorded, so that the retry gets it back."""
+    release, started = asyncio.Event(), asyncio.Event()
+    calls = 0
+
+    async def create() -> ingest_pb2.CreateWriteKeyResponse:
+        nonlocal calls
+        calls += 1
+        started.set()
+        await release.wait()
+        response = ingest_pb2.CreateWriteKeyResponse()
+        response.write_key.name = f"workspaces/acme/writeKeys/k{calls}"
+        return response
+
+    def call() -> asyncio.Task[ingest_pb2.CreateWriteKeyResponse]:
+        return asyncio.ensure_future(
+            request_log.run(
+                "acme", "CreateWriteKey", _request("web"), ingest_pb2.CreateWriteKeyResponse, create
+            )
+        )
+
+    first = call()
+    await started.wait()
+    first.cancel()  # the deadline passed
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    with pytest.raises(Aborted, match="still in progress"):
+        await call()  # a retry while the work goes on
+    release.set()
+    for _ in range(200):  # the outcome is recorded once the work ends
+        try:
+            replayed = await call()
+            break
+        except Aborted:
+            await asyncio.sleep(0.01)
+    assert calls == 1
+    assert replayed.write_key.name == "workspaces/acme/writeKeys/k1"
