@@ -294,6 +294,16 @@ class _KeyedMac:
         return tag[:_MAC_BYTES]
 
 
+def _sealed(prefix: bytes, tail: bytes, inner_state: Any, outer_state: Any) -> str:
+    """The token `prefix + tail` and its MAC from the keyed hash states, base64url."""
+    inner = inner_state.copy()
+    inner.update(tail)
+    outer = outer_state.copy()
+    outer.update(inner.digest())
+    token = prefix + tail + outer.digest()[:_MAC_BYTES]
+    return _b2a_base64(token, newline=False).translate(_URLSAFE).rstrip(b"=").decode()
+
+
 class SendSigner:
     """Signs the tokens of one send (see `TrackingSigner.for_send`)."""
 
@@ -315,12 +325,7 @@ class SendSigner:
         and unsubscribe tokens, a template's fixed links) once, and each recipient's
         token then costs only its HMAC and its base64.
         """
-        inner = self._inner.copy()
-        inner.update(tail)
-        outer = self._outer.copy()
-        outer.update(inner.digest())
-        token = self._prefix + tail + outer.digest()[:_MAC_BYTES]
-        return _b2a_base64(token, newline=False).translate(_URLSAFE).rstrip(b"=").decode()
+        return _sealed(self._prefix, tail, self._inner, self._outer)
 
     def bind(self, kind: TokenKind, expires_at: int) -> BoundSigner:
         """A signer for tokens of one kind and expiry: the hot path of a batch."""
@@ -363,12 +368,7 @@ class BoundSigner:
             raise ValueError(f"url is only carried by click tokens, not {self._kind.name}")
         else:
             tail = self._header + _SHORT_LENGTHS[0]
-        inner = self._inner.copy()
-        inner.update(tail)
-        outer = self._outer.copy()
-        outer.update(inner.digest())
-        token = self._prefix + tail + outer.digest()[:_MAC_BYTES]
-        return _b2a_base64(token, newline=False).translate(_URLSAFE).rstrip(b"=").decode()
+        return _sealed(self._prefix, tail, self._inner, self._outer)
 
 
 _CLICK = TokenKind.CLICK

@@ -164,16 +164,9 @@ class JourneyQueries:
     def get_journey(self, workspace: str, journey_id: str) -> JourneyRecord | None:
         with self.reader.connect() as conn:
             row = conn.execute(
-                sa.select(journeys, journey_versions.c.spec)
-                .join(
-                    journey_versions,
-                    sa.and_(
-                        journey_versions.c.workspace == journeys.c.workspace,
-                        journey_versions.c.journey_id == journeys.c.id,
-                        journey_versions.c.version == journeys.c.version,
-                    ),
+                _with_current_spec().where(
+                    journeys.c.workspace == workspace, journeys.c.id == journey_id
                 )
-                .where(journeys.c.workspace == workspace, journeys.c.id == journey_id)
             ).first()
         return None if row is None else _journey(row, bytes(row.spec))
 
@@ -226,16 +219,7 @@ class JourneyQueries:
     @staticmethod
     def _triggered(conn: sa.Connection, workspace: str, kind: str, key: str) -> list[JourneyRecord]:
         rows = conn.execute(
-            sa.select(journeys, journey_versions.c.spec)
-            .join(
-                journey_versions,
-                sa.and_(
-                    journey_versions.c.workspace == journeys.c.workspace,
-                    journey_versions.c.journey_id == journeys.c.id,
-                    journey_versions.c.version == journeys.c.version,
-                ),
-            )
-            .where(
+            _with_current_spec().where(
                 journeys.c.workspace == workspace,
                 journeys.c.state == "active",
                 journeys.c.trigger_kind == kind,
@@ -500,3 +484,15 @@ class JourneyQueries:
             "goals": int(goals),
             "waiting": {row[0]: int(row[1]) for row in waiting},
         }
+
+
+def _with_current_spec() -> sa.Select[Any]:
+    """Journeys with the spec of their current version."""
+    return sa.select(journeys, journey_versions.c.spec).join(
+        journey_versions,
+        sa.and_(
+            journey_versions.c.workspace == journeys.c.workspace,
+            journey_versions.c.journey_id == journeys.c.id,
+            journey_versions.c.version == journeys.c.version,
+        ),
+    )
