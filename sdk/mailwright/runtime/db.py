@@ -99,6 +99,13 @@ def _sqlite_begin(conn: sa.Connection) -> None:
     conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
 
+def is_busy(error: BaseException) -> bool:
+    """SQLite's write lock stayed taken past the busy timeout: another transaction of the
+    same database is long (a segment's first fill over a large history, a big batch on a
+    loaded machine). Nothing was written; the work can simply be tried again."""
+    return isinstance(error, sa.exc.OperationalError) and "database is locked" in str(error.orig)
+
+
 def is_sqlite(engine: sa.Engine) -> bool:
     return engine.dialect.name == "sqlite"
 

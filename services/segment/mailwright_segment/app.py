@@ -44,6 +44,7 @@ from mailwright.names import WORKSPACE_ID
 from mailwright.profile.v1 import profile_pb2
 from mailwright.rules.library import builtin_taxonomy
 from mailwright.runtime.bus import ConsumerOptions, Message, Outgoing, Subscription
+from mailwright.runtime.db import is_busy
 from mailwright.runtime.requests import RequestLog
 from mailwright.runtime.service import Runtime, ServiceDefinition
 from mailwright.runtime.settings import Duration
@@ -267,8 +268,11 @@ class SegmentApp:
                 await loop()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("segment %s loop failed; restarting", name)
+            except Exception as error:
+                if is_busy(error):
+                    log.warning("segment %s loop: the database is busy; trying again", name)
+                else:
+                    log.exception("segment %s loop failed; restarting", name)
                 await asyncio.sleep(1.0)
 
     async def _wait(self, event: asyncio.Event, seconds: float) -> None:
