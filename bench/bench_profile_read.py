@@ -196,7 +196,7 @@ def _postgres_url() -> Iterator[str]:
 
 
 def run(quick: bool) -> list[Result]:
-    events, people, rounds = (12_000, 1_300, 3) if quick else (30_000, 1_500, 5)
+    events, people, rounds = (6_000, 1_100, 2) if quick else (30_000, 1_500, 5)
     results: list[Result] = []
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'read.db'}"

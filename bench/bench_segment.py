@@ -3,7 +3,7 @@ hand-written predicate, and the time from a change to the `entered` message.
 
 1. **Full recompute.** A projection of P profiles and E events over 90 days (1,000,000 and
    10,000,000 in the full run, `MAILWRIGHT_BENCH_SEGMENT_SIZE=1000000x20000000` for twenty
-   million; 20,000 and 400,000 with --quick) is generated straight
+   million; 10,000 and 100,000 with --quick) is generated straight
    into the segment tables with bulk loads (the day buckets and per-spec hits the
    projection keeps for four event names, and a `country` trait), on SQLite and on
    PostgreSQL. The rule
@@ -26,11 +26,11 @@ hand-written predicate, and the time from a change to the `entered` message.
 3. **Latency.** The segment service alone on an in-process platform (SQLite, in-memory
    bus): a `ProfileChanged` with an order is published for a new person, and the time to
    the `entered` message on `segments.membership` is taken, one person at a time (1,000;
-   200 quick). Baseline: one bare bus hop (publish to a consumer) in the same run.
+   100 quick). Baseline: one bare bus hop (publish to a consumer) in the same run.
 
 4. **Consumer throughput.** The segment service alone on an in-process platform (SQLite,
    then PostgreSQL; in-memory bus) with three segments: 10,000 `ProfileChanged` messages
-   (3,000 quick) over 1,000 people (500 quick), one event and a `country` trait each, are
+   (1,000 quick) over 1,000 people (200 quick), one event and a `country` trait each, are
    published at once and the time until the consumer has stored them all is taken.
    Baseline: the same changes (in another workspace of the same database) given straight
    to `MembershipEngine.apply_many`, 500 per transaction, in the same run. Ratio:
@@ -700,8 +700,8 @@ def _full_size() -> tuple[int, int]:
 
 def run(quick: bool) -> list[Result]:
     if quick:
-        sizes, incremental, latency, runs = (20_000, 400_000), (2_000, 20_000), 200, 3
-        throughput = (500, 3_000)
+        sizes, incremental, latency, runs = (10_000, 100_000), (2_000, 20_000), 100, 3
+        throughput = (200, 1_000)
     else:
         sizes, incremental, latency, runs = _full_size(), (2_000, 200_000), 1000, 3
         throughput = (1_000, 10_000)
