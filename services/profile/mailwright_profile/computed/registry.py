@@ -40,7 +40,6 @@ __all__ = [
     "Inputs",
     "TraitRegistry",
     "evaluate_all",
-    "evaluate_changed",
     "evaluate_reading",
     "next_change",
 ]
@@ -128,20 +127,6 @@ def evaluate_all(
     return values
 
 
-def evaluate_changed(
-    aggregates: Aggregates,
-    consents: Mapping[str, Mapping[str, Any]],
-    now: datetime,
-    previous: Mapping[str, Any],
-    facets: Iterable[str],
-    registry: TraitRegistry = REGISTRY,
-) -> dict[str, Any]:
-    """`previous` with the traits that read any of `facets` evaluated again at `now`: what
-    `evaluate_all` gives when nothing else changed since `previous` was evaluated (the
-    caller re-evaluates everything when the day changed or profiles merged)."""
-    return evaluate_reading(aggregates, consents, now, previous, facets, registry)[0]
-
-
 def evaluate_reading(
     aggregates: Aggregates,
     consents: Mapping[str, Mapping[str, Any]],
@@ -150,7 +135,10 @@ def evaluate_reading(
     facets: Iterable[str],
     registry: TraitRegistry = REGISTRY,
 ) -> tuple[dict[str, Any], tuple[str, ...]]:
-    """`evaluate_changed`, and the keys it evaluated again (the others kept their value)."""
+    """`previous` with the traits that read any of `facets` evaluated again at `now` (what
+    `evaluate_all` gives when nothing else changed since `previous` was evaluated; the
+    caller re-evaluates everything when the day changed or profiles merged), and the keys
+    evaluated again (the others kept their value)."""
     inputs = Inputs(aggregates, consents, now)
     values = dict(previous)
     evaluators = registry.evaluators_reading(frozenset(facets))
