@@ -217,3 +217,28 @@ async def test_killing_a_consumer_process_mid_stream_loses_nothing(
 async def _nothing_pending(bus: Bus) -> bool:
     stats = await bus.stats(["events.track"])
     return sum(g.pending for p in stats.topics for g in p.groups) == 0
+
+
+async def test_on_the_memory_bus_a_stop_ends_the_blocking_read_and_loses_nothing() -> None:
+    bus = await connect("memory://", namespace="interrupt-test", partitions=4)
+    seen: list[str] = []
+
+    async def handle(message: Message) -> None:
+        seen.append(message.id)
+
+    try:
+        # A read blocks for up to ten seconds; a stop must not wait that out.
+        options = ConsumerOptions(block=10.0)
+        subscription = bus.subscribe("events.track", "profile", handle, options=options)
+        await subscription.start()
+        first = await bus.publish_many([Outgoing("events.track", "k", b"1")])
+        await eventually(lambda: seen == first)
+        await asyncio.sleep(0.05)  # the reader is back in its blocking read
+        async with asyncio.timeout(5):
+            await subscription.stop()
+        later = await bus.publish_many([Outgoing("events.track", "k", b"2")])
+        again = bus.subscribe("events.track", "profile", handle, options=options)
+        async with again:
+            await eventually(lambda: seen == first + later)
+    finally:
+        await bus.close()

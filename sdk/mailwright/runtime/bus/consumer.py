@@ -125,6 +125,7 @@ class Subscription:
         self._stopping.set()
         self._wake.set()
         reader, coordinator = self._tasks[1], self._tasks[0]
+        await self._transport.interrupt(self.group, self.consumer)
         await asyncio.wait([reader])  # the coordinator keeps the leases alive meanwhile
         await self._end([coordinator])
         try:

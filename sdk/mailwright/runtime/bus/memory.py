@@ -78,7 +78,7 @@ class _Broker:
         self.leases: dict[tuple[str, StreamRef], tuple[str, float]] = {}
         self.heartbeats: dict[str, dict[str, float]] = {}
         self.last_id: EntryId = (0, 0)
-        self.waiters: set[asyncio.Future[None]] = set()
+        self.waiters: set[asyncio.Future[bool]] = set()  # True: interrupted
 
     def next_id(self) -> EntryId:
         milliseconds = time.time_ns() // 1_000_000
@@ -92,7 +92,7 @@ class _Broker:
     def notify(self) -> None:
         for waiter in self.waiters:
             if not waiter.done():
-                waiter.set_result(None)
+                waiter.set_result(False)
         self.waiters.clear()
 
     def alive(self, group: str, now: float) -> dict[str, float]:
@@ -122,6 +122,7 @@ class MemoryTransport:
             broker = _Broker()
             _BROKERS[(name, namespace)] = broker
         self._broker = broker
+        self._reading: dict[tuple[str, str], asyncio.Future[bool]] = {}
 
     async def open(self, partitions: int) -> None:
         if self._broker.partitions is None:
@@ -188,15 +189,25 @@ class MemoryTransport:
             remaining = deadline - time.monotonic()
             if found or remaining <= 0:
                 return found
-            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
             self._broker.waiters.add(waiter)
+            self._reading[(group, consumer)] = waiter
             try:
                 async with asyncio.timeout(remaining):
-                    await waiter
+                    if await waiter:  # interrupted
+                        return self._read_now(group, consumer, streams, count)
             except TimeoutError:
                 return self._read_now(group, consumer, streams, count)
             finally:
                 self._broker.waiters.discard(waiter)
+                self._reading.pop((group, consumer), None)
+
+    async def interrupt(self, group: str, consumer: str) -> None:
+        """End the consumer's blocking read now: it returns what is there, maybe nothing.
+        Nothing is taken from a stream before the wait ends, so nothing is lost."""
+        waiter = self._reading.get((group, consumer))
+        if waiter is not None and not waiter.done():
+            waiter.set_result(True)
 
     async def ack(self, group: str, done: Mapping[StreamRef, Sequence[str]]) -> None:
         for stream, ids in done.items():

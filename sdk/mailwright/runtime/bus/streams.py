@@ -158,6 +158,10 @@ class RedisTransport:
                 ]
         return found
 
+    async def interrupt(self, group: str, consumer: str) -> None:
+        """Nothing: cancelling XREADGROUP mid-reply could strand entries in the pending
+        list, so a stopping consumer lets its read end within `block`."""
+
     async def ack(self, group: str, done: Mapping[StreamRef, Sequence[str]]) -> None:
         batches = [(ref, ids) for ref, ids in done.items() if ids]
         if len(batches) == 1:

@@ -96,6 +96,10 @@ class Transport(Protocol):
     ) -> dict[StreamRef, list[Delivery]]:
         """New entries for the group (XREADGROUP `>`), waiting up to `block` for some."""
 
+    async def interrupt(self, group: str, consumer: str) -> None:
+        """End the consumer's blocking `read` early if the backend can do so without
+        losing an entry; otherwise do nothing (the read ends within its `block`)."""
+
     async def ack(self, group: str, done: Mapping[StreamRef, Sequence[str]]) -> None:
         """Acknowledge entries of several streams at once (one round trip)."""
 
