@@ -42,8 +42,11 @@ run-distributed: install
 # The README's test command: lint (ruff, mypy, buf, stub drift), then the whole suite.
 test: lint pytest
 
+# Two workers by default (CI has 2 cores); each test file runs whole in one worker, so a
+# module's fixtures start once. PYTEST_WORKERS=0 runs everything in this process.
+PYTEST_WORKERS ?= 2
 pytest: install
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: install $(BUF)
 	$(VENV)/bin/ruff check .
