@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
 from mailwright_profile.predict.errors import DataError
 from mailwright_profile.predict.mle import Gradient, Objective, inverse_hessian, minimise
@@ -87,6 +86,8 @@ class BgNbd:
 
     @staticmethod
     def _alive(x: FloatArray, log_odds: FloatArray) -> FloatArray:
+        from scipy.special import expit
+
         return np.asarray(np.where(x > 0, expit(-log_odds), 1.0), dtype=np.float64)
 
     def _expected(
@@ -131,6 +132,8 @@ class BgNbd:
 
 
 def _survival_quotient(r: float, a: float, b: float, x: FloatArray, z: FloatArray) -> FloatArray:
+    from scipy.special import hyp2f1
+
     power = np.exp((a - 1.0) * np.log1p(-z))
     with np.errstate(invalid="ignore", over="ignore"):
         series = hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z)
@@ -181,6 +184,8 @@ def _loglik(
     values: they are evaluated once per distinct count and gathered, which leaves only
     logarithms and exponentials per customer.
     """
+    from scipy.special import betaln, digamma, gammaln
+
     r, alpha, a, b = np.exp(theta)
     values, index = levels if levels is not None else _levels(x)
     repeat = values > 0

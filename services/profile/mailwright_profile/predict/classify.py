@@ -20,9 +20,6 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from mailwright_profile.predict.errors import DataError
@@ -51,6 +48,8 @@ class RecencyBaseline:
 
     @classmethod
     def fit(cls, features: FeatureMatrix, labels: npt.NDArray[np.int64]) -> RecencyBaseline:
+        from sklearn.linear_model import LogisticRegression
+
         return cls(LogisticRegression().fit(_recency_inputs(features), labels))
 
     def predict(self, features: FeatureMatrix) -> FloatArray:
@@ -94,6 +93,9 @@ def fit_calibrated(
     seed: int,
     threads: int = 1,
 ) -> Any:
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
     method = calibration
     if method == "auto":
         method = "isotonic" if labels.size >= ISOTONIC_MIN_ROWS else "sigmoid"

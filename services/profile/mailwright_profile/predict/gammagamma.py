@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import digamma, gammaln
 
 from mailwright_profile.predict.errors import DataError
 from mailwright_profile.predict.mle import Gradient, Objective, inverse_hessian, minimise
@@ -85,6 +84,8 @@ def _repeaters(
 def _loglik(
     theta: FloatArray, x: FloatArray, m: FloatArray, with_gradient: bool
 ) -> tuple[FloatArray, FloatArray | None]:
+    from scipy.special import digamma, gammaln
+
     p, q, v = np.exp(theta)
     px = p * x
     log_vmx = np.log(v + m * x)

@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.metrics import roc_auc_score
 
 from mailwright_profile.predict.errors import DataError
 
@@ -99,6 +98,8 @@ def evaluate(labels: npt.ArrayLike, probabilities: npt.ArrayLike) -> ClassifierM
     positives = int(y.sum())
     if positives in (0, y.size):
         raise DataError("labels", "need both outcomes to evaluate (all labels are equal)")
+    from sklearn.metrics import roc_auc_score
+
     base_rate = positives / y.size
     precision = precision_at_top(y, p, 0.1)
     table = calibration_table(y, p)

@@ -13,7 +13,6 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import minimize
 
 from mailwright_profile.predict.errors import ConvergenceError
 
@@ -49,6 +48,8 @@ def minimise(
     (kept for comparison in the benchmark); the convergence check always uses the analytic
     gradient.
     """
+    from scipy.optimize import minimize
+
     bounds = [(-LOG_BOUND, LOG_BOUND)] * start.size
     options = {"maxiter": max_iterations, "ftol": 1e-13, "gtol": 1e-9}
     if gradient == "analytic":

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy import sparse
 
 from mailwright_profile.predict.errors import DataError
+
+if TYPE_CHECKING:  # SciPy loads on first use, not when the service starts
+    from scipy import sparse
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -58,6 +60,8 @@ class RecommenderSettings:
 
 
 def _binary(rows: list[int], cols: list[int], shape: tuple[int, int]) -> sparse.csr_matrix:
+    from scipy import sparse
+
     matrix = sparse.csr_matrix(
         (np.ones(len(rows)), (np.asarray(rows, dtype=np.int64), np.asarray(cols, np.int64))),
         shape=shape,
@@ -68,6 +72,8 @@ def _binary(rows: list[int], cols: list[int], shape: tuple[int, int]) -> sparse.
 
 def cosine_similarity(matrix: sparse.csr_matrix, shrinkage: float) -> sparse.csr_matrix:
     """Item x item cosine of binary columns, damped by support; zero diagonal."""
+    from scipy import sparse
+
     co = (matrix.T @ matrix).tocoo()
     counts = np.asarray(matrix.sum(axis=0)).ravel()
     off_diagonal = co.row != co.col
@@ -79,6 +85,8 @@ def cosine_similarity(matrix: sparse.csr_matrix, shrinkage: float) -> sparse.csr
 
 def keep_top_neighbours(similarity: sparse.csr_matrix, k: int) -> sparse.csr_matrix:
     """Per row (item), the k largest similarities; ties go to the lower item index."""
+    from scipy import sparse
+
     similarity = similarity.tocsr()
     rows, cols, values = [], [], []
     for i in range(similarity.shape[0]):

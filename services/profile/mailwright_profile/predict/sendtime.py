@@ -19,8 +19,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import minimize_scalar
-from scipy.special import gammaln
 
 from mailwright_profile.predict.errors import DataError
 from mailwright_profile.predict.events import CLICK, OPEN, EventLog
@@ -65,6 +63,8 @@ def local_hour_and_day(times: FloatArray, timezone: str) -> tuple[IntArray, IntA
 def dirichlet_multinomial_loglik(counts: FloatArray, prior: FloatArray, strength: float) -> float:
     """Σ_i log DM(counts_i | strength · prior), without the multinomial coefficients
     (which do not depend on the prior)."""
+    from scipy.special import gammaln
+
     alpha = strength * prior
     totals = counts.sum(axis=1)
     return float(
@@ -76,6 +76,8 @@ def dirichlet_multinomial_loglik(counts: FloatArray, prior: FloatArray, strength
 def estimate_strength(counts: FloatArray, prior: FloatArray) -> float:
     """Empirical-Bayes κ. Only people with two or more events carry information about it;
     without any, the default strength is used."""
+    from scipy.optimize import minimize_scalar
+
     informative = counts[counts.sum(axis=1) >= 2]
     if not informative.shape[0]:
         return DEFAULT_STRENGTH
