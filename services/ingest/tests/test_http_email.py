@@ -62,6 +62,7 @@ async def test_the_pixel_is_a_real_uncached_gif_and_records_the_open(ingest: Ing
         "not-a-token",
         "A" * 9000,
     ],
+    ids=["forged", "expired", "click-token", "garbage", "oversized"],
 )
 async def test_a_bad_open_token_still_gets_the_gif_but_records_nothing(
     ingest: Ingest, bad: str
@@ -125,6 +126,7 @@ async def test_a_click_redirects_to_the_signed_url_and_records_it(ingest: Ingest
         (token(TokenKind.OPEN), "not valid"),
         ("garbage", "not valid"),
     ],
+    ids=["forged", "expired", "open-token", "garbage"],
 )
 async def test_a_bad_click_token_never_redirects_and_records_nothing(
     ingest: Ingest, bad: str, words: str
@@ -223,6 +225,7 @@ async def test_events_name_the_profile_the_token_names(ingest: Ingest) -> None:
         token(TokenKind.UNSUBSCRIBE, expires_in=-1),
         token(TokenKind.OPEN),
     ],
+    ids=["forged", "expired", "open-token"],
 )
 async def test_a_bad_unsubscribe_token_records_nothing(ingest: Ingest, bad: str) -> None:
     assert (
