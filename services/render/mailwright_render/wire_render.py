@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 from google.protobuf import struct_pb2
+from google.protobuf.message import Message
 
 from mailwright.errors import Violations
 from mailwright.render.v1 import render_pb2
@@ -205,33 +206,90 @@ def batch_items(
     return items
 
 
+class EncodedResponse:
+    """A response already in protobuf wire format. gRPC sends `data` as it is: the
+    render service registers `RenderBatch` with `serialize_response` (see `app.py`),
+    which asks the answer for its bytes, and these have them."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def SerializeToString(self) -> bytes:
+        return self.data
+
+
+def serialize_response(response: Message | EncodedResponse) -> bytes:
+    """The serializer of `RenderBatch`: a protobuf response, or one already encoded."""
+    data: bytes = response.SerializeToString()
+    return data
+
+
+# `RenderBatchResponse.results` is field 1, length-delimited.
+_RESULT_TAG = b"\x0a"
+
+
+def _result_header(size: int) -> bytes:
+    """The tag and varint length that frame one encoded result in the response."""
+    out = bytearray(_RESULT_TAG)
+    while size >= 0x80:
+        out.append(size & 0x7F | 0x80)
+        size >>= 7
+    out.append(size)
+    return bytes(out)
+
+
 class ResponseWriter:
     """A batch's answer, written one result at a time as the batch renders
-    (`BatchRenderer.render_batch(..., write=writer.add)`): each message is written
-    once, never copied, and its size in the response is known exactly from then on."""
+    (`BatchRenderer.render_batch(..., write=writer.add)`).
 
-    # A result's field tag and length prefix, at most.
-    _FRAMING = 6
+    Each result is encoded on its own, in a small message that is freed at once, and
+    framed as an element of `RenderBatchResponse.results`: the answer is the results'
+    bytes joined (`encoded`), the same bytes protobuf would write for the whole
+    response, without building the whole response as one message of ~6 MB and then
+    serialising it. Each result's size in the answer is known exactly as it is added.
+    """
+
+    __slots__ = ("_parts", "size")
 
     def __init__(self) -> None:
-        self.response = render_pb2.RenderBatchResponse()
-        self._add = self.response.results.add
+        self._parts: list[bytes] = []
+        self.size = 0
 
     def add(self, rendering: Rendering) -> int:
-        """Write `rendering` into the response; return the bytes it takes there."""
-        result = self._add()
-        result.send_id = rendering.send_id
+        """Encode `rendering` into the answer; return the bytes it takes there."""
+        result = render_pb2.RenderResult(send_id=rendering.send_id)
         if rendering.email is None:
             result.error = rendering.error
             result.error_code = rendering.code
         else:
             fill_message(result.message, rendering.email, rendering.mime)
-        return result.ByteSize() + self._FRAMING
+        data = result.SerializeToString()
+        header = _result_header(len(data))
+        self._parts += (header, data)
+        size = len(header) + len(data)
+        self.size += size
+        return size
+
+    def encoded(self) -> EncodedResponse:
+        """The answer in wire format, for gRPC to send as it is."""
+        return EncodedResponse(b"".join(self._parts))
+
+    @property
+    def response(self) -> render_pb2.RenderBatchResponse:
+        """The answer as a message (parsed from its bytes: for tests and tools)."""
+        return render_pb2.RenderBatchResponse.FromString(self.encoded().data)
 
 
 def batch_response(renderings: list[Rendering]) -> render_pb2.RenderBatchResponse:
-    """The answer to a batch already rendered (see `ResponseWriter`)."""
-    writer = ResponseWriter()
+    """The answer to a batch already rendered, as a message built field by field."""
+    response = render_pb2.RenderBatchResponse()
     for rendering in renderings:
-        writer.add(rendering)
-    return writer.response
+        result = response.results.add(send_id=rendering.send_id)
+        if rendering.email is None:
+            result.error = rendering.error
+            result.error_code = rendering.code
+        else:
+            fill_message(result.message, rendering.email, rendering.mime)
+    return response

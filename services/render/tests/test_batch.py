@@ -40,9 +40,17 @@ def _renderings(draw: st.DrawFn) -> Rendering:
 
 @settings(max_examples=200)
 @given(st.lists(_renderings(), min_size=1, max_size=5))
-def test_the_response_writer_counts_each_result_as_written(renderings: list[Rendering]) -> None:
+def test_the_response_writer_counts_each_result_exactly(renderings: list[Rendering]) -> None:
     writer = ResponseWriter()
     counted = sum(writer.add(rendering) for rendering in renderings)
-    exact = writer.response.ByteSize()
-    assert exact <= counted <= exact + 6 * len(renderings)
+    assert counted == writer.size == len(writer.encoded().data)
     assert writer.response == _response(renderings)
+
+
+@settings(max_examples=100)
+@given(st.lists(_renderings(), min_size=1, max_size=5))
+def test_the_encoded_response_is_what_protobuf_writes(renderings: list[Rendering]) -> None:
+    writer = ResponseWriter()
+    for rendering in renderings:
+        writer.add(rendering)
+    assert writer.encoded().data == _response(renderings).SerializeToString()
