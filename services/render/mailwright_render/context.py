@@ -71,7 +71,7 @@ class Recipient:
     def __post_init__(self) -> None:
         if not self.profile_id:
             raise ValueError("recipient.profile_id is required")
-        if not isinstance(self.traits, Mapping):
+        if type(self.traits) is not dict and not isinstance(self.traits, Mapping):
             raise ValueError("recipient.traits must be a mapping")
 
 

@@ -37,6 +37,17 @@ _SHORT = 4096
 _new_str: Callable[[type[Markup], str], Markup] = str.__new__
 
 
+def marked(safe: str) -> Markup:
+    """`Markup(safe)` for text escaped already or safe by construction, without the
+    checks of Markup's own constructor (for strings built once per message)."""
+    return _new_str(Markup, safe)
+
+
+def escape_text(text: str) -> str:
+    """The HTML-escaped text of a plain string, as a plain string (C escaping)."""
+    return _escape_text(text)
+
+
 def expanded_size(value: object, scope: RenderScope) -> int:
     """Characters-or-items a value would take written out, counting shared parts each time.
 

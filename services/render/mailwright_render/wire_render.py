@@ -69,16 +69,26 @@ def json_object(data: bytes, field: str, violations: Violations) -> dict[str, An
 
 
 def _variables(
-    message: render_pb2.Recipient, name: str, field: str, violations: Violations
+    message: render_pb2.Recipient, name: str, data: bytes, field: str, violations: Violations
 ) -> dict[str, Any] | None:
-    """A recipient's `traits` or `context`, from its JSON field when set, else its Struct."""
-    data: bytes = getattr(message, f"{name}_json")
+    """A recipient's `traits` or `context`: `data`, its JSON field, when set, else its
+    Struct. (Field names for errors are only built for errors: this runs twice for
+    every recipient of a batch.)"""
     if not data:
         return struct_to_dict(getattr(message, name))
     if message.HasField(name):  # type: ignore[arg-type]
         violations.add(f"{field}.{name}_json", f"set {name} or {name}_json, not both")
         return None
-    return json_object(data, f"{field}.{name}_json", violations)
+    try:
+        value = _loads(data)
+    except orjson.JSONDecodeError:
+        return json_object(data, f"{field}.{name}_json", violations)
+    if type(value) is not dict:
+        return json_object(data, f"{field}.{name}_json", violations)
+    return value
+
+
+_loads = orjson.loads
 
 
 def segment_id(name: str) -> str:
@@ -109,8 +119,8 @@ def recipient_from_proto(
         elif len(send_id.encode()) > 200:
             violations.add(f"{field}.send_id", "longer than 200 bytes")
         return None
-    traits = _variables(message, "traits", field, violations)
-    context = _variables(message, "context", field, violations)
+    traits = _variables(message, "traits", message.traits_json, field, violations)
+    context = _variables(message, "context", message.context_json, field, violations)
     if traits is None or context is None:
         return None
     links = context.pop("links", None)
@@ -121,11 +131,12 @@ def recipient_from_proto(
     if send_campaign is not None and not isinstance(send_campaign, dict):
         violations.add(f"{field}.context.campaign", "must be an object")
         return None
+    segments = message.segments
     recipient = Recipient(
         profile_id=profile_id,
         email=message.email,
         traits=traits,
-        segments=frozenset(map(segment_id, message.segments)) if message.segments else _NONE,
+        segments=frozenset(map(segment_id, segments)) if segments else _NONE,
         locale=message.locale or None,
         timezone=message.timezone or None,
         content=context,
