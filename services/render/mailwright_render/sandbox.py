@@ -20,15 +20,16 @@ from __future__ import annotations
 
 import sys
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from datetime import date, datetime, time
 from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from jinja2 import ChainableUndefined, StrictUndefined, nodes
+from jinja2 import ChainableUndefined, Environment, StrictUndefined, nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
+from jinja2.nodes import EvalContext
 from jinja2.runtime import Context, LoopContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import Namespace, _PassArg
@@ -222,10 +223,33 @@ def _importable(func: Callable[..., Any]) -> bool:
     return module is not None and getattr(module, name, None) is func
 
 
+class RenderContext(Context):
+    """Jinja's template context, built without a per-call comprehension for an empty
+    block table: one is made for every part of every recipient's message."""
+
+    def __init__(
+        self,
+        environment: Environment,
+        parent: dict[str, Any],
+        name: str | None,
+        blocks: dict[str, Callable[[Context], Iterator[str]]],
+        globals: MutableMapping[str, Any] | None = None,
+    ) -> None:
+        self.parent = parent
+        self.vars = {}
+        self.environment = environment
+        self.eval_ctx = EvalContext(environment, name)
+        self.exported_vars = set()
+        self.name = name
+        self.globals_keys = set() if globals is None else set(globals)
+        self.blocks = {key: [block] for key, block in blocks.items()} if blocks else {}
+
+
 class MailwrightSandbox(ImmutableSandboxedEnvironment):
     """The sandboxed environment; one instance per (HTML or text, missing policy)."""
 
     code_generator_class = _GuardedCodeGenerator
+    context_class = RenderContext
     intercepted_binops = frozenset({"*", "**", "+", "%"})
     # Called by the generated code of every template (see _GuardedCodeGenerator).
     mw_iterate = staticmethod(iterate)

@@ -132,7 +132,7 @@ def recipient_from_proto(
         violations.add(f"{field}.context.campaign", "must be an object")
         return None
     segments = message.segments
-    recipient = Recipient(
+    recipient = Recipient.decoded(
         profile_id=profile_id,
         email=message.email,
         traits=traits,
@@ -141,7 +141,7 @@ def recipient_from_proto(
         timezone=message.timezone or None,
         content=context,
     )
-    delivery = Delivery(
+    delivery = Delivery.decoded(
         workspace=workspace,
         send_id=send_id,
         campaign={"name": campaign, **(send_campaign or {})} if campaign else send_campaign or {},
