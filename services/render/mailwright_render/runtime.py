@@ -60,6 +60,7 @@ class MessageRuntime:
         self.subject = ""
         self.preheader = ""
         self._choices: dict[int, int] = {}
+        self._tracked = compiled.tracked_links
 
     # Merge tags ---------------------------------------------------------------------
 
@@ -126,14 +127,14 @@ class MessageRuntime:
 
     def click(self, index: int, rendered: str, html: bool) -> str:
         url = unescape(rendered) if html else rendered
-        if self.tracker is not None and self.compiled.links[index].tracked:
+        if self.tracker is not None and self._tracked[index]:
             return self.tracker.click(url)
         return untracked_click(url)
 
     def track(self, index: int, value: object) -> str:
         """A link whose whole href is one expression: its value, tracked."""
         url = value if type(value) is str else "" if value is None else str(value)
-        if self.tracker is not None and self.compiled.links[index].tracked:
+        if self.tracker is not None and self._tracked[index]:
             return self.tracker.click(url)
         return untracked_click(url)
 

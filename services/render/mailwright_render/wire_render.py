@@ -243,6 +243,8 @@ _RESULT_TAG = b"\x0a"
 
 def _result_header(size: int) -> bytes:
     """The tag and varint length that frame one encoded result in the response."""
+    if 0x80 <= size < 0x4000:  # most messages: a two-byte length
+        return bytes((0x0A, size & 0x7F | 0x80, size >> 7))
     out = bytearray(_RESULT_TAG)
     while size >= 0x80:
         out.append(size & 0x7F | 0x80)
