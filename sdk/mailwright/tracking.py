@@ -339,6 +339,17 @@ class SendSigner:
         """
         return _sealed(self._prefix, tail, self._inner, self._outer)
 
+    def sign_click(self, clicks: ClickTails, url: str) -> str:
+        """The click token for `url` with the expiry of `clicks`: `sign_tail(clicks.tail(url))`
+        in one step, for the innermost loop of a batch (once per tracked link)."""
+        target = url.encode()
+        length = len(target)
+        if 0 < length < 0x80:
+            tail = clicks.header + _SHORT_LENGTHS[length] + target
+        else:
+            tail = token_tail(_CLICK, clicks.expires_at, url)
+        return _sealed(self._prefix, tail, self._inner, self._outer)
+
     def bind(self, kind: TokenKind, expires_at: int) -> BoundSigner:
         """A signer for tokens of one kind and expiry: the hot path of a batch."""
         return BoundSigner(self._prefix, _header(kind, expires_at), self._inner, self._outer, kind)
@@ -409,17 +420,18 @@ class ClickTails:
     """Encodes the tails of click tokens of one expiry (see `token_tail`): a batch's
     innermost loop, once per tracked link per recipient."""
 
-    __slots__ = ("_header", "expires_at")
+    __slots__ = ("expires_at", "header")
 
     def __init__(self, expires_at: int) -> None:
         self.expires_at = expires_at
-        self._header = _header(_CLICK, expires_at)
+        # Kind and expiry, encoded: what every click tail of this expiry starts with.
+        self.header = _header(_CLICK, expires_at)
 
     def tail(self, url: str) -> bytes:
         target = url.encode()
         length = len(target)
         if 0 < length < 0x80:
-            return self._header + _SHORT_LENGTHS[length] + target
+            return self.header + _SHORT_LENGTHS[length] + target
         return token_tail(_CLICK, self.expires_at, url)
 
 

@@ -291,3 +291,11 @@ def test_a_version_2_token_is_written_as_it_always_was() -> None:
         TokenKind.CLICK, NOW + 60, "https://a.b/c?d=e"
     )
     assert token == GOLDEN_V2_CLICK
+
+
+@given(st.text(min_size=1, max_size=300))
+def test_a_click_signed_in_one_step_is_the_token_of_its_tail(path: str) -> None:
+    signer = TrackingSigner([KEY_A]).for_send("ws_1", "send_42", "prof_7")
+    clicks = ClickTails(NOW + 60)
+    url = "https://a.b/" + path
+    assert signer.sign_click(clicks, url) == signer.sign_tail(clicks.tail(url))

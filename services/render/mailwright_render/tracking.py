@@ -164,7 +164,7 @@ class Tracker:
                 and not target.startswith(tails.unsubscribe_prefix)
             ):
                 # The common case, lower-case http(s): sign it.
-                tracked = tails.click_prefix + self._signer.sign_tail(tails.clicks.tail(target))
+                tracked = tails.click_prefix + self._signer.sign_click(tails.clicks, target)
             else:
                 tracked = self._other(target)
             self._clicks[url] = tracked
