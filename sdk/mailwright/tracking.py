@@ -202,7 +202,9 @@ class TrackingSigner:
             _put_field(encoded, send)
             _put_field(encoded, profile or b"")
             field = bytes(encoded)
-        return SendSigner(known[0] + field, known[1].extended(field))
+        inner = known[1].inner_state()
+        inner.update(field)
+        return SendSigner(known[0] + field, inner, known[1].outer_state)
 
     def verify(
         self,
@@ -285,6 +287,15 @@ class _KeyedMac:
         inner.update(data)
         return _KeyedMac(b"", _states=(inner, self._outer))
 
+    def inner_state(self) -> Any:
+        """A copy of the inner hash state, for a caller to extend."""
+        return self._inner.copy()
+
+    @property
+    def outer_state(self) -> Any:
+        """The outer hash state (never updated: each MAC copies it)."""
+        return self._outer
+
     def tag(self, data: bytes) -> bytes:
         inner = self._inner.copy()
         inner.update(data)
@@ -301,19 +312,20 @@ def _sealed(prefix: bytes, tail: bytes, inner_state: Any, outer_state: Any) -> s
     outer = outer_state.copy()
     outer.update(inner.digest())
     token = prefix + tail + outer.digest()[:_MAC_BYTES]
-    return _b2a_base64(token, newline=False).translate(_URLSAFE).rstrip(b"=").decode()
+    # One pass turns base64 into its URL-safe alphabet and drops the padding and the
+    # newline: a token is unpadded base64url.
+    return _b2a_base64(token).translate(_URLSAFE, b"=\n").decode()
 
 
 class SendSigner:
     """Signs the tokens of one send (see `TrackingSigner.for_send`)."""
 
-    __slots__ = ("_inner", "_mac", "_outer", "_prefix")
+    __slots__ = ("_inner", "_outer", "_prefix")
 
-    def __init__(self, prefix: bytes, mac: _KeyedMac) -> None:
+    def __init__(self, prefix: bytes, inner: Any, outer: Any) -> None:
         self._prefix = prefix
-        self._mac = mac
-        self._inner = mac._inner
-        self._outer = mac._outer
+        self._inner = inner
+        self._outer = outer
 
     def sign(self, kind: TokenKind, expires_at: int, url: str | None = None) -> str:
         return self.bind(kind, expires_at).sign(url)
@@ -327,9 +339,20 @@ class SendSigner:
         """
         return _sealed(self._prefix, tail, self._inner, self._outer)
 
+    def sign_click(self, clicks: ClickTails, url: str) -> str:
+        """The click token for `url` with the expiry of `clicks`: `sign_tail(clicks.tail(url))`
+        in one step, for the innermost loop of a batch (once per tracked link)."""
+        target = url.encode()
+        length = len(target)
+        if 0 < length < 0x80:
+            tail = clicks.header + _SHORT_LENGTHS[length] + target
+        else:
+            tail = token_tail(_CLICK, clicks.expires_at, url)
+        return _sealed(self._prefix, tail, self._inner, self._outer)
+
     def bind(self, kind: TokenKind, expires_at: int) -> BoundSigner:
         """A signer for tokens of one kind and expiry: the hot path of a batch."""
-        return BoundSigner(self._prefix, _header(kind, expires_at), self._mac, kind)
+        return BoundSigner(self._prefix, _header(kind, expires_at), self._inner, self._outer, kind)
 
 
 class BoundSigner:
@@ -342,11 +365,13 @@ class BoundSigner:
 
     __slots__ = ("_click", "_header", "_inner", "_kind", "_outer", "_prefix")
 
-    def __init__(self, prefix: bytes, header: bytes, mac: _KeyedMac, kind: TokenKind) -> None:
+    def __init__(
+        self, prefix: bytes, header: bytes, inner: Any, outer: Any, kind: TokenKind
+    ) -> None:
         self._prefix = prefix
         self._header = header
-        self._inner = mac._inner
-        self._outer = mac._outer
+        self._inner = inner
+        self._outer = outer
         self._kind = kind
         self._click = kind is _CLICK
 
@@ -395,17 +420,18 @@ class ClickTails:
     """Encodes the tails of click tokens of one expiry (see `token_tail`): a batch's
     innermost loop, once per tracked link per recipient."""
 
-    __slots__ = ("_header", "expires_at")
+    __slots__ = ("expires_at", "header")
 
     def __init__(self, expires_at: int) -> None:
         self.expires_at = expires_at
-        self._header = _header(_CLICK, expires_at)
+        # Kind and expiry, encoded: what every click tail of this expiry starts with.
+        self.header = _header(_CLICK, expires_at)
 
     def tail(self, url: str) -> bytes:
         target = url.encode()
         length = len(target)
         if 0 < length < 0x80:
-            return self._header + _SHORT_LENGTHS[length] + target
+            return self.header + _SHORT_LENGTHS[length] + target
         return token_tail(_CLICK, self.expires_at, url)
 
 

@@ -27,6 +27,10 @@ from mailwright.tracking import (
 NOW = 1_700_000_000
 KEY_A = SigningKey("a", b"A" * 32)
 KEY_B = SigningKey("b", b"B" * 32)
+# A click token for (ws_1, send_42, prof_7, https://a.b/c?d=e), as signed by KEY_A.
+GOLDEN_V2_CLICK = (
+    "AgFhBHdzXzEHc2VuZF80MgZwcm9mXzdjvOLPqgYRaHR0cHM6Ly9hLmIvYz9kPWVNf7bYTAe0LQnN4w1G-eDg"
+)
 
 
 def click(
@@ -267,3 +271,31 @@ def test_version_1_tokens_still_verify() -> None:
     assert signer.verify(open_token, kind=TokenKind.OPEN, now=NOW).profile_id == ""
     with pytest.raises(ForgedToken):
         TrackingSigner([SigningKey("a", b"Z" * 32)]).verify(open_token, now=NOW)
+
+
+@given(st.integers(min_value=1, max_value=300))
+def test_a_token_is_the_unpadded_base64url_of_its_bytes(length: int) -> None:
+    # Every length of URL, so every padding case of base64 (none, one, two) is covered.
+    signer = TrackingSigner([KEY_A])
+    url = "https://a.b/" + "x" * length
+    token = signer.for_send("ws_1", "send_42", "prof_7").sign(TokenKind.CLICK, NOW + 60, url)
+    raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    assert token == base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    assert signer.verify(token, now=NOW).url == url
+
+
+def test_a_version_2_token_is_written_as_it_always_was() -> None:
+    # A token written before this code: the format and its MAC must never drift.
+    signer = TrackingSigner([KEY_A])
+    token = signer.for_send("ws_1", "send_42", "prof_7").sign(
+        TokenKind.CLICK, NOW + 60, "https://a.b/c?d=e"
+    )
+    assert token == GOLDEN_V2_CLICK
+
+
+@given(st.text(min_size=1, max_size=300))
+def test_a_click_signed_in_one_step_is_the_token_of_its_tail(path: str) -> None:
+    signer = TrackingSigner([KEY_A]).for_send("ws_1", "send_42", "prof_7")
+    clicks = ClickTails(NOW + 60)
+    url = "https://a.b/" + path
+    assert signer.sign_click(clicks, url) == signer.sign_tail(clicks.tail(url))

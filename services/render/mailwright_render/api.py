@@ -34,6 +34,7 @@ from mailwright_render.pages import next_page_token, page_request
 from mailwright_render.profiles import ProfileDirectory
 from mailwright_render.records import VersionRecord, VersionState
 from mailwright_render.wire_render import (
+    EncodedResponse,
     ResponseWriter,
     batch_items,
     message_to_proto,
@@ -322,9 +323,9 @@ class RenderServicer(render_pb2_grpc.RenderServiceServicer):
         delivery = Delivery(workspace, "preview", campaign={"name": campaign} if campaign else {})
         return recipient, delivery
 
-    async def RenderBatch(
+    async def RenderBatch(  # type: ignore[override]  # the answer, already in wire format
         self, request: pb.RenderBatchRequest, context: Context
-    ) -> pb.RenderBatchResponse:
+    ) -> EncodedResponse:
         workspace, template_id, number = _template_or_version(request.version, "version")
         count = len(request.recipients)
         if not count or count > self.settings.max_recipients:
@@ -343,15 +344,16 @@ class RenderServicer(render_pb2_grpc.RenderServiceServicer):
         if remaining is not None:
             timeout = min(timeout, remaining)
 
-        def render() -> pb.RenderBatchResponse:
+        def render() -> EncodedResponse:
             # Decoding recipients, rendering and encoding results are all CPU work: a
             # worker thread does them, so the event loop keeps serving other calls.
             items = batch_items(request, workspace, options)
-            # Each result is written into the response as it is rendered; the batch
-            # renderer keeps the response under the message limit as it goes.
+            # Each result is encoded as it is rendered; the batch renderer keeps the
+            # response under the message limit as it goes. The answer goes out in the
+            # wire format it is written in (see `wire_render.EncodedResponse`).
             writer = ResponseWriter()
             self.batch.render_batch(published, options, items, timeout=timeout, write=writer.add)
-            return writer.response
+            return writer.encoded()
 
         return await asyncio.to_thread(render)
 

@@ -9,6 +9,7 @@ point at `public_base_url`, where the ingest edge verifies them. Settings of its
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import grpc
 from starlette.routing import BaseRoute
@@ -23,6 +24,22 @@ from mailwright_render.catalog import Catalog
 from mailwright_render.config import RenderSettings
 from mailwright_render.profiles import ProfileDirectory
 from mailwright_render.store import MIGRATIONS, TemplateStore, request_log
+from mailwright_render.wire_render import serialize_response
+
+
+class _Handlers:
+    """Stands in for a server to collect the method handlers generated code registers."""
+
+    def __init__(self) -> None:
+        self.handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
+
+    def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+        return None
+
+    def add_registered_method_handlers(
+        self, service: str, handlers: dict[str, grpc.RpcMethodHandler[Any, Any]]
+    ) -> None:
+        self.handlers.update(handlers)
 
 
 class RenderApp:
@@ -53,8 +70,20 @@ class RenderApp:
         servicer = RenderServicer(
             self.catalog, self.batch, self.profiles, self.requests, self.settings
         )
-        render_pb2_grpc.add_RenderServiceServicer_to_server(servicer, server)
-        return [render_pb2.DESCRIPTOR.services_by_name["RenderService"].full_name]
+        service = render_pb2.DESCRIPTOR.services_by_name["RenderService"].full_name
+        # The generated handlers, except that RenderBatch's answer arrives already in
+        # wire format (see `wire_render.EncodedResponse`) and is sent as it is.
+        generated = _Handlers()
+        render_pb2_grpc.add_RenderServiceServicer_to_server(servicer, generated)  # type: ignore[arg-type]
+        handlers = dict(generated.handlers)
+        handlers["RenderBatch"] = grpc.unary_unary_rpc_method_handler(
+            servicer.RenderBatch,
+            request_deserializer=render_pb2.RenderBatchRequest.FromString,
+            response_serializer=serialize_response,
+        )
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
+        server.add_registered_method_handlers(service, handlers)
+        return [service]
 
     def http_routes(self) -> Sequence[BaseRoute]:
         return []

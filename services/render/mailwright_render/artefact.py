@@ -10,6 +10,7 @@ is keyed by it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
@@ -63,6 +64,11 @@ class CompiledTemplate:
 
     def subject_variant(self, key: str | None) -> CompiledVariant:
         return _variant(self.subject, key, "subject")
+
+    @functools.cached_property
+    def tracked_links(self) -> tuple[bool, ...]:
+        """Whether each link, by index, is tracked (read for every link of every message)."""
+        return tuple(link.tracked for link in self.links)
 
     def preheader_variant(self, key: str | None) -> CompiledVariant | None:
         if not self.preheader:

@@ -52,6 +52,9 @@ PLATFORM_NAMES = frozenset(
 RESERVED_NAMES = PLATFORM_NAMES | GLOBAL_NAMES
 
 
+_new = object.__new__
+
+
 def _empty() -> Mapping[str, object]:
     return MappingProxyType({})
 
@@ -71,8 +74,37 @@ class Recipient:
     def __post_init__(self) -> None:
         if not self.profile_id:
             raise ValueError("recipient.profile_id is required")
-        if not isinstance(self.traits, Mapping):
+        if type(self.traits) is not dict and not isinstance(self.traits, Mapping):
             raise ValueError("recipient.traits must be a mapping")
+
+    @classmethod
+    def decoded(
+        cls,
+        *,
+        profile_id: str,
+        email: str,
+        traits: dict[str, object],
+        segments: frozenset[str],
+        locale: str | None,
+        timezone: str | None,
+        content: Mapping[str, object],
+    ) -> Recipient:
+        """A recipient from a decoder that has checked what `__post_init__` checks (a
+        profile id; traits as a dict). Built without the frozen dataclass's one
+        `object.__setattr__` per field: this runs for every recipient of a batch."""
+        if not profile_id or type(traits) is not dict:
+            raise ValueError("recipient.profile_id and dict traits are required")
+        recipient = _new(cls)
+        recipient.__dict__.update(
+            profile_id=profile_id,
+            email=email,
+            traits=traits,
+            segments=segments,
+            locale=locale,
+            timezone=timezone,
+            content=content,
+        )
+        return recipient
 
 
 @dataclass(frozen=True)
@@ -91,6 +123,31 @@ class Delivery:
             raise ValueError("delivery.workspace is required")
         if not self.send_id:
             raise ValueError("delivery.send_id is required")
+
+    @classmethod
+    def decoded(
+        cls,
+        *,
+        workspace: str,
+        send_id: str,
+        campaign: Mapping[str, object],
+        links: Mapping[str, str],
+        subject_variant: str | None,
+        preheader_variant: str | None,
+    ) -> Delivery:
+        """A delivery from a decoder, built as `Recipient.decoded` is."""
+        if not workspace or not send_id:
+            raise ValueError("delivery.workspace and delivery.send_id are required")
+        delivery = _new(cls)
+        delivery.__dict__.update(
+            workspace=workspace,
+            send_id=send_id,
+            campaign=campaign,
+            links=links,
+            subject_variant=subject_variant,
+            preheader_variant=preheader_variant,
+        )
+        return delivery
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,24 @@ _SHORT = 4096
 _new_str: Callable[[type[Markup], str], Markup] = str.__new__
 
 
+# Type tuples for isinstance (a union written in place, `list | tuple`, is built anew
+# at every call).
+_SEQUENCES = (list, tuple)
+_COLLECTIONS = (list, tuple, set, frozenset)
+_CONTAINERS = (list, tuple, dict, set, frozenset, Namespace)
+
+
+def marked(safe: str) -> Markup:
+    """`Markup(safe)` for text escaped already or safe by construction, without the
+    checks of Markup's own constructor (for strings built once per message)."""
+    return _new_str(Markup, safe)
+
+
+def escape_text(text: str) -> str:
+    """The HTML-escaped text of a plain string, as a plain string (C escaping)."""
+    return _escape_text(text)
+
+
 def expanded_size(value: object, scope: RenderScope) -> int:
     """Characters-or-items a value would take written out, counting shared parts each time.
 
@@ -52,7 +70,7 @@ def _measure(item: object, memo: dict[int, int], scope: RenderScope, depth: int)
         return len(item)
     if isinstance(item, dict):
         children: Iterable[object] = (*item.keys(), *item.values())
-    elif isinstance(item, list | tuple | set | frozenset):
+    elif isinstance(item, _COLLECTIONS):
         children = item
     elif isinstance(item, Namespace):
         children = object.__getattribute__(item, "_Namespace__attrs").values()
@@ -78,7 +96,7 @@ def bounded(value: Any) -> Any:
     if isinstance(value, str):
         if len(value) > _SHORT:
             current_scope().check_size(len(value), "a string")
-    elif isinstance(value, list | tuple | dict | set | frozenset | Namespace):
+    elif isinstance(value, _CONTAINERS):
         expanded_size(value, current_scope())
     return value
 
@@ -97,27 +115,31 @@ def finalize(value: Any) -> Any:
         return value
     if value is None:
         return ""
-    if isinstance(value, list | tuple | dict | set | frozenset | Namespace):
+    if isinstance(value, _CONTAINERS):
         scope = current_scope()
         scope.emit(expanded_size(value, scope))
     return value
 
 
-def html_output(value: Any) -> Markup:
-    """`escape(finalize(value))`: what every `{{ … }}` of an HTML part writes."""
+def html_output(value: Any) -> str:
+    """`escape(finalize(value))`: what every `{{ … }}` of an HTML part writes.
+
+    Output goes into the part's stream (or a captured block, which Jinja marks safe as
+    a whole), never into another expression: a plain string is written escaped, as a
+    plain string (the characters `escape` would return, without copying them into a
+    Markup)."""
     kind = type(value)
     if kind is str:
         if len(value) >= _COUNTED_LENGTH:
             current_scope().emit(len(value))
-        # What `escape` returns for a plain string.
-        return _new_str(Markup, _escape_text(value))
+        return _escape_text(value)
     if kind is Markup:
         safe: Markup = value
         if len(safe) >= _COUNTED_LENGTH:
             current_scope().emit(len(safe))
         return safe
     if kind is int:  # digits and a sign: nothing to escape, nothing to count
-        return _new_str(Markup, int.__repr__(value))
+        return int.__repr__(value)
     return escape(finalize(value))
 
 
@@ -155,7 +177,7 @@ _PREPAID_ITEMS = 64
 
 def iterate(iterable: Iterable[Any]) -> Iterable[Any]:
     """What a loop runs over: `iterable`, spending one operation per item."""
-    if isinstance(iterable, list | tuple) and len(iterable) <= _PREPAID_ITEMS:
+    if isinstance(iterable, _SEQUENCES) and len(iterable) <= _PREPAID_ITEMS:
         current_scope().tick(len(iterable))
         return iterable
     return _ticking(iterable)

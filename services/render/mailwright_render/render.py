@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from types import TracebackType
+from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import Template, TemplateError, UndefinedError
@@ -213,12 +214,14 @@ class Renderer:
                 self._tails,
             )
             self._tails = tracker.tails
-        links = Links(
+        given = delivery.links
+        links = _frozen(
+            Links,
             unsubscribe=tracker.unsubscribe_url()
             if tracker is not None
-            else delivery.links.get("unsubscribe", ""),
-            view_in_browser=delivery.links.get("view_in_browser", ""),
-            preferences=delivery.links.get("preferences", ""),
+            else given.get("unsubscribe", ""),
+            view_in_browser=given.get("view_in_browser", "") if given else "",
+            preferences=given.get("preferences", "") if given else "",
         )
         runtime = MessageRuntime(compiled, recipient, sender, links, tracker, self.rule_evaluator)
         namespace = template_namespace(recipient, delivery, shared, links, self.hubspot_properties)
@@ -246,7 +249,8 @@ class Renderer:
             if tracker is not None and compiled.kind is TemplateKind.MARKETING
             else ()
         )
-        return RenderedEmail(
+        return _frozen(
+            RenderedEmail,
             profile_id=recipient.profile_id,
             send_id=delivery.send_id,
             subject=subject,
@@ -258,6 +262,18 @@ class Renderer:
             preheader_variant=preheader_variant.key if preheader_variant else None,
             block_variants=runtime.chosen_blocks(),
         )
+
+
+_T = TypeVar("_T")
+
+
+def _frozen(cls: type[_T], **fields: object) -> _T:
+    """An instance of a frozen dataclass (no slots, no `__post_init__`) from all its
+    fields, without the one `object.__setattr__` per field of its `__init__`: the
+    message and its links are built once per recipient."""
+    instance = object.__new__(cls)
+    instance.__dict__.update(fields)
+    return instance
 
 
 def _run(template: Template, namespace: dict[str, object], scope: RenderScope, part: str) -> str:

@@ -17,17 +17,19 @@ from mailwright_render.artefact import CompiledTemplate
 from mailwright_render.context import Links, Recipient, Sender
 from mailwright_render.errors import RenderError
 from mailwright_render.filters import format_date, parse_locale, php_date
+from mailwright_render.guards import escape_text, marked
 from mailwright_render.mergetags import MergeTag, as_text, evaluate
 from mailwright_render.model import RuleEvaluator, SegmentCondition
 from mailwright_render.scope import current_scope
 from mailwright_render.tracking import Tracker, untracked_click
 
-_PREHEADER_START = Markup(
+_PREHEADER_START = (
     '<div style="display:none;font-size:1px;color:transparent;line-height:1px;max-height:0;'
     'max-width:0;opacity:0;overflow:hidden;mso-hide:all;">'
 )
 # The padding keeps mail clients from pulling body text into the inbox preview.
-_PREHEADER_END = Markup("&#847;&zwnj;&nbsp;" * 40 + "</div>")  # noqa: S704 - a constant
+_PREHEADER_END = "&#847;&zwnj;&nbsp;" * 40 + "</div>"
+_EMPTY = Markup("")
 _ENCODINGS: dict[str, Callable[[str], str]] = {
     "UPPER": str.upper,
     "LOWER": str.lower,
@@ -58,6 +60,7 @@ class MessageRuntime:
         self.subject = ""
         self.preheader = ""
         self._choices: dict[int, int] = {}
+        self._tracked = compiled.tracked_links
 
     # Merge tags ---------------------------------------------------------------------
 
@@ -119,29 +122,30 @@ class MessageRuntime:
         link = self.compiled.links[index]
         url = link.url or ""
         if self.tracker is not None and link.tracked:
-            return self.tracker.click(url, fixed=True)
+            return self.tracker.fixed_click(url)
         return untracked_click(url)
 
     def click(self, index: int, rendered: str, html: bool) -> str:
         url = unescape(rendered) if html else rendered
-        if self.tracker is not None and self.compiled.links[index].tracked:
+        if self.tracker is not None and self._tracked[index]:
             return self.tracker.click(url)
         return untracked_click(url)
 
     def track(self, index: int, value: object) -> str:
         """A link whose whole href is one expression: its value, tracked."""
-        url = "" if value is None else str(value)
-        if self.tracker is not None and self.compiled.links[index].tracked:
+        url = value if type(value) is str else "" if value is None else str(value)
+        if self.tracker is not None and self._tracked[index]:
             return self.tracker.click(url)
         return untracked_click(url)
 
     def open_pixel(self) -> Markup:
-        return self.tracker.open_pixel() if self.tracker is not None else Markup("")
+        return self.tracker.open_pixel() if self.tracker is not None else _EMPTY
 
     def preheader_html(self) -> Markup:
         if not self.preheader:
-            return Markup("")
-        return _PREHEADER_START + escape(self.preheader) + _PREHEADER_END
+            return _EMPTY
+        # The escaped preheader between constant HTML: built as a string, marked once.
+        return marked(_PREHEADER_START + escape_text(self.preheader) + _PREHEADER_END)
 
     # Content blocks -----------------------------------------------------------------
 
@@ -155,6 +159,8 @@ class MessageRuntime:
 
     def chosen_blocks(self) -> tuple[tuple[str, str], ...]:
         """Block name and chosen variant key ("" for the default) of each block rendered."""
+        if not self._choices:
+            return ()
         blocks = self.compiled.blocks
         return tuple(
             (blocks[index].name, blocks[index].keys[choice] if choice >= 0 else "")

@@ -18,16 +18,18 @@ Missing variables follow a policy: render empty (and false), or raise.
 
 from __future__ import annotations
 
+import sys
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from datetime import date, datetime, time
 from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from jinja2 import ChainableUndefined, StrictUndefined, nodes
+from jinja2 import ChainableUndefined, Environment, StrictUndefined, nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
+from jinja2.nodes import EvalContext
 from jinja2.runtime import Context, LoopContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import Namespace, _PassArg
@@ -137,13 +139,22 @@ class _GuardedCodeGenerator(CodeGenerator):
             self.visit(node.args[0], frame)
             self.write(")")
             return
-        name = callee.name if isinstance(callee, nodes.Name) and callee.ctx == "load" else ""
-        callbacks: dict[str, bool] = getattr(self.environment, "mw_callbacks", {})
-        wants_eval_context = callbacks.get(name)
-        if wants_eval_context is None or not plain:
-            super().visit_Call(node, frame, forward_caller=forward_caller)
-            return
-        self.write(f"environment.globals[{name!r}](")
+        imported: dict[str, bool] = getattr(self.environment, "mw_imported", {})
+        if plain and isinstance(callee, nodes.ImportedName) and callee.importname in imported:
+            # A callback the environment imported into the template's module (see
+            # `MailwrightSandbox._generate`): a call of a module global.
+            wants_eval_context = imported[callee.importname]
+            self.visit(callee, frame)
+            self.write("(")
+        else:
+            name = callee.name if isinstance(callee, nodes.Name) and callee.ctx == "load" else ""
+            callbacks: dict[str, bool] = getattr(self.environment, "mw_callbacks", {})
+            known = callbacks.get(name)
+            if known is None or not plain:
+                super().visit_Call(node, frame, forward_caller=forward_caller)
+                return
+            wants_eval_context = known
+            self.write(f"environment.globals[{name!r}](")
         if wants_eval_context:
             self.write("context.eval_ctx, ")
         for argument in node.args:
@@ -205,10 +216,40 @@ class _GuardedCodeGenerator(CodeGenerator):
 # --- the environment -----------------------------------------------------------------
 
 
+def _importable(func: Callable[..., Any]) -> bool:
+    """Whether `func` is reachable as `module.name` (a module-level function)."""
+    module = sys.modules.get(getattr(func, "__module__", "") or "")
+    name = getattr(func, "__name__", "")
+    return module is not None and getattr(module, name, None) is func
+
+
+class RenderContext(Context):
+    """Jinja's template context, built without a per-call comprehension for an empty
+    block table: one is made for every part of every recipient's message."""
+
+    def __init__(
+        self,
+        environment: Environment,
+        parent: dict[str, Any],
+        name: str | None,
+        blocks: dict[str, Callable[[Context], Iterator[str]]],
+        globals: MutableMapping[str, Any] | None = None,
+    ) -> None:
+        self.parent = parent
+        self.vars = {}
+        self.environment = environment
+        self.eval_ctx = EvalContext(environment, name)
+        self.exported_vars = set()
+        self.name = name
+        self.globals_keys = set() if globals is None else set(globals)
+        self.blocks = {key: [block] for key, block in blocks.items()} if blocks else {}
+
+
 class MailwrightSandbox(ImmutableSandboxedEnvironment):
     """The sandboxed environment; one instance per (HTML or text, missing policy)."""
 
     code_generator_class = _GuardedCodeGenerator
+    context_class = RenderContext
     intercepted_binops = frozenset({"*", "**", "+", "%"})
     # Called by the generated code of every template (see _GuardedCodeGenerator).
     mw_iterate = staticmethod(iterate)
@@ -253,11 +294,49 @@ class MailwrightSandbox(ImmutableSandboxedEnvironment):
         self.mw_callbacks: dict[str, bool] = {
             name: self._trusted[func] for name, func in (trusted or {}).items()
         }
+        # Where each callback is imported from into a compiled template (see _generate).
+        self._import_names: dict[str, str] = {
+            name: f"{func.__module__}.{func.__name__}"
+            for name, func in (trusted or {}).items()
+            if _importable(func)
+        }
+        self.mw_imported: dict[str, bool] = {
+            self._import_names[name]: wants
+            for name, wants in self.mw_callbacks.items()
+            if name in self._import_names
+        }
         self.filters = {name: guard_filter(name, func) for name, func in filters.items()}
         # The platform's own filters (tracked links) are trusted and stay unwrapped.
         self.filters.update(internal_filters or {})
         if tests is not None:
             self.tests = dict(tests)
+
+    # Compilation --------------------------------------------------------------------
+
+    def _generate(
+        self,
+        source: nodes.Template,
+        name: str | None,
+        filename: str | None,
+        defer_init: bool = False,
+    ) -> str:
+        # A plain call of a platform callback (`__mw_track(0, item.url)`) becomes a call
+        # of the function imported into the template's module: no lookup of the name in
+        # the render's context (Jinja resolves every name a template mentions, at the
+        # top and again in each loop iteration that mentions it) and none in the
+        # globals. Only names in `trusted` are rewritten; authors cannot write them.
+        for call in source.find_all(nodes.Call):
+            callee = call.node
+            if (
+                isinstance(callee, nodes.Name)
+                and callee.ctx == "load"
+                and callee.name in self._import_names
+                and not (call.kwargs or call.dyn_args or call.dyn_kwargs)
+            ):
+                call.node = nodes.ImportedName(
+                    self._import_names[callee.name], lineno=callee.lineno
+                )
+        return super()._generate(source, name, filename, defer_init)
 
     # Attribute and item access ------------------------------------------------------
 

@@ -133,6 +133,7 @@ class RenderScope:
 
 
 _SCOPE: contextvars.ContextVar[RenderScope] = contextvars.ContextVar("mailwright_render_scope")
+_get_scope = _SCOPE.get
 
 
 def current_scope() -> RenderScope:
@@ -144,13 +145,13 @@ def current_scope() -> RenderScope:
 
 
 def current_hooks() -> RuntimeHooks:
-    try:
-        hooks = _SCOPE.get().hooks
-    except LookupError:
-        raise RuntimeError("templates render only inside render_scope()") from None
-    if hooks is None:
-        raise RuntimeError("this render scope has no template runtime attached")
-    return hooks
+    """The runtime of the message in progress (every platform callback asks for it)."""
+    scope = _get_scope(None)
+    if scope is not None and scope.hooks is not None:
+        return scope.hooks
+    if scope is None:
+        raise RuntimeError("templates render only inside render_scope()")
+    raise RuntimeError("this render scope has no template runtime attached")
 
 
 class render_scope:

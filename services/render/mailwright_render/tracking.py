@@ -16,10 +16,12 @@ from datetime import timedelta
 from markupsafe import Markup, escape
 
 from mailwright.tracking import ClickTails, TokenKind, TrackingSigner, token_tail
+from mailwright_render.guards import marked
 
 _UNSAFE_SCHEMES = ("javascript:", "vbscript:", "data:")
 _TRACKABLE = ("https://", "http://")
 _PIXEL_START = Markup('<img src="')
+_EMPTY = Markup("")
 _PIXEL_END = Markup(
     '" width="1" height="1" alt="" border="0"'
     ' style="display:block;width:1px;height:1px;border:0;" />'
@@ -75,16 +77,31 @@ class TokenTails:
     """What the tokens of every recipient share within one hour: their expiries (which
     count from the start of the hour), the encoded open and unsubscribe tails, and the
     click tails of a template's fixed links. A renderer keeps the current hour's, so
-    per recipient only the HMACs remain."""
+    per recipient only the HMACs remain. It also holds the configuration's URL prefixes,
+    read on every tracked link."""
 
-    __slots__ = ("_fixed", "clicks", "hour", "open", "unsubscribe")
+    __slots__ = (
+        "_fixed",
+        "click_prefix",
+        "clicks",
+        "config",
+        "hour",
+        "open",
+        "track_clicks",
+        "unsubscribe",
+        "unsubscribe_prefix",
+    )
 
     def __init__(self, config: TrackingConfig, hour: int) -> None:
         click_ttl, open_ttl, unsubscribe_ttl = config.ttl_seconds
+        self.config = config
         self.hour = hour
         self.clicks = ClickTails(hour + click_ttl)
         self.open = token_tail(TokenKind.OPEN, hour + open_ttl)
         self.unsubscribe = token_tail(TokenKind.UNSUBSCRIBE, hour + unsubscribe_ttl)
+        self.track_clicks = config.track_clicks
+        self.click_prefix = config.click_prefix
+        self.unsubscribe_prefix = config.unsubscribe_prefix
         self._fixed: dict[str, bytes] = {}
 
     def fixed(self, url: str) -> bytes:
@@ -106,9 +123,12 @@ def issued_hour(issued_at: float) -> int:
 
 class Tracker:
     """Signs one recipient's tracking URLs for one send; the tokens name the recipient's
-    profile, so the edge records opens, clicks and unsubscribes against the person."""
+    profile, so the edge records opens, clicks and unsubscribes against the person.
 
-    __slots__ = ("_clicks", "_config", "_signer", "_tails", "_unsubscribe")
+    Each distinct URL is signed once per message (a link in both the HTML and the text
+    part costs one HMAC)."""
+
+    __slots__ = ("_clicks", "_signer", "_tails", "_unsubscribe")
 
     def __init__(
         self,
@@ -119,13 +139,12 @@ class Tracker:
         profile_id: str = "",
         tails: TokenTails | None = None,
     ) -> None:
-        self._config = config
         self._signer = config.signer.for_send(workspace, send_id, profile_id)
-        hour = issued_hour(issued_at)
+        hour = int(issued_at) // 3600 * 3600
         # Expiries count from the start of the hour, so a whole batch shares them.
-        self._tails = (
-            tails if tails is not None and tails.hour == hour else TokenTails(config, hour)
-        )
+        if tails is None or tails.hour != hour or tails.config is not config:
+            tails = TokenTails(config, hour)
+        self._tails = tails
         self._clicks: dict[str, str] = {}
         self._unsubscribe: str | None = None
 
@@ -133,60 +152,74 @@ class Tracker:
     def tails(self) -> TokenTails:
         return self._tails
 
-    def click(self, url: str, *, fixed: bool = False) -> str:
-        """The tracked URL for `url`, or `url` itself when it is not trackable.
-
-        `fixed`: the URL is written in the template, so its tail is encoded once an hour.
-        """
+    def click(self, url: str) -> str:
+        """The tracked URL for a rendered `url`, or `url` itself when it is not trackable."""
         tracked = self._clicks.get(url)
-        if tracked is not None:
-            return tracked
-        config = self._config
-        target = url.strip()
-        if (
-            config.track_clicks
-            and target.startswith(_TRACKABLE)
-            and not target.startswith(config.unsubscribe_prefix)
-        ):
-            # The common case, lower-case http(s): sign it.
+        if tracked is None:
+            target = url.strip()
             tails = self._tails
-            tail = tails.fixed(target) if fixed else tails.clicks.tail(target)
-            tracked = config.click_prefix + self._signer.sign_tail(tail)
+            if (
+                tails.track_clicks
+                and target.startswith(_TRACKABLE)
+                and not target.startswith(tails.unsubscribe_prefix)
+            ):
+                # The common case, lower-case http(s): sign it.
+                tracked = tails.click_prefix + self._signer.sign_click(tails.clicks, target)
+            else:
+                tracked = self._other(target)
             self._clicks[url] = tracked
-            return tracked
+        return tracked
+
+    def fixed_click(self, url: str) -> str:
+        """`click` for a URL written in the template: its tail is encoded once an hour."""
+        tracked = self._clicks.get(url)
+        if tracked is None:
+            target = url.strip()
+            tails = self._tails
+            if (
+                tails.track_clicks
+                and target.startswith(_TRACKABLE)
+                and not target.startswith(tails.unsubscribe_prefix)
+            ):
+                tracked = tails.click_prefix + self._signer.sign_tail(tails.fixed(target))
+            else:
+                tracked = self._other(target)
+            self._clicks[url] = tracked
+        return tracked
+
+    def _other(self, target: str) -> str:
+        """A URL off the common path: script URLs neutralised, upper-case schemes
+        signed, everything else (mailto:, anchors, our own unsubscribe URL) as is."""
+        tails = self._tails
         lowered = target[:11].lower()
         if lowered.startswith(_UNSAFE_SCHEMES):
-            tracked = "#"
-        elif (
-            not config.track_clicks
-            or not lowered.startswith(("https://", "http://"))
-            or target.startswith(config.unsubscribe_prefix)
+            return "#"
+        if (
+            not tails.track_clicks
+            or not lowered.startswith(_TRACKABLE)
+            or target.startswith(tails.unsubscribe_prefix)
         ):
-            tracked = target
-        else:
-            tail = self._tails.clicks.tail(target)
-            tracked = config.click_prefix + self._signer.sign_tail(tail)
-        self._clicks[url] = tracked
-        return tracked
+            return target
+        return tails.click_prefix + self._signer.sign_tail(tails.clicks.tail(target))
 
     def unsubscribe_url(self) -> str:
         if self._unsubscribe is None:
-            self._unsubscribe = self._config.unsubscribe_prefix + self._signer.sign_tail(
-                self._tails.unsubscribe
-            )
+            tails = self._tails
+            self._unsubscribe = tails.unsubscribe_prefix + self._signer.sign_tail(tails.unsubscribe)
         return self._unsubscribe
 
     def open_pixel(self) -> Markup:
-        if not self._config.track_opens:
-            return Markup("")
-        start, end = self._config.pixel_parts
-        token = self._signer.sign_tail(self._tails.open)
-        return Markup(start + token + end)  # noqa: S704 - escaped parts, base64 token
+        config = self._tails.config
+        if not config.track_opens:
+            return _EMPTY
+        start, end = config.pixel_parts
+        # Escaped parts around a base64url token: safe as it is.
+        return marked(start + self._signer.sign_tail(self._tails.open) + end)
 
     def headers(self) -> tuple[tuple[str, str], ...]:
         """`List-Unsubscribe` and, for the HTTPS URL, RFC 8058's one-click header."""
         url = self.unsubscribe_url()
-        mailto = self._config.unsubscribe_mailto
+        mailto = self._tails.config.unsubscribe_mailto
         if mailto:
             token = url.rsplit("/", 1)[-1]
             targets = f"<{url}>, <mailto:{mailto}?subject=unsubscribe-{token}>"

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 from google.protobuf import struct_pb2
+from google.protobuf.message import Message
 
 from mailwright.errors import Violations
 from mailwright.render.v1 import render_pb2
@@ -68,16 +69,26 @@ def json_object(data: bytes, field: str, violations: Violations) -> dict[str, An
 
 
 def _variables(
-    message: render_pb2.Recipient, name: str, field: str, violations: Violations
+    message: render_pb2.Recipient, name: str, data: bytes, field: str, violations: Violations
 ) -> dict[str, Any] | None:
-    """A recipient's `traits` or `context`, from its JSON field when set, else its Struct."""
-    data: bytes = getattr(message, f"{name}_json")
+    """A recipient's `traits` or `context`: `data`, its JSON field, when set, else its
+    Struct. (Field names for errors are only built for errors: this runs twice for
+    every recipient of a batch.)"""
     if not data:
         return struct_to_dict(getattr(message, name))
     if message.HasField(name):  # type: ignore[arg-type]
         violations.add(f"{field}.{name}_json", f"set {name} or {name}_json, not both")
         return None
-    return json_object(data, f"{field}.{name}_json", violations)
+    try:
+        value = _loads(data)
+    except orjson.JSONDecodeError:
+        return json_object(data, f"{field}.{name}_json", violations)
+    if type(value) is not dict:
+        return json_object(data, f"{field}.{name}_json", violations)
+    return value
+
+
+_loads = orjson.loads
 
 
 def segment_id(name: str) -> str:
@@ -108,8 +119,8 @@ def recipient_from_proto(
         elif len(send_id.encode()) > 200:
             violations.add(f"{field}.send_id", "longer than 200 bytes")
         return None
-    traits = _variables(message, "traits", field, violations)
-    context = _variables(message, "context", field, violations)
+    traits = _variables(message, "traits", message.traits_json, field, violations)
+    context = _variables(message, "context", message.context_json, field, violations)
     if traits is None or context is None:
         return None
     links = context.pop("links", None)
@@ -120,16 +131,17 @@ def recipient_from_proto(
     if send_campaign is not None and not isinstance(send_campaign, dict):
         violations.add(f"{field}.context.campaign", "must be an object")
         return None
-    recipient = Recipient(
+    segments = message.segments
+    recipient = Recipient.decoded(
         profile_id=profile_id,
         email=message.email,
         traits=traits,
-        segments=frozenset(map(segment_id, message.segments)) if message.segments else _NONE,
+        segments=frozenset(map(segment_id, segments)) if segments else _NONE,
         locale=message.locale or None,
         timezone=message.timezone or None,
         content=context,
     )
-    delivery = Delivery(
+    delivery = Delivery.decoded(
         workspace=workspace,
         send_id=send_id,
         campaign={"name": campaign, **(send_campaign or {})} if campaign else send_campaign or {},
@@ -205,33 +217,92 @@ def batch_items(
     return items
 
 
+class EncodedResponse:
+    """A response already in protobuf wire format. gRPC sends `data` as it is: the
+    render service registers `RenderBatch` with `serialize_response` (see `app.py`),
+    which asks the answer for its bytes, and these have them."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def SerializeToString(self) -> bytes:
+        return self.data
+
+
+def serialize_response(response: Message | EncodedResponse) -> bytes:
+    """The serializer of `RenderBatch`: a protobuf response, or one already encoded."""
+    data: bytes = response.SerializeToString()
+    return data
+
+
+# `RenderBatchResponse.results` is field 1, length-delimited.
+_RESULT_TAG = b"\x0a"
+
+
+def _result_header(size: int) -> bytes:
+    """The tag and varint length that frame one encoded result in the response."""
+    if 0x80 <= size < 0x4000:  # most messages: a two-byte length
+        return bytes((0x0A, size & 0x7F | 0x80, size >> 7))
+    out = bytearray(_RESULT_TAG)
+    while size >= 0x80:
+        out.append(size & 0x7F | 0x80)
+        size >>= 7
+    out.append(size)
+    return bytes(out)
+
+
 class ResponseWriter:
     """A batch's answer, written one result at a time as the batch renders
-    (`BatchRenderer.render_batch(..., write=writer.add)`): each message is written
-    once, never copied, and its size in the response is known exactly from then on."""
+    (`BatchRenderer.render_batch(..., write=writer.add)`).
 
-    # A result's field tag and length prefix, at most.
-    _FRAMING = 6
+    Each result is encoded on its own, in a small message that is freed at once, and
+    framed as an element of `RenderBatchResponse.results`: the answer is the results'
+    bytes joined (`encoded`), the same bytes protobuf would write for the whole
+    response, without building the whole response as one message of ~6 MB and then
+    serialising it. Each result's size in the answer is known exactly as it is added.
+    """
+
+    __slots__ = ("_parts", "size")
 
     def __init__(self) -> None:
-        self.response = render_pb2.RenderBatchResponse()
-        self._add = self.response.results.add
+        self._parts: list[bytes] = []
+        self.size = 0
 
     def add(self, rendering: Rendering) -> int:
-        """Write `rendering` into the response; return the bytes it takes there."""
-        result = self._add()
-        result.send_id = rendering.send_id
+        """Encode `rendering` into the answer; return the bytes it takes there."""
+        result = render_pb2.RenderResult(send_id=rendering.send_id)
         if rendering.email is None:
             result.error = rendering.error
             result.error_code = rendering.code
         else:
             fill_message(result.message, rendering.email, rendering.mime)
-        return result.ByteSize() + self._FRAMING
+        data = result.SerializeToString()
+        header = _result_header(len(data))
+        self._parts += (header, data)
+        size = len(header) + len(data)
+        self.size += size
+        return size
+
+    def encoded(self) -> EncodedResponse:
+        """The answer in wire format, for gRPC to send as it is."""
+        return EncodedResponse(b"".join(self._parts))
+
+    @property
+    def response(self) -> render_pb2.RenderBatchResponse:
+        """The answer as a message (parsed from its bytes: for tests and tools)."""
+        return render_pb2.RenderBatchResponse.FromString(self.encoded().data)
 
 
 def batch_response(renderings: list[Rendering]) -> render_pb2.RenderBatchResponse:
-    """The answer to a batch already rendered (see `ResponseWriter`)."""
-    writer = ResponseWriter()
+    """The answer to a batch already rendered, as a message built field by field."""
+    response = render_pb2.RenderBatchResponse()
     for rendering in renderings:
-        writer.add(rendering)
-    return writer.response
+        result = response.results.add(send_id=rendering.send_id)
+        if rendering.email is None:
+            result.error = rendering.error
+            result.error_code = rendering.code
+        else:
+            fill_message(result.message, rendering.email, rendering.mime)
+    return response

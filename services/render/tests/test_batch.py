@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from mailwright_render.batch import Rendering
 from mailwright_render.render import RenderedEmail
-from mailwright_render.wire_render import ResponseWriter
+from mailwright_render.wire_render import ResponseWriter, _result_header
 from mailwright_render.wire_render import batch_response as _response
 
 _text = st.text(max_size=300)
@@ -40,9 +40,29 @@ def _renderings(draw: st.DrawFn) -> Rendering:
 
 @settings(max_examples=200)
 @given(st.lists(_renderings(), min_size=1, max_size=5))
-def test_the_response_writer_counts_each_result_as_written(renderings: list[Rendering]) -> None:
+def test_the_response_writer_counts_each_result_exactly(renderings: list[Rendering]) -> None:
     writer = ResponseWriter()
     counted = sum(writer.add(rendering) for rendering in renderings)
-    exact = writer.response.ByteSize()
-    assert exact <= counted <= exact + 6 * len(renderings)
+    assert counted == writer.size == len(writer.encoded().data)
     assert writer.response == _response(renderings)
+
+
+@settings(max_examples=100)
+@given(st.lists(_renderings(), min_size=1, max_size=5))
+def test_the_encoded_response_is_what_protobuf_writes(renderings: list[Rendering]) -> None:
+    writer = ResponseWriter()
+    for rendering in renderings:
+        writer.add(rendering)
+    assert writer.encoded().data == _response(renderings).SerializeToString()
+
+
+@given(st.integers(min_value=0, max_value=2**28))
+def test_a_result_is_framed_by_its_tag_and_varint_length(size: int) -> None:
+    varint = bytearray()
+    rest = size
+    while True:
+        varint.append(rest & 0x7F | (0x80 if rest >= 0x80 else 0))
+        rest >>= 7
+        if not rest:
+            break
+    assert _result_header(size) == b"\x0a" + bytes(varint)

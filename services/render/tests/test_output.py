@@ -11,8 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from markupsafe import Markup, escape
 
+from mailwright_render.engine import environment
 from mailwright_render.errors import RenderLimitExceeded
 from mailwright_render.guards import finalize, html_output, text_output
+from mailwright_render.sandbox import MissingPolicy
 from mailwright_render.scope import RenderLimits, RenderScope, render_scope
 
 _values = st.one_of(
@@ -38,8 +40,27 @@ def test_html_output_is_the_escape_of_the_finalized_value(value: object) -> None
     with render_scope(_scope()):
         written = html_output(value)
         expected = escape(finalize(value))
-    assert type(written) is Markup
+    # Written into the stream as the escaped characters (a Markup or a plain string).
     assert written == expected
+    assert str(written) == str(expected)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% set block %}<b>{{ value }}</b>{% endset %}{{ block }}",
+        "{% macro m() %}<b>{{ value }}</b>{% endmacro %}{{ m() }}",
+        "{% filter upper %}<b>{{ value }}</b>{% endfilter %}",
+    ],
+)
+def test_captured_output_is_escaped_once(source: str) -> None:
+    env = environment(True, MissingPolicy.EMPTY)
+    with render_scope(_scope()):
+        written = env.from_string(source).render(value="<i>&")
+    once = written.replace("&LT;I&GT;&AMP;", "&lt;i&gt;&amp;")  # the upper-cased block
+    assert "&lt;i&gt;&amp;" in once
+    assert "<i>" not in once
+    assert "&amp;lt;" not in once
 
 
 @given(_values)

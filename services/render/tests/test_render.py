@@ -24,7 +24,7 @@ from mailwright_render import (
     pick_variant,
     to_mime,
 )
-from mailwright_render.context import Recipient
+from mailwright_render.context import Delivery, Recipient
 
 
 def variants_template(kit: SimpleNamespace) -> object:
@@ -222,3 +222,32 @@ def test_mime_extra_headers_cannot_replace_structural_ones(kit: SimpleNamespace)
     rendered = kit.render(kit.build())
     with pytest.raises(ValueError, match="Subject"):
         to_mime(rendered, kit.SENDER, "a@example.com", extra_headers=[("Subject", "x")])
+
+
+def test_decoded_recipients_and_deliveries_equal_the_dataclasses_built_as_usual() -> None:
+    recipient = {
+        "profile_id": "p1",
+        "email": "a@example.com",
+        "traits": {"first_name": "Ada"},
+        "segments": frozenset({"vip"}),
+        "locale": "de",
+        "timezone": None,
+        "content": {"items": [1]},
+    }
+    delivery = {
+        "workspace": "w",
+        "send_id": "s",
+        "campaign": {"name": "c"},
+        "links": {},
+        "subject_variant": "b",
+        "preheader_variant": None,
+    }
+    decoded = Recipient.decoded(**recipient)  # type: ignore[arg-type]
+    assert decoded == Recipient(**recipient)  # type: ignore[arg-type]
+    assert Delivery.decoded(**delivery) == Delivery(**delivery)  # type: ignore[arg-type]
+    with pytest.raises(AttributeError):
+        decoded.email = "b@example.com"  # type: ignore[misc]
+    with pytest.raises(ValueError, match="profile_id"):
+        Recipient.decoded(**{**recipient, "profile_id": ""})  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="send_id"):
+        Delivery.decoded(**{**delivery, "send_id": ""})  # type: ignore[arg-type]
