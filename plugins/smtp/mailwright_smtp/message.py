@@ -23,6 +23,12 @@ from email.utils import format_datetime, formataddr, parseaddr
 from mailwright.connectors import ErrorKind, OutboundMessage, ProviderError
 
 _HEADER_NAME = re.compile(r"^[!-9;-~]+$")
+# A bare address in its plainest form: a dot-atom local part and ASCII labels of 1 to 63
+# characters. parseaddr gives such an address back unchanged with no display name, and
+# IDNA leaves its domain as it is; most recipients look like this, so they skip both.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9-]{1,63}"
+_PLAIN_ADDRESS = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})*")
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 _CONTROL = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]")
 # Headers the message's own fields set; extra headers must not contradict them.
@@ -68,6 +74,12 @@ def _parsed(address: str, field: str) -> tuple[str, str]:
 
 
 def _parse(address: str, field: str) -> tuple[str, str]:
+    if _PLAIN_ADDRESS.fullmatch(address):
+        return "", address
+    return _parse_any(address, field)
+
+
+def _parse_any(address: str, field: str) -> tuple[str, str]:
     if any(char in address for char in "\r\n\0"):
         raise ProviderError(ErrorKind.INVALID, f"{field}: line break in address")
     name, bare = parseaddr(address)
