@@ -6,7 +6,7 @@
    against a bare aiosmtplib loop sending the same MIME bytes over one reused connection
    to the same sink. Goal ≥ 0.8. Interleaved rounds (pipeline, then its bare loop); the
    ratio is the median of the rounds' ratios. The clock stops at the sink's own arrival
-   stamp of the last message.
+   stamp of the last message, which the sink announces on its stdout (`--announce`).
 2. Trigger latency: from a track event on `events.track` (where ingest publishes it)
    through the profile service and `profiles.changed` to the sink's 250 for the email a
    journey sends at once, p50 and p99, against a bare gRPC round trip (health check) p50
@@ -23,21 +23,22 @@ this way.
 from __future__ import annotations
 
 import asyncio
-import os
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import aiosmtplib
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from bench.bench_smtp import sink_process
 from bench.common import Result
 from mailwright.common.v1 import common_pb2, event_pb2
 from mailwright.delivery.v1 import delivery_pb2 as pb
@@ -98,38 +99,92 @@ def _eml(directory: Path) -> list[Path]:
     return sorted(directory.glob("*.eml"))
 
 
-def _arrivals(directory: Path) -> list[int]:
-    """When each message reached the sink (ns, the sink's clock: its file names start
-    with `time.time_ns()` taken as the message arrived), oldest first."""
-    return sorted(
-        int(name.split("-", 1)[0]) for name in os.listdir(directory) if name.endswith(".eml")
+class Arrivals:
+    """What the sink announces (`--announce`): each message's arrival, on the sink's clock
+    (`time.time_ns()` as it stored the message, before its 250), in order of arrival.
+
+    A thread reads the announcements as they come and wakes whoever waits for a count, so
+    waiting costs the process being measured next to nothing and ends at once; it used to
+    list the sink's directory (thousands of names) every 50 ms, or every 1 ms while timing
+    a trigger. The thread keeps reading between measures, so the sink never blocks on a
+    full pipe.
+    """
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stamps: list[int] = []
+        self._lock = threading.Lock()
+        self._waiting: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._reader = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._reader.start()
+
+    @property
+    def count(self) -> int:
+        with self._lock:
+            return len(self._stamps)
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            words = line.split()
+            if len(words) < 2 or words[0] != "arrived":
+                continue
+            with self._lock:
+                self._stamps.append(int(words[1]))
+                ready = [w for w in self._waiting if w[0] <= len(self._stamps)]
+                self._waiting = [w for w in self._waiting if w[0] > len(self._stamps)]
+            for _, loop, future in ready:
+                loop.call_soon_threadsafe(_resolve, future)
+
+    async def wait(self, count: int, within: float = 300.0) -> list[int]:
+        """The arrival times (ns) once `count` messages have arrived, in arrival order."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        with self._lock:
+            if len(self._stamps) >= count:
+                return list(self._stamps)
+            self._waiting.append((count, loop, future))
+        try:
+            async with asyncio.timeout(within):
+                await future
+        except TimeoutError:
+            raise TimeoutError(f"only {self.count} of {count} messages arrived") from None
+        with self._lock:
+            return list(self._stamps)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+@contextmanager
+def _sink(directory: Path) -> Iterator[tuple[int, Arrivals]]:
+    """The SMTP sink in its own process, announcing each message: its port and arrivals."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mailwright_smtp.sink",
+            "--dir",
+            str(directory),
+            "--port",
+            "0",
+            "--announce",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
-
-
-async def _wait_arrivals(
-    directory: Path, count: int, within: float = 300.0, step: float = 0.05
-) -> list[int]:
-    """The arrival times once `count` messages are in. The directory is listed when its
-    modification time moved (the sink renames each new file into it) and at least every
-    quarter second (two renames within one tick of the file system's clock leave it
-    unchanged), so waiting costs the process being measured next to nothing; the times
-    come from the sink, so the wait's own step does not blur them."""
-    deadline = time.perf_counter() + within
-    seen, listed = -1, 0.0
-    while True:
-        changed = os.stat(directory).st_mtime_ns
-        if changed != seen or time.perf_counter() - listed > 0.25:
-            seen, listed = changed, time.perf_counter()
-            arrived = _arrivals(directory)
-            if len(arrived) >= count:
-                return arrived
-        if time.perf_counter() > deadline:
-            raise TimeoutError(f"only {len(_arrivals(directory))} of {count} messages arrived")
-        await asyncio.sleep(step)
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline()
+        port = int(banner.split(" on ")[1].split(",")[0].rsplit(":", 1)[1])
+        yield port, Arrivals(process.stdout)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 async def _pipeline(
-    count: int, work: Path, sink_dir: Path, port: int, real_render: bool = False
+    count: int, work: Path, arrivals: Arrivals, port: int, real_render: bool = False
 ) -> float:
     """Sends/s from the campaign's start to its last message at the sink."""
     fakes = fake_definitions(_world(count))
@@ -152,13 +207,13 @@ async def _pipeline(
         created = await clients.delivery.CreateCampaign(
             pb.CreateCampaignRequest(parent=PARENT, campaign_id="bench", campaign=campaign)
         )
-        already = len(_arrivals(sink_dir))
+        already = arrivals.count
         started_ns = time.time_ns()
         await clients.delivery.ScheduleCampaign(
             pb.ScheduleCampaignRequest(name=created.campaign.name)
         )
-        arrived = await _wait_arrivals(sink_dir, already + count, step=0.1)
-        return count / ((arrived[-1] - started_ns) / 1e9)
+        arrived = await arrivals.wait(already + count)
+        return count / ((arrived[already + count - 1] - started_ns) / 1e9)
     finally:
         await clients.close()
         await platform.stop()
@@ -266,16 +321,16 @@ async def _welcome_journey(clients: Any) -> None:
     await clients.delivery.ActivateJourney(pb.ActivateJourneyRequest(name=created.journey.name))
 
 
-async def _time_to_sink(sink_dir: Path, publish: Any) -> float:
-    before = len(_arrivals(sink_dir))
+async def _time_to_sink(arrivals: Arrivals, publish: Any) -> float:
+    before = arrivals.count
     sent_ns = time.time_ns()
     await publish()
-    arrived = await _wait_arrivals(sink_dir, before + 1, within=30, step=0.001)
-    return (arrived[-1] - sent_ns) / 1e6
+    arrived = await arrivals.wait(before + 1, within=30)
+    return (arrived[before] - sent_ns) / 1e6
 
 
 async def _latency(
-    rounds: int, samples: int, work: Path, sink_dir: Path, port: int
+    rounds: int, samples: int, work: Path, arrivals: Arrivals, port: int
 ) -> list[LatencyRound]:
     """Delivery alone: `profiles.changed` → SMTP 250, and the round trip, by rounds."""
     platform = Platform(
@@ -304,7 +359,7 @@ async def _latency(
             async def publish() -> None:
                 await bus.publish("profiles.changed", change.SerializeToString(), key=f"acme:p{n}")
 
-            return await _time_to_sink(sink_dir, publish)
+            return await _time_to_sink(arrivals, publish)
 
         return await _rounds(clients, rounds, samples, sample)
     finally:
@@ -313,7 +368,7 @@ async def _latency(
 
 
 async def _latency_with_profile(
-    rounds: int, samples: int, work: Path, sink_dir: Path, port: int
+    rounds: int, samples: int, work: Path, arrivals: Arrivals, port: int
 ) -> list[LatencyRound]:
     """With the profile service: a track event on `events.track` (as ingest publishes it)
     → the profile service → `profiles.changed` → delivery → SMTP 250."""
@@ -350,7 +405,7 @@ async def _latency_with_profile(
             async def publish() -> None:
                 await bus.publish("events.track", event.SerializeToString(), key=f"acme:u{n}")
 
-            return await _time_to_sink(sink_dir, publish)
+            return await _time_to_sink(arrivals, publish)
 
         return await _rounds(clients, rounds, samples, sample)
     finally:
@@ -404,25 +459,20 @@ def run(quick: bool) -> list[Result]:
         # is the median of the rounds' ratios, so one disturbed round does not make it.
         for round_ in range(rounds):
             sink_dir = root / f"sink-{round_}"
-            with sink_process(sink_dir) as port:
-                rates.append(asyncio.run(_pipeline(count, root / f"p{round_}", sink_dir, port)))
+            with _sink(sink_dir) as (port, arrivals):
+                rates.append(asyncio.run(_pipeline(count, root / f"p{round_}", arrivals, port)))
                 bares.append(asyncio.run(_bare(port, sink_dir, count)))
-            rendered_dir = root / f"rendered-sink-{round_}"
-            with sink_process(rendered_dir) as port:
+            with _sink(root / f"rendered-sink-{round_}") as (port, arrivals):
                 rendered.append(
                     asyncio.run(
-                        _pipeline(count, root / f"r{round_}", rendered_dir, port, real_render=True)
+                        _pipeline(count, root / f"r{round_}", arrivals, port, real_render=True)
                     )
                 )
-        latency_dir = root / "latency-sink"
-        with sink_process(latency_dir) as port:
-            alone = asyncio.run(
-                _latency(latency_rounds, samples, root / "latency", latency_dir, port)
-            )
-        chain_dir = root / "chain-sink"
-        with sink_process(chain_dir) as port:
+        with _sink(root / "latency-sink") as (port, arrivals):
+            alone = asyncio.run(_latency(latency_rounds, samples, root / "latency", arrivals, port))
+        with _sink(root / "chain-sink") as (port, arrivals):
             chain = asyncio.run(
-                _latency_with_profile(latency_rounds, samples, root / "chain", chain_dir, port)
+                _latency_with_profile(latency_rounds, samples, root / "chain", arrivals, port)
             )
     bare = statistics.median(bares)
     against_bare = "msg/s bare aiosmtplib, same MIME, one connection"

@@ -23,6 +23,12 @@ from email.utils import format_datetime, formataddr, parseaddr
 from mailwright.connectors import ErrorKind, OutboundMessage, ProviderError
 
 _HEADER_NAME = re.compile(r"^[!-9;-~]+$")
+# A bare address in its plainest form: a dot-atom local part and ASCII labels of 1 to 63
+# characters. parseaddr gives such an address back unchanged with no display name, and
+# IDNA leaves its domain as it is; most recipients look like this, so they skip both.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9-]{1,63}"
+_PLAIN_ADDRESS = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})*")
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 _CONTROL = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]")
 # Headers the message's own fields set; extra headers must not contradict them.
@@ -68,6 +74,12 @@ def _parsed(address: str, field: str) -> tuple[str, str]:
 
 
 def _parse(address: str, field: str) -> tuple[str, str]:
+    if _PLAIN_ADDRESS.fullmatch(address):
+        return "", address
+    return _parse_any(address, field)
+
+
+def _parse_any(address: str, field: str) -> tuple[str, str]:
     if any(char in address for char in "\r\n\0"):
         raise ProviderError(ErrorKind.INVALID, f"{field}: line break in address")
     name, bare = parseaddr(address)
@@ -117,7 +129,7 @@ def _build(message: OutboundMessage, message_id: str, date: datetime) -> bytes:
         b"From: " + _address_header(message.from_address, "from_address"),
         b"To: " + _address_header(message.to_address, "to_address"),
         b"Subject: " + _text_header("Subject", message.subject, "subject"),
-        b"Date: " + format_datetime(date).encode(),
+        b"Date: " + _date_header(date),
         b"Message-ID: " + message_id.encode(),
         b"MIME-Version: 1.0",
     ]
@@ -135,7 +147,7 @@ def _build(message: OutboundMessage, message_id: str, date: datetime) -> bytes:
     if len(parts) == 1:
         [(part_head, body)] = parts
         return CRLF.join([*head, *part_head, b"", body])
-    boundary = _boundary(body for _, body in parts)
+    boundary = _boundary((body for _, body in parts), message_id)
     lines = [*head, b'Content-Type: multipart/alternative; boundary="' + boundary + b'"', b""]
     for part_head, body in parts:
         lines += [b"--" + boundary, *part_head, b"", body]
@@ -147,7 +159,10 @@ CRLF = b"\r\n"
 MAX_LINE = 998
 
 
+@functools.lru_cache(maxsize=4096)
 def _address_header(address: str, field: str) -> bytes:
+    """The header form of `address`, remembered: a campaign's sender repeats in every
+    message."""
     name, bare = _parsed(address, field)
     if not name:
         return bare.encode("ascii")
@@ -176,12 +191,24 @@ def _part(content: str, subtype: str) -> tuple[list[bytes], bytes]:
     return head, body.replace(b"\n", CRLF)
 
 
-def _boundary(bodies: Iterable[bytes]) -> bytes:
+def _date_header(date: datetime) -> bytes:
+    return _formatted_date(date.replace(microsecond=0))
+
+
+@functools.lru_cache(maxsize=8)
+def _formatted_date(date: datetime) -> bytes:
+    # The Date header shows whole seconds: a batch sent within one shares the text.
+    return format_datetime(date).encode()
+
+
+def _boundary(bodies: Iterable[bytes], message_id: str) -> bytes:
+    """A part boundary found in no body: first one drawn from the Message-ID's digest
+    (unique per message, and no random bytes to ask the system for), else random."""
     contents = list(bodies)
-    while True:
+    boundary = f"=_mw_{message_id.strip('<>').partition('@')[0][:24]}".encode()
+    while any(boundary in body for body in contents):
         boundary = f"=_mw_{secrets.token_hex(12)}".encode()
-        if not any(boundary in body for body in contents):
-            return boundary
+    return boundary
 
 
 def _complete(raw: bytes, message_id: str, date: datetime) -> tuple[bytes, str]:

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Sequence
 
 import aiosmtplib
+from aiosmtplib import SMTPStatus
 
 from mailwright.connectors import (
     ErrorKind,
@@ -72,18 +73,28 @@ class SmtpEmailProvider:
         return prepared.message_id.strip("<>")
 
     async def send_batch(self, messages: Sequence[OutboundMessage]) -> Sequence[SendOutcome]:
-        async def one(message: OutboundMessage) -> SendOutcome:
-            try:
-                return SendOutcome(message.send_id, provider_message_id=await self.send(message))
-            except ProviderError as error:
-                return SendOutcome(message.send_id, error=error)
+        # One sender per connection the pool may open, each taking the next message in
+        # turn: the connections are kept busy without a task (and a wait on the pool) per
+        # message.
+        outcomes: list[SendOutcome | None] = [None] * len(messages)
+        queue = iter(enumerate(messages))
+
+        async def sender() -> None:
+            for index, message in queue:
+                try:
+                    outcomes[index] = SendOutcome(
+                        message.send_id, provider_message_id=await self.send(message)
+                    )
+                except ProviderError as error:
+                    outcomes[index] = SendOutcome(message.send_id, error=error)
 
         # Every send finishes before an auth failure is raised: none is left half-done.
-        outcomes = await asyncio.gather(*(one(message) for message in messages))
-        for outcome in outcomes:
+        await asyncio.gather(*(sender() for _ in range(min(self.config.pool_size, len(messages)))))
+        done = [outcome for outcome in outcomes if outcome is not None]
+        for outcome in done:
             if outcome.error is not None and outcome.error.kind is ErrorKind.AUTH:
                 raise outcome.error
-        return outcomes
+        return done
 
     async def aclose(self) -> None:
         await self._pool.aclose()
@@ -115,11 +126,23 @@ class SmtpEmailProvider:
         connection.transactions += 1
         wait = self.config.rate_limited_retry_after
         phase = Phase.MAIL
-        options = [f"SIZE={len(data)}"] if client.supports_extension("size") else []
+        # MAIL and RCPT written directly: `prepare` already reduced both addresses to
+        # bare ASCII mailboxes, which aiosmtplib's `mail` and `rcpt` would parse again.
+        options = [b"SIZE=%d" % len(data)] if client.supports_extension("size") else []
         try:
-            await client.mail(prepared.envelope_from, options=options)
+            sender = prepared.envelope_from
+            reply = await client.execute_command(
+                b"MAIL", b"FROM:<" + sender.encode("ascii") + b">", *options
+            )
+            if reply.code != SMTPStatus.completed:
+                raise aiosmtplib.SMTPSenderRefused(reply.code, reply.message, sender)
             phase = Phase.RCPT
-            await client.rcpt(prepared.recipient)
+            recipient = prepared.recipient
+            reply = await client.execute_command(
+                b"RCPT", b"TO:<" + recipient.encode("ascii") + b">"
+            )
+            if reply.code not in (SMTPStatus.completed, SMTPStatus.will_forward):
+                raise aiosmtplib.SMTPRecipientRefused(reply.code, reply.message, recipient)
             phase = Phase.DATA
             await client.data(data)
         except aiosmtplib.SMTPResponseException as error:

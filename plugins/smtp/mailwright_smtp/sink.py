@@ -14,6 +14,9 @@ In-process (asyncio):
 
 From synchronous code, `SinkThread(tmp_path)` runs the same on its own thread; as a
 process, `python -m mailwright_smtp.sink --dir DIR --port N` (prints the port it bound).
+With `--announce` the process also prints `arrived <time_ns> <file name>` for each message
+as it is stored, before its 250 goes out: a benchmark waits on that line instead of
+listing the directory over and over in the process it measures.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -39,8 +43,9 @@ DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 class EmlWriter:
     """aiosmtpd handler writing each message to its own file in `directory`."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, announce: Callable[[int, str], None] | None = None) -> None:
         self.directory = directory
+        self.announce = announce
         self.received = 0
         self._numbers = itertools.count(1)
         self._arrived = asyncio.Condition()
@@ -51,10 +56,13 @@ class EmlWriter:
         for recipient in envelope.rcpt_tos:
             trace += f"Delivered-To: {recipient}\r\n".encode()
         number = next(self._numbers)
-        name = f"{time.time_ns()}-{os.getpid()}-{number:08d}.eml"
+        arrived = time.time_ns()
+        name = f"{arrived}-{os.getpid()}-{number:08d}.eml"
         temporary = self.directory / f".{name}.tmp"
         temporary.write_bytes(trace + content)
         os.replace(temporary, self.directory / name)
+        if self.announce is not None:
+            self.announce(arrived, name)
         async with self._arrived:
             self.received += 1
             self._arrived.notify_all()
@@ -75,6 +83,7 @@ class SmtpSink:
         host: str = "127.0.0.1",
         port: int = 0,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        announce: Callable[[int, str], None] | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.host = host
@@ -82,7 +91,7 @@ class SmtpSink:
         self._max_message_bytes = max_message_bytes
         self._server: asyncio.Server | None = None
         self._port: int | None = None
-        self.writer = EmlWriter(self.directory)
+        self.writer = EmlWriter(self.directory, announce)
 
     @property
     def port(self) -> int:
@@ -203,10 +212,21 @@ class SinkThread:
         await self.sink.stop()
 
 
-async def serve(directory: Path, host: str, port: int, max_message_bytes: int) -> None:
-    """Run the sink until SIGINT or SIGTERM, announcing the bound port on stdout."""
+def print_arrival(arrived: int, name: str) -> None:
+    print(f"arrived {arrived} {name}", flush=True)
+
+
+async def serve(
+    directory: Path, host: str, port: int, max_message_bytes: int, announce: bool = False
+) -> None:
+    """Run the sink until SIGINT or SIGTERM, announcing the bound port on stdout (and,
+    with `announce`, each message as it is stored)."""
     sink = await SmtpSink(
-        directory, host=host, port=port, max_message_bytes=max_message_bytes
+        directory,
+        host=host,
+        port=port,
+        max_message_bytes=max_message_bytes,
+        announce=print_arrival if announce else None,
     ).start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -233,11 +253,16 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         help="largest message accepted, in bytes (default 32 MiB)",
     )
+    parser.add_argument(
+        "--announce",
+        action="store_true",
+        help="print 'arrived <time_ns> <file>' on stdout as each message is stored",
+    )
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
         parser.error(f"--port: {args.port} is not a port number")
     try:
-        asyncio.run(serve(args.dir, args.host, args.port, args.max_size))
+        asyncio.run(serve(args.dir, args.host, args.port, args.max_size, args.announce))
     except OSError as error:
         print(f"smtp sink: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
         return 1

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailwright.connectors import ErrorKind, Headers, OutboundMessage, ProviderError
-from mailwright_smtp.message import mailbox, prepare
+from mailwright_smtp.message import _parse, _parse_any, mailbox, prepare
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -121,6 +121,24 @@ def test_a_bad_address_is_invalid_and_named(address: str) -> None:
 
     assert caught.value.kind is ErrorKind.INVALID
     assert caught.value.detail.startswith("to_address:")
+
+
+_ATOM_CHARS = "abcXYZ019!#$%&'*+/=?^_`{|}~-"
+
+
+@given(st.lists(st.text(_ATOM_CHARS + '.@ <>"é', min_size=1, max_size=8), min_size=1, max_size=4))
+@settings(max_examples=300, deadline=None)
+def test_a_plain_address_reads_as_the_full_parser_reads_it(pieces: list[str]) -> None:
+    for address in ("@".join(pieces), ".".join(pieces), "@".join(pieces[:2]) + ".org"):
+        try:
+            expected: tuple[str, str] | str = _parse_any(address, "to_address")
+        except ProviderError as error:
+            expected = error.detail
+        try:
+            got: tuple[str, str] | str = _parse(address, "to_address")
+        except ProviderError as error:
+            got = error.detail
+        assert got == expected
 
 
 def test_raw_mime_without_a_from_header_is_refused() -> None:

@@ -96,6 +96,38 @@ def test_the_sink_runs_as_a_process_and_stops_on_sigterm(tmp_path: Path) -> None
     assert "stopped after 1 messages" in process.stdout.read()
 
 
+def test_with_announce_the_process_prints_each_message_as_it_is_stored(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mailwright_smtp.sink",
+            "--dir",
+            str(tmp_path),
+            "--port",
+            "0",
+            "--announce",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline()
+        port = int(banner.split(" on ")[1].split(",")[0].rsplit(":", 1)[1])
+        send(port)
+        send(port)
+        lines = [process.stdout.readline().split() for _ in range(2)]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+    names = sorted(path.name for path in tmp_path.glob("*.eml"))
+    assert [name for _, _, name in lines] == names
+    assert [int(arrived) for _, arrived, _ in lines] == [int(n.split("-")[0]) for n in names]
+    assert all(word == "arrived" for word, _, _ in lines)
+
+
 def test_a_port_in_use_is_a_one_line_error(tmp_path: Path) -> None:
     with SinkThread(tmp_path) as running:
         port = running.port

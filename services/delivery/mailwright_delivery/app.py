@@ -41,7 +41,9 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 HOUSEKEEPING_INTERVAL = 3600.0
 REQUEST_LOG_KEPT = timedelta(days=7)
 FEEDBACK_LOG_KEPT = timedelta(days=30)
-SIBLING_POLLS = 5  # send workers after the first poll this many times less often
+# Send workers after the first, the outbox relay and the audience workers poll this many
+# times less often than `poll_interval`: what this replica writes wakes them at once.
+SIBLING_POLLS = 5
 
 
 class DeliveryApp:
@@ -99,6 +101,7 @@ class DeliveryApp:
             settings=self.config,
         )
         self._audiences_ready = asyncio.Event()
+        self._resyncs_ready = asyncio.Event()
         self.audience_connectors = AudienceConnectors(plugins, runtime.settings, self.config)
         self.audience_runner = AudienceRunner(
             db=self.db,
@@ -107,7 +110,7 @@ class DeliveryApp:
             connectors=self.audience_connectors,
             settings=self.config,
             owner=self.owner,
-            notify=self._audiences_ready.set,
+            notify=self._wake_audiences,
         )
         self.audiences = AudienceDestinations(
             db=self.db,
@@ -115,7 +118,7 @@ class DeliveryApp:
             directory=directory,
             connectors=self.audience_connectors,
             runner=self.audience_runner,
-            wake=self._audiences_ready.set,
+            wake=self._wake_audiences,
         )
         self.consumer.audiences = self.audience_runner
         self.relay = Relay(self.db, self.store, runtime.bus)
@@ -161,8 +164,12 @@ class DeliveryApp:
         )
         await self._subscription.start()
         interval = self.config.poll_interval.total_seconds()
-        tasks: list[tuple[str, Any, asyncio.Event | None]] = [
-            ("relay", self.relay.step, self._outbox_ready)
+        # (name, tick, wake, poll interval). The relay and the audience workers are woken
+        # by what this replica writes; their polls only pick up what another replica (or
+        # a crash) left, and audience retries that came due, so they look less often.
+        rarely = interval * SIBLING_POLLS
+        tasks: list[tuple[str, Any, asyncio.Event | None, float]] = [
+            ("relay", self.relay.step, self._outbox_ready, rarely)
         ]
         self._tasks.append(
             asyncio.create_task(
@@ -172,15 +179,20 @@ class DeliveryApp:
         )
         if self.config.workers:
             tasks += [
-                ("campaigns", self.campaigns.tick, self._wake),
-                ("journeys", self.journeys.tick, None),
-                ("audiences", self.audience_runner.tick, self._audiences_ready),
-                ("audience-resyncs", self.audience_runner.resync_tick, self._audiences_ready),
+                ("campaigns", self.campaigns.tick, self._wake, interval),
+                ("journeys", self.journeys.tick, None, interval),
+                ("audiences", self.audience_runner.tick, self._audiences_ready, rarely),
+                (
+                    "audience-resyncs",
+                    self.audience_runner.resync_tick,
+                    self._resyncs_ready,
+                    rarely,
+                ),
             ]
-        for name, tick, wake in tasks:
+        for name, tick, wake, every in tasks:
             self._tasks.append(
                 asyncio.create_task(
-                    loop(name, tick, interval, self._stop, wake), name=f"delivery-{name}"
+                    loop(name, tick, every, self._stop, wake), name=f"delivery-{name}"
                 )
             )
         if self.config.workers:
@@ -189,7 +201,7 @@ class DeliveryApp:
             # sends, or by a sibling whose full batch says more are due — and look
             # themselves only now and then.
             for n in range(self.config.worker_concurrency):
-                every = interval if n == 0 else interval * SIBLING_POLLS
+                every = interval if n == 0 else rarely
                 self._tasks.append(
                     asyncio.create_task(
                         loop(f"sends-{n}", self._send_tick, every, self._stop, self._sends_ready),
@@ -236,6 +248,12 @@ class DeliveryApp:
         await self.db.run(self.requests.prune, REQUEST_LOG_KEPT)
         await self.db.run(self.store.prune_feedback_log, datetime.now(UTC) - FEEDBACK_LOG_KEPT)
         return False
+
+    def _wake_audiences(self) -> None:
+        # Each loop has its own event: a loop clears its event after waiting, and must
+        # not clear the other's wake.
+        self._audiences_ready.set()
+        self._resyncs_ready.set()
 
     def _wake_all(self) -> None:
         self._wake.set()

@@ -8,6 +8,7 @@ before are not written twice (each send's key is the campaign and the person).
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -92,8 +93,8 @@ class CampaignRunner:
         audience = await self._audience(workspace, spec)
         start = record.start_at or self.clock()
         needs_people = isinstance(spec.schedule, SendAtLocalTime | SendAtBestTime)
-        for offset in range(0, len(audience), PAGE):
-            page = audience[offset : offset + PAGE]
+        for offset, end in _pages(len(audience), min(self.settings.batch_size, PAGE)):
+            page = audience[offset:end]
             people = (
                 await self.directory.recipients(workspace, [p for p, _ in page])
                 if needs_people
@@ -215,3 +216,10 @@ class CampaignRunner:
                 winner.p_value,
                 released,
             )
+
+
+def _pages(size: int, first: int) -> list[tuple[int, int]]:
+    """(start, end) of each page of an audience of `size`: the first is one worker batch,
+    so the workers start on it while the rest is written; then `PAGE` at a time."""
+    bounds = [0, *range(first, size, PAGE), size] if size > first else [0, size]
+    return [(start, end) for start, end in itertools.pairwise(bounds) if end > start]

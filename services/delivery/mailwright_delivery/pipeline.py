@@ -113,12 +113,15 @@ class SendWorker(HandOver):
             self.settings.batch_size,
             list(only),
         )
-        await self.deliver(claimed)
+        # A full claim leaves more due: no campaign of it is done yet, or, should the
+        # claim have taken exactly the last sends, the scheduler's next look finds it so.
+        await self.deliver(claimed, finishing=len(claimed) < self.settings.batch_size)
         return len(claimed)
 
-    async def deliver(self, claimed: Sequence[SendRecord]) -> None:
+    async def deliver(self, claimed: Sequence[SendRecord], finishing: bool = True) -> None:
         """See sends claimed by this worker's owner to an outcome (from `tick`, or written
-        already claimed by a journey move that hands them over at once)."""
+        already claimed by a journey move that hands them over at once). `finishing`: the
+        queue may now be empty, so a campaign of these sends may be done."""
         by_workspace: dict[str, list[SendRecord]] = defaultdict(list)
         for send in claimed:
             by_workspace[send.workspace].append(send)
@@ -139,7 +142,7 @@ class SendWorker(HandOver):
                     self.clock() + UNAVAILABLE_DELAY,
                     self.clock(),
                 )
-        if any(send.campaign_id for send in claimed):
+        if finishing and any(send.campaign_id for send in claimed):
             self.notify_campaigns()  # a campaign may be done: let the scheduler look now
 
     # -- the steps ------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -45,15 +46,24 @@ def insert_ignore(
             )
             inserted += len(conn.execute(pg).all())
         return inserted
-    lite = sqlite.insert(table).on_conflict_do_nothing(index_elements=list(conflict))
+    lite = _sqlite_insert_ignore(table, tuple(conflict))
     # sqlite3's executemany counts the rows it changed over the whole batch.
     return max(conn.execute(lite, [dict(row) for row in rows]).rowcount or 0, 0)
+
+
+@functools.cache
+def _sqlite_insert_ignore(table: sa.Table, conflict: tuple[str, ...]) -> sa.Insert:
+    # Built once per table: building a statement costs more than inserting a few rows.
+    return sqlite.insert(table).on_conflict_do_nothing(index_elements=list(conflict))
+
+
+_OUTBOX_INSERT = outbox.insert()
 
 
 def add_outbox(conn: sa.Connection, messages: Sequence[OutboxMessage], now: datetime) -> None:
     if messages:
         conn.execute(
-            outbox.insert(),
+            _OUTBOX_INSERT,
             [
                 {"topic": m.topic, "key": m.key, "payload": m.payload, "created_at": now}
                 for m in messages

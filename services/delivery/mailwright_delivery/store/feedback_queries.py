@@ -42,6 +42,14 @@ class FeedbackResult:
     suppressed: SuppressionReason | None = None
 
 
+# Built once: every batch of sends reads it (building a statement costs more than running
+# this one).
+_SUPPRESSED = sa.select(suppressions.c.email_hash, suppressions.c.reason).where(
+    suppressions.c.workspace == sa.bindparam("b_workspace"),
+    suppressions.c.email_hash.in_(sa.bindparam("b_hashes", expanding=True)),
+)
+
+
 def _suppression(row: Any) -> SuppressionRecord:
     return SuppressionRecord(
         row.workspace, row.email_hash, row.reason, row.source, row.note, must_aware(row.created_at)
@@ -104,11 +112,7 @@ class FeedbackQueries:
         if not wanted:
             return {}
         with self.reader.connect() as conn:
-            rows = conn.execute(
-                sa.select(suppressions.c.email_hash, suppressions.c.reason).where(
-                    suppressions.c.workspace == workspace, suppressions.c.email_hash.in_(wanted)
-                )
-            ).all()
+            rows = conn.execute(_SUPPRESSED, {"b_workspace": workspace, "b_hashes": wanted}).all()
         return {row.email_hash: SuppressionReason(row.reason) for row in rows}
 
     def get_suppression(self, workspace: str, digest: str) -> SuppressionRecord | None:

@@ -219,12 +219,7 @@ class JourneyQueries:
     @staticmethod
     def _triggered(conn: sa.Connection, workspace: str, kind: str, key: str) -> list[JourneyRecord]:
         rows = conn.execute(
-            _with_current_spec().where(
-                journeys.c.workspace == workspace,
-                journeys.c.state == "active",
-                journeys.c.trigger_kind == kind,
-                journeys.c.trigger_key == key,
-            )
+            _TRIGGERED, {"b_workspace": workspace, "b_kind": kind, "b_key": key}
         ).all()
         return [_journey(row, bytes(row.spec)) for row in rows]
 
@@ -245,24 +240,13 @@ class JourneyQueries:
         """Let a person in, with the first walk's sends; False when the trigger was seen
         before or the re-entry policy says no."""
         with self.engine.begin() as conn:
-            seen = conn.execute(
-                sa.select(enrolments.c.id).where(
-                    enrolments.c.workspace == workspace,
-                    enrolments.c.journey_id == journey_id,
-                    enrolments.c.entry_key == entry_key,
-                )
-            ).first()
+            journey = {"b_workspace": workspace, "b_journey": journey_id}
+            seen = conn.execute(_SEEN_ENTRY, {**journey, "b_entry": entry_key}).first()
             if seen is not None:
                 return False
             past = [
                 PastEntry(must_aware(row.entered_at), row.state == ACTIVE)
-                for row in conn.execute(
-                    sa.select(enrolments.c.entered_at, enrolments.c.state).where(
-                        enrolments.c.workspace == workspace,
-                        enrolments.c.journey_id == journey_id,
-                        enrolments.c.profile_id == profile_id,
-                    )
-                )
+                for row in conn.execute(_PAST_ENTRIES, {**journey, "b_profile": profile_id})
             ]
             if not may_enter(past):
                 return False
@@ -439,11 +423,7 @@ class JourneyQueries:
         conn: sa.Connection, workspace: str, profile_id: str
     ) -> list[EnrolmentRecord]:
         rows = conn.execute(
-            sa.select(enrolments).where(
-                enrolments.c.workspace == workspace,
-                enrolments.c.profile_id == profile_id,
-                enrolments.c.state == ACTIVE,
-            )
+            _ACTIVE_ENROLMENTS, {"b_workspace": workspace, "b_profile": profile_id}
         ).all()
         return [_enrolment(row) for row in rows]
 
@@ -496,3 +476,28 @@ def _with_current_spec() -> sa.Select[Any]:
             journey_versions.c.version == journeys.c.version,
         ),
     )
+
+
+# Built once: every event of a person runs them (building a statement costs more than
+# running these).
+_ACTIVE_ENROLMENTS = sa.select(enrolments).where(
+    enrolments.c.workspace == sa.bindparam("b_workspace"),
+    enrolments.c.profile_id == sa.bindparam("b_profile"),
+    enrolments.c.state == ACTIVE,
+)
+_TRIGGERED = _with_current_spec().where(
+    journeys.c.workspace == sa.bindparam("b_workspace"),
+    journeys.c.state == "active",
+    journeys.c.trigger_kind == sa.bindparam("b_kind"),
+    journeys.c.trigger_key == sa.bindparam("b_key"),
+)
+_SEEN_ENTRY = sa.select(enrolments.c.id).where(
+    enrolments.c.workspace == sa.bindparam("b_workspace"),
+    enrolments.c.journey_id == sa.bindparam("b_journey"),
+    enrolments.c.entry_key == sa.bindparam("b_entry"),
+)
+_PAST_ENTRIES = sa.select(enrolments.c.entered_at, enrolments.c.state).where(
+    enrolments.c.workspace == sa.bindparam("b_workspace"),
+    enrolments.c.journey_id == sa.bindparam("b_journey"),
+    enrolments.c.profile_id == sa.bindparam("b_profile"),
+)

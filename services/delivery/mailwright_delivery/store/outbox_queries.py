@@ -5,8 +5,17 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from mailwright_delivery.records import OutboxMessage
-from mailwright_delivery.store.base import lock_for_claim
 from mailwright_delivery.store.tables import outbox
+
+# Built once: the relay runs these after every recorded outcome (see send_queries).
+_OLDEST = (
+    sa.select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.payload)
+    .order_by(outbox.c.id)
+    .limit(sa.bindparam("b_limit"))
+)
+# On PostgreSQL, skip the rows another replica's relay holds (`lock_for_claim`).
+_OLDEST_FOR_UPDATE = _OLDEST.with_for_update(skip_locked=True)
+_DELETE = outbox.delete().where(outbox.c.id.in_(sa.bindparam("b_ids", expanding=True)))
 
 
 class OutboxQueries:
@@ -17,19 +26,14 @@ class OutboxQueries:
         """The oldest messages waiting. A read: on SQLite it takes no write lock (the
         relay deletes what it published in its own transaction afterwards)."""
         with self.reader.begin() as conn:
-            query = lock_for_claim(
-                sa.select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.payload)
-                .order_by(outbox.c.id)
-                .limit(limit),
-                conn,
-            )
-            rows = conn.execute(query).all()
+            query = _OLDEST_FOR_UPDATE if conn.dialect.name == "postgresql" else _OLDEST
+            rows = conn.execute(query, {"b_limit": limit}).all()
         return [(row.id, OutboxMessage(row.topic, row.key, bytes(row.payload))) for row in rows]
 
     def outbox_delete(self, ids: list[int]) -> None:
         if ids:
             with self.engine.begin() as conn:
-                conn.execute(outbox.delete().where(outbox.c.id.in_(ids)))
+                conn.execute(_DELETE, {"b_ids": ids})
 
     def outbox_size(self) -> int:
         with self.reader.connect() as conn:

@@ -33,6 +33,57 @@ FINAL_STATES = (
 )
 
 
+# The statements of the hot path (every chunk of every send goes through them), built
+# once with bind parameters: building a statement costs several times its execution.
+_IDS = "b_ids"
+_CONFIRMED = sa.select(sends.c.id).where(
+    sends.c.id.in_(sa.bindparam(_IDS, expanding=True)),
+    sends.c.state == SendState.SENDING.value,
+    sends.c.lease_owner == sa.bindparam("b_owner"),
+    sends.c.hold.is_(False),
+)
+_COUNT_ATTEMPT = (
+    sends.update()
+    .where(sends.c.id.in_(sa.bindparam(_IDS, expanding=True)))
+    .values(
+        attempts=sends.c.attempts + 1,
+        lease_until=sa.bindparam("b_until"),
+        updated_at=sa.bindparam("b_now"),
+    )
+)
+_REQUEUE_DROPPED = (
+    sends.update()
+    .where(
+        sends.c.id.in_(sa.bindparam(_IDS, expanding=True)),
+        sends.c.state == SendState.SENDING.value,
+        sends.c.lease_owner == sa.bindparam("b_owner"),
+    )
+    .values(state=SendState.QUEUED.value, lease_owner=None, lease_until=None)
+)
+_STILL_OPEN = sa.select(sends.c.id).where(
+    sends.c.id.in_(sa.bindparam(_IDS, expanding=True)),
+    sends.c.state.in_((SendState.QUEUED.value, SendState.SENDING.value)),
+)
+_STILL_OPEN_FOR_UPDATE = _STILL_OPEN.with_for_update()
+_DIGEST: Any = sa.bindparam("b_hash")
+_MARK_SENT = (
+    sends.update()
+    .where(sends.c.id == sa.bindparam("b_id"))
+    .values(
+        state=SendState.SENT.value,
+        reason="",
+        provider=sa.bindparam("b_provider"),
+        provider_message_id=sa.bindparam("b_message"),
+        sent_at=sa.bindparam("b_now"),
+        lease_owner=None,
+        lease_until=None,
+        address="",
+        updated_at=sa.bindparam("b_now"),
+        email_hash=sa.case((_DIGEST == "", sends.c.email_hash), else_=_DIGEST),
+    )
+)
+
+
 def send_record(row: Any) -> SendRecord:
     return SendRecord(
         id=row.id,
@@ -174,30 +225,14 @@ class SendQueries:
         if not ids:
             return set()
         with self.engine.begin() as conn:
-            mine = sa.and_(
-                sends.c.id.in_(list(ids)),
-                sends.c.state == SendState.SENDING.value,
-                sends.c.lease_owner == owner,
-                sends.c.hold.is_(False),
-            )
-            kept = {row.id for row in conn.execute(sa.select(sends.c.id).where(mine))}
+            kept = set(conn.execute(_CONFIRMED, {"b_ids": list(ids), "b_owner": owner}).scalars())
             if kept:
                 conn.execute(
-                    sends.update()
-                    .where(sends.c.id.in_(kept))
-                    .values(attempts=sends.c.attempts + 1, lease_until=lease_until, updated_at=now)
+                    _COUNT_ATTEMPT, {"b_ids": list(kept), "b_until": lease_until, "b_now": now}
                 )
             dropped = set(ids) - kept
             if dropped:
-                conn.execute(
-                    sends.update()
-                    .where(
-                        sends.c.id.in_(dropped),
-                        sends.c.state == SendState.SENDING.value,
-                        sends.c.lease_owner == owner,
-                    )
-                    .values(state=SendState.QUEUED.value, lease_owner=None, lease_until=None)
-                )
+                conn.execute(_REQUEUE_DROPPED, {"b_ids": list(dropped), "b_owner": owner})
         return kept
 
     def set_variant(self, send_id: str, owner: str, variant: str, subject_variant: str) -> None:
@@ -231,38 +266,24 @@ class SendQueries:
         if not accepted:
             return 0
         with self.engine.begin() as conn:
-            query = sa.select(sends.c.id).where(
-                sends.c.id.in_([a.send_id for a in accepted]),
-                sends.c.state.in_((SendState.QUEUED.value, SendState.SENDING.value)),
+            still_open = set(
+                conn.execute(
+                    _STILL_OPEN_FOR_UPDATE if conn.dialect.name == "postgresql" else _STILL_OPEN,
+                    {"b_ids": [a.send_id for a in accepted]},
+                ).scalars()
             )
-            if conn.dialect.name == "postgresql":
-                query = query.with_for_update()
-            still_open = set(conn.execute(query).scalars())
             todo = [a for a in accepted if a.send_id in still_open]
             if not todo:
                 return 0
-            digest: Any = sa.bindparam("b_hash")
             conn.execute(
-                sends.update()
-                .where(sends.c.id == sa.bindparam("b_id"))
-                .values(
-                    state=SendState.SENT.value,
-                    reason="",
-                    provider=sa.bindparam("b_provider"),
-                    provider_message_id=sa.bindparam("b_message"),
-                    sent_at=now,
-                    lease_owner=None,
-                    lease_until=None,
-                    address="",
-                    updated_at=now,
-                    email_hash=sa.case((digest == "", sends.c.email_hash), else_=digest),
-                ),
+                _MARK_SENT,
                 [
                     {
                         "b_id": a.send_id,
                         "b_provider": a.provider,
                         "b_message": a.provider_message_id[:300],
                         "b_hash": a.digest,
+                        "b_now": now,
                     }
                     for a in todo
                 ],
