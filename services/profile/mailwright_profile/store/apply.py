@@ -124,8 +124,9 @@ class BatchApply:
         self.changes: dict[tuple[str, str], Change] = {}
         self.absorbed: dict[tuple[str, str], str] = {}  # merged away in this batch → kept
         self.unique: dict[tuple[str, str], dict[str, set[str]]] = {}
-        self.event_rows: list[dict[str, Any]] = []
-        self.identity_rows: list[dict[str, Any]] = []
+        # history and identity rows, as `writes.write_batch` takes them (plain tuples)
+        self.event_rows: list[tuple[Any, ...]] = []
+        self.identity_rows: list[tuple[Any, ...]] = []
         self.merge_rows: list[dict[str, Any]] = []
         self.refusal_rows: list[dict[str, Any]] = []
         self.conflicts: list[tuple[str, str, str, str, str]] = []
@@ -399,18 +400,17 @@ class BatchApply:
             self.conflicts.append((ws, target, key, held_source, new_source))
         change.conflicts.clear()
         self.event_rows.append(
-            {
-                "workspace": ws,
-                "message_id": event.message_id,
-                "occurred_at": event.timestamp,
-                "profile_id": target,
-                "home_id": home,
-                "type": event.type,
-                "name": event.name,
-                "source": event.source,
-                "received_at": self.now,
-                "payload": event.payload,
-            }
+            (
+                ws,
+                event.message_id,
+                event.timestamp,
+                target,
+                home,
+                event.type,
+                event.name,
+                event.source,
+                event.payload,
+            )
         )
         self.result.applied += 1
         self.result.profiles[event.message_id] = target
@@ -454,16 +454,16 @@ class BatchApply:
                 identity.value
             )
         self.identity_rows.append(
-            {
-                "workspace": workspace,
-                "type": identity.type,
-                "value": identity.value,
-                "profile_id": target,
-                "home_id": home,
-                "source": event.source,
-                "linked_at": event.timestamp,
-                "message_id": event.message_id,
-            }
+            (
+                workspace,
+                identity.type,
+                identity.value,
+                target,
+                home,
+                event.source,
+                event.timestamp,
+                event.message_id,
+            )
         )
 
     def merge(self, workspace: str, kept: str, absorbed: str, details: MergeDetails) -> str:

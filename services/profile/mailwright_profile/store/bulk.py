@@ -1,0 +1,202 @@
+"""Many rows written with one statement, past SQLAlchemy's per-row parameter handling.
+
+A batch of events writes thousands of rows (the history, identities, profiles, the
+outbox). SQLAlchemy's `executemany` builds a dictionary of parameters for every row and
+runs each value through its type's processor, which costs more than the database's own
+work on those rows. Here the rows are plain tuples in a fixed column order, converted by
+the same processors SQLAlchemy would use (so the stored values are identical and read
+back the same) but only for the columns that need one:
+
+- SQLite: one `executemany` of a constant statement (sqlite3 keeps it prepared);
+- PostgreSQL: one statement for all the rows, which reads them from `unnest` of one
+  array parameter per column (`INSERT … SELECT … FROM unnest(…)`, `UPDATE … FROM
+  unnest(…)`): a single round trip whatever the number of rows, and no statement text
+  that grows with them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+__all__ = ["BulkInsert", "BulkUpdate"]
+
+_Processor = Callable[[Any], Any]
+
+
+def _processors(
+    table: sa.Table, columns: Sequence[str], dialect: sa.Dialect
+) -> list[tuple[int, _Processor]]:
+    """(position, processor) of the columns whose values the driver cannot take as is."""
+    found: list[tuple[int, _Processor]] = []
+    for index, name in enumerate(columns):
+        column_type = table.c[name].type
+        if isinstance(column_type, sa.LargeBinary):
+            continue  # bytes go through unchanged (the processor only wraps them)
+        if isinstance(column_type, sa.DateTime):
+            if dialect.name == "sqlite":
+                found.append((index, _sqlite_datetime))
+            continue  # psycopg adapts datetimes itself
+        if isinstance(column_type, sa.JSON):
+            # the engine's serializer, as SQLAlchemy's JSON type uses it: JSON text
+            found.append((index, getattr(dialect, "_json_serializer", None) or json.dumps))
+            continue
+        processor = column_type.dialect_impl(dialect).bind_processor(dialect)
+        if processor is not None:
+            found.append((index, processor))
+    return found
+
+
+def _sqlite_datetime(value: datetime) -> str:
+    """SQLAlchemy's SQLite text of a datetime ("2025-06-01 12:00:00.000000": its own
+    fields, whatever its zone), made by `isoformat` in C rather than by a format string."""
+    return value.isoformat(" ", "microseconds")[:26]
+
+
+def _array_type(table: sa.Table, name: str, dialect: sa.Dialect) -> str:
+    column_type = table.c[name].type.dialect_impl(dialect)
+    if isinstance(column_type, sa.String):
+        return "text"  # any length: the column checks it
+    return column_type.compile(dialect=dialect).lower()
+
+
+def _convert(
+    rows: Sequence[Sequence[Any]], processors: list[tuple[int, _Processor]]
+) -> list[Sequence[Any]]:
+    if not processors:
+        return list(rows)
+    converted: list[Sequence[Any]] = []
+    # the last value of each column and its conversion: a batch repeats many (its time)
+    last: list[tuple[Any, Any]] = [(None, None)] * len(processors)
+    for row in rows:
+        values = list(row)
+        for position, (index, processor) in enumerate(processors):
+            value = values[index]
+            if value is None:
+                continue
+            held = last[position]
+            if held[0] is value:
+                values[index] = held[1]
+            else:
+                values[index] = done = processor(value)
+                last[position] = (value, done)
+        converted.append(values)
+    return converted
+
+
+def _columns_of(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
+
+
+class _Bulk:
+    def __init__(self, table: sa.Table, columns: Sequence[str]) -> None:
+        self.table = table
+        self.columns = tuple(columns)
+        self._prepared: dict[str, tuple[str, list[tuple[int, _Processor]]]] = {}
+
+    def _statement(self, dialect: sa.Dialect) -> tuple[str, list[tuple[int, _Processor]]]:
+        held = self._prepared.get(dialect.name)
+        if held is None:
+            held = (self._sql(dialect), _processors(self.table, self._order(), dialect))
+            self._prepared[dialect.name] = held
+        return held
+
+    def _order(self) -> Sequence[str]:
+        return self.columns
+
+    def _sql(self, dialect: sa.Dialect) -> str:
+        raise NotImplementedError
+
+    def _quote(self, dialect: sa.Dialect, name: str) -> str:
+        return str(dialect.identifier_preparer.quote(name))
+
+    def _unnest(self, dialect: sa.Dialect, names: Sequence[str]) -> str:
+        arrays = ", ".join(f"%s::{_array_type(self.table, n, dialect)}[]" for n in names)
+        return f"unnest({arrays})"
+
+    def _run(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        sql, processors = self._statement(conn.dialect)
+        converted = _convert(rows, processors)
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(sql, tuple(_columns_of(converted, len(self._order()))))
+        else:
+            conn.exec_driver_sql(sql, [tuple(row) for row in converted])
+
+
+class BulkInsert(_Bulk):
+    """`INSERT` of rows given as tuples in `columns` order."""
+
+    def _sql(self, dialect: sa.Dialect) -> str:
+        table = self._quote(dialect, self.table.name)
+        names = ", ".join(self._quote(dialect, c) for c in self.columns)
+        if dialect.name == "postgresql":
+            source = self._unnest(dialect, self.columns)
+            return f"INSERT INTO {table} ({names}) SELECT * FROM {source}"
+        marks = ", ".join("?" for _ in self.columns)
+        return f"INSERT INTO {table} ({names}) VALUES ({marks})"
+
+    def __call__(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
+        self._run(conn, rows)
+
+
+class BulkUpdate(_Bulk):
+    """`UPDATE` of the rows named by `keys`, setting `columns`; rows are given as tuples
+    of the keys' values then the columns' values."""
+
+    def __init__(self, table: sa.Table, keys: Sequence[str], columns: Sequence[str]) -> None:
+        super().__init__(table, columns)
+        self.keys = tuple(keys)
+
+    def _order(self) -> Sequence[str]:
+        return (*self.keys, *self.columns)
+
+    def _sql(self, dialect: sa.Dialect) -> str:
+        table = self._quote(dialect, self.table.name)
+
+        def q(name: str) -> str:
+            return self._quote(dialect, name)
+
+        if dialect.name == "postgresql":
+            names = [f"v{i}" for i in range(len(self._order()))]
+            given = dict(zip(self._order(), names, strict=True))
+            sets = ", ".join(f"{q(c)} = v.{given[c]}" for c in self.columns)
+            where = " AND ".join(f"{table}.{q(k)} = v.{given[k]}" for k in self.keys)
+            source = f"{self._unnest(dialect, self._order())} AS v({', '.join(names)})"
+            return f"UPDATE {table} SET {sets} FROM {source} WHERE {where}"
+        sets = ", ".join(f"{q(c)} = ?" for c in self.columns)
+        where = " AND ".join(f"{q(k)} = ?" for k in self.keys)
+        return f"UPDATE {table} SET {sets} WHERE {where}"
+
+    def _run_sqlite_order(self, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+        width = len(self.keys)
+        return [(*row[width:], *row[:width]) for row in rows]
+
+    def __call__(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        if conn.dialect.name == "postgresql":
+            self._run(conn, rows)
+            return
+        sql, processors = self._statement(conn.dialect)
+        conn.exec_driver_sql(sql, self._run_sqlite_order(_convert(rows, processors)))
+
+
+def delete_keys(conn: sa.Connection, table: sa.Table, column: str, values: Sequence[Any]) -> None:
+    """Delete the rows whose `column` is one of `values` (one statement on PostgreSQL, a
+    prepared statement run for each value on SQLite)."""
+    if not values:
+        return
+    dialect = conn.dialect
+    name = dialect.identifier_preparer.quote(table.name)
+    key = dialect.identifier_preparer.quote(column)
+    if dialect.name == "postgresql":
+        kind = _array_type(table, column, dialect)
+        conn.exec_driver_sql(f"DELETE FROM {name} WHERE {key} = ANY(%s::{kind}[])", (list(values),))
+    else:
+        conn.exec_driver_sql(f"DELETE FROM {name} WHERE {key} = ?", [(v,) for v in values])
