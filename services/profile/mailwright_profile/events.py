@@ -28,15 +28,16 @@ Traits `email_consent` (`subscribed`, `unsubscribed`, `pending`), `email_subscri
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from google.protobuf import struct_pb2
+from google.protobuf import struct_pb2, timestamp_pb2
 
 from mailwright.common.v1 import event_pb2
 from mailwright.names import WORKSPACE_ID
@@ -69,6 +70,7 @@ log = logging.getLogger(__name__)
 
 CONSENT_EVENT = "Consent Updated"
 MAX_MESSAGE_ID = 255
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _IDENTIFYING = ("user_id", "email", "phone")
 _EMAIL_KINDS = frozenset((EMAIL_SENT, EMAIL_OPEN, EMAIL_CLICK))
 
@@ -198,11 +200,28 @@ def _identities(event: event_pb2.Event, traits: Mapping[str, Any]) -> list[Ident
     for kind, value in raw:
         if not value:
             continue
-        try:
-            found.append(normalize_identity(kind, value, region))
-        except IdentityError as error:
-            log.info("event %s: identity %s skipped: %s", event.message_id, kind, error.message)
+        normal = _normalized(kind, value, region)
+        if isinstance(normal, Identity):
+            found.append(normal)
+        else:
+            log.info("event %s: identity %s skipped: %s", event.message_id, kind, normal)
     return list(dict.fromkeys(found))
+
+
+@functools.lru_cache(maxsize=65_536)
+def _normalized(kind: str, value: str, region: str | None) -> Identity | str:
+    """`normalize_identity`, remembered (a person's identities come back with each of
+    their events): the identity, or why it is none."""
+    try:
+        return normalize_identity(kind, value, region)
+    except IdentityError as error:
+        return error.message
+
+
+def _moment(stamp: timestamp_pb2.Timestamp) -> datetime:
+    """A Timestamp as an aware UTC datetime (as `ToDatetime(tzinfo=UTC)`, without its
+    general time-zone handling)."""
+    return _EPOCH + timedelta(seconds=stamp.seconds, microseconds=stamp.nanos // 1000)
 
 
 def _activity(event: event_pb2.Event, identities: list[Identity], when: datetime) -> Activity:
@@ -310,9 +329,9 @@ def read_event(event: event_pb2.Event, raw: bytes | None = None) -> IncomingEven
     if not event.message_id or len(event.message_id) > MAX_MESSAGE_ID:
         raise PoisonEvent("event has no valid message_id")
     if event.HasField("timestamp"):
-        when = event.timestamp.ToDatetime(tzinfo=UTC)
+        when = _moment(event.timestamp)
     elif event.HasField("received_at"):
-        when = event.received_at.ToDatetime(tzinfo=UTC)
+        when = _moment(event.received_at)
     else:
         raise PoisonEvent("event has neither timestamp nor received_at")
     traits: dict[str, Any] = {}

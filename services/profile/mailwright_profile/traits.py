@@ -41,7 +41,9 @@ _KEY = re.compile(r"^[^\x00-\x1f]{1,128}$")
 
 def sortable_time(moment: datetime) -> str:
     """UTC time as fixed-width text (always microseconds), so text order is time order."""
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    if moment.tzinfo is not UTC:  # events' times are UTC already: no conversion
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="microseconds")[:26] + "Z"
 
 
 def canonical(value: Any) -> str:

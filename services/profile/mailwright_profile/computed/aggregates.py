@@ -17,6 +17,7 @@ the 50 most recent email sends are kept.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -99,6 +100,12 @@ def _latest(held: list[str] | None, time_text: str, value: str) -> list[str]:
     return held
 
 
+@functools.lru_cache(maxsize=512)
+def _floor(newest: str) -> str:
+    """The last day no longer kept when `newest` is the newest day."""
+    return (date.fromisoformat(newest) - timedelta(days=HORIZON_DAYS)).isoformat()
+
+
 def _log2_add(first: float | None, second: float) -> float:
     if first is None:
         return second
@@ -138,14 +145,13 @@ class Aggregates:
             self.locale = _latest(self.locale, stamp, activity.locale)
         kind = activity.kind
         if kind in (PAGE, PRODUCT_VIEW, CART_ADD, ORDER):
-            self._count_day(activity)
+            self._count_day(activity, stamp[:10])
         if kind == ORDER:
             self._order(activity, stamp)
         elif kind in (EMAIL_SENT, EMAIL_OPEN, EMAIL_CLICK):
             self._email(activity, stamp)
 
-    def _count_day(self, activity: Activity) -> None:
-        day = day_of(activity.time)
+    def _count_day(self, activity: Activity, day: str) -> None:
         bucket: dict[str, Any] = {}
         if activity.kind == PAGE:
             bucket["pv"] = 1
@@ -165,7 +171,7 @@ class Aggregates:
 
     def _merge_day(self, day: str, bucket: Mapping[str, Any]) -> None:
         newest = day if self.newest_day is None else max(self.newest_day, day)
-        floor = (date.fromisoformat(newest) - timedelta(days=HORIZON_DAYS)).isoformat()
+        floor = _floor(newest)
         if day <= floor:
             return
         if newest != self.newest_day:

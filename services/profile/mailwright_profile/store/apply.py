@@ -23,7 +23,14 @@ import sqlalchemy as sa
 
 from mailwright.common.v1 import event_pb2
 from mailwright_profile.events import IncomingEvent
-from mailwright_profile.identity import Identity, IdentityView, LinkPlan, MergePolicy, plan_links
+from mailwright_profile.identity import (
+    Identity,
+    IdentityView,
+    LinkPlan,
+    MergePolicy,
+    plan_links,
+    strength,
+)
 from mailwright_profile.profile_state import Change, ProfileState
 from mailwright_profile.store import rows as r
 from mailwright_profile.store import tables as t
@@ -360,7 +367,7 @@ class BatchApply:
                 self.result.dropped += 1
                 log.info("event %s carries no identity; dropped", event.message_id)
                 return None
-            plan = plan_links(identities, view, policy)
+            plan = self._held_by_one(ws, identities) or plan_links(identities, view, policy)
             if plan.target is None and self._erased(ws, event.message_id):
                 self.result.dropped += 1
                 return None
@@ -415,6 +422,26 @@ class BatchApply:
         self.result.applied += 1
         self.result.profiles[event.message_id] = target
         return target
+
+    def _held_by_one(self, workspace: str, identities: Sequence[Identity]) -> LinkPlan | None:
+        """The plan of an event whose identities one live profile holds already (most
+        events: a known person again), as `plan_links` would make it — that profile, the
+        home of the strongest identity, nothing to link, merge or refuse; None otherwise."""
+        owners = self.owners
+        target = None
+        for identity in identities:
+            found = owners.get((workspace, identity))
+            if found is None:
+                return None
+            root = self.root(workspace, found[0])
+            if target is None:
+                target = root
+            elif root != target:
+                return None
+        if target is None:
+            return None
+        strongest = identities[0] if len(identities) == 1 else min(identities, key=strength)
+        return LinkPlan(target=target, home=owners[(workspace, strongest)][1])
 
     def _resolved_identities(self, event: IncomingEvent, view: _View) -> list[Identity]:
         """The event's identities; an alias's previous id is a user id when one is known."""
