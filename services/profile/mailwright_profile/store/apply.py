@@ -194,7 +194,10 @@ class BatchApply:
         return second, first
 
     def change(self, workspace: str, profile: str) -> Change:
-        return self.changes.setdefault((workspace, profile), Change())
+        held = self.changes.get((workspace, profile))
+        if held is None:
+            held = self.changes[(workspace, profile)] = Change()
+        return held
 
     def unique_of(self, workspace: str, profile: str, policy: MergePolicy) -> dict[str, set[str]]:
         key = (workspace, profile)

@@ -65,31 +65,28 @@ def _array_type(table: sa.Table, name: str, dialect: sa.Dialect) -> str:
 
 
 def _convert(
-    rows: Sequence[Sequence[Any]], processors: list[tuple[int, _Processor]]
-) -> list[Sequence[Any]]:
-    if not processors:
-        return list(rows)
-    converted: list[Sequence[Any]] = []
-    # the last value of each column and its conversion: a batch repeats many (its time)
-    last: list[tuple[Any, Any]] = [(None, None)] * len(processors)
-    for row in rows:
-        values = list(row)
-        for position, (index, processor) in enumerate(processors):
-            value = values[index]
-            if value is None:
-                continue
-            held = last[position]
-            if held[0] is value:
-                values[index] = held[1]
-            else:
-                values[index] = done = processor(value)
-                last[position] = (value, done)
-        converted.append(values)
-    return converted
+    rows: Sequence[Sequence[Any]], processors: list[tuple[int, _Processor]], width: int
+) -> list[list[Any]]:
+    """The rows' columns (a list per column), each converted by its processor."""
+    columns = [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
+    for index, processor in processors:
+        columns[index] = _converted(columns[index], processor)
+    return columns
 
 
-def _columns_of(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
-    return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
+def _converted(values: list[Any], processor: _Processor) -> list[Any]:
+    out: list[Any] = []
+    last: Any = None
+    done: Any = None
+    for value in values:
+        if value is None:
+            out.append(None)
+        elif value is last:  # a batch repeats some values (its time): convert them once
+            out.append(done)
+        else:
+            last, done = value, processor(value)
+            out.append(done)
+    return out
 
 
 class _Bulk:
@@ -122,11 +119,11 @@ class _Bulk:
         if not rows:
             return
         sql, processors = self._statement(conn.dialect)
-        converted = _convert(rows, processors)
+        columns = _convert(rows, processors, len(self._order()))
         if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql(sql, tuple(_columns_of(converted, len(self._order()))))
+            conn.exec_driver_sql(sql, tuple(columns))
         else:
-            conn.exec_driver_sql(sql, [tuple(row) for row in converted])
+            conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))
 
 
 class BulkInsert(_Bulk):
@@ -173,10 +170,6 @@ class BulkUpdate(_Bulk):
         where = " AND ".join(f"{q(k)} = ?" for k in self.keys)
         return f"UPDATE {table} SET {sets} WHERE {where}"
 
-    def _run_sqlite_order(self, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
-        width = len(self.keys)
-        return [(*row[width:], *row[:width]) for row in rows]
-
     def __call__(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
             return
@@ -184,7 +177,9 @@ class BulkUpdate(_Bulk):
             self._run(conn, rows)
             return
         sql, processors = self._statement(conn.dialect)
-        conn.exec_driver_sql(sql, self._run_sqlite_order(_convert(rows, processors)))
+        columns = _convert(rows, processors, len(self._order()))
+        width = len(self.keys)  # the statement takes the keys last
+        conn.exec_driver_sql(sql, list(zip(*columns[width:], *columns[:width], strict=True)))
 
 
 def delete_keys(conn: sa.Connection, table: sa.Table, column: str, values: Sequence[Any]) -> None:
