@@ -129,9 +129,10 @@ class TraitBook:
 
     def write(self, write: TraitWrite, policy: MergePolicy) -> bool:
         """Apply one write; True when the trait's value changed."""
-        return self._put(write.key, write.value, sortable_time(write.time), write.source, policy)
+        return self.put(write.key, write.value, sortable_time(write.time), write.source, policy)
 
-    def _put(self, key: str, value: Any, time_text: str, source: str, policy: MergePolicy) -> bool:
+    def put(self, key: str, value: Any, time_text: str, source: str, policy: MergePolicy) -> bool:
+        """`write` with the time already as `sortable_time` text."""
         held = self.meta.get(key)
         before_present = key in self.values
         before = self.values.get(key)
@@ -152,7 +153,7 @@ class TraitBook:
         """Take the other book's writes that win here; the keys whose value changed."""
         changed = set()
         for key, (time_text, source) in other.meta.items():
-            if self._put(key, other.values.get(key), time_text, source, policy):
+            if self.put(key, other.values.get(key), time_text, source, policy):
                 changed.add(key)
         return changed
 

@@ -134,8 +134,11 @@ class Aggregates:
 
     # -- adding ------------------------------------------------------------------------
 
-    def add(self, activity: Activity) -> None:
-        stamp = sortable_time(activity.time)
+    def add(self, activity: Activity, stamp: str | None = None) -> None:
+        """Count one activity; `stamp` is `sortable_time(activity.time)` when the caller
+        has it already."""
+        if stamp is None:
+            stamp = sortable_time(activity.time)
         self.first = stamp if self.first is None else min(self.first, stamp)
         self.last = stamp if self.last is None else max(self.last, stamp)
         self.identified = self.identified or activity.identified
