@@ -89,6 +89,7 @@ _COMPLAINT = {"Email Marked as Spam", "Email Complained"}
 _SUBSCRIBE = {"Subscribed", "Email Subscribed"}
 _CONFIRM = {"Subscription Confirmed", "Double Opt-in Confirmed"}
 # Track events whose properties state a consent (the others' properties are not read).
+_CONSENT_TRAITS = frozenset(("email_consent", "email_subscribed", "unsubscribed"))
 _CONSENT_NAMES = frozenset(_UNSUBSCRIBE | _COMPLAINT | _SUBSCRIBE | _CONFIRM | {CONSENT_EVENT})
 
 
@@ -268,8 +269,10 @@ def _proof(event: event_pb2.Event, extra: Mapping[str, Any]) -> dict[str, str]:
 def _consents(
     event: event_pb2.Event, traits: Mapping[str, Any], when: datetime
 ) -> list[ConsentStatement]:
-    statements: list[ConsentStatement] = []
     track = event.type == event_pb2.EVENT_TYPE_TRACK
+    if not (track and event.event in _CONSENT_NAMES) and _CONSENT_TRAITS.isdisjoint(traits):
+        return []  # most events: neither a consent event nor a consent trait
+    statements: list[ConsentStatement] = []
     props = struct_to_dict(event.properties) if track and event.event in _CONSENT_NAMES else {}
     source = event.source or "unknown"
 

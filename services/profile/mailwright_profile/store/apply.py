@@ -376,7 +376,8 @@ class BatchApply:
                 return None
         target = plan.target or self._new_profile(ws)
         home = plan.home or target
-        reason = _MERGE_REASONS.get(int(event.type), MergeReason.SHARED_IDENTITY)
+        if plan.merges:
+            reason = _MERGE_REASONS.get(int(event.type), MergeReason.SHARED_IDENTITY)
         for merge in plan.merges:
             target = self.merge(
                 ws,
@@ -446,9 +447,9 @@ class BatchApply:
         strongest = identities[0] if len(identities) == 1 else min(identities, key=strength)
         return LinkPlan(target=target, home=owners[(workspace, strongest)][1])
 
-    def _resolved_identities(self, event: IncomingEvent, view: _View) -> list[Identity]:
+    def _resolved_identities(self, event: IncomingEvent, view: _View) -> Sequence[Identity]:
         """The event's identities; an alias's previous id is a user id when one is known."""
-        identities = list(event.identities)
+        identities: Sequence[Identity] = event.identities
         if event.type == event_pb2.EVENT_TYPE_ALIAS and event.previous_id:
             as_user = Identity("user_id", event.previous_id.strip())
             as_anonymous = Identity("anonymous_id", event.previous_id.strip())

@@ -59,8 +59,8 @@ def _sqlite_datetime(value: datetime) -> str:
 
 def _array_type(table: sa.Table, name: str, dialect: sa.Dialect) -> str:
     column_type = table.c[name].type.dialect_impl(dialect)
-    if isinstance(column_type, sa.String):
-        return "text"  # any length: the column checks it
+    if isinstance(column_type, sa.String | sa.JSON):
+        return "text"  # any length: the column checks it; JSON is cast row by row
     return column_type.compile(dialect=dialect).lower()
 
 
@@ -112,8 +112,21 @@ class _Bulk:
         return str(dialect.identifier_preparer.quote(name))
 
     def _unnest(self, dialect: sa.Dialect, names: Sequence[str]) -> str:
-        arrays = ", ".join(f"%s::{_array_type(self.table, n, dialect)}[]" for n in names)
-        return f"unnest({arrays})"
+        """`unnest(…) AS v(v0, v1, …)` of one array parameter per column, in binary
+        format (no quoting of the values); JSON goes as text arrays, cast row by row
+        (`_value`): a jsonb array of whole profile documents is slower to build."""
+        arrays = ", ".join(f"%b::{_array_type(self.table, n, dialect)}[]" for n in names)
+        aliases = ", ".join(f"v{i}" for i in range(len(names)))
+        return f"unnest({arrays}) AS v({aliases})"
+
+    def _value(self, dialect: sa.Dialect, names: Sequence[str], name: str) -> str:
+        """The unnested value of column `name` (see `_unnest`)."""
+        value = f"v.v{list(names).index(name)}"
+        column_type = self.table.c[name].type
+        if isinstance(column_type, sa.JSON):
+            kind = column_type.dialect_impl(dialect).compile(dialect=dialect).lower()
+            return f"{value}::{kind}"
+        return value
 
     def _run(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
@@ -133,8 +146,9 @@ class BulkInsert(_Bulk):
         table = self._quote(dialect, self.table.name)
         names = ", ".join(self._quote(dialect, c) for c in self.columns)
         if dialect.name == "postgresql":
+            values = ", ".join(self._value(dialect, self.columns, c) for c in self.columns)
             source = self._unnest(dialect, self.columns)
-            return f"INSERT INTO {table} ({names}) SELECT * FROM {source}"
+            return f"INSERT INTO {table} ({names}) SELECT {values} FROM {source}"
         marks = ", ".join("?" for _ in self.columns)
         return f"INSERT INTO {table} ({names}) VALUES ({marks})"
 
@@ -160,11 +174,12 @@ class BulkUpdate(_Bulk):
             return self._quote(dialect, name)
 
         if dialect.name == "postgresql":
-            names = [f"v{i}" for i in range(len(self._order()))]
-            given = dict(zip(self._order(), names, strict=True))
-            sets = ", ".join(f"{q(c)} = v.{given[c]}" for c in self.columns)
-            where = " AND ".join(f"{table}.{q(k)} = v.{given[k]}" for k in self.keys)
-            source = f"{self._unnest(dialect, self._order())} AS v({', '.join(names)})"
+            order = self._order()
+            sets = ", ".join(f"{q(c)} = {self._value(dialect, order, c)}" for c in self.columns)
+            where = " AND ".join(
+                f"{table}.{q(k)} = {self._value(dialect, order, k)}" for k in self.keys
+            )
+            source = self._unnest(dialect, order)
             return f"UPDATE {table} SET {sets} FROM {source} WHERE {where}"
         sets = ", ".join(f"{q(c)} = ?" for c in self.columns)
         where = " AND ".join(f"{q(k)} = ?" for k in self.keys)
@@ -192,6 +207,6 @@ def delete_keys(conn: sa.Connection, table: sa.Table, column: str, values: Seque
     key = dialect.identifier_preparer.quote(column)
     if dialect.name == "postgresql":
         kind = _array_type(table, column, dialect)
-        conn.exec_driver_sql(f"DELETE FROM {name} WHERE {key} = ANY(%s::{kind}[])", (list(values),))
+        conn.exec_driver_sql(f"DELETE FROM {name} WHERE {key} = ANY(%b::{kind}[])", (list(values),))
     else:
         conn.exec_driver_sql(f"DELETE FROM {name} WHERE {key} = ?", [(v,) for v in values])
