@@ -97,9 +97,10 @@ class PoisonEvent(ValueError):
     """An event that can never be applied (undecodable, no workspace, no id)."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class IncomingEvent:
-    """One event, read for applying (see the module docstring)."""
+    """One event, read for applying (see the module docstring). Never changed once read;
+    not a frozen dataclass only because building one costs several µs more, per event."""
 
     workspace: str
     message_id: str
