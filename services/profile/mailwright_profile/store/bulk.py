@@ -3,15 +3,17 @@
 A batch of events writes thousands of rows (the history, identities, profiles, the
 outbox). SQLAlchemy's `executemany` builds a dictionary of parameters for every row and
 runs each value through its type's processor, which costs more than the database's own
-work on those rows. Here the rows are plain tuples in a fixed column order, converted by
-the same processors SQLAlchemy would use (so the stored values are identical and read
-back the same) but only for the columns that need one:
+work on those rows. Here the rows are plain tuples in a fixed column order, converted as
+SQLAlchemy converts them — its type processors, the engine's JSON serializer, and for
+SQLite's datetimes an equivalent of its format made in C — but only for the columns that
+need it, so the stored values are the same and read back the same (`test_bulk.py`
+compares them on both databases):
 
 - SQLite: one `executemany` of a constant statement (sqlite3 keeps it prepared);
 - PostgreSQL: one statement for all the rows, which reads them from `unnest` of one
-  array parameter per column (`INSERT … SELECT … FROM unnest(…)`, `UPDATE … FROM
-  unnest(…)`): a single round trip whatever the number of rows, and no statement text
-  that grows with them.
+  array parameter per column, sent in binary (`INSERT … SELECT … FROM unnest(…)`,
+  `UPDATE … FROM unnest(…)`): a single round trip whatever the number of rows, and no
+  statement text that grows with them.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-__all__ = ["BulkInsert", "BulkUpdate"]
+__all__ = ["BulkInsert", "BulkUpdate", "delete_keys"]
 
 _Processor = Callable[[Any], Any]
 
