@@ -54,9 +54,9 @@ class ProfileSettings(BaseModel):
     retry_backoff: float = Field(default=1.0, gt=0)
     claim_idle: float = Field(default=15.0, gt=0)
     lease_ttl: float = Field(default=10.0, gt=0)
-    read_batch: int = Field(default=256, ge=1, le=10_000)
+    read_batch: int = Field(default=512, ge=1, le=10_000)
     """Events read per partition per round."""
-    max_batch: int = Field(default=2000, ge=1, le=10_000)
+    max_batch: int = Field(default=10_000, ge=1, le=10_000)
     """Most events applied in one transaction."""
     gc_threshold: int = Field(default=DEFAULT_GC_THRESHOLD, ge=0)
     """The garbage collector's first threshold while the consumer runs (0: untouched)."""

@@ -82,7 +82,7 @@ class EventConsumer:
         store: ProfileStore,
         outbox: Outbox,
         clock: Callable[[], datetime],
-        max_batch: int = 2000,
+        max_batch: int = 10_000,
         gather_rounds: int = 4,
         after_batch: Callable[[BatchResult], None] | None = None,
         gc_threshold: int = DEFAULT_GC_THRESHOLD,

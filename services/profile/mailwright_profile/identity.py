@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from mailwright_profile.normalizers import normalize_email, normalize_phone
 
@@ -54,8 +54,11 @@ class IdentityError(ValueError):
         self.message = message
 
 
-@dataclass(frozen=True, order=True)
-class Identity:
+class Identity(NamedTuple):
+    """A (type, value) pair. A named tuple rather than a dataclass: every event hashes
+    and compares several (lookups, links, the batch's owners), and a tuple does that in
+    C."""
+
     type: str
     value: str
 

@@ -37,7 +37,7 @@ from mailwright_profile.computed.registry import (
 from mailwright_profile.consent import ConsentBook
 from mailwright_profile.events import IncomingEvent
 from mailwright_profile.identity import Identity, MergePolicy
-from mailwright_profile.traits import TraitBook, TraitWrite, same_value
+from mailwright_profile.traits import TraitBook, same_value, sortable_time
 
 __all__ = ["Change", "ProfileState", "computed_diff"]
 
@@ -84,10 +84,11 @@ class ProfileState:
 
     def apply(self, event: IncomingEvent, policy: MergePolicy, change: Change) -> None:
         """Fold one event into the projections, noting what changed."""
+        stamp = sortable_time(event.timestamp)  # once for every trait and the aggregates
         for key, value in event.traits.items():
             held = self.traits.meta.get(key)
             before = self.traits.values.get(key)
-            if self.traits.write(TraitWrite(key, value, event.timestamp, event.source), policy):
+            if self.traits.put(key, value, stamp, event.source, policy):
                 change.traits.add(key)
             # Two sources disagreeing on a value, whichever won: for the audit.
             if (
@@ -102,7 +103,7 @@ class ProfileState:
             if self.consents.record(statement):
                 change.consents.add(statement.channel)
                 change.touch("consent")
-        self.aggregates.add(event.activity)
+        self.aggregates.add(event.activity, stamp)
         change.aggregates = True
         change.touch(*facets_of(event.activity))
         self.seen(event.timestamp)

@@ -41,7 +41,9 @@ _KEY = re.compile(r"^[^\x00-\x1f]{1,128}$")
 
 def sortable_time(moment: datetime) -> str:
     """UTC time as fixed-width text (always microseconds), so text order is time order."""
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    if moment.tzinfo is not UTC:  # events' times are UTC already: no conversion
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="microseconds")[:26] + "Z"
 
 
 def canonical(value: Any) -> str:
@@ -127,9 +129,10 @@ class TraitBook:
 
     def write(self, write: TraitWrite, policy: MergePolicy) -> bool:
         """Apply one write; True when the trait's value changed."""
-        return self._put(write.key, write.value, sortable_time(write.time), write.source, policy)
+        return self.put(write.key, write.value, sortable_time(write.time), write.source, policy)
 
-    def _put(self, key: str, value: Any, time_text: str, source: str, policy: MergePolicy) -> bool:
+    def put(self, key: str, value: Any, time_text: str, source: str, policy: MergePolicy) -> bool:
+        """`write` with the time already as `sortable_time` text."""
         held = self.meta.get(key)
         before_present = key in self.values
         before = self.values.get(key)
@@ -150,7 +153,7 @@ class TraitBook:
         """Take the other book's writes that win here; the keys whose value changed."""
         changed = set()
         for key, (time_text, source) in other.meta.items():
-            if self._put(key, other.values.get(key), time_text, source, policy):
+            if self.put(key, other.values.get(key), time_text, source, policy):
                 changed.add(key)
         return changed
 

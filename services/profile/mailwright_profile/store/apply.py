@@ -23,7 +23,14 @@ import sqlalchemy as sa
 
 from mailwright.common.v1 import event_pb2
 from mailwright_profile.events import IncomingEvent
-from mailwright_profile.identity import Identity, IdentityView, LinkPlan, MergePolicy, plan_links
+from mailwright_profile.identity import (
+    Identity,
+    IdentityView,
+    LinkPlan,
+    MergePolicy,
+    plan_links,
+    strength,
+)
 from mailwright_profile.profile_state import Change, ProfileState
 from mailwright_profile.store import rows as r
 from mailwright_profile.store import tables as t
@@ -124,8 +131,9 @@ class BatchApply:
         self.changes: dict[tuple[str, str], Change] = {}
         self.absorbed: dict[tuple[str, str], str] = {}  # merged away in this batch → kept
         self.unique: dict[tuple[str, str], dict[str, set[str]]] = {}
-        self.event_rows: list[dict[str, Any]] = []
-        self.identity_rows: list[dict[str, Any]] = []
+        # history and identity rows, as `writes.write_batch` takes them (plain tuples)
+        self.event_rows: list[tuple[Any, ...]] = []
+        self.identity_rows: list[tuple[Any, ...]] = []
         self.merge_rows: list[dict[str, Any]] = []
         self.refusal_rows: list[dict[str, Any]] = []
         self.conflicts: list[tuple[str, str, str, str, str]] = []
@@ -186,7 +194,10 @@ class BatchApply:
         return second, first
 
     def change(self, workspace: str, profile: str) -> Change:
-        return self.changes.setdefault((workspace, profile), Change())
+        held = self.changes.get((workspace, profile))
+        if held is None:
+            held = self.changes[(workspace, profile)] = Change()
+        return held
 
     def unique_of(self, workspace: str, profile: str, policy: MergePolicy) -> dict[str, set[str]]:
         key = (workspace, profile)
@@ -359,13 +370,14 @@ class BatchApply:
                 self.result.dropped += 1
                 log.info("event %s carries no identity; dropped", event.message_id)
                 return None
-            plan = plan_links(identities, view, policy)
+            plan = self._held_by_one(ws, identities) or plan_links(identities, view, policy)
             if plan.target is None and self._erased(ws, event.message_id):
                 self.result.dropped += 1
                 return None
         target = plan.target or self._new_profile(ws)
         home = plan.home or target
-        reason = _MERGE_REASONS.get(int(event.type), MergeReason.SHARED_IDENTITY)
+        if plan.merges:
+            reason = _MERGE_REASONS.get(int(event.type), MergeReason.SHARED_IDENTITY)
         for merge in plan.merges:
             target = self.merge(
                 ws,
@@ -399,26 +411,45 @@ class BatchApply:
             self.conflicts.append((ws, target, key, held_source, new_source))
         change.conflicts.clear()
         self.event_rows.append(
-            {
-                "workspace": ws,
-                "message_id": event.message_id,
-                "occurred_at": event.timestamp,
-                "profile_id": target,
-                "home_id": home,
-                "type": event.type,
-                "name": event.name,
-                "source": event.source,
-                "received_at": self.now,
-                "payload": event.payload,
-            }
+            (
+                ws,
+                event.message_id,
+                event.timestamp,
+                target,
+                home,
+                event.type,
+                event.name,
+                event.source,
+                event.payload,
+            )
         )
         self.result.applied += 1
         self.result.profiles[event.message_id] = target
         return target
 
-    def _resolved_identities(self, event: IncomingEvent, view: _View) -> list[Identity]:
+    def _held_by_one(self, workspace: str, identities: Sequence[Identity]) -> LinkPlan | None:
+        """The plan of an event whose identities one live profile holds already (most
+        events: a known person again), as `plan_links` would make it — that profile, the
+        home of the strongest identity, nothing to link, merge or refuse; None otherwise."""
+        owners = self.owners
+        target = None
+        for identity in identities:
+            found = owners.get((workspace, identity))
+            if found is None:
+                return None
+            root = self.root(workspace, found[0])
+            if target is None:
+                target = root
+            elif root != target:
+                return None
+        if target is None:
+            return None
+        strongest = identities[0] if len(identities) == 1 else min(identities, key=strength)
+        return LinkPlan(target=target, home=owners[(workspace, strongest)][1])
+
+    def _resolved_identities(self, event: IncomingEvent, view: _View) -> Sequence[Identity]:
         """The event's identities; an alias's previous id is a user id when one is known."""
-        identities = list(event.identities)
+        identities: Sequence[Identity] = event.identities
         if event.type == event_pb2.EVENT_TYPE_ALIAS and event.previous_id:
             as_user = Identity("user_id", event.previous_id.strip())
             as_anonymous = Identity("anonymous_id", event.previous_id.strip())
@@ -454,16 +485,16 @@ class BatchApply:
                 identity.value
             )
         self.identity_rows.append(
-            {
-                "workspace": workspace,
-                "type": identity.type,
-                "value": identity.value,
-                "profile_id": target,
-                "home_id": home,
-                "source": event.source,
-                "linked_at": event.timestamp,
-                "message_id": event.message_id,
-            }
+            (
+                workspace,
+                identity.type,
+                identity.value,
+                target,
+                home,
+                event.source,
+                event.timestamp,
+                event.message_id,
+            )
         )
 
     def merge(self, workspace: str, kept: str, absorbed: str, details: MergeDetails) -> str:

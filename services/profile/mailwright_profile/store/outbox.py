@@ -11,8 +11,8 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from mailwright_profile.store import rows as r
 from mailwright_profile.store import tables as t
+from mailwright_profile.store.bulk import BulkInsert, delete_keys
 
 __all__ = ["CHANGED_TOPIC", "DELETED_TOPIC", "Outgoing", "delete_outbox", "write_outbox"]
 
@@ -20,6 +20,9 @@ CHANGED_TOPIC = "profiles.changed"
 DELETED_TOPIC = "profiles.deleted"
 
 
+_INSERT = BulkInsert(
+    t.outbox, ["id", "workspace", "profile_id", "topic", "key", "payload", "created_at"]
+)
 _SEQUENCE = itertools.count()
 _PROCESS = uuid.uuid4().hex[:8]
 
@@ -47,18 +50,10 @@ def write_outbox(
     if not messages:
         return []
     written = [Outgoing(outbox_id(), m[2], m[3], m[4]) for m in messages]
-    conn.execute(
-        t.outbox.insert(),
+    _INSERT(
+        conn,
         [
-            {
-                "id": out.id,
-                "workspace": ws,
-                "profile_id": profile,
-                "topic": topic,
-                "key": key,
-                "payload": payload,
-                "created_at": now,
-            }
+            (out.id, ws, profile, topic, key, payload, now)
             for out, (ws, profile, topic, key, payload) in zip(written, messages, strict=True)
         ],
     )
@@ -66,5 +61,4 @@ def write_outbox(
 
 
 def delete_outbox(conn: sa.Connection, ids: Sequence[str]) -> None:
-    for chunk in r.chunks(list(ids), 500):
-        conn.execute(t.outbox.delete().where(t.outbox.c.id.in_(chunk)))
+    delete_keys(conn, t.outbox, "id", ids)

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from mailwright_profile.profile_state import ProfileState
 from mailwright_profile.store import rows as r
 from mailwright_profile.store import tables as t
+from mailwright_profile.store.bulk import BulkInsert, BulkUpdate
 from mailwright_profile.store.matchkeys import MATCH_TRAITS, refresh_match_keys
 from mailwright_profile.store.outbox import CHANGED_TOPIC, write_outbox
 from mailwright_profile.traits import value_type
@@ -20,13 +21,43 @@ if TYPE_CHECKING:
 __all__ = ["write_batch"]
 
 
+_EVENTS = BulkInsert(
+    t.events,
+    [
+        "workspace",
+        "message_id",
+        "occurred_at",
+        "profile_id",
+        "home_id",
+        "type",
+        "name",
+        "source",
+        "received_at",
+        "payload",
+    ],
+)
+_IDENTITIES = BulkInsert(
+    t.identities,
+    ["workspace", "type", "value", "profile_id", "home_id", "source", "linked_at", "message_id"],
+)
+_PROFILE_COLUMNS = [c.name for c in t.profiles.columns if c.name != "scores"]
+_NEW_PROFILES = BulkInsert(t.profiles, _PROFILE_COLUMNS)
+_UPDATES: dict[tuple[str, ...], BulkUpdate] = {}  # by the columns written
+
+
+def _update(columns: tuple[str, ...]) -> BulkUpdate:
+    held = _UPDATES.get(columns)
+    if held is None:
+        held = _UPDATES[columns] = BulkUpdate(t.profiles, ["workspace", "profile_id"], columns)
+    return held
+
+
 def write_batch(batch: BatchApply) -> None:
     conn, now = batch.conn, batch.now
-    for row in batch.event_rows + batch.identity_rows:
-        row["profile_id"] = batch.root(row["workspace"], row["profile_id"])
+    absorbed, root = batch.absorbed, batch.root
     outbox: list[tuple[str, str, str, str, bytes]] = []
     new_rows: list[dict[str, Any]] = []
-    updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}  # by the columns written
+    updates: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}  # by the columns written
     match_changed: list[ProfileState] = []
     for (ws, profile), state in batch.states.items():
         absorbed_into = batch.absorbed.get((ws, profile))
@@ -69,29 +100,43 @@ def write_batch(batch: BatchApply) -> None:
                 del values["traits"], values["trait_meta"]
             if not change.consents:
                 del values["consents"]
-            updates.setdefault(tuple(values), []).append({"b_ws": ws, "b_id": profile, **values})
+            updates.setdefault(tuple(values), []).append((ws, profile, *values.values()))
         if (
             change.merged
             or change.traits & MATCH_TRAITS
             or any(i.type in ("user_id", "email", "phone") for i in change.identities)
         ):
             match_changed.append(state)
-    if new_rows:
-        conn.execute(t.profiles.insert(), new_rows)
+    _NEW_PROFILES(conn, [tuple(row[c] for c in _PROFILE_COLUMNS) for row in new_rows])
     for columns, rows in updates.items():
-        conn.execute(
-            t.profiles.update()
-            .where(
-                t.profiles.c.workspace == sa.bindparam("b_ws"),
-                t.profiles.c.profile_id == sa.bindparam("b_id"),
+        _update(columns)(conn, rows)
+    _IDENTITIES(
+        conn,
+        [
+            (ws, kind, value, root(ws, profile) if absorbed else profile, *rest)
+            for ws, kind, value, profile, *rest in batch.identity_rows
+        ],
+    )
+    _EVENTS(
+        conn,
+        [
+            (
+                ws,
+                message,
+                occurred,
+                root(ws, profile) if absorbed else profile,
+                home,
+                kind,
+                name,
+                source,
+                now,
+                payload,
             )
-            .values({name: sa.bindparam(name) for name in columns}),
-            rows,
-        )
-    if batch.identity_rows:
-        conn.execute(t.identities.insert(), batch.identity_rows)
-    if batch.event_rows:
-        conn.execute(t.events.insert(), batch.event_rows)
+            for ws, message, occurred, profile, home, kind, name, source, payload in (
+                batch.event_rows
+            )
+        ],
+    )
     if batch.merge_rows:
         conn.execute(t.merges.insert(), batch.merge_rows)
     if batch.refusal_rows:

@@ -1,0 +1,214 @@
+"""Many rows written with one statement, past SQLAlchemy's per-row parameter handling.
+
+A batch of events writes thousands of rows (the history, identities, profiles, the
+outbox). SQLAlchemy's `executemany` builds a dictionary of parameters for every row and
+runs each value through its type's processor, which costs more than the database's own
+work on those rows. Here the rows are plain tuples in a fixed column order, converted as
+SQLAlchemy converts them — its type processors, the engine's JSON serializer, and for
+SQLite's datetimes an equivalent of its format made in C — but only for the columns that
+need it, so the stored values are the same and read back the same (`test_bulk.py`
+compares them on both databases):
+
+- SQLite: one `executemany` of a constant statement (sqlite3 keeps it prepared);
+- PostgreSQL: one statement for all the rows, which reads them from `unnest` of one
+  array parameter per column, sent in binary (`INSERT … SELECT … FROM unnest(…)`,
+  `UPDATE … FROM unnest(…)`): a single round trip whatever the number of rows, and no
+  statement text that grows with them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+__all__ = ["BulkInsert", "BulkUpdate", "delete_keys"]
+
+_Processor = Callable[[Any], Any]
+
+
+def _processors(
+    table: sa.Table, columns: Sequence[str], dialect: sa.Dialect
+) -> list[tuple[int, _Processor]]:
+    """(position, processor) of the columns whose values the driver cannot take as is."""
+    found: list[tuple[int, _Processor]] = []
+    for index, name in enumerate(columns):
+        column_type = table.c[name].type
+        if isinstance(column_type, sa.LargeBinary):
+            continue  # bytes go through unchanged (the processor only wraps them)
+        if isinstance(column_type, sa.DateTime):
+            if dialect.name == "sqlite":
+                found.append((index, _sqlite_datetime))
+            continue  # psycopg adapts datetimes itself
+        if isinstance(column_type, sa.JSON):
+            # the engine's serializer, as SQLAlchemy's JSON type uses it: JSON text
+            found.append((index, getattr(dialect, "_json_serializer", None) or json.dumps))
+            continue
+        processor = column_type.dialect_impl(dialect).bind_processor(dialect)
+        if processor is not None:
+            found.append((index, processor))
+    return found
+
+
+def _sqlite_datetime(value: datetime) -> str:
+    """SQLAlchemy's SQLite text of a datetime ("2025-06-01 12:00:00.000000": its own
+    fields, whatever its zone), made by `isoformat` in C rather than by a format string."""
+    return value.isoformat(" ", "microseconds")[:26]
+
+
+def _array_type(table: sa.Table, name: str, dialect: sa.Dialect) -> str:
+    column_type = table.c[name].type.dialect_impl(dialect)
+    if isinstance(column_type, sa.String | sa.JSON):
+        return "text"  # any length: the column checks it; JSON is cast row by row
+    return column_type.compile(dialect=dialect).lower()
+
+
+def _convert(
+    rows: Sequence[Sequence[Any]], processors: list[tuple[int, _Processor]], width: int
+) -> list[list[Any]]:
+    """The rows' columns (a list per column), each converted by its processor."""
+    columns = [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
+    for index, processor in processors:
+        columns[index] = _converted(columns[index], processor)
+    return columns
+
+
+def _converted(values: list[Any], processor: _Processor) -> list[Any]:
+    out: list[Any] = []
+    last: Any = None
+    done: Any = None
+    for value in values:
+        if value is None:
+            out.append(None)
+        elif value is last:  # a batch repeats some values (its time): convert them once
+            out.append(done)
+        else:
+            last, done = value, processor(value)
+            out.append(done)
+    return out
+
+
+class _Bulk:
+    def __init__(self, table: sa.Table, columns: Sequence[str]) -> None:
+        self.table = table
+        self.columns = tuple(columns)
+        self._prepared: dict[str, tuple[str, list[tuple[int, _Processor]]]] = {}
+
+    def _statement(self, dialect: sa.Dialect) -> tuple[str, list[tuple[int, _Processor]]]:
+        held = self._prepared.get(dialect.name)
+        if held is None:
+            held = (self._sql(dialect), _processors(self.table, self._order(), dialect))
+            self._prepared[dialect.name] = held
+        return held
+
+    def _order(self) -> Sequence[str]:
+        return self.columns
+
+    def _sql(self, dialect: sa.Dialect) -> str:
+        raise NotImplementedError
+
+    def _quote(self, dialect: sa.Dialect, name: str) -> str:
+        return str(dialect.identifier_preparer.quote(name))
+
+    def _unnest(self, dialect: sa.Dialect, names: Sequence[str]) -> str:
+        """`unnest(…) AS v(v0, v1, …)` of one array parameter per column, in binary
+        format (no quoting of the values); JSON goes as text arrays, cast row by row
+        (`_value`): a jsonb array of whole profile documents is slower to build."""
+        arrays = ", ".join(f"%b::{_array_type(self.table, n, dialect)}[]" for n in names)
+        aliases = ", ".join(f"v{i}" for i in range(len(names)))
+        return f"unnest({arrays}) AS v({aliases})"
+
+    def _value(self, dialect: sa.Dialect, names: Sequence[str], name: str) -> str:
+        """The unnested value of column `name` (see `_unnest`)."""
+        value = f"v.v{list(names).index(name)}"
+        column_type = self.table.c[name].type
+        if isinstance(column_type, sa.JSON):
+            kind = column_type.dialect_impl(dialect).compile(dialect=dialect).lower()
+            return f"{value}::{kind}"
+        return value
+
+    def _run(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        sql, processors = self._statement(conn.dialect)
+        columns = _convert(rows, processors, len(self._order()))
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(sql, tuple(columns))
+        else:
+            conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))
+
+
+class BulkInsert(_Bulk):
+    """`INSERT` of rows given as tuples in `columns` order."""
+
+    def _sql(self, dialect: sa.Dialect) -> str:
+        table = self._quote(dialect, self.table.name)
+        names = ", ".join(self._quote(dialect, c) for c in self.columns)
+        if dialect.name == "postgresql":
+            values = ", ".join(self._value(dialect, self.columns, c) for c in self.columns)
+            source = self._unnest(dialect, self.columns)
+            return f"INSERT INTO {table} ({names}) SELECT {values} FROM {source}"
+        marks = ", ".join("?" for _ in self.columns)
+        return f"INSERT INTO {table} ({names}) VALUES ({marks})"
+
+    def __call__(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
+        self._run(conn, rows)
+
+
+class BulkUpdate(_Bulk):
+    """`UPDATE` of the rows named by `keys`, setting `columns`; rows are given as tuples
+    of the keys' values then the columns' values."""
+
+    def __init__(self, table: sa.Table, keys: Sequence[str], columns: Sequence[str]) -> None:
+        super().__init__(table, columns)
+        self.keys = tuple(keys)
+
+    def _order(self) -> Sequence[str]:
+        return (*self.keys, *self.columns)
+
+    def _sql(self, dialect: sa.Dialect) -> str:
+        table = self._quote(dialect, self.table.name)
+
+        def q(name: str) -> str:
+            return self._quote(dialect, name)
+
+        if dialect.name == "postgresql":
+            order = self._order()
+            sets = ", ".join(f"{q(c)} = {self._value(dialect, order, c)}" for c in self.columns)
+            where = " AND ".join(
+                f"{table}.{q(k)} = {self._value(dialect, order, k)}" for k in self.keys
+            )
+            source = self._unnest(dialect, order)
+            return f"UPDATE {table} SET {sets} FROM {source} WHERE {where}"
+        sets = ", ".join(f"{q(c)} = ?" for c in self.columns)
+        where = " AND ".join(f"{q(k)} = ?" for k in self.keys)
+        return f"UPDATE {table} SET {sets} WHERE {where}"
+
+    def __call__(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        if conn.dialect.name == "postgresql":
+            self._run(conn, rows)
+            return
+        sql, processors = self._statement(conn.dialect)
+        columns = _convert(rows, processors, len(self._order()))
+        width = len(self.keys)  # the statement takes the keys last
+        conn.exec_driver_sql(sql, list(zip(*columns[width:], *columns[:width], strict=True)))
+
+
+def delete_keys(conn: sa.Connection, table: sa.Table, column: str, values: Sequence[Any]) -> None:
+    """Delete the rows whose `column` is one of `values` (one statement on PostgreSQL, a
+    prepared statement run for each value on SQLite)."""
+    if not values:
+        return
+    dialect = conn.dialect
+    name = dialect.identifier_preparer.quote(table.name)
+    key = dialect.identifier_preparer.quote(column)
+    if dialect.name == "postgresql":
+        kind = _array_type(table, column, dialect)
+        conn.exec_driver_sql(f"DELETE FROM {name} WHERE {key} = ANY(%b::{kind}[])", (list(values),))
+    else:
+        conn.exec_driver_sql(f"DELETE FROM {name} WHERE {key} = ?", [(v,) for v in values])

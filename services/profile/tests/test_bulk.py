@@ -1,0 +1,123 @@
+"""Bulk writes store exactly what SQLAlchemy's own statements store (store/bulk.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import sqlalchemy as sa
+
+from mailwright_profile.store import ProfileStore
+from mailwright_profile.store import tables as t
+from mailwright_profile.store.bulk import BulkInsert, BulkUpdate, delete_keys
+
+NOW = datetime(2025, 6, 1, 12, 0, 0, 123456, tzinfo=UTC)
+
+EVENT_COLUMNS = [
+    "workspace",
+    "message_id",
+    "occurred_at",
+    "profile_id",
+    "home_id",
+    "type",
+    "name",
+    "source",
+    "received_at",
+    "payload",
+]
+PROFILE_COLUMNS = [c.name for c in t.profiles.columns if c.name != "scores"]
+
+
+def _events(prefix: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "workspace": "ws",
+            "message_id": f"{prefix}{i}",
+            "occurred_at": NOW + timedelta(seconds=i, microseconds=i),
+            "profile_id": "p1",
+            "home_id": "p1",
+            "type": i,
+            "name": "Order Completed" if i else "",
+            "source": "web",
+            "received_at": NOW,
+            "payload": bytes([0, i, 255]),
+        }
+        for i in range(3)
+    ]
+
+
+def _profiles(prefix: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "workspace": "ws",
+            "profile_id": f"{prefix}{i}",
+            "root_id": f"{prefix}{i}",
+            "merged_into": None,
+            "version": i,
+            "created_at": NOW,
+            "updated_at": NOW,
+            "first_seen": None if i == 0 else NOW - timedelta(days=i),
+            "last_seen": NOW.astimezone(timezone(timedelta(hours=2))),
+            "traits": {"name": "Zoë", "tags": [1, 2.5, None], "nested": {"a": True}},
+            "trait_meta": {},
+            "computed": {"orders_count": i},
+            "aggregates": {},
+            "consents": {},
+            "refresh_at": None,
+        }
+        for i in range(3)
+    ]
+
+
+def _stored(store: ProfileStore, table: sa.Table, prefix: str) -> list[tuple[Any, ...]]:
+    """Rows whose key starts with `prefix`, as SQLAlchemy reads them and as stored."""
+    key = table.c.message_id if table is t.events else table.c.profile_id
+    with store.db.engine.connect() as conn:
+        typed = conn.execute(sa.select(table).where(key.like(f"{prefix}%"))).all()
+        name = key.name
+        raw = conn.exec_driver_sql(f"SELECT * FROM {table.name} ORDER BY {name}").all()
+    kept = [tuple(row) for row in raw if str(row._mapping[name]).startswith(prefix)]
+
+    def unprefixed(row: tuple[Any, ...]) -> tuple[Any, ...]:
+        return tuple(
+            v[len(prefix) :] if isinstance(v, str) and v.startswith(prefix) else v for v in row
+        )
+
+    return sorted(unprefixed(tuple(row)) for row in typed) + [unprefixed(row) for row in kept]
+
+
+def test_bulk_writes_store_what_sqlalchemy_stores(store: ProfileStore) -> None:
+    with store.db.engine.begin() as conn:
+        conn.execute(t.events.insert(), _events("a"))
+        conn.execute(t.profiles.insert(), _profiles("a"))
+        conn.execute(
+            t.profiles.update()
+            .where(t.profiles.c.workspace == "ws", t.profiles.c.profile_id == "a1")
+            .values(version=7, traits={"b": None}, refresh_at=NOW)
+        )
+        BulkInsert(t.events, EVENT_COLUMNS)(
+            conn, [tuple(row[c] for c in EVENT_COLUMNS) for row in _events("b")]
+        )
+        BulkInsert(t.profiles, PROFILE_COLUMNS)(
+            conn, [tuple(row[c] for c in PROFILE_COLUMNS) for row in _profiles("b")]
+        )
+        update = BulkUpdate(
+            t.profiles, ["workspace", "profile_id"], ["version", "traits", "refresh_at"]
+        )
+        update(conn, [("ws", "b1", 7, {"b": None}, NOW)])
+        update(conn, [])  # nothing to write: no statement
+    for table in (t.events, t.profiles):
+        first, second = _stored(store, table, "a"), _stored(store, table, "b")
+        assert first == second
+        assert len(first) == 6
+
+
+def test_delete_keys(store: ProfileStore) -> None:
+    with store.db.engine.begin() as conn:
+        conn.execute(t.profiles.insert(), _profiles("c"))
+        delete_keys(conn, t.profiles, "profile_id", ["c0", "c2", "missing"])
+        delete_keys(conn, t.profiles, "profile_id", [])
+        left = conn.execute(
+            sa.select(t.profiles.c.profile_id).where(t.profiles.c.profile_id.like("c%"))
+        ).scalars()
+        assert list(left) == ["c1"]
