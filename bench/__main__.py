@@ -7,6 +7,7 @@ import dataclasses
 import importlib
 import json
 import pkgutil
+import resource
 import time
 from pathlib import Path
 
@@ -34,17 +35,19 @@ def main() -> None:
     console = Console()
     if not console.is_terminal:  # a log or a pipe: wide enough for one line a figure
         console = Console(width=160)
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), _cpu()
     everything: list[dict[str, object]] = []
     timings: dict[str, float] = {}
     for name in args.names or found:
         module = importlib.import_module(f"bench.bench_{name}")
-        began = time.monotonic()
+        began, cpu_began = time.monotonic(), _cpu()
         with console.status(f"bench {name}"):
             results: list[Result] = module.run(args.quick)
-        took = time.monotonic() - began
+        took, cpu = time.monotonic() - began, _cpu() - cpu_began
         timings[name] = took
-        console.print(f"bench {name}: {len(results)} figures in {took:.0f} s", style="dim")
+        console.print(
+            f"bench {name}: {len(results)} figures in {took:.0f} s ({cpu:.0f} s CPU)", style="dim"
+        )
         everything += [{"bench": name, **dataclasses.asdict(r)} for r in results]
         for r in results:
             table.add_row(
@@ -55,11 +58,24 @@ def main() -> None:
                 r.goal,
             )
     console.print(table)
-    console.print(f"{len(everything)} figures in {time.monotonic() - started:.0f} s")
+    console.print(
+        f"{len(everything)} figures in {time.monotonic() - started:.0f} s"
+        f" ({_cpu() - cpu_started:.0f} s CPU)"
+    )
     if args.json is not None:
         args.json.write_text(json.dumps(everything, indent=2) + "\n")
     if args.markdown is not None:
         args.markdown.write_text(_markdown(everything))
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and of its ended children (the database servers' work
+    for us is not in it)."""
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _number(value: float) -> str:
