@@ -156,36 +156,29 @@ class Tracker:
         """The tracked URL for a rendered `url`, or `url` itself when it is not trackable."""
         tracked = self._clicks.get(url)
         if tracked is None:
-            target = url.strip()
-            tails = self._tails
-            if (
-                tails.track_clicks
-                and target.startswith(_TRACKABLE)
-                and not target.startswith(tails.unsubscribe_prefix)
-            ):
-                # The common case, lower-case http(s): sign it.
-                tracked = tails.click_prefix + self._signer.sign_click(tails.clicks, target)
-            else:
-                tracked = self._other(target)
-            self._clicks[url] = tracked
+            tracked = self._clicks[url] = self._track(url, fixed=False)
         return tracked
 
     def fixed_click(self, url: str) -> str:
         """`click` for a URL written in the template: its tail is encoded once an hour."""
         tracked = self._clicks.get(url)
         if tracked is None:
-            target = url.strip()
-            tails = self._tails
-            if (
-                tails.track_clicks
-                and target.startswith(_TRACKABLE)
-                and not target.startswith(tails.unsubscribe_prefix)
-            ):
-                tracked = tails.click_prefix + self._signer.sign_tail(tails.fixed(target))
-            else:
-                tracked = self._other(target)
-            self._clicks[url] = tracked
+            tracked = self._clicks[url] = self._track(url, fixed=True)
         return tracked
+
+    def _track(self, url: str, *, fixed: bool) -> str:
+        target = url.strip()
+        tails = self._tails
+        if not (
+            tails.track_clicks
+            and target.startswith(_TRACKABLE)
+            and not target.startswith(tails.unsubscribe_prefix)
+        ):
+            return self._other(target)
+        # The common case, lower-case http(s): sign it.
+        if fixed:
+            return tails.click_prefix + self._signer.sign_tail(tails.fixed(target))
+        return tails.click_prefix + self._signer.sign_click(tails.clicks, target)
 
     def _other(self, target: str) -> str:
         """A URL off the common path: script URLs neutralised, upper-case schemes
