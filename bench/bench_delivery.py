@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -47,6 +46,7 @@ from mailwright.render.v1 import render_pb2
 from mailwright.runtime.server import Platform
 from mailwright.runtime.service import resolve_services
 from mailwright.runtime.settings import Settings
+from mailwright_smtp.sink import SinkProcess
 
 TESTS = Path(__file__).resolve().parent.parent / "services" / "delivery" / "tests"
 sys.path.insert(0, str(TESTS))
@@ -159,28 +159,8 @@ def _resolve(future: asyncio.Future[None]) -> None:
 @contextmanager
 def _sink(directory: Path) -> Iterator[tuple[int, Arrivals]]:
     """The SMTP sink in its own process, announcing each message: its port and arrivals."""
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mailwright_smtp.sink",
-            "--dir",
-            str(directory),
-            "--port",
-            "0",
-            "--announce",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        banner = process.stdout.readline()
-        port = int(banner.split(" on ")[1].split(",")[0].rsplit(":", 1)[1])
-        yield port, Arrivals(process.stdout)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with SinkProcess(directory, announce=True) as sink:
+        yield sink.port, Arrivals(sink.stdout)
 
 
 async def _pipeline(

@@ -5,7 +5,6 @@ reused connection, measured in the same run; and what DKIM signing costs."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,6 +22,7 @@ from mailwright.connectors import OutboundMessage
 from mailwright_smtp.config import SmtpConfig
 from mailwright_smtp.message import prepare
 from mailwright_smtp.provider import SmtpEmailProvider
+from mailwright_smtp.sink import SinkProcess
 
 HTML = (
     "<html><body>" + "<p>Hello Ada, here is what you left in your cart.</p>" * 40 + "</body></html>"
@@ -46,18 +46,8 @@ def messages(count: int) -> list[OutboundMessage]:
 
 @contextmanager
 def sink_process(directory: Path) -> Iterator[int]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mailwright_smtp.sink", "--dir", str(directory), "--port", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        banner = process.stdout.readline()
-        yield int(banner.split(" on ")[1].split(",")[0].rsplit(":", 1)[1])
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with SinkProcess(directory) as sink:
+        yield sink.port
 
 
 async def bare_loop(port: int, batch: list[OutboundMessage]) -> float:

@@ -13,7 +13,8 @@ In-process (asyncio):
         files = await sink.wait_for(3)
 
 From synchronous code, `SinkThread(tmp_path)` runs the same on its own thread; as a
-process, `python -m mailwright_smtp.sink --dir DIR --port N` (prints the port it bound).
+process, `python -m mailwright_smtp.sink --dir DIR --port N` (prints the port it bound),
+which `with SinkProcess(tmp_path) as sink:` starts and stops, reading `sink.port`.
 With `--announce` the process also prints `arrived <time_ns> <file name>` for each message
 as it is stored, before its 250 goes out: a benchmark waits on that line instead of
 listing the directory over and over in the process it measures.
@@ -27,6 +28,7 @@ import contextlib
 import itertools
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -210,6 +212,47 @@ class SinkThread:
         self._ready.set()
         await self._stop.wait()
         await self.sink.stop()
+
+
+class SinkProcess:
+    """The sink in a process of its own, from port 0: `port` is read from its banner;
+    with `announce`, `stdout` then yields one `arrived <time_ns> <file>` line a message.
+    Terminated (SIGTERM) on leaving the block."""
+
+    def __init__(self, directory: Path | str, *, announce: bool = False) -> None:
+        self.directory = Path(directory)
+        self.announce = announce
+        self.port = 0
+
+    @property
+    def stdout(self) -> Any:
+        assert self.process.stdout is not None
+        return self.process.stdout
+
+    def __enter__(self) -> SinkProcess:
+        command = [sys.executable, "-m", "mailwright_smtp.sink"]
+        command += ["--dir", str(self.directory), "--port", "0"]
+        if self.announce:
+            command.append("--announce")
+        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            command, stdout=subprocess.PIPE, text=True
+        )
+        try:
+            banner = self.stdout.readline()  # "smtp sink listening on HOST:PORT, writing to …"
+            self.port = int(banner.split(" on ", 1)[1].split(",", 1)[0].rsplit(":", 1)[1])
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 def print_arrival(arrived: int, name: str) -> None:

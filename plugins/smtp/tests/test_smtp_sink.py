@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mailwright_smtp.sink import SinkThread, SmtpSink
+from mailwright_smtp.sink import SinkProcess, SinkThread, SmtpSink
 
 MESSAGE = (
     b"From: news@shop.example\r\nTo: ada@example.org\r\nSubject: Hello\r\n"
@@ -75,52 +75,21 @@ def test_the_sink_runs_on_a_thread_for_synchronous_callers(tmp_path: Path) -> No
 
 
 def test_the_sink_runs_as_a_process_and_stops_on_sigterm(tmp_path: Path) -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mailwright_smtp.sink", "--dir", str(tmp_path), "--port", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        banner = process.stdout.readline()
-        port = int(banner.split(" on ")[1].split(",")[0].rsplit(":", 1)[1])
-        send(port)
-        os.kill(process.pid, signal.SIGTERM)
-        assert process.wait(timeout=10) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    with SinkProcess(tmp_path) as sink:
+        send(sink.port)
+        os.kill(sink.process.pid, signal.SIGTERM)
+        assert sink.process.wait(timeout=10) == 0
+        said = sink.stdout.read()
 
     assert len(list(tmp_path.glob("*.eml"))) == 1
-    assert "stopped after 1 messages" in process.stdout.read()
+    assert "stopped after 1 messages" in said
 
 
 def test_with_announce_the_process_prints_each_message_as_it_is_stored(tmp_path: Path) -> None:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mailwright_smtp.sink",
-            "--dir",
-            str(tmp_path),
-            "--port",
-            "0",
-            "--announce",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        banner = process.stdout.readline()
-        port = int(banner.split(" on ")[1].split(",")[0].rsplit(":", 1)[1])
-        send(port)
-        send(port)
-        lines = [process.stdout.readline().split() for _ in range(2)]
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with SinkProcess(tmp_path, announce=True) as sink:
+        send(sink.port)
+        send(sink.port)
+        lines = [sink.stdout.readline().split() for _ in range(2)]
 
     names = sorted(path.name for path in tmp_path.glob("*.eml"))
     assert [name for _, _, name in lines] == names
