@@ -13,18 +13,7 @@ from mailwright_profile.store.bulk import BulkInsert, BulkUpdate, delete_keys
 
 NOW = datetime(2025, 6, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
-EVENT_COLUMNS = [
-    "workspace",
-    "message_id",
-    "occurred_at",
-    "profile_id",
-    "home_id",
-    "type",
-    "name",
-    "source",
-    "received_at",
-    "payload",
-]
+EVENT_COLUMNS = [c.name for c in t.events.columns]
 PROFILE_COLUMNS = [c.name for c in t.profiles.columns if c.name != "scores"]
 
 

@@ -19,6 +19,7 @@ compares them on both databases):
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -91,7 +92,9 @@ def _converted(values: list[Any], processor: _Processor) -> list[Any]:
     return out
 
 
-class _Bulk:
+class _Bulk(ABC):
+    """Rows as tuples in `_order()`, written by one statement built once per dialect."""
+
     def __init__(self, table: sa.Table, columns: Sequence[str]) -> None:
         self.table = table
         self.columns = tuple(columns)
@@ -107,8 +110,9 @@ class _Bulk:
     def _order(self) -> Sequence[str]:
         return self.columns
 
+    @abstractmethod
     def _sql(self, dialect: sa.Dialect) -> str:
-        raise NotImplementedError
+        """The statement taking the rows' values in `_order()`."""
 
     def _quote(self, dialect: sa.Dialect, name: str) -> str:
         return str(dialect.identifier_preparer.quote(name))
@@ -130,7 +134,7 @@ class _Bulk:
             return f"{value}::{kind}"
         return value
 
-    def _run(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
+    def __call__(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
             return
         sql, processors = self._statement(conn.dialect)
@@ -153,9 +157,6 @@ class BulkInsert(_Bulk):
             return f"INSERT INTO {table} ({names}) SELECT {values} FROM {source}"
         marks = ", ".join("?" for _ in self.columns)
         return f"INSERT INTO {table} ({names}) VALUES ({marks})"
-
-    def __call__(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
-        self._run(conn, rows)
 
 
 class BulkUpdate(_Bulk):
@@ -183,20 +184,11 @@ class BulkUpdate(_Bulk):
             )
             source = self._unnest(dialect, order)
             return f"UPDATE {table} SET {sets} FROM {source} WHERE {where}"
-        sets = ", ".join(f"{q(c)} = ?" for c in self.columns)
-        where = " AND ".join(f"{q(k)} = ?" for k in self.keys)
+        # numbered parameters (?1 is the first key) take the row in `_order()` as it is
+        position = {name: i for i, name in enumerate(self._order(), start=1)}
+        sets = ", ".join(f"{q(c)} = ?{position[c]}" for c in self.columns)
+        where = " AND ".join(f"{q(k)} = ?{position[k]}" for k in self.keys)
         return f"UPDATE {table} SET {sets} WHERE {where}"
-
-    def __call__(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
-        if not rows:
-            return
-        if conn.dialect.name == "postgresql":
-            self._run(conn, rows)
-            return
-        sql, processors = self._statement(conn.dialect)
-        columns = _convert(rows, processors, len(self._order()))
-        width = len(self.keys)  # the statement takes the keys last
-        conn.exec_driver_sql(sql, list(zip(*columns[width:], *columns[:width], strict=True)))
 
 
 def delete_keys(conn: sa.Connection, table: sa.Table, column: str, values: Sequence[Any]) -> None:
