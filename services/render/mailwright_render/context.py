@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TypeVar
 
 from mailwright_render.engine import GLOBAL_NAMES
 
@@ -52,7 +53,16 @@ PLATFORM_NAMES = frozenset(
 RESERVED_NAMES = PLATFORM_NAMES | GLOBAL_NAMES
 
 
-_new = object.__new__
+_T = TypeVar("_T")
+
+
+def frozen(cls: type[_T], **fields: object) -> _T:
+    """An instance of a frozen dataclass (no slots) from all its fields, without its
+    `__init__`'s one `object.__setattr__` per field nor its `__post_init__`: for values
+    built once per recipient, whose fields the caller has checked."""
+    instance = object.__new__(cls)
+    instance.__dict__.update(fields)
+    return instance
 
 
 def _empty() -> Mapping[str, object]:
@@ -94,8 +104,8 @@ class Recipient:
         `object.__setattr__` per field: this runs for every recipient of a batch."""
         if not profile_id or type(traits) is not dict:
             raise ValueError("recipient.profile_id and dict traits are required")
-        recipient = _new(cls)
-        recipient.__dict__.update(
+        return frozen(
+            cls,
             profile_id=profile_id,
             email=email,
             traits=traits,
@@ -104,7 +114,6 @@ class Recipient:
             timezone=timezone,
             content=content,
         )
-        return recipient
 
 
 @dataclass(frozen=True)
@@ -138,8 +147,8 @@ class Delivery:
         """A delivery from a decoder, built as `Recipient.decoded` is."""
         if not workspace or not send_id:
             raise ValueError("delivery.workspace and delivery.send_id are required")
-        delivery = _new(cls)
-        delivery.__dict__.update(
+        return frozen(
+            cls,
             workspace=workspace,
             send_id=send_id,
             campaign=campaign,
@@ -147,7 +156,6 @@ class Delivery:
             subject_variant=subject_variant,
             preheader_variant=preheader_variant,
         )
-        return delivery
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from types import TracebackType
-from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import Template, TemplateError, UndefinedError
@@ -30,6 +29,7 @@ from mailwright_render.context import (
     Links,
     Recipient,
     Sender,
+    frozen,
     sender_namespace,
     site_settings,
     template_namespace,
@@ -215,7 +215,7 @@ class Renderer:
             )
             self._tails = tracker.tails
         given = delivery.links
-        links = _frozen(
+        links = frozen(
             Links,
             unsubscribe=tracker.unsubscribe_url()
             if tracker is not None
@@ -249,7 +249,7 @@ class Renderer:
             if tracker is not None and compiled.kind is TemplateKind.MARKETING
             else ()
         )
-        return _frozen(
+        return frozen(
             RenderedEmail,
             profile_id=recipient.profile_id,
             send_id=delivery.send_id,
@@ -262,18 +262,6 @@ class Renderer:
             preheader_variant=preheader_variant.key if preheader_variant else None,
             block_variants=runtime.chosen_blocks(),
         )
-
-
-_T = TypeVar("_T")
-
-
-def _frozen(cls: type[_T], **fields: object) -> _T:
-    """An instance of a frozen dataclass (no slots, no `__post_init__`) from all its
-    fields, without the one `object.__setattr__` per field of its `__init__`: the
-    message and its links are built once per recipient."""
-    instance = object.__new__(cls)
-    instance.__dict__.update(fields)
-    return instance
 
 
 def _run(template: Template, namespace: dict[str, object], scope: RenderScope, part: str) -> str:
