@@ -206,6 +206,22 @@ def _metric_line(version: ModelVersion) -> str:
     return ", ".join(f"{k} {v}" for k, v in metrics.items() if isinstance(v, int | float))
 
 
+def _as_of(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not an ISO 8601 time (e.g. 2025-08-29T00:00:00Z)", param_hint="--as-of"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    if moment > datetime.now(UTC):
+        raise click.BadParameter(f"{text!r} is in the future", param_hint="--as-of")
+    return moment.astimezone(UTC)
+
+
 @predict.command("train")
 @click.option(
     "--model",
@@ -215,10 +231,24 @@ def _metric_line(version: ModelVersion) -> str:
     "plugin's); default: all.",
 )
 @_WORKSPACE
+@click.option(
+    "--as-of",
+    "as_of",
+    default=None,
+    metavar="TIME",
+    help="Train and score as at this ISO 8601 time (UTC unless it says otherwise): only "
+    "events before it count. Default: now. For backtests and reproducible runs.",
+)
 @_CONFIG
-def train(models: tuple[str, ...], workspaces: tuple[str, ...], config: Path | None) -> None:
+def train(
+    models: tuple[str, ...],
+    workspaces: tuple[str, ...],
+    as_of: str | None,
+    config: Path | None,
+) -> None:
     """Train scorers on the profile service's history, store the new versions and score
     every profile (scores become computed traits)."""
+    fixed = _as_of(as_of)
     predictor = _predictor(config)
     try:
         predictor.chosen(list(models))
@@ -227,7 +257,7 @@ def train(models: tuple[str, ...], workspaces: tuple[str, ...], config: Path | N
     console = Console(stderr=True)
     failed = []
     for workspace in _workspaces(predictor, workspaces):
-        now = datetime.now(UTC)
+        now = fixed or datetime.now(UTC)
         console.rule(f"workspace {workspace}")
         with _bar(console) as bar:
             advance = _advancer(bar)
