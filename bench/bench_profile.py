@@ -115,7 +115,9 @@ async def _consume(url: str, events: list[Any]) -> float:
             list(EVENT_TOPICS),
             "profile",
             consumer.handle_many,
-            options=ConsumerOptions(block=0.05, batch_size=SETTINGS.read_batch),
+            options=ConsumerOptions(
+                block=0.05, batch_size=SETTINGS.read_batch, read_ahead=SETTINGS.read_ahead
+            ),
         )
         started = time.perf_counter()
         await subscription.start()

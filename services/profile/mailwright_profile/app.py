@@ -56,6 +56,8 @@ class ProfileSettings(BaseModel):
     lease_ttl: float = Field(default=10.0, gt=0)
     read_batch: int = Field(default=512, ge=1, le=10_000)
     """Events read per partition per round."""
+    read_ahead: int = Field(default=1, ge=0, le=8)
+    """Rounds of events read and decoded while the last ones are being stored."""
     max_batch: int = Field(default=10_000, ge=1, le=10_000)
     """Most events applied in one transaction."""
     gc_threshold: int = Field(default=DEFAULT_GC_THRESHOLD, ge=0)
@@ -134,6 +136,7 @@ class ProfileApp:
             claim_idle=s.claim_idle,
             retry_backoff=s.retry_backoff,
             batch_size=s.read_batch,
+            read_ahead=s.read_ahead,
         )
         self.subscription = self.runtime.bus.subscribe_batches(
             list(EVENT_TOPICS),

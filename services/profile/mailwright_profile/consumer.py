@@ -4,8 +4,10 @@ The bus hands the batch handler each partition's messages at once, in order, wit
 partitions in parallel. The handler reads the events and waits while a single writer
 applies everything the partitions have handed in together, in one transaction (group
 commit); it returns — and the bus acknowledges — only once its events are stored. Order
-within a partition holds because a partition's events are queued in order and its next
-read is handed in only after this one returned.
+within a partition holds because the handler queues a partition's events in order before
+it first awaits, and the writer applies the queue in order. That is what lets the bus
+read ahead (`ProfileSettings.read_ahead`): the next round is read, decoded and queued
+while the writer stores the last one, instead of the writer waiting for it.
 
 When a batch fails, it is split in halves, applied in order, and each half that fails is
 split again, so that the event that cannot be applied (a poisoned event) fails alone — in

@@ -9,6 +9,13 @@ in parallel. A handler that returns acks its message. One that raises leaves it 
 the holder redelivers it after a backoff that doubles with each delivery while the rest
 of the partition proceeds, and after `max_deliveries` it goes to the topic's dead-letter
 stream with the error, acked in the same step: a message is never dropped silently.
+
+A batch subscription may read ahead (`ConsumerOptions.read_ahead`): it reads and hands in
+the next round while the handlers of earlier rounds still run, so that a handler that
+stores a partition's messages in one transaction gets the next ones while it writes.
+Such a handler takes a partition's messages in order before it first awaits; rounds are
+acked as their handlers return. Before claiming, retrying or handing back partitions the
+consumer waits until nothing is in hand, as it always does without reading ahead.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from opentelemetry.trace import Status, StatusCode
@@ -58,6 +66,11 @@ class Subscription:
     ) -> None:
         if (handler is None) == (batch_handler is None):
             raise ValueError("give exactly one of handler and batch_handler")
+        if options.read_ahead and batch_handler is None:
+            raise ValueError(
+                "ConsumerOptions.read_ahead needs a batch handler: one message's handler "
+                "would be called for the next message before the last one returned"
+            )
         self._transport = transport
         self._telemetry = telemetry
         self._streams = list(streams)
@@ -76,6 +89,8 @@ class Subscription:
         self._halted = asyncio.Event()  # every loop ends: set when stopped or aborted
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        # Rounds read ahead and still being handled, oldest first, with when each was read.
+        self._in_hand: deque[tuple[float, asyncio.Task[None]]] = deque()
         self._state = "new"
         self._last_adopt = self._last_retry = self._last_housekeeping = time.monotonic()
 
@@ -141,7 +156,7 @@ class Subscription:
         """Stop at once, as a crash would: nothing more is acked and no lease is released;
         messages in hand stay pending until another consumer claims them."""
         self._state = "stopped"
-        await self._end(self._tasks)
+        await self._end([*self._tasks, *(task for _, task in self._in_hand)])
 
     async def _end(self, tasks: Sequence[asyncio.Task[None]]) -> None:
         """Cancel the tasks and wait until they are over, cancelling again if need be.
@@ -212,8 +227,11 @@ class Subscription:
 
     async def _read_forever(self) -> None:
         delay = 0.05
-        while not self._stopping.is_set() and not self._halted.is_set():
+        while not self._halted.is_set():
             try:
+                if self._stopping.is_set():
+                    await self._settle()  # a graceful stop acks what is in hand
+                    return
                 await self._round()
                 delay = 0.05
             except Exception as error:
@@ -236,7 +254,9 @@ class Subscription:
 
     async def _round(self) -> None:
         self._wake.clear()
-        await self._release_excess()
+        if self._to_release:
+            await self._settle()
+            await self._release_excess()
         held = sorted(self._held)
         if not held:
             await self._pause(self._options.block)
@@ -246,9 +266,14 @@ class Subscription:
         if now - self._last_adopt >= options.claim_idle / 2:
             adopt, self._last_adopt = set(held), now
         self._fresh -= adopt
+        if adopt & self._held:
+            # XAUTOCLAIM takes any pending message idle for `claim_idle`, this consumer's
+            # own in hand too: let the rounds that might be that old finish first.
+            await self._settle(read_before=now - options.claim_idle / 2)
         await asyncio.gather(*(self._adopt(ref) for ref in sorted(adopt & self._held)))
         if self._retry and now - self._last_retry >= options.retry_backoff / 2:
             self._last_retry = now
+            await self._settle()  # a retry must not overtake the rounds in hand
             self._retry &= self._held
             await asyncio.gather(*(self._redeliver(ref) for ref in sorted(self._retry)))
         if now - self._last_housekeeping >= options.housekeeping_interval:
@@ -261,7 +286,20 @@ class Subscription:
         batch = await self._transport.read(
             self.group, self.consumer, held, options.batch_size, options.block
         )
-        await self._handle_all(batch)
+        if not options.read_ahead:
+            await self._handle_all(batch)
+            return
+        if batch:
+            task = asyncio.create_task(self._handle_all(batch), name=f"bus-round-{self.consumer}")
+            self._in_hand.append((time.monotonic(), task))
+        while len(self._in_hand) > options.read_ahead:
+            await self._in_hand.popleft()[1]
+
+    async def _settle(self, read_before: float | None = None) -> None:
+        """Wait until the rounds read ahead (those read before `read_before`, if given)
+        are handled and acked, oldest first."""
+        while self._in_hand and (read_before is None or self._in_hand[0][0] < read_before):
+            await self._in_hand.popleft()[1]
 
     async def _adopt(self, ref: StreamRef) -> None:
         """Claim what other (dead or departed) consumers left pending in this partition."""

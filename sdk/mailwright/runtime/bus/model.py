@@ -99,6 +99,13 @@ class ConsumerOptions:
       messages in one read (and so the longest a graceful stop waits for the read).
     - `retention`: acknowledged messages older than this are trimmed from the streams;
       unacknowledged ones are always kept.
+    - `read_ahead`: rounds a batch subscription reads and hands in while earlier rounds'
+      handlers are still running (0: the next read waits for them). A batch handler
+      used with it is called with a partition's next messages while it still waits on
+      the previous ones, so it must take its messages, in order, before it first
+      awaits; each round is acked as its handlers return. Reading ahead pauses while
+      the consumer claims, retries or hands back partitions, so those never overtake
+      what is in hand.
     """
 
     lease_ttl: float = 10.0
@@ -108,6 +115,7 @@ class ConsumerOptions:
     block: float = 1.0
     retention: float = 3600.0
     housekeeping_interval: float = 30.0
+    read_ahead: int = 0
 
     def __post_init__(self) -> None:
         for name in ("lease_ttl", "claim_idle", "retry_backoff", "block", "housekeeping_interval"):
@@ -119,6 +127,8 @@ class ConsumerOptions:
             raise ValueError("ConsumerOptions.retention must not be negative")
         if not 1 <= self.batch_size <= 10_000:
             raise ValueError("ConsumerOptions.batch_size must be between 1 and 10000")
+        if not 0 <= self.read_ahead <= 8:
+            raise ValueError("ConsumerOptions.read_ahead must be between 0 and 8")
 
     def backoff(self, deliveries: int) -> float:
         """How long a message delivered `deliveries` times waits before the next try."""
