@@ -120,6 +120,7 @@ def test_keys_spread_over_all_partitions() -> None:
     [
         (Outgoing("Events Track", "k", b"v"), "topic"),
         (Outgoing("events:track", "k", b"v"), "topic"),
+        (Outgoing("events.track\n", "k", b"v"), "topic"),  # `$` alone would let it through
         (Outgoing("events.track", "", b"v"), "key"),
         (Outgoing("events.track", "k" * 513, b"v"), "key"),
         (Outgoing("events.track", "k", "text"), "value"),  # type: ignore[arg-type]
@@ -184,3 +185,13 @@ def test_group_names_are_checked(bus: Bus) -> None:
 
     with pytest.raises(InvalidMessage, match=r"^group"):
         bus.subscribe("events.track", "profile service", handle)
+    with pytest.raises(InvalidMessage, match=r"^group"):
+        bus.subscribe("events.track", "profile\n", handle)
+
+
+async def test_a_topic_found_valid_once_is_still_refused_in_another_form(bus: Bus) -> None:
+    """Valid names are remembered; what is remembered cannot let a near miss through."""
+    await bus.publish_many([Outgoing("events.track", "k", b"v")])
+    for topic in ("events.track\n", "Events.track", " events.track"):
+        with pytest.raises(InvalidMessage, match=r"^topic"):
+            await bus.publish_many([Outgoing(topic, "k", b"v")])

@@ -33,7 +33,6 @@ from mailwright.runtime.bus.model import (
     REPLAY_GROUP_HEADER,
     ConsumerOptions,
     Message,
-    id_time,
     message_id,
 )
 from mailwright.runtime.bus.telemetry import BusTelemetry
@@ -362,7 +361,6 @@ class Subscription:
             id=message_id(ref[0], ref[1], delivery.id),
             partition=ref[1],
             delivery_count=delivery.deliveries,
-            published_at=id_time(delivery.id),
         )
 
     async def _screen(self, ref: StreamRef, delivery: Delivery) -> bool | None:
@@ -385,12 +383,16 @@ class Subscription:
         """Hand the partition's deliveries to the batch handler at once, in order."""
         done: list[str] = []
         batch: list[tuple[Delivery, Message]] = []
+        limit = self._max_deliveries
         for delivery in deliveries:
-            decided = await self._screen(ref, delivery)
-            if decided is True:
-                done.append(delivery.id)
-            elif decided is None:
-                batch.append((delivery, self._message(ref, delivery)))
+            # Most deliveries need no screening: a first delivery, no replay header.
+            if delivery.deliveries > limit or REPLAY_GROUP_HEADER in delivery.record.headers:
+                decided = await self._screen(ref, delivery)
+                if decided is True:
+                    done.append(delivery.id)
+                if decided is not None:
+                    continue
+            batch.append((delivery, self._message(ref, delivery)))
         if not batch or ref not in self._held:
             return done
         started = time.perf_counter()
@@ -408,13 +410,16 @@ class Subscription:
                 span.set_status(Status(StatusCode.ERROR, type(error).__name__))
                 outcomes = [error] * len(messages)
         elapsed = (time.perf_counter() - started) / len(messages)
-        for (delivery, message), outcome in zip(batch, outcomes, strict=True):
+        failed = 0
+        for (delivery, _), outcome in zip(batch, outcomes, strict=True):
             if outcome is None:
                 done.append(delivery.id)
-                self._telemetry.count_consumed(message, self.group, "ack", elapsed)
             else:
+                failed += 1
                 await self._failed(ref, delivery, outcome)
-                self._telemetry.count_consumed(message, self.group, "error", elapsed)
+        count = self._telemetry.count_consumed_many
+        count(ref[0], self.group, "ack", elapsed, len(messages) - failed)
+        count(ref[0], self.group, "error", elapsed, failed)
         return done
 
     async def _deliver(self, ref: StreamRef, delivery: Delivery) -> bool:

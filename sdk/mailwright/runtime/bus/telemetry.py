@@ -110,14 +110,23 @@ class BusTelemetry:
             yield span
 
     def count_consumed(self, message: Message, group: str, outcome: str, seconds: float) -> None:
+        self.count_consumed_many(message.topic, group, outcome, seconds, 1)
+
+    def count_consumed_many(
+        self, topic: str, group: str, outcome: str, seconds: float, count: int
+    ) -> None:
+        """`count` messages of `topic` handled with this outcome, `seconds` each."""
+        if count <= 0:
+            return
         attributes = {
             "messaging.system": self.system,
-            "messaging.destination.name": message.topic,
+            "messaging.destination.name": topic,
             "messaging.consumer.group.name": group,
             "outcome": outcome,
         }
-        self.consumed.add(1, attributes)
-        self.duration.record(seconds, attributes)
+        self.consumed.add(count, attributes)
+        for _ in range(count):
+            self.duration.record(seconds, attributes)
 
 
 def tracing_enabled() -> bool:
