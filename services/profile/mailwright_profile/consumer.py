@@ -45,8 +45,33 @@ from mailwright_profile.store import BatchResult, ProfileStore
 
 log = logging.getLogger(__name__)
 
-# An event, the future its handler waits on, and its message's headers (trace context).
-_Item = tuple[IncomingEvent, "asyncio.Future[None]", Mapping[str, str] | None]
+
+class _Ticket:
+    """What one handler call waits on: the outcome of each of its events, and a future
+    done once every one is decided (one future a call rather than one an event)."""
+
+    __slots__ = ("future", "left", "outcomes")
+
+    def __init__(self, count: int) -> None:
+        self.outcomes: list[BaseException | object | None] = [_PENDING] * count
+        self.left = count
+        self.future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def settle(self, index: int, error: BaseException | None = None) -> None:
+        """Decide one event (stored: None); an event already decided keeps its outcome."""
+        if self.outcomes[index] is not _PENDING:
+            return
+        self.outcomes[index] = error
+        self.left -= 1
+        if self.left == 0 and not self.future.done():
+            self.future.set_result(None)
+
+
+_PENDING = object()
+
+# An event, the ticket its handler waits on with the event's place in it, and its
+# message's headers (trace context).
+_Item = tuple[IncomingEvent, _Ticket, int, Mapping[str, str] | None]
 
 EVENT_TOPICS = (
     "events.track",
@@ -127,35 +152,36 @@ class EventConsumer:
     async def handle_many(self, messages: Sequence[Message]) -> list[Exception | None]:
         """The bus batch handler: a partition's messages, applied in order with whatever
         the other partitions hand in; one outcome per message (None when stored)."""
-        outcomes: list[Exception | None] = [None] * len(messages)
-        waiting: list[tuple[int, asyncio.Future[None]]] = []
-        loop = asyncio.get_running_loop()
+        ticket = _Ticket(len(messages))
+        queued = 0
         for index, message in enumerate(messages):
             try:
                 event = read_event(decode_event(message.value), message.value)
             except Exception as error:  # an unreadable event fails alone
-                outcomes[index] = error
+                ticket.settle(index, error)
                 continue
-            future: asyncio.Future[None] = loop.create_future()
-            self._queue.append((event, future, message.headers))
-            waiting.append((index, future))
-        if waiting:
+            self._queue.append((event, ticket, index, message.headers))
+            queued += 1
+        if queued:
             self._idle.clear()
             self._wake.set()
-            results = await asyncio.gather(*(f for _, f in waiting), return_exceptions=True)
-            for (index, _), result in zip(waiting, results, strict=True):
-                if isinstance(result, Exception):
-                    outcomes[index] = result
-                elif isinstance(result, BaseException):
-                    raise result
+            await ticket.future
+        outcomes: list[Exception | None] = []
+        for outcome in ticket.outcomes:
+            if outcome is None or isinstance(outcome, Exception):
+                outcomes.append(outcome)
+            elif isinstance(outcome, BaseException):
+                raise outcome
         return outcomes
 
     async def submit(self, event: IncomingEvent, headers: Mapping[str, str] | None = None) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append((event, future, headers))
+        ticket = _Ticket(1)
+        self._queue.append((event, ticket, 0, headers))
         self._idle.clear()
         self._wake.set()
-        await future
+        await ticket.future
+        if isinstance(ticket.outcomes[0], BaseException):
+            raise ticket.outcomes[0]
 
     async def _run(self) -> None:
         while True:
@@ -173,15 +199,14 @@ class EventConsumer:
                 await self._flush(batch)
             except Exception as error:  # never let the writer die
                 log.exception("profile event writer failed")
-                for _, future, _ in batch:
-                    if not future.done():
-                        future.set_exception(error)
+                for _, ticket, index, _ in batch:
+                    ticket.settle(index, error)
             if not self._queue:
                 self._idle.set()
 
     async def _flush(self, batch: list[_Item]) -> None:
         with continue_traces(
-            "apply events", (headers for _, _, headers in batch), {"events": len(batch)}
+            "apply events", (headers for _, _, _, headers in batch), {"events": len(batch)}
         ):
             await self._apply(batch)
 
@@ -189,7 +214,7 @@ class EventConsumer:
         published = self.outbox.take_published()
         try:
             result = await self.store.db.run(
-                self.store.apply_batch, [event for event, _, _ in batch], self.clock(), published
+                self.store.apply_batch, [item[0] for item in batch], self.clock(), published
             )
         except Exception as error:
             self.outbox.give_back(published)
@@ -199,8 +224,7 @@ class EventConsumer:
                     batch[0][0].message_id,
                     type(error).__name__,
                 )
-                if not batch[0][1].done():
-                    batch[0][1].set_exception(error)
+                batch[0][1].settle(batch[0][2], error)
                 return
             log.info("a batch of %d events failed; applying it in halves", len(batch))
             middle = len(batch) // 2
@@ -217,7 +241,6 @@ class EventConsumer:
                 log.exception("after-batch hook failed")
         # Stored: the handlers may return (and the bus read on) while the outbox publishes;
         # the next batch is applied only after that publish (this writer waits for it).
-        for _, future, _ in batch:
-            if not future.done():
-                future.set_result(None)
+        for _, ticket, index, _ in batch:
+            ticket.settle(index)
         await self.outbox.publish(result.outgoing)

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from mailwright.runtime import bus as bus_module
+from mailwright.runtime.bus import Message
 from mailwright_profile.consumer import EventConsumer
-from mailwright_profile.events import IncomingEvent, read_event
+from mailwright_profile.events import IncomingEvent, PoisonEvent, read_event
 from mailwright_profile.identity import Identity
 from mailwright_profile.outbox import Outbox
 from mailwright_profile.simulate import Clock, track
@@ -66,3 +67,42 @@ async def test_a_failed_batch_is_split_until_the_poisoned_event_fails_alone(
         view = poisoned.lookup("acme", Identity("user_id", f"u{person}"))
         assert view is not None
         assert view.aggregates.days  # its views are stored
+
+
+def _message(value: bytes, index: int) -> Message:
+    return Message("events.track", "acme:u", value, {}, f"events.track/0/{index}-0", 0, 1)
+
+
+async def test_the_batch_handler_gives_each_message_its_own_outcome_in_order(
+    store: ProfileStore,
+) -> None:
+    """Two handler calls share the writer: the undecodable message and the poisoned event
+    fail, each alone and in its own call; every other event is stored."""
+    poisoned = PoisonedStore(
+        store.db, store.encode_changed, store.encode_deleted, store.email_hashes
+    )
+    bus = await bus_module.connect("memory://")
+    clock = Clock()
+    consumer = EventConsumer(poisoned, Outbox(bus, poisoned, clock), clock, gc_threshold=0)
+    await consumer.start()
+
+    def event(message_id: str, person: int) -> bytes:
+        return track(
+            "Product Viewed", user_id=f"u{person}", message_id=message_id
+        ).SerializeToString()
+
+    first = [_message(event(f"a{i}", i % 3), i) for i in range(6)]
+    first.insert(2, _message(b"\xff not an event", 99))
+    second = [_message(event(m, 1), 50 + i) for i, m in enumerate(["b0", "poison", "b1"])]
+    outcomes_first, outcomes_second = await asyncio.gather(
+        consumer.handle_many(first), consumer.handle_many(second)
+    )
+    await consumer.stop()
+    await bus.close()
+
+    assert [o is None for o in outcomes_first] == [True, True, False, True, True, True, True]
+    assert isinstance(outcomes_first[2], PoisonEvent)
+    assert outcomes_second[0] is None
+    assert outcomes_second[2] is None
+    assert isinstance(outcomes_second[1], PoisonError)
+    assert consumer.applied == 8
