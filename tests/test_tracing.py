@@ -7,7 +7,8 @@ the trace (its gRPC server span); the bus carries the context in each message's
 `traceparent` header; profile applies the event in a span continuing it and publishes
 `profiles.changed` from there; segment publishes the entry into a segment; delivery's
 journey queues a send that keeps the trace context, and the worker that sends it later
-continues the trace through profile, render and the SMTP hand-over.
+continues the trace through profile, render and the SMTP hand-over; the `Email Sent` it
+writes to delivery's outbox keeps that context, so profile applies it in the same trace.
 """
 
 from __future__ import annotations
@@ -122,10 +123,11 @@ async def test_a_trace_follows_an_event_from_track_to_the_send(
             )
         )
         await sink.wait_for(1, within=30)
-        # The worker's spans end once the provider's answer is recorded: just after.
+        # The worker's spans end once the provider's answer is recorded, and its `Email
+        # Sent` goes back to profile through delivery's outbox: just after.
         for _ in range(100):
             finished = list(spans.get_finished_spans())
-            if any(s.name == "deliver sends" for s in finished):
+            if {"deliver sends", "process events.email"} <= {s.name for s in finished}:
                 break
             await asyncio.sleep(0.1)
     finally:
@@ -176,6 +178,13 @@ async def test_a_trace_follows_an_event_from_track_to_the_send(
         "/mailwright.ingest.v1.IngestService/Track",
     ], chain
     assert set(chain[9:]) <= {"/mailwright.ingest.v1.IngestService/Track"}, chain
+    # The send's `Email Sent`, relayed from delivery's outbox, is applied by profile in
+    # the same trace, under the worker's span.
+    (applied,) = [s for s in ours if s.name == "process events.email" and _group(s) == "profile"]
+    parent = applied.parent
+    while parent is not None and by_id[parent.span_id].name != "deliver sends":
+        parent = by_id[parent.span_id].parent
+    assert parent is not None, "the Email Sent event is not under the worker's span"
 
 
 async def platform_idle(sink: SmtpSink) -> None:

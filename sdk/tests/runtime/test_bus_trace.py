@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from mailwright.runtime.bus import Bus, ConsumerOptions, Message, connect
+from mailwright.runtime.bus import Bus, ConsumerOptions, Message, Outgoing, connect
 from mailwright.testing.bus import Target, eventually
 
 
@@ -110,3 +110,36 @@ async def test_without_tracing_no_trace_header_is_added(
             await eventually(lambda: len(seen) == 1)
 
     assert dict(seen[0].headers) == {"origin": "test"}
+
+
+async def test_a_message_that_brings_its_own_trace_context_keeps_it(
+    traced_bus: Bus,
+    provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+    fast_consumer_options: ConsumerOptions,
+) -> None:
+    """A relay publishes, within a span of its own, messages written earlier by other
+    work: each message's consumer continues the trace the message names."""
+    seen: dict[bytes, int] = {}
+
+    async def handle(message: Message) -> None:
+        seen[message.value] = trace.get_current_span().get_span_context().trace_id
+
+    tracer = provider.get_tracer("test")
+    with tracer.start_as_current_span("send") as send:
+        context = send.get_span_context()
+        written = f"00-{context.trace_id:032x}-{context.span_id:016x}-01"
+    with tracer.start_as_current_span("relay") as relay:
+        await traced_bus.publish_many(
+            [
+                Outgoing("events.email", "p1", b"kept", {"traceparent": written}),
+                Outgoing("events.email", "p1", b"joins the relay"),
+            ]
+        )
+    async with traced_bus.subscribe(
+        "events.email", "profile", handle, options=fast_consumer_options
+    ):
+        await eventually(lambda: len(seen) == 2)
+    assert seen[b"kept"] == context.trace_id
+    assert seen[b"joins the relay"] == relay.get_span_context().trace_id
+    assert context.trace_id != relay.get_span_context().trace_id

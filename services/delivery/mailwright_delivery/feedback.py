@@ -214,7 +214,16 @@ class Relay:
         batch = await self.db.run(self.store.outbox_batch, self.batch_size)
         if not batch:
             return 0
-        await self.bus.publish_many([Outgoing(m.topic, m.key, m.payload) for _, m in batch])
+        # Each message keeps the trace it was written in (the bus keeps a traceparent
+        # the message brings), rather than all joining this relay's.
+        await self.bus.publish_many(
+            [
+                Outgoing(m.topic, m.key, m.payload, {"traceparent": m.trace_parent})
+                if m.trace_parent
+                else Outgoing(m.topic, m.key, m.payload)
+                for _, m in batch
+            ]
+        )
         await self.db.run(self.store.outbox_delete, [row_id for row_id, _ in batch])
         return len(batch)
 

@@ -153,6 +153,9 @@ class OutboxMessage:
     topic: str
     key: str
     payload: bytes
+    # The trace the message was made in (the worker's send, a webhook's request): the
+    # relay publishes it under that context, so its consumers continue the trace.
+    trace_parent: str = field(default_factory=current_traceparent)
 
 
 @dataclass(frozen=True)

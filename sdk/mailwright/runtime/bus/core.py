@@ -137,7 +137,13 @@ class Bus:
             entries: list[tuple[StreamRef, Record]] = [
                 (
                     (message.topic, partition_for(message.key, self.partitions)),
-                    Record(message.key, bytes(message.value), headers | context),
+                    # A message that brings its own trace context (a relay publishing
+                    # what was written earlier) keeps it.
+                    Record(
+                        message.key,
+                        bytes(message.value),
+                        headers if "traceparent" in headers else headers | context,
+                    ),
                 )
                 for message, headers in checked
             ]

@@ -65,7 +65,13 @@ def add_outbox(conn: sa.Connection, messages: Sequence[OutboxMessage], now: date
         conn.execute(
             _OUTBOX_INSERT,
             [
-                {"topic": m.topic, "key": m.key, "payload": m.payload, "created_at": now}
+                {
+                    "topic": m.topic,
+                    "key": m.key,
+                    "payload": m.payload,
+                    "created_at": now,
+                    "trace_parent": m.trace_parent,
+                }
                 for m in messages
             ],
         )

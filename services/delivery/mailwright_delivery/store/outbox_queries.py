@@ -9,7 +9,7 @@ from mailwright_delivery.store.tables import outbox
 
 # Built once: the relay runs these after every recorded outcome (see send_queries).
 _OLDEST = (
-    sa.select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.payload)
+    sa.select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.payload, outbox.c.trace_parent)
     .order_by(outbox.c.id)
     .limit(sa.bindparam("b_limit"))
 )
@@ -28,7 +28,10 @@ class OutboxQueries:
         with self.reader.begin() as conn:
             query = _OLDEST_FOR_UPDATE if conn.dialect.name == "postgresql" else _OLDEST
             rows = conn.execute(query, {"b_limit": limit}).all()
-        return [(row.id, OutboxMessage(row.topic, row.key, bytes(row.payload))) for row in rows]
+        return [
+            (row.id, OutboxMessage(row.topic, row.key, bytes(row.payload), row.trace_parent))
+            for row in rows
+        ]
 
     def outbox_delete(self, ids: list[int]) -> None:
         if ids:

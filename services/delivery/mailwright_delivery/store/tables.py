@@ -139,6 +139,8 @@ outbox = sa.Table(
     sa.Column("key", sa.String(512), nullable=False),
     sa.Column("payload", sa.LargeBinary, nullable=False),
     sa.Column("created_at", TS, nullable=False),
+    # W3C traceparent of the work that wrote the message; "" when not traced.
+    sa.Column("trace_parent", sa.String(64), nullable=False, server_default=""),
 )
 
 policies = sa.Table(
