@@ -219,8 +219,8 @@ async def _nothing_pending(bus: Bus) -> bool:
     return sum(g.pending for p in stats.topics for g in p.groups) == 0
 
 
-async def test_on_the_memory_bus_a_stop_ends_the_blocking_read_and_loses_nothing() -> None:
-    bus = await connect("memory://", namespace="interrupt-test", partitions=4)
+async def test_a_stop_ends_the_blocking_read_and_loses_nothing(bus_target: Target) -> None:
+    bus = await connect(bus_target.url, namespace=bus_target.namespace, partitions=4)
     seen: list[str] = []
 
     async def handle(message: Message) -> None:

@@ -13,7 +13,9 @@ Lease rounds and dead-letter replays run as Lua scripts so they are atomic acros
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -83,6 +85,9 @@ class RedisTransport:
         self._coordinate = self._client.register_script(COORDINATE)
         self._release = self._client.register_script(RELEASE)
         self._requeue = self._client.register_script(REQUEUE)
+        # The Redis client id of each consumer's connection while it is in a blocking
+        # read (None while it is still being asked for), for `interrupt`.
+        self._reading: dict[tuple[str, str], int | None] = {}
 
     # -- key names --------------------------------------------------------------------
 
@@ -147,9 +152,21 @@ class RedisTransport:
         block: float,
     ) -> dict[StreamRef, list[Delivery]]:
         names = {self._stream(ref): ref for ref in streams}
-        reply: Any = await self._client.xreadgroup(
-            group, consumer, dict.fromkeys(names, ">"), count=count, block=max(1, int(block * 1000))
-        )
+        key = (group, consumer)
+        self._reading[key] = None
+        try:
+            # One connection for the read, whose id `interrupt` can unblock.
+            async with self._client.client() as reader:
+                self._reading[key] = int(await reader.client_id())
+                reply: Any = await reader.xreadgroup(
+                    group,
+                    consumer,
+                    dict.fromkeys(names, ">"),
+                    count=count,
+                    block=max(1, int(block * 1000)),
+                )
+        finally:
+            self._reading.pop(key, None)
         found: dict[StreamRef, list[Delivery]] = {}
         for name, entries in reply or []:
             if entries:
@@ -159,8 +176,17 @@ class RedisTransport:
         return found
 
     async def interrupt(self, group: str, consumer: str) -> None:
-        """Nothing: cancelling XREADGROUP mid-reply could strand entries in the pending
-        list, so a stopping consumer lets its read end within `block`."""
+        """End the consumer's blocking read with CLIENT UNBLOCK, which makes XREADGROUP
+        return as if its time ran out: nothing was delivered, so nothing is stranded in
+        the pending list (cancelling the command instead could). Repeated until the read
+        is over, since the unblock may reach the server before the read does."""
+        key = (group, consumer)
+        deadline = time.monotonic() + 10.0  # the longest `block`
+        while key in self._reading and time.monotonic() < deadline:
+            client_id = self._reading[key]
+            if client_id is not None:
+                await self._client.client_unblock(client_id)
+            await asyncio.sleep(0.005)
 
     async def ack(self, group: str, done: Mapping[StreamRef, Sequence[str]]) -> None:
         batches = [(ref, ids) for ref, ids in done.items() if ids]
