@@ -8,10 +8,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mailwright.errors import FailedPrecondition
+from mailwright.runtime.db import Database
 from mailwright_delivery import lifecycle
 from mailwright_delivery.model import PRIORITY_CAMPAIGN, Category, SendState
 from mailwright_delivery.records import NewSend, OutboxMessage
 from mailwright_delivery.store import DeliveryStore
+from mailwright_delivery.store.send_queries import _claim_queries
+
+from .conftest import MIGRATIONS
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 LEASE = NOW + timedelta(seconds=30)
@@ -47,6 +51,37 @@ def test_a_claim_takes_due_sends_by_priority(store: DeliveryStore) -> None:
     claimed = store.claim_sends(NOW, "w1", LEASE, limit=1)
     assert [s.id for s in claimed] == ["s00002"]
     assert [s.id for s in store.claim_sends(NOW, "w1", LEASE, limit=10)] == ["s00001"]
+
+
+def test_a_claim_merges_lapsed_and_queued_sends_in_claim_order(store: DeliveryStore) -> None:
+    """Sends whose lease ran out and queued sends are picked apart; the claim takes the
+    best of both by priority, then due time, and leaves what is not due yet."""
+    store.insert_send(send(1, priority=50, due_at=NOW - timedelta(minutes=5)), NOW)
+    store.insert_send(send(2, priority=50, due_at=NOW - timedelta(minutes=9)), NOW)
+    (lapsing,) = store.claim_sends(NOW, "dead", LEASE, limit=1)  # s00002, then it dies
+    store.insert_send(send(3, priority=50, due_at=NOW - timedelta(minutes=7)), NOW)
+    store.insert_send(send(4, priority=10, due_at=NOW - timedelta(hours=1)), NOW)
+    store.insert_send(send(5, priority=90, due_at=LEASE + timedelta(minutes=1)), NOW)
+    later = LEASE + timedelta(seconds=1)
+    claimed = store.claim_sends(later, "w2", later + timedelta(seconds=30), limit=3)
+    assert lapsing.id == "s00002"
+    assert {s.id for s in claimed} == {"s00002", "s00003", "s00001"}
+    rest = store.claim_sends(later, "w2", later + timedelta(seconds=30), limit=3)
+    assert [s.id for s in rest] == ["s00004"]
+
+
+def test_a_claim_reads_queued_sends_in_index_order_on_sqlite(sqlite_url: str) -> None:
+    """The plan, not the time: SQLite walks ix_delivery_sends_claim rather than sorting
+    every due send (EXPLAIN QUERY PLAN of the claim's query for queued sends)."""
+    db = Database(sqlite_url, service="delivery", migrations=MIGRATIONS)
+    db.migrate()
+    with db.engine.connect() as conn:
+        queued, _ = _claim_queries(conn, NOW, ())
+        compiled = queued.limit(100).compile(conn, compile_kwargs={"literal_binds": True})
+        plan = " ".join(row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}"))
+    db.close()
+    assert "ix_delivery_sends_claim" in plan
+    assert "TEMP B-TREE" not in plan
 
 
 def test_concurrent_claims_never_share_a_send(store: DeliveryStore) -> None:

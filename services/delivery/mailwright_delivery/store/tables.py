@@ -99,6 +99,9 @@ sends = sa.Table(
     sa.Index("ix_delivery_sends_provider_message", "workspace", "provider_message_id"),
     sa.Index("ix_delivery_sends_enrolment", "enrolment_id", "state"),
 )
+# A claim's order within a state (highest priority, then earliest due): a claim reads
+# the first due rows of the index instead of sorting every queued send.
+sa.Index("ix_delivery_sends_claim", sends.c.state, sends.c.priority.desc(), sends.c.due_at)
 
 suppressions = sa.Table(
     "delivery_suppressions",
