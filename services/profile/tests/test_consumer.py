@@ -4,8 +4,11 @@ applied fails alone, and everything else in the batch is stored."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+
+import pytest
 
 from mailwright.runtime import bus as bus_module
 from mailwright.runtime.bus import Message
@@ -36,9 +39,16 @@ class PoisonedStore(ProfileStore):
         return super().apply_batch(events, now, published)
 
 
-async def test_a_failed_batch_is_split_until_the_poisoned_event_fails_alone(
-    store: ProfileStore,
-) -> None:
+@dataclass
+class Harness:
+    """A started consumer on a store that cannot apply the event `poison`."""
+
+    store: PoisonedStore
+    consumer: EventConsumer
+
+
+@pytest.fixture
+async def harness(store: ProfileStore) -> AsyncIterator[Harness]:
     poisoned = PoisonedStore(
         store.db, store.encode_changed, store.encode_deleted, store.email_hashes
     )
@@ -46,6 +56,15 @@ async def test_a_failed_batch_is_split_until_the_poisoned_event_fails_alone(
     clock = Clock()
     consumer = EventConsumer(poisoned, Outbox(bus, poisoned, clock), clock, gc_threshold=0)
     await consumer.start()
+    yield Harness(poisoned, consumer)
+    await consumer.stop()
+    await bus.close()
+
+
+async def test_a_failed_batch_is_split_until_the_poisoned_event_fails_alone(
+    harness: Harness,
+) -> None:
+    poisoned, consumer = harness.store, harness.consumer
     ids = [f"e{i}" for i in range(31)]
     ids.insert(20, "poison")
     events = [
@@ -53,8 +72,6 @@ async def test_a_failed_batch_is_split_until_the_poisoned_event_fails_alone(
         for i, m in enumerate(ids)
     ]
     outcomes = await asyncio.gather(*(consumer.submit(e) for e in events), return_exceptions=True)
-    await consumer.stop()
-    await bus.close()
 
     failed = [m for m, o in zip(ids, outcomes, strict=True) if o is not None]
     assert failed == ["poison"]
@@ -74,17 +91,11 @@ def _message(value: bytes, index: int) -> Message:
 
 
 async def test_the_batch_handler_gives_each_message_its_own_outcome_in_order(
-    store: ProfileStore,
+    harness: Harness,
 ) -> None:
     """Two handler calls share the writer: the undecodable message and the poisoned event
     fail, each alone and in its own call; every other event is stored."""
-    poisoned = PoisonedStore(
-        store.db, store.encode_changed, store.encode_deleted, store.email_hashes
-    )
-    bus = await bus_module.connect("memory://")
-    clock = Clock()
-    consumer = EventConsumer(poisoned, Outbox(bus, poisoned, clock), clock, gc_threshold=0)
-    await consumer.start()
+    consumer = harness.consumer
 
     def event(message_id: str, person: int) -> bytes:
         return track(
@@ -97,8 +108,6 @@ async def test_the_batch_handler_gives_each_message_its_own_outcome_in_order(
     outcomes_first, outcomes_second = await asyncio.gather(
         consumer.handle_many(first), consumer.handle_many(second)
     )
-    await consumer.stop()
-    await bus.close()
 
     assert [o is None for o in outcomes_first] == [True, True, False, True, True, True, True]
     assert isinstance(outcomes_first[2], PoisonEvent)
