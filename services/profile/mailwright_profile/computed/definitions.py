@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -36,7 +37,24 @@ def _top(counts: Mapping[str, int]) -> dict[str, int]:
     return dict(ranked)
 
 
+# `sortable_time`'s text, which the aggregates hold: its microseconds drop when zero.
+# (Hour 24 is left to `parse_timestamp`: some Python versions read it as the next day.)
+_SORTABLE = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-9]{2}:[0-9]{2}\.[0-9]{6}Z"
+)
+
+
 def _time(text: str | None) -> str | None:
+    """A time of the aggregates as RFC 3339 (`timestamp_text`), None when it is none.
+
+    The text of `sortable_time` (all the aggregates hold) is already that, but for zero
+    microseconds: checked and trimmed without making a datetime and its text again."""
+    if text is not None and _SORTABLE.fullmatch(text):
+        try:
+            datetime.fromisoformat(text[:26])  # a real date and time (not 2025-02-30)
+        except ValueError:
+            return None
+        return text[:19] + "Z" if text.endswith(".000000Z") else text
     moment = parse_timestamp(text)
     return None if moment is None else timestamp_text(moment)
 
