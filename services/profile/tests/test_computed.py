@@ -26,7 +26,14 @@ from mailwright_profile.computed.aggregates import (
     Aggregates,
 )
 from mailwright_profile.computed.definitions import _time
-from mailwright_profile.computed.model import ACTIVE_DAYS, AT_RISK_DAYS, RECENCY_DAYS, WINDOWS
+from mailwright_profile.computed.definitions import _top as top_entries
+from mailwright_profile.computed.model import (
+    ACTIVE_DAYS,
+    AT_RISK_DAYS,
+    RECENCY_DAYS,
+    TOP_ENTRIES,
+    WINDOWS,
+)
 from mailwright_profile.computed.registry import REGISTRY, evaluate_all, next_change
 from mailwright_profile.normalizers import parse_timestamp, timestamp_text
 from mailwright_profile.traits import sortable_time
@@ -352,3 +359,14 @@ def test_time_traits_of_odd_texts() -> None:
         "2025-01-01 10:00:00.000001Z",
     ):
         assert _time(text) == _time_by_parsing(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    counts=st.dictionaries(
+        st.text(alphabet="abcAB é", max_size=3), st.integers(0, 4), max_size=TOP_ENTRIES + 6
+    )
+)
+def test_top_entries_rank_by_count_then_key(counts: dict[str, int]) -> None:
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:TOP_ENTRIES]
+    assert list(top_entries(counts).items()) == ranked  # the same entries, same order

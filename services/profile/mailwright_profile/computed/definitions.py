@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from operator import itemgetter
 from typing import Any
 
 from mailwright_profile.computed.aggregates import (
@@ -33,8 +34,12 @@ _CENT = Decimal("0.01")
 
 
 def _top(counts: Mapping[str, int]) -> dict[str, int]:
-    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:TOP_ENTRIES]
-    return dict(ranked)
+    """The `TOP_ENTRIES` largest counts, largest first, then by key: sorted by key, then
+    (stably) by count, two sorts in C rather than one calling a key function per item."""
+    if len(counts) < 2:
+        return dict(counts)
+    ranked = sorted(sorted(counts.items()), key=itemgetter(1), reverse=True)
+    return dict(ranked[:TOP_ENTRIES])
 
 
 # `sortable_time`'s text, which the aggregates hold: its microseconds drop when zero.
