@@ -29,7 +29,7 @@ from mailwright_profile.identity import (
     LinkPlan,
     MergePolicy,
     plan_links,
-    strength,
+    strongest,
 )
 from mailwright_profile.profile_state import Change, ProfileState
 from mailwright_profile.store import rows as r
@@ -443,7 +443,7 @@ class BatchApply:
         return target, home, plan.links
 
     def _held_by_one(
-        self, workspace: str, identities: Sequence[Identity]
+        self, workspace: str, identities: tuple[Identity, ...]
     ) -> tuple[str, str] | None:
         """(target, home) of an event whose identities one live profile holds already
         (most events: a known person again), as `plan_links` would plan it — that
@@ -463,17 +463,17 @@ class BatchApply:
                 return None
         if target is None:
             return None
-        strongest = identities[0] if len(identities) == 1 else min(identities, key=strength)
-        return target, owners[(workspace, strongest)][1]
+        first = identities[0] if len(identities) == 1 else strongest(identities)
+        return target, owners[(workspace, first)][1]
 
-    def _resolved_identities(self, event: IncomingEvent, view: _View) -> Sequence[Identity]:
+    def _resolved_identities(self, event: IncomingEvent, view: _View) -> tuple[Identity, ...]:
         """The event's identities; an alias's previous id is a user id when one is known."""
-        identities: Sequence[Identity] = event.identities
+        identities = event.identities
         if event.type == event_pb2.EVENT_TYPE_ALIAS and event.previous_id:
             as_user = Identity("user_id", event.previous_id.strip())
             as_anonymous = Identity("anonymous_id", event.previous_id.strip())
             if view.owner(as_user) is not None and view.owner(as_anonymous) is None:
-                identities = [as_user if i == as_anonymous else i for i in identities]
+                identities = tuple(as_user if i == as_anonymous else i for i in identities)
         return identities
 
     def _erased(self, workspace: str, message_id: str) -> bool:
