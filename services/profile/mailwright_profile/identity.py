@@ -14,6 +14,7 @@ and the identities it links. It is pure: the store answers its questions through
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ __all__ = [
     "normalize_identity",
     "plan_links",
     "strength",
+    "strongest",
 ]
 
 BUILTIN_TYPES = ("user_id", "email", "phone", "device_id", "anonymous_id")
@@ -101,6 +103,13 @@ def strength(identity: Identity) -> tuple[int, str, str]:
     """Sort key: user id first, then email, phone, connector ids, device, anonymous id."""
     rank = _STRENGTH.get(identity.type, _CONNECTOR_STRENGTH)
     return (rank, identity.type, identity.value)
+
+
+@functools.lru_cache(maxsize=65_536)
+def strongest(identities: tuple[Identity, ...]) -> Identity:
+    """The strongest of some identities (the first in `strength` order), remembered: a
+    person's events carry the same identities again and again."""
+    return min(identities, key=strength)
 
 
 @dataclass(frozen=True)

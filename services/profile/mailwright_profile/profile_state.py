@@ -105,15 +105,19 @@ class ProfileState:
                 change.touch("consent")
         self.aggregates.add(event.activity, stamp)
         change.aggregates = True
-        change.touch(*facets_of(event.activity))
+        if change.facets is not None:
+            change.facets.update(facets_of(event.activity))
         self.seen(event.timestamp)
         change.events.append(event)
 
     def seen(self, moment: datetime | None) -> None:
         if moment is None:
             return
-        self.first_seen = moment if self.first_seen is None else min(self.first_seen, moment)
-        self.last_seen = moment if self.last_seen is None else max(self.last_seen, moment)
+        # (comparisons rather than min and max: this runs for every event)
+        if self.first_seen is None or moment < self.first_seen:
+            self.first_seen = moment
+        if self.last_seen is None or moment > self.last_seen:
+            self.last_seen = moment
 
     def absorb(self, other: ProfileState, policy: MergePolicy, change: Change) -> None:
         """Take in everything another profile holds (a merge)."""
@@ -178,13 +182,21 @@ _FACETS_OF_KIND = {
 }
 
 
+_FACETS: dict[tuple[str, bool, bool], tuple[str, ...]] = {}  # by `facets_of`'s key
+
+
 def facets_of(activity: Activity) -> tuple[str, ...]:
-    """The parts of the aggregates an activity changes."""
-    found = ("seen", *_FACETS_OF_KIND.get(activity.kind, ()))
-    if activity.timezone or activity.locale:
-        found += ("context",)
-    if activity.identified:
-        found += ("identified",)
+    """The parts of the aggregates an activity changes (a handful of answers, each
+    worked out once: this runs for every event)."""
+    key = (activity.kind, bool(activity.timezone or activity.locale), activity.identified)
+    found = _FACETS.get(key)
+    if found is None:
+        found = ("seen", *_FACETS_OF_KIND.get(activity.kind, ()))
+        if key[1]:
+            found += ("context",)
+        if key[2]:
+            found += ("identified",)
+        _FACETS[key] = found
     return found
 
 

@@ -40,10 +40,22 @@ _KEY = re.compile(r"^[^\x00-\x1f]{1,128}$")
 
 
 def sortable_time(moment: datetime) -> str:
-    """UTC time as fixed-width text (always microseconds), so text order is time order."""
+    """UTC time as fixed-width text (always microseconds), so text order is time order.
+
+    The text of `isoformat(timespec="microseconds")` without the offset, plus "Z"; made by
+    `%` formatting of the fields, which takes half the time of `isoformat` on an aware
+    datetime (it is made for every event)."""
     if moment.tzinfo is not UTC:  # events' times are UTC already: no conversion
         moment = moment.astimezone(UTC)
-    return moment.isoformat(timespec="microseconds")[:26] + "Z"
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (  # noqa: UP031 (format is slower)
+        moment.year,
+        moment.month,
+        moment.day,
+        moment.hour,
+        moment.minute,
+        moment.second,
+        moment.microsecond,
+    )
 
 
 def canonical(value: Any) -> str:

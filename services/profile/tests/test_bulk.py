@@ -6,10 +6,13 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy.dialects import sqlite
 
 from mailwright_profile.store import ProfileStore
 from mailwright_profile.store import tables as t
-from mailwright_profile.store.bulk import BulkInsert, BulkUpdate, delete_keys
+from mailwright_profile.store.bulk import BulkInsert, BulkUpdate, _sqlite_datetime, delete_keys
 
 NOW = datetime(2025, 6, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -110,3 +113,17 @@ def test_delete_keys(store: ProfileStore) -> None:
             sa.select(t.profiles.c.profile_id).where(t.profiles.c.profile_id.like("c%"))
         ).scalars()
         assert list(left) == ["c1"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    moment=st.datetimes(
+        min_value=datetime(1, 1, 1),
+        timezones=st.one_of(st.none(), st.just(UTC), st.just(timezone(timedelta(hours=2)))),
+    )
+)
+def test_sqlite_datetime_text_is_sqlalchemys(moment: datetime) -> None:
+    dialect = sqlite.dialect()
+    processor = t.events.c.occurred_at.type.dialect_impl(dialect).bind_processor(dialect)
+    assert processor is not None
+    assert _sqlite_datetime(moment) == processor(moment)

@@ -25,9 +25,18 @@ from mailwright_profile.computed.aggregates import (
     Activity,
     Aggregates,
 )
-from mailwright_profile.computed.model import ACTIVE_DAYS, AT_RISK_DAYS, RECENCY_DAYS, WINDOWS
+from mailwright_profile.computed.definitions import _time
+from mailwright_profile.computed.definitions import _top as top_entries
+from mailwright_profile.computed.model import (
+    ACTIVE_DAYS,
+    AT_RISK_DAYS,
+    RECENCY_DAYS,
+    TOP_ENTRIES,
+    WINDOWS,
+)
 from mailwright_profile.computed.registry import REGISTRY, evaluate_all, next_change
-from mailwright_profile.normalizers import timestamp_text
+from mailwright_profile.normalizers import parse_timestamp, timestamp_text
+from mailwright_profile.traits import sortable_time
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 KINDS = (PAGE, PRODUCT_VIEW, CART_ADD, ORDER, EMAIL_SENT, EMAIL_OPEN, EMAIL_CLICK, OTHER)
@@ -316,3 +325,48 @@ def test_every_computed_trait_is_defined_once_with_a_type_and_meaning() -> None:
     for trait in REGISTRY:
         assert trait.type in ("number", "string", "timestamp", "object", "boolean", "list")
         assert trait.description.endswith(".") or trait.description.endswith(")")
+
+
+def _time_by_parsing(text: str | None) -> str | None:
+    """What the time traits show, the long way: parse, then format."""
+    moment = parse_timestamp(text)
+    return None if moment is None else timestamp_text(moment)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    moment=st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
+    whole=st.booleans(),
+    edit=st.tuples(st.integers(0, 26), st.sampled_from("0123456789:-TZ .24x")),
+    edited=st.booleans(),
+)
+def test_time_traits_show_the_stamp_as_parsing_and_formatting_it_would(
+    moment: datetime, whole: bool, edit: tuple[int, str], edited: bool
+) -> None:
+    stamp = sortable_time(moment.replace(microsecond=0) if whole else moment)
+    if edited:  # a text that is not quite a stamp: an impossible date, hour 24, …
+        stamp = stamp[: edit[0]] + edit[1] + stamp[edit[0] + 1 :]
+    assert _time(stamp) == _time_by_parsing(stamp)
+
+
+def test_time_traits_of_odd_texts() -> None:
+    for text in (
+        None,
+        "",
+        "2025-02-30T10:00:00.000000Z",
+        "2025-01-01T24:00:00.000000Z",
+        "2025-01-01T10:00:00Z",
+        "2025-01-01 10:00:00.000001Z",
+    ):
+        assert _time(text) == _time_by_parsing(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    counts=st.dictionaries(
+        st.text(alphabet="abcAB é", max_size=3), st.integers(0, 4), max_size=TOP_ENTRIES + 6
+    )
+)
+def test_top_entries_rank_by_count_then_key(counts: dict[str, int]) -> None:
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:TOP_ENTRIES]
+    assert list(top_entries(counts).items()) == ranked  # the same entries, same order

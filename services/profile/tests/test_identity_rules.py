@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mailwright_profile.identity import (
     DEFAULT_POLICY,
@@ -13,6 +15,8 @@ from mailwright_profile.identity import (
     MergePolicy,
     normalize_identity,
     plan_links,
+    strength,
+    strongest,
 )
 
 USER = "user_id"
@@ -132,3 +136,20 @@ def test_unknown_identity_types_are_refused(kind: str) -> None:
     with pytest.raises(IdentityError) as error:
         normalize_identity(kind, "v")
     assert error.value.field == "type"
+
+
+@given(
+    st.lists(
+        st.builds(
+            Identity,
+            st.sampled_from(["user_id", "email", "phone", "device_id", "anonymous_id", "a:b"]),
+            st.sampled_from(["x", "y"]),
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_strongest_is_the_first_in_strength_order(identities: list[Identity]) -> None:
+    held = tuple(identities)
+    assert strongest(held) == min(held, key=strength)
+    assert strongest(held) == strongest(tuple(identities))  # remembered: the same answer

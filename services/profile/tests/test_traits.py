@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailwright_profile.identity import MergePolicy
-from mailwright_profile.traits import TraitBook, TraitWrite
+from mailwright_profile.traits import TraitBook, TraitWrite, sortable_time
 
 BASE = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -85,3 +85,16 @@ def test_a_listed_source_is_not_overwritten_by_an_unlisted_one() -> None:
     assert book.values["first_name"] == "Robert"
     book.write(TraitWrite("first_name", "Rob", BASE + timedelta(days=4), "salesforce"), policy)
     assert book.values["first_name"] == "Rob"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    moment=st.datetimes(
+        min_value=datetime(1, 1, 2),
+        max_value=datetime(9999, 12, 30),
+        timezones=st.sampled_from([UTC, timezone(timedelta(hours=-5, minutes=-30))]),
+    )
+)
+def test_sortable_time_is_utc_isoformat_with_microseconds(moment: datetime) -> None:
+    expected = moment.astimezone(UTC).isoformat(timespec="microseconds")[:26] + "Z"
+    assert sortable_time(moment) == expected

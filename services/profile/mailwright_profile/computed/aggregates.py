@@ -53,6 +53,8 @@ EMAIL_SENT = "email_sent"
 EMAIL_OPEN = "email_open"
 EMAIL_CLICK = "email_click"
 OTHER = "other"
+_DAILY = frozenset((PAGE, PRODUCT_VIEW, CART_ADD, ORDER))  # counted in the daily buckets
+_EMAIL = frozenset((EMAIL_SENT, EMAIL_OPEN, EMAIL_CLICK))
 
 
 def day_of(moment: datetime) -> str:
@@ -140,49 +142,68 @@ class Aggregates:
         has it already."""
         if stamp is None:
             stamp = sortable_time(activity.time)
-        self.first = stamp if self.first is None else min(self.first, stamp)
-        self.last = stamp if self.last is None else max(self.last, stamp)
-        self.identified = self.identified or activity.identified
+        # (comparisons rather than min and max: this runs for every event)
+        if self.first is None or stamp < self.first:
+            self.first = stamp
+        if self.last is None or stamp > self.last:
+            self.last = stamp
+        if activity.identified:
+            self.identified = True
         if activity.timezone:
             self.timezone = _latest(self.timezone, stamp, activity.timezone)
         if activity.locale:
             self.locale = _latest(self.locale, stamp, activity.locale)
         kind = activity.kind
-        if kind in (PAGE, PRODUCT_VIEW, CART_ADD, ORDER):
+        if kind in _DAILY:
             self._count_day(activity, stamp[:10])
-        if kind == ORDER:
-            self._order(activity, stamp)
-        elif kind in (EMAIL_SENT, EMAIL_OPEN, EMAIL_CLICK):
+            if kind == ORDER:
+                self._order(activity, stamp)
+        elif kind in _EMAIL:
             self._email(activity, stamp)
 
     def _count_day(self, activity: Activity, day: str) -> None:
-        bucket: dict[str, Any] = {}
-        if activity.kind == PAGE:
-            bucket["pv"] = 1
-            if activity.category:
-                bucket["pc"] = {activity.category: 1}
-        elif activity.kind == PRODUCT_VIEW:
-            bucket["v"] = 1
-            if activity.product:
-                bucket["vp"] = {activity.product: 1}
-            if activity.category:
-                bucket["vc"] = {activity.category: 1}
-        elif activity.kind == CART_ADD:
-            bucket["a"] = 1
-        else:
-            bucket["o"] = 1
-        self._merge_day(day, bucket)
-
-    def _merge_day(self, day: str, bucket: Mapping[str, Any]) -> None:
-        newest = day if self.newest_day is None else max(self.newest_day, day)
-        floor = _floor(newest)
-        if day <= floor:
+        """`_merge_day` of the one-activity bucket, written out (it runs for most
+        events): the same counters, added in the same order."""
+        held = self._day(day)
+        if held is None:
             return
-        if newest != self.newest_day:
-            self.newest_day = newest
+        kind, category = activity.kind, activity.category
+        if kind == PAGE:
+            held["pv"] = held.get("pv", 0) + 1
+            if category:
+                _bounded_add(held.setdefault("pc", {}), category, 1, MAX_CATEGORIES_PER_DAY)
+        elif kind == PRODUCT_VIEW:
+            held["v"] = held.get("v", 0) + 1
+            if activity.product:
+                products = held.setdefault("vp", {})
+                _bounded_add(products, activity.product, 1, MAX_PRODUCTS_PER_DAY)
+            if category:
+                _bounded_add(held.setdefault("vc", {}), category, 1, MAX_CATEGORIES_PER_DAY)
+        elif kind == CART_ADD:
+            held["a"] = held.get("a", 0) + 1
+        else:
+            held["o"] = held.get("o", 0) + 1
+
+    def _day(self, day: str) -> dict[str, Any] | None:
+        """The bucket of `day`, made if need be; None when the day is too old to keep. A
+        day newer than the newest moves the horizon: the days it leaves are dropped."""
+        newest = self.newest_day
+        if newest is None or day > newest:
+            self.newest_day = day
+            floor = _floor(day)
             for old in [d for d in self.days if d <= floor]:
                 del self.days[old]
-        held = self.days.setdefault(day, {})
+        elif day <= _floor(newest):
+            return None
+        held = self.days.get(day)
+        if held is None:
+            held = self.days[day] = {}
+        return held
+
+    def _merge_day(self, day: str, bucket: Mapping[str, Any]) -> None:
+        held = self._day(day)
+        if held is None:
+            return
         for name, value in bucket.items():
             if isinstance(value, dict):
                 limit = MAX_PRODUCTS_PER_DAY if name == "vp" else MAX_CATEGORIES_PER_DAY

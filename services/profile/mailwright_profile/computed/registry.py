@@ -14,8 +14,10 @@ mailwright_profile.computed.docs`); predictive scorers add theirs through
 
 from __future__ import annotations
 
+import bisect
+import functools
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from mailwright_profile.computed.aggregates import (
@@ -154,18 +156,17 @@ def evaluate_reading(
 def next_change(aggregates: Aggregates, now: datetime) -> datetime | None:
     """The first moment after `now` at which a WINDOWS trait changes with time alone:
     a day leaving a window, or the latest order crossing a recency or lifecycle bound."""
-    today = now.astimezone(UTC).date()
-    candidates: list[date] = []
-    for days in WINDOWS:
-        # A day leaves this window on day + `days`, still to come for the days after
-        # today - `days`; the earliest of those leaves first (ISO days sort as text).
-        cutoff = (today - timedelta(days=days)).isoformat()
-        first = min((d for d in aggregates.days if d > cutoff), default=None)
-        if first is not None:
-            candidates.append(date.fromisoformat(first) + timedelta(days=days))
+    moments: list[datetime] = []
+    if aggregates.days:
+        # A day leaves a window of `days` on day + `days`, still to come for the days
+        # after today - `days`; the earliest of those leaves first (ISO days sort as
+        # text). Every such day is after today, so its midnight is after `now`.
+        held = sorted(aggregates.days)
+        for days, cutoff in _window_cutoffs(now.astimezone(UTC).date()):
+            index = bisect.bisect_right(held, cutoff)
+            if index < len(held):
+                moments.append(_leaves_window(held[index], days))
     last_order = parse_timestamp(aggregates.last_order)
-    # Every candidate day is after today, so its midnight is after `now`.
-    moments = [datetime.combine(d, datetime.min.time(), UTC) for d in candidates]
     if last_order is not None:
         for days in (*RECENCY_DAYS, ACTIVE_DAYS, AT_RISK_DAYS):
             moment = last_order + timedelta(days=days + 1)
@@ -173,3 +174,16 @@ def next_change(aggregates: Aggregates, now: datetime) -> datetime | None:
                 moments.append(moment)
     future = [m for m in moments if m > now]
     return min(future) if future else None
+
+
+@functools.lru_cache(maxsize=8)
+def _window_cutoffs(today: date) -> tuple[tuple[int, str], ...]:
+    """(days, the last ISO day already out of the window) of each of WINDOWS, for a
+    reading on `today` (the same for every profile that day)."""
+    return tuple((days, (today - timedelta(days=days)).isoformat()) for days in WINDOWS)
+
+
+@functools.lru_cache(maxsize=4096)
+def _leaves_window(day: str, days: int) -> datetime:
+    """The midnight (UTC) at which `day` leaves a window of `days` days."""
+    return datetime.combine(date.fromisoformat(day) + timedelta(days=days), time.min, UTC)

@@ -29,7 +29,7 @@ from mailwright_profile.identity import (
     LinkPlan,
     MergePolicy,
     plan_links,
-    strength,
+    strongest,
 )
 from mailwright_profile.profile_state import Change, ProfileState
 from mailwright_profile.store import rows as r
@@ -355,61 +355,20 @@ class BatchApply:
         """Apply one prepared event; the profile it now belongs to (None: dropped)."""
         ws = event.workspace
         policy = self.policy(ws)
-        hinted = self.hints.get((ws, event.profile_hint)) if event.profile_hint else None
-        if hinted == "":
-            self.result.dropped += 1
-            log.info("event %s addressed to an erased profile; dropped", event.message_id)
+        routed = self._route(event, ws, policy)
+        if routed is None:
             return None
-        view = _View(self, ws, policy)
-        if hinted is not None:
-            plan = LinkPlan(target=self.root(ws, hinted), home=event.profile_hint)
-            plan.links = [i for i in event.identities if view.owner(i) is None]
-        else:
-            identities = self._resolved_identities(event, view)
-            if not identities:
-                self.result.dropped += 1
-                log.info("event %s carries no identity; dropped", event.message_id)
-                return None
-            plan = self._held_by_one(ws, identities) or plan_links(identities, view, policy)
-            if plan.target is None and self._erased(ws, event.message_id):
-                self.result.dropped += 1
-                return None
-        target = plan.target or self._new_profile(ws)
-        home = plan.home or target
-        if plan.merges:
-            reason = _MERGE_REASONS.get(int(event.type), MergeReason.SHARED_IDENTITY)
-        for merge in plan.merges:
-            target = self.merge(
-                ws,
-                merge.kept,
-                merge.absorbed,
-                MergeDetails(
-                    reason, merge.shared, (), 1.0, event.message_id, f"event:{event.source}"
-                ),
-            )
-        links = plan.links
-        for refusal in plan.refusals:
-            self.refusal_rows.append(
-                {
-                    "workspace": ws,
-                    "refusal_id": str(uuid.uuid4()),
-                    "profile_id": refusal.profile,
-                    "other_id": refusal.other or target,
-                    "identity_type": refusal.identity_type,
-                    "reason": refusal.reason,
-                    "message_id": event.message_id,
-                    "created_at": self.now,
-                }
-            )
+        target, home, links = routed
         state = self.state(ws, target)
         change = self.change(ws, target)
         for identity in links:
             self._link(ws, identity, target, home, event, policy)
             change.identities.append(identity)
         state.apply(event, policy, change)
-        for key, held_source, new_source in change.conflicts:
-            self.conflicts.append((ws, target, key, held_source, new_source))
-        change.conflicts.clear()
+        if change.conflicts:
+            for key, held_source, new_source in change.conflicts:
+                self.conflicts.append((ws, target, key, held_source, new_source))
+            change.conflicts.clear()
         self.event_rows.append(
             (
                 ws,
@@ -427,34 +386,94 @@ class BatchApply:
         self.result.profiles[event.message_id] = target
         return target
 
-    def _held_by_one(self, workspace: str, identities: Sequence[Identity]) -> LinkPlan | None:
-        """The plan of an event whose identities one live profile holds already (most
-        events: a known person again), as `plan_links` would make it — that profile, the
-        home of the strongest identity, nothing to link, merge or refuse; None otherwise."""
+    def _route(
+        self, event: IncomingEvent, ws: str, policy: MergePolicy
+    ) -> tuple[str, str, Sequence[Identity]] | None:
+        """Where an event goes: (the profile it belongs to, the home of the identity that
+        routed it, the identities to link), the merges and refusals on the way made;
+        None when it is dropped."""
+        hinted = self.hints.get((ws, event.profile_hint)) if event.profile_hint else None
+        if hinted == "":
+            self.result.dropped += 1
+            log.info("event %s addressed to an erased profile; dropped", event.message_id)
+            return None
+        view = _View(self, ws, policy)
+        if hinted is not None:
+            plan = LinkPlan(target=self.root(ws, hinted), home=event.profile_hint)
+            plan.links = [i for i in event.identities if view.owner(i) is None]
+        else:
+            identities = self._resolved_identities(event, view)
+            if not identities:
+                self.result.dropped += 1
+                log.info("event %s carries no identity; dropped", event.message_id)
+                return None
+            held = self._held_by_one(ws, identities)
+            if held is not None:  # most events: nothing to link, merge or refuse
+                return held[0], held[1] or held[0], ()
+            plan = plan_links(identities, view, policy)
+            if plan.target is None and self._erased(ws, event.message_id):
+                self.result.dropped += 1
+                return None
+        target = plan.target or self._new_profile(ws)
+        home = plan.home or target
+        if plan.merges:
+            reason = _MERGE_REASONS.get(int(event.type), MergeReason.SHARED_IDENTITY)
+        for merge in plan.merges:
+            target = self.merge(
+                ws,
+                merge.kept,
+                merge.absorbed,
+                MergeDetails(
+                    reason, merge.shared, (), 1.0, event.message_id, f"event:{event.source}"
+                ),
+            )
+        for refusal in plan.refusals:
+            self.refusal_rows.append(
+                {
+                    "workspace": ws,
+                    "refusal_id": str(uuid.uuid4()),
+                    "profile_id": refusal.profile,
+                    "other_id": refusal.other or target,
+                    "identity_type": refusal.identity_type,
+                    "reason": refusal.reason,
+                    "message_id": event.message_id,
+                    "created_at": self.now,
+                }
+            )
+        return target, home, plan.links
+
+    def _held_by_one(
+        self, workspace: str, identities: tuple[Identity, ...]
+    ) -> tuple[str, str] | None:
+        """(target, home) of an event whose identities one live profile holds already
+        (most events: a known person again), as `plan_links` would plan it — that
+        profile, the home of the strongest identity, nothing to link, merge or refuse;
+        None otherwise."""
         owners = self.owners
+        absorbed = self.absorbed  # (none in most batches: then every owner is a root)
         target = None
         for identity in identities:
             found = owners.get((workspace, identity))
             if found is None:
                 return None
-            root = self.root(workspace, found[0])
+            root = self.root(workspace, found[0]) if absorbed else found[0]
             if target is None:
                 target = root
             elif root != target:
                 return None
         if target is None:
             return None
-        strongest = identities[0] if len(identities) == 1 else min(identities, key=strength)
-        return LinkPlan(target=target, home=owners[(workspace, strongest)][1])
+        first = identities[0] if len(identities) == 1 else strongest(identities)
+        return target, owners[(workspace, first)][1]
 
-    def _resolved_identities(self, event: IncomingEvent, view: _View) -> Sequence[Identity]:
+    def _resolved_identities(self, event: IncomingEvent, view: _View) -> tuple[Identity, ...]:
         """The event's identities; an alias's previous id is a user id when one is known."""
-        identities: Sequence[Identity] = event.identities
+        identities = event.identities
         if event.type == event_pb2.EVENT_TYPE_ALIAS and event.previous_id:
             as_user = Identity("user_id", event.previous_id.strip())
             as_anonymous = Identity("anonymous_id", event.previous_id.strip())
             if view.owner(as_user) is not None and view.owner(as_anonymous) is None:
-                identities = [as_user if i == as_anonymous else i for i in identities]
+                identities = tuple(as_user if i == as_anonymous else i for i in identities)
         return identities
 
     def _erased(self, workspace: str, message_id: str) -> bool:

@@ -56,8 +56,17 @@ def _processors(
 
 def _sqlite_datetime(value: datetime) -> str:
     """SQLAlchemy's SQLite text of a datetime ("2025-06-01 12:00:00.000000": its own
-    fields, whatever its zone), made by `isoformat` in C rather than by a format string."""
-    return value.isoformat(" ", "microseconds")[:26]
+    fields, whatever its zone), by `%` formatting of a tuple of them (SQLAlchemy formats
+    a dictionary of them; `isoformat` of an aware datetime takes twice as long)."""
+    return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # noqa: UP031 (format is slower)
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond,
+    )
 
 
 def _array_type(table: sa.Table, name: str, dialect: sa.Dialect) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -52,8 +53,11 @@ def keyed_selects(
     PostgreSQL gets one statement joined to `unnest` of one array parameter per column:
     an `IN` list of separate parameters is compared element by element against every
     row the planner visits, which on a freshly filled table (statistics not gathered
-    yet) is the whole workspace — quadratic work for a batch. SQLite gets `IN` lists of
-    up to `CHUNK` keys.
+    yet) is the whole workspace — quadratic work for a batch. SQLite gets, for text
+    keys, one `IN` of `json_each` of a JSON array parameter (one statement whatever the
+    number of keys, the same for SQLAlchemy's statement cache, no parameter per key to
+    render and process: a batch's lookups take less than half the time); for other keys
+    `IN` lists of up to `SQLITE_KEYS` keys.
     """
     wanted = sorted(set(keys))
     if not wanted:
@@ -85,8 +89,18 @@ def keyed_selects(
         groups.setdefault(key[:-1], []).append(key[-1])
     for prefix, lasts in groups.items():
         fixed = [column == value for column, value in zip(columns, prefix, strict=False)]
+        if all(type(value) is str for value in lasts):
+            yield query.where(*fixed, columns[-1].in_(_json_values(lasts)))
+            continue
         for chunk in chunks(lasts, SQLITE_KEYS):
             yield query.where(*fixed, columns[-1].in_(chunk))
+
+
+def _json_values(values: list[str]) -> sa.Select[Any]:
+    """`SELECT value FROM json_each(:keyed_values)` of the values as a JSON array (SQLite
+    matches them as it matches an `IN` list: through the column's index, in key order)."""
+    array = sa.bindparam("keyed_values", json.dumps(values), type_=sa.String)
+    return sa.select(sa.literal_column("value")).select_from(sa.func.json_each(array))
 
 
 @contextmanager
