@@ -311,8 +311,10 @@ def test_cli_trains_from_the_service_database_and_reports_with_plots(
         assert problem in result.output
     result = runner.invoke(
         mailwright_cli,
-        ["predict", "train", "--workspace", "acme", "--model", "clv", "--model", "propensity"]
-        + ["--as-of", NOW.isoformat()],
+        [
+            *("predict", "train", "--workspace", "acme"),
+            *("--model", "clv", "--model", "propensity", "--as-of", NOW.isoformat()),
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "scored" in result.output
