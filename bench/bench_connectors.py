@@ -393,7 +393,7 @@ async def files_connector(config: FilesConfig, stream: str, count: int) -> float
 
 
 def file_imports(quick: bool) -> list[Result]:
-    count = 20_000 if quick else 100_000
+    count = 10_000 if quick else 100_000
     repeats = 2 if quick else 3
     with tempfile.TemporaryDirectory() as name:
         directory = Path(name)

@@ -34,7 +34,7 @@ hand-written predicate, and the time from a change to the `entered` message.
 
 4. **Consumer throughput.** The segment service alone on an in-process platform (SQLite,
    then PostgreSQL; in-memory bus) with three segments: 5,000 `ProfileChanged` messages
-   (1,000 quick) over 1,000 people (200 quick), one event and a `country` trait each, are
+   (500 quick) over 1,000 people (100 quick), one event and a `country` trait each, are
    published at once and the time until the consumer has stored them all is taken (10,000
    before: twice the time, and both sizes' ratios move more between runs on a busy machine
    than between sizes).
@@ -853,7 +853,7 @@ def _full_size() -> tuple[int, int]:
 def run(quick: bool) -> list[Result]:
     if quick:
         sizes, incremental, latency, runs = (10_000, 100_000), (2_000, 20_000), 100, 3
-        throughput = (200, 1_000)
+        throughput = (100, 500)
     else:
         sizes, incremental, latency, runs = _full_size(), (2_000, 200_000), 1000, 3
         throughput = (1_000, 5_000)

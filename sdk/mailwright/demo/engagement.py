@@ -17,7 +17,7 @@ import hashlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from email.message import EmailMessage
+from email.header import decode_header, make_header
 from pathlib import Path
 from typing import Any
 
@@ -59,21 +59,33 @@ class Engagement:
     """Addresses of the clickers who then ordered."""
 
 
+def _header(value: str | None) -> str:
+    """A header's text, its RFC 2047 encoded words decoded."""
+    return str(make_header(decode_header(value))) if value else ""
+
+
 def read_message(path: Path, edge: str) -> Received:
-    parsed = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-    assert isinstance(parsed, EmailMessage)
-    html_part = parsed.get_body(preferencelist=("html",))
-    html = html_part.get_content() if html_part is not None else ""
+    # The compat32 policy keeps headers as strings until asked: parsing the demo's 5,400
+    # messages with the default policy's header objects took seven times the CPU (most of
+    # the step) for the same three headers and HTML part.
+    parsed = email.message_from_bytes(path.read_bytes(), policy=email.policy.compat32)
+    html = ""
+    for part in parsed.walk():
+        if part.get_content_type() == "text/html":
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes):
+                html = payload.decode(part.get_content_charset() or "utf-8", "replace")
+            break
     base = re.escape(edge.rstrip("/"))
     pixel = re.search(rf'{base}/t/o/[^"\s<>]+', html)
     links = re.findall(rf'href="({base}/t/c/[^"\s<>]+)"', html)
     return Received(
         path=path,
-        to=str(parsed["To"] or ""),
-        subject=str(parsed["Subject"] or ""),
+        to=_header(parsed["To"]),
+        subject=_header(parsed["Subject"]),
         pixel=pixel.group(0) if pixel else "",
         links=tuple(dict.fromkeys(links)),
-        list_unsubscribe=str(parsed["List-Unsubscribe"] or ""),
+        list_unsubscribe=_header(parsed["List-Unsubscribe"]),
     )
 
 

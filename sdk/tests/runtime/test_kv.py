@@ -144,3 +144,23 @@ async def test_an_unreachable_redis_is_reported_as_unavailable() -> None:
 
     with pytest.raises(KeyValueUnavailable, match=f"127.0.0.1:{port}"):
         await connect(f"redis://127.0.0.1:{port}/0")
+
+
+async def test_the_memory_store_sweeps_expired_keys_as_it_grows() -> None:
+    """Expired keys nobody reads again are dropped by the sweeps: the store holds at most
+    about twice its live keys, however many have expired (the sweeps' spacing grows with
+    the store, so their cost stays proportional to the writes)."""
+    from mailwright.runtime.kv.memory import MemoryStore
+
+    store = await connect("memory://sweep-test", namespace="sweep")
+    try:
+        assert isinstance(store, MemoryStore)
+        await store.set_many_if_absent([f"old:{n}" for n in range(5_000)], ttl=0.05)
+        await asyncio.sleep(0.1)
+        for start in range(0, 12_000, 500):
+            await store.set_many_if_absent([f"new:{n}" for n in range(start, start + 500)])
+        held = store._space.items
+        assert not any(key.startswith("old:") for key in held)
+        assert len(held) == 12_000
+    finally:
+        await store.close()

@@ -1025,6 +1025,12 @@ def sends_in(conn: sa.Connection, ws: str, low: int, high: int) -> dict[int, lis
             row.send_id, row.sent_at, first_open=row.first_open, first_click=row.first_click
         )
     if known:
+        # By key range alone, in (pk, at) order: the (pk, at) index answers it. With `ws`
+        # in the filter and `at` alone as the order, SQLite (no statistics) walked the
+        # (ws, at) or (ws, message_id) index through every action of the workspace instead,
+        # for each person: 20 ms a call at 27,000 actions, most of the demo's time after
+        # its campaign. A key belongs to one workspace, and only the sends of `ws` found
+        # above take an action, so the rows used are the same.
         rows = conn.execute(
             sa.select(
                 email_actions.c.pk,
@@ -1033,11 +1039,10 @@ def sends_in(conn: sa.Connection, ws: str, low: int, high: int) -> dict[int, lis
                 email_actions.c.at,
             )
             .where(
-                email_actions.c.ws == ws,
                 email_actions.c.pk.between(low, high),
                 email_actions.c.kind.in_(["o", "c"]),
             )
-            .order_by(email_actions.c.at)
+            .order_by(email_actions.c.pk, email_actions.c.at)
         )
         for row in rows:
             send = known.get((row.pk, row.send_id))
