@@ -378,7 +378,17 @@ async def test_browse_to_email_to_click_to_order_then_unsubscribe_and_erasure(
 
         # 3. The journey's email, rendered and tracked, reaches the SMTP sink (a loaded
         # machine runs the distributed deployment's five processes slowly).
-        (path,) = await deployment.sink.wait_for(1, within=120)
+        try:
+            (path,) = await deployment.sink.wait_for(1, within=120)
+        except TimeoutError:
+            # Say where the send stopped (once seen on a loaded CI run, not reproduced).
+            sends = await clients.delivery.ListSends(
+                dpb.ListSendsRequest(parent=PARENT, profile_id=profile_id)
+            )
+            found = [
+                (s.name, dpb.SendState.Name(s.state), s.reason, s.journey_step) for s in sends.sends
+            ]
+            pytest.fail(f"no email reached the sink within 120 s; the person's sends: {found}")
         message = read_email(path)
         assert str(message["To"]) == address
         assert str(message["Subject"]) == "Welcome, Ada"
