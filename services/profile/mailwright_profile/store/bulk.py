@@ -26,6 +26,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from mailwright_profile.traits import fields_text
+
 __all__ = ["BulkInsert", "BulkUpdate", "delete_keys"]
 
 _Processor = Callable[[Any], Any]
@@ -54,19 +56,13 @@ def _processors(
     return found
 
 
+_SQLITE_DATETIME = "%04d-%02d-%02d %02d:%02d:%02d.%06d"
+
+
 def _sqlite_datetime(value: datetime) -> str:
     """SQLAlchemy's SQLite text of a datetime ("2025-06-01 12:00:00.000000": its own
-    fields, whatever its zone), by `%` formatting of a tuple of them (SQLAlchemy formats
-    a dictionary of them; `isoformat` of an aware datetime takes twice as long)."""
-    return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # noqa: UP031 (format is slower)
-        value.year,
-        value.month,
-        value.day,
-        value.hour,
-        value.minute,
-        value.second,
-        value.microsecond,
-    )
+    fields, whatever its zone; SQLAlchemy formats a dictionary of them)."""
+    return fields_text(_SQLITE_DATETIME, value)
 
 
 def _array_type(table: sa.Table, name: str, dialect: sa.Dialect) -> str:
