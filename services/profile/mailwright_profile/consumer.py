@@ -153,7 +153,6 @@ class EventConsumer:
         """The bus batch handler: a partition's messages, applied in order with whatever
         the other partitions hand in; one outcome per message (None when stored)."""
         ticket = _Ticket(len(messages))
-        queued = 0
         for index, message in enumerate(messages):
             try:
                 event = read_event(decode_event(message.value), message.value)
@@ -161,11 +160,7 @@ class EventConsumer:
                 ticket.settle(index, error)
                 continue
             self._queue.append((event, ticket, index, message.headers))
-            queued += 1
-        if queued:
-            self._idle.clear()
-            self._wake.set()
-            await ticket.future
+        await self._queued(ticket)
         outcomes: list[Exception | None] = []
         for outcome in ticket.outcomes:
             if outcome is None or isinstance(outcome, Exception):
@@ -177,11 +172,17 @@ class EventConsumer:
     async def submit(self, event: IncomingEvent, headers: Mapping[str, str] | None = None) -> None:
         ticket = _Ticket(1)
         self._queue.append((event, ticket, 0, headers))
-        self._idle.clear()
-        self._wake.set()
-        await ticket.future
+        await self._queued(ticket)
         if isinstance(ticket.outcomes[0], BaseException):
             raise ticket.outcomes[0]
+
+    async def _queued(self, ticket: _Ticket) -> None:
+        """Wake the writer for what was just queued and wait until `ticket` is decided
+        (at once when none of its events could be queued)."""
+        if not ticket.future.done():
+            self._idle.clear()
+            self._wake.set()
+            await ticket.future
 
     async def _run(self) -> None:
         while True:
