@@ -218,9 +218,12 @@ class Relay:
         # the message brings), rather than all joining this relay's.
         await self.bus.publish_many(
             [
-                Outgoing(m.topic, m.key, m.payload, {"traceparent": m.trace_parent})
-                if m.trace_parent
-                else Outgoing(m.topic, m.key, m.payload)
+                Outgoing(
+                    m.topic,
+                    m.key,
+                    m.payload,
+                    {"traceparent": m.trace_parent} if m.trace_parent else None,
+                )
                 for _, m in batch
             ]
         )
