@@ -176,8 +176,8 @@ class Data:
 
     def columns(self, table: str, low: int, high: int) -> list[Any]:
         text = np.bytes_
+        specs = np.array(self.spec_ids, dtype="S")
         if table == "segment_hits":
-            specs = np.array(self.spec_ids, dtype="S")
             return [
                 text(WS),
                 specs[self.name[low:high]],
@@ -186,7 +186,6 @@ class Data:
                 _decimals(b"", np.arange(low, high), self.id_width),
             ]
         if table == "segment_buckets":
-            specs = np.array(self.spec_ids, dtype="S")
             return [
                 text(WS),
                 specs[self.bucket_name[low:high]],
