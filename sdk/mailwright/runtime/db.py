@@ -110,6 +110,17 @@ def is_sqlite(engine: sa.Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+def snapshot_reads(engine: sa.Engine) -> sa.Engine:
+    """The engine for reads that must agree with each other (counts of several tables
+    shown side by side): each transaction reads one snapshot. PostgreSQL's default, READ
+    COMMITTED, takes a new snapshot per statement, so a commit landing between two
+    statements shows half of it; REPEATABLE READ keeps the first. On SQLite a deferred
+    transaction in WAL mode reads one snapshot already, and takes no write lock."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="REPEATABLE READ")
+    return engine.execution_options(sqlite_deferred=True)
+
+
 class Database:
     """A service's database: its engine, its migrations, and a thread pool to call it."""
 

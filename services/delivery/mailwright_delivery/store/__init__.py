@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from mailwright.runtime.db import snapshot_reads
 from mailwright_delivery.store.audience_resync_queries import AudienceResyncQueries
 from mailwright_delivery.store.campaign_queries import CampaignQueries
 from mailwright_delivery.store.experiment_queries import ExperimentQueries
@@ -35,6 +36,8 @@ class DeliveryStore(
         # Reads on the hot path: on SQLite their transactions do not take the write lock
         # (a plain connection begins IMMEDIATE), so they never queue behind a writer.
         self.reader = engine.execution_options(sqlite_deferred=True)
+        # Reads that must agree with each other (a status of several counts): one snapshot.
+        self.snapshot = snapshot_reads(engine)
 
 
 __all__ = [

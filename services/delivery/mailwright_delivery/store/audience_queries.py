@@ -79,6 +79,7 @@ def group_key(workspace: str, destination_id: str, segment_id: str, table: sa.Ta
 class AudienceQueries(AudienceDestinationQueries):
     engine: sa.Engine
     reader: sa.Engine
+    snapshot: sa.Engine
 
     # -- the queue of transitions -----------------------------------------------------
 

@@ -250,7 +250,9 @@ class AudienceResyncQueries(AudienceQueries):
     ) -> tuple[dict[str, SegmentStatus], list[FailureRecord]]:
         s, m, p, f = audience_status, audience_members, audience_pending, audience_failures
         ours_s = sa.and_(s.c.workspace == workspace, s.c.destination_id == destination_id)
-        with self.reader.connect() as conn:
+        # One snapshot: members, pending and counters as of the same commit (an outcome
+        # committed between two of these reads showed a removal counted but not done).
+        with self.snapshot.begin() as conn:
             members: dict[str, int] = dict(
                 conn.execute(
                     sa.select(m.c.segment_id, sa.func.count())
