@@ -125,9 +125,12 @@ async def test_a_trace_follows_an_event_from_track_to_the_send(
         await sink.wait_for(1, within=30)
         # The worker's spans end once the provider's answer is recorded, and its `Email
         # Sent` goes back to profile through delivery's outbox: just after.
-        for _ in range(100):
+        # (segment also consumes events.email: wait for profile's own span.)
+        for _ in range(300):
             finished = list(spans.get_finished_spans())
-            if {"deliver sends", "process events.email"} <= {s.name for s in finished}:
+            if {("deliver sends", ""), ("process events.email", "profile")} <= {
+                (s.name, _group(s)) for s in finished
+            }:
                 break
             await asyncio.sleep(0.1)
     finally:
