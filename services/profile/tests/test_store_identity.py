@@ -227,6 +227,33 @@ def test_unmerged_profiles_are_not_merged_again_by_later_events(
     )
 
 
+def test_an_unmerge_keeps_its_pair_apart_only_in_its_own_workspace(
+    store: ProfileStore, apply: Apply, clock: Clock
+) -> None:
+    # The batch asks once per workspace whether any unmerge happened there, and skips
+    # the search for one otherwise: an unmerge in acme must not be missed by a batch
+    # that also merges in globex, nor stop globex's merges.
+    for ws in ("acme", "globex"):
+        apply(identify(user_id="u1", message_id=f"{ws}-i1", workspace=ws))
+        apply(page(anonymous_id="a1", message_id=f"{ws}-p1", workspace=ws))
+    (merge,) = apply(identify(user_id="u1", anonymous_id="a1", message_id="acme-i2")).merges
+    store.unmerge("acme", merge.merge_id, "ops", clock())
+    result = apply(
+        identify(user_id="u1", anonymous_id="a1", message_id="globex-i2", workspace="globex"),
+        identify(user_id="u1", anonymous_id="a1", message_id="acme-i3"),
+    )
+    assert [m.workspace for m in result.merges] == ["globex"]
+    assert (
+        profile_of(store, "user_id", "u1").profile_id
+        != profile_of(store, "anonymous_id", "a1").profile_id
+    )
+    user = store.lookup("globex", Identity("user_id", "u1"))
+    anonymous = store.lookup("globex", Identity("anonymous_id", "a1"))
+    assert user is not None
+    assert anonymous is not None
+    assert user.profile_id == anonymous.profile_id
+
+
 def test_a_merge_is_reversed_once(store: ProfileStore, apply: Apply, clock: Clock) -> None:
     apply(identify(user_id="u1", message_id="i1"))
     apply(page(anonymous_id="a1", message_id="p1"))

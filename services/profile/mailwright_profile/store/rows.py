@@ -392,6 +392,17 @@ def unique_values_of(
     return found
 
 
+def any_unmerged(conn: sa.Connection, workspace: str) -> bool:
+    """Whether a person ever unmerged profiles in the workspace (a partial index holds
+    the unmerged merges: this reads none of the others)."""
+    query = (
+        sa.select(sa.literal(1))
+        .where(t.merges.c.workspace == workspace, t.merges.c.unmerged_at.is_not(None))
+        .limit(1)
+    )
+    return conn.execute(query).first() is not None
+
+
 def separated(conn: sa.Connection, workspace: str, first: str, second: str) -> bool:
     """Whether an unmerge once split a profile of one tree from a profile of the other."""
     left = {p for p, _ in members(conn, workspace, first)}

@@ -130,6 +130,13 @@ merges = sa.Table(
     sa.Column("unmerged_by", sa.String(255), nullable=True),
     sa.Index("ix_profile_merges_kept", "workspace", "kept_id"),
     sa.Index("ix_profile_merges_absorbed", "workspace", "absorbed_id"),
+    # Unmerges are rare: whether a workspace has any is asked once per batch of events.
+    sa.Index(
+        "ix_profile_merges_unmerged",
+        "workspace",
+        postgresql_where=sa.text("unmerged_at IS NOT NULL"),
+        sqlite_where=sa.text("unmerged_at IS NOT NULL"),
+    ),
 )
 
 refusals = sa.Table(
