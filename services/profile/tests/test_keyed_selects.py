@@ -12,7 +12,20 @@ from mailwright_profile.store import tables as t
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 # text keys that JSON and SQL quoting must carry as they are
-ODD = ["it's", 'say "hi"', "back\\slash", "Zoë", "東京", "a,b", "[1]", " padded ", "null", ""]
+ODD = [
+    "it's",
+    "😀 emoji",
+    "tab\there",
+    'say "hi"',
+    "back\\slash",
+    "Zoë",
+    "東京",
+    "a,b",
+    "[1]",
+    " padded ",
+    "null",
+    "",
+]
 
 
 def _identities(store: ProfileStore) -> list[tuple[str, str]]:
