@@ -19,6 +19,7 @@ from mailwright.common.v1 import common_pb2, event_pb2
 from mailwright.names import resource_name, workspace_name
 from mailwright.profile.v1 import profile_pb2
 from mailwright_profile.computed.registry import REGISTRY, TraitRegistry
+from mailwright_profile.events import IncomingEvent
 from mailwright_profile.identity import Identity, MergePolicy
 from mailwright_profile.imports import ResolveOutcome
 from mailwright_profile.normalizers import normalize_email, parse_timestamp
@@ -266,11 +267,39 @@ def encode_changed(
         fill_struct(message.traits, changed)
     if computed:
         fill_struct(message.computed_traits, computed)
-    for event in change.events:
-        applied = message.events.add()
-        applied.CopyFrom(event.proto)
-        applied.profile_id = state.profile_id
-    return message.SerializeToString()
+    return message.SerializeToString() + _applied_events(change.events, state.profile_id)
+
+
+def _length_delimited(field: Any) -> bytes:
+    """The tag of a length-delimited (message or string) field, as on the wire."""
+    return _varint(field.number << 3 | 2)
+
+
+def _varint(number: int) -> bytes:
+    out = bytearray()
+    while number > 0x7F:
+        out.append(number & 0x7F | 0x80)
+        number >>= 7
+    out.append(number)
+    return bytes(out)
+
+
+_EVENTS_TAG = _length_delimited(profile_pb2.ProfileChanged.DESCRIPTOR.fields_by_name["events"])
+_PROFILE_ID_TAG = _length_delimited(event_pb2.Event.DESCRIPTOR.fields_by_name["profile_id"])
+
+
+def _applied_events(events: Iterable[IncomingEvent], profile_id: str) -> bytes:
+    """`ProfileChanged.events` as on the wire: each event's bytes as they came, followed
+    by its `profile_id` field. A field that comes again replaces the earlier value when
+    parsed, so each parses as a copy of the event with `profile_id` set; copying and
+    serialising every event again took a fifth of `encode_changed`."""
+    encoded = profile_id.encode()
+    tail = _PROFILE_ID_TAG + _varint(len(encoded)) + encoded
+    parts: list[bytes] = []
+    for event in events:
+        payload = event.payload
+        parts += (_EVENTS_TAG, _varint(len(payload) + len(tail)), payload, tail)
+    return b"".join(parts)
 
 
 def email_hashes(identities: Iterable[Identity], values: Iterable[Any]) -> list[str]:
