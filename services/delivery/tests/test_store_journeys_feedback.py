@@ -7,6 +7,8 @@ import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import sqlalchemy as sa
+
 from mailwright_delivery.model import PRIORITY_JOURNEY, Category, SendState, SuppressionReason
 from mailwright_delivery.records import NewSend, Progress
 from mailwright_delivery.store import DeliveryStore, Feedback
@@ -114,6 +116,27 @@ def test_an_exited_person_has_no_timer(store: DeliveryStore) -> None:
     assert store.claim_timers(NOW + timedelta(days=9), "r1", LEASE, limit=5) == []
     counts = store.journey_counts("acme", "cart")
     assert (counts["entered"], counts["exited"], counts["goals"]) == (1, 1, 1)
+
+
+def test_journey_counts_read_one_snapshot(store: DeliveryStore) -> None:
+    # A person entering between two of the counts must not show in one and not the
+    # other: entered = exited + waiting, whatever commits meanwhile.
+    enrol(store, 1)
+    entered_meanwhile: list[str] = []
+
+    def enter_once(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if "count(" in statement and not entered_meanwhile:  # after the first count
+            entered_meanwhile.append("e2")
+            enrol(store, 2)
+
+    sa.event.listen(store.engine, "after_cursor_execute", enter_once)
+    try:
+        counts = store.journey_counts("acme", "cart")
+    finally:
+        sa.event.remove(store.engine, "after_cursor_execute", enter_once)
+    assert entered_meanwhile == ["e2"]
+    assert counts["entered"] == counts["exited"] + sum(counts["waiting"].values()) == 1
+    assert store.journey_counts("acme", "cart")["entered"] == 2
 
 
 def _sent(store: DeliveryStore, n: int, digest: str = "h1") -> str:

@@ -24,6 +24,7 @@ from mailwright.rules.explain import Explanation, explain
 from mailwright.rules.grammar import parse_located
 from mailwright.rules.proto import to_proto
 from mailwright.rules.tree import segment_references
+from mailwright.runtime.db import snapshot_reads
 from mailwright.segment.v1 import rule_pb2
 from mailwright_segment.definitions import (
     CheckedRule,
@@ -116,6 +117,8 @@ class SegmentCatalog:
         self.engine = engine
         self.db = engine.engine
         self.reader = engine.reader
+        # Reads of several statements that must agree (a page with its total): one snapshot.
+        self.snapshot = snapshot_reads(engine.engine)
         self.retention = retention
 
     # -- reading ------------------------------------------------------------------------
@@ -361,7 +364,7 @@ class SegmentCatalog:
 
     def explain(self, ws: str, segment_id: str, profile_id: str) -> ExplainResult:
         now = self.engine.clock()
-        with self.reader.connect() as conn:
+        with self.snapshot.begin() as conn:
             row = segment_store.get_segment(conn, ws, segment_id)
             if row is None:
                 raise NotFound(f'segment "{segment_id}" not found')
@@ -382,7 +385,7 @@ class SegmentCatalog:
     def members(
         self, ws: str, segment_id: str, after_pk: int, limit: int
     ) -> tuple[list[tuple[int, str, int]], int]:
-        with self.reader.connect() as conn:
+        with self.snapshot.begin() as conn:
             row = segment_store.get_segment(conn, ws, segment_id)
             if row is None:
                 raise NotFound(f'segment "{segment_id}" not found')

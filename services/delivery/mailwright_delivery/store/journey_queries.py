@@ -73,6 +73,7 @@ def _progress_values(progress: Progress, now: datetime) -> dict[str, Any]:
 class JourneyQueries:
     engine: sa.Engine
     reader: sa.Engine
+    snapshot: sa.Engine
 
     def create_journey(
         self,
@@ -445,7 +446,9 @@ class JourneyQueries:
 
     def journey_counts(self, workspace: str, journey_id: str) -> dict[str, Any]:
         mine = sa.and_(enrolments.c.workspace == workspace, enrolments.c.journey_id == journey_id)
-        with self.reader.connect() as conn:
+        # One snapshot: an enrolment entering or exiting between two of the counts would
+        # show entered, exited and waiting that do not add up.
+        with self.snapshot.begin() as conn:
             entered = conn.execute(sa.select(sa.func.count()).where(mine)).scalar_one()
             exited = conn.execute(
                 sa.select(sa.func.count()).where(mine, enrolments.c.state == EXITED)

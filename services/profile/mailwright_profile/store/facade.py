@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from mailwright.errors import NotFound
-from mailwright.runtime.db import Database
+from mailwright.runtime.db import Database, snapshot_reads
 from mailwright_profile.events import IncomingEvent
 from mailwright_profile.filters import Comparison
 from mailwright_profile.identity import Identity, MergePolicy
@@ -291,7 +291,7 @@ class ProfileStore:
             yield from upkeep.audit_profiles(conn, workspace)
 
     def audit_summary(self, workspace: str) -> tuple[dict[str, tuple[int, int]], list[Any], int]:
-        with self.db.reader.connect() as conn:
+        with snapshot_reads(self.db.engine).begin() as conn:  # one report, one snapshot
             return (
                 upkeep.events_per_source(conn, workspace),
                 upkeep.conflict_rows(conn, workspace),
