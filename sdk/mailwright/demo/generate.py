@@ -162,6 +162,15 @@ def day_offset(rng: random.Random, first_day: int, last_day: int) -> int:
     return day * DAY + rng.randint(MARGIN, DAY - MARGIN)
 
 
+def clear_of_midnight(ago: int) -> int:
+    """`ago` moved, if need be, to within the same day but at least `MARGIN` from its
+    boundaries. A rule's window ("in last 14 days") moves with the clock, and an event a
+    few minutes short of a whole number of days ago would leave it while the demo runs:
+    a segment's size would then depend on how long the run took."""
+    day, rest = divmod(ago, DAY)
+    return day * DAY + min(max(rest, MARGIN), DAY - MARGIN)
+
+
 def people(count: int, seed: int) -> list[Customer]:
     if count < 1:
         raise ValueError(f"customers must be at least 1, not {count}")
@@ -233,7 +242,9 @@ class _History:
         return self.rng.choice(self.products)
 
     def browse(self, ago: int, *, identified: bool = True, views: int = 3) -> list[Product]:
-        """A session: a page, a category list, some product views."""
+        """A session: a page, a category list, some product views (starting clear of
+        midnight, so that the whole session is; `day_offset` times already are)."""
+        ago = clear_of_midnight(ago)
         seen = []
         self.add(ago, "page", identified=identified, name="Home", category="shop")
         for step in range(views):
