@@ -99,6 +99,7 @@ class DeliveryApp:
             journeys=self.journeys,
             policies=self.policies,
             settings=self.config,
+            notify_sends=self._sends_ready.set,
         )
         self._audiences_ready = asyncio.Event()
         self._resyncs_ready = asyncio.Event()

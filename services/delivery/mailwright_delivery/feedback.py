@@ -63,6 +63,7 @@ class Consumer:
         policies: Policies,
         settings: DeliverySettings,
         clock: Callable[[], datetime] = policy.utcnow,
+        notify_sends: Callable[[], None] = lambda: None,
     ) -> None:
         self.db = db
         self.store = store
@@ -70,6 +71,7 @@ class Consumer:
         self.policies = policies
         self.settings = settings
         self.clock = clock
+        self.notify_sends = notify_sends
         self.audiences: AudienceRunner | None = None
 
     async def handle(self, message: Message) -> None:
@@ -148,12 +150,30 @@ class Consumer:
                 list(change.merged_profile_ids),
                 self.clock(),
             )
+        if _may_bring_address(change):
+            await self._address_arrived(change)
         for event in change.events:
             if event.type != event_pb2.EVENT_TYPE_TRACK or event.source == SOURCE:
                 continue
             if event.event == self.settings.order_event:
                 await self._order(change.workspace, change.profile_id, event)
             await self.journeys.on_event(change.workspace, change.profile_id, event)
+
+    async def _address_arrived(self, change: profile_pb2.ProfileChanged) -> None:
+        """Journey sends waiting for this person's address look again now, rather than
+        at their next scheduled look (see `policy.address_recheck`)."""
+        woken = await self.db.run(
+            self.store.wake_waiting,
+            change.workspace,
+            [change.profile_id, *change.merged_profile_ids],
+            policy.WAITING_FOR_ADDRESS,
+            self.clock(),
+        )
+        if woken:
+            log.info(
+                "profile %s: %d sends waiting for an address look again", change.profile_id, woken
+            )
+            self.notify_sends()
 
     async def _order(self, workspace: str, profile_id: str, event: event_pb2.Event) -> None:
         props = json_format.MessageToDict(event.properties)
@@ -268,6 +288,17 @@ async def _pause(stop: asyncio.Event, wake: asyncio.Event | None, interval: floa
         waiter.cancel()
     if wake is not None:
         wake.clear()
+
+
+def _may_bring_address(change: profile_pb2.ProfileChanged) -> bool:
+    """Whether the change may give the person an email address: an `email` trait that
+    changed, an email identity linked, or profiles merged in (with theirs)."""
+    return (
+        "email" in change.traits.fields
+        or "email" in change.computed_traits.fields
+        or any(identity.type == "email" for identity in change.identities)
+        or bool(change.merged_profile_ids)
+    )
 
 
 def utc(value: datetime) -> datetime:

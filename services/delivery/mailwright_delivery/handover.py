@@ -12,6 +12,7 @@ from datetime import datetime
 from opentelemetry import trace
 
 from mailwright.connectors import EmailProvider, ErrorKind, ProviderError, SendOutcome
+from mailwright.connectors.errors import redact
 from mailwright.errors import MailwrightError
 from mailwright.plugins import Plugins
 from mailwright.runtime.db import Database
@@ -95,6 +96,11 @@ class HandOver:
             now,
             now + self.settings.send_lease,
         )
+        for item in chunk:
+            if item.send.id not in kept:
+                # Paused or cancelled since the claim (then back in the queue, held), or
+                # its lease taken over by another replica, which sends it.
+                self._note(item.send, "not handed over: held, or no longer leased here")
         chunk = [i for i in chunk if i.send.id in kept]
         if not chunk:
             return
@@ -166,6 +172,7 @@ class HandOver:
         error = outcome.error
         detail = f"{error.kind.value}: {error.detail}" + (f" ({error.code})" if error.code else "")
         if error.kind is ErrorKind.HARD_BOUNCE:
+            self._note(send, f"bounced: {detail}")
             event = bounced_event(send, now, address=item.recipient.email, reason=detail)
             await self.db.run(
                 self.store.mark_final,
@@ -187,6 +194,7 @@ class HandOver:
         if error.suppress is not None:
             # The provider says never again (a spam complaint, an unsubscribe it holds).
             reason = SuppressionReason(error.suppress)
+            self._note(send, f"skipped: {detail}")
             await self.db.run(
                 self.store.mark_final,
                 send.id,
@@ -219,6 +227,7 @@ class HandOver:
                 return
         if error.retryable and not self.backoff.exhausted(attempt):
             delay = self.backoff.delay(attempt, error.retry_after)
+            self._note(send, f"retried in {delay}: {detail}")
             await self.db.run(self.store.mark_retry, send.id, self.owner, now + delay, detail, now)
             telemetry.count("retried", provider)
             return
@@ -230,9 +239,32 @@ class HandOver:
 
     # -- small helpers ------------------------------------------------------------------
 
+    def _note(self, send: SendRecord, what: str, level: int = logging.INFO) -> None:
+        """A line for what became of a send short of the provider's acceptance. A
+        journey's or a transactional send is one person's email, whose fate someone will
+        look for: one line each. A campaign's sends are counted in its report, so theirs
+        are at debug. Ids only; the reason is redacted of addresses."""
+        if send.campaign_id:
+            level = logging.DEBUG
+        if not log.isEnabledFor(level):
+            return
+        if send.journey_id:
+            origin = f"journey {send.workspace}/{send.journey_id} enrolment {send.enrolment_id}"
+        elif send.campaign_id:
+            origin = f"campaign {send.workspace}/{send.campaign_id}"
+        else:
+            origin = f"transactional, {send.workspace}"
+        log.log(level, "send %s (%s): %s", send.id, origin, redact(what))
+
     async def _final(
         self, send: SendRecord, state: SendState, reason: str, provider: str = ""
     ) -> None:
+        # Parked: an operator must act (fix, then `sends retry`).
+        self._note(
+            send,
+            f"{state.value}: {reason}",
+            logging.WARNING if state is SendState.PARKED else logging.INFO,
+        )
         telemetry.count(state.value, provider)
         await self.db.run(
             self.store.mark_final,

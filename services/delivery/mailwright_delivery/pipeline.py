@@ -176,17 +176,31 @@ class SendWorker(HandOver):
     ) -> list[Ready]:
         now = self.clock()
         candidates: list[Ready] = []
+        no_address: list[tuple[SendRecord, datetime]] = []
         for send in sends:
             if send.profile_id:
                 found = recipients.get(send.profile_id)
                 if found is None:
                     await self._final(send, SendState.SKIPPED, "profile not found")
                     continue
+                if not found.email and send.journey_id:
+                    again = policy.address_recheck(send.created_at, now, self.settings.address_wait)
+                    if again is not None:
+                        no_address.append((send, again))
+                        continue
+                    await self._final(
+                        send,
+                        SendState.SKIPPED,
+                        f"no email address within {self.settings.address_wait}",
+                    )
+                    continue
                 candidates.append(Ready(send, found))
             elif send.address:
                 candidates.append(Ready(send, Recipient("", send.address)))
             else:
                 await self._final(send, SendState.SKIPPED, "no recipient")
+        if no_address:
+            await self._wait_for_address(no_address, now)
         hashes = {id(c): email_hash(c.recipient.email) for c in candidates if c.recipient.email}
         suppressed = await self.db.run(self.store.suppressed, workspace, list(hashes.values()))
         passed: list[Ready] = []
@@ -215,8 +229,29 @@ class SendWorker(HandOver):
                     continue
             passed.append(item)
         for until, held in later.items():
-            await self._release(held, until)
+            reason = f"quiet hours until {until.isoformat(timespec='minutes')}"
+            for send in held:
+                self._note(send, reason)
+            await self.db.run(
+                self.store.requeue_sends, [(s.id, until) for s in held], self.owner, reason, now
+            )
         return passed
+
+    async def _wait_for_address(
+        self, waiting: list[tuple[SendRecord, datetime]], now: datetime
+    ) -> None:
+        """Journey sends whose person has no address yet: back to the queue, looked at
+        again later (at once when a `profiles.changed` brings an address)."""
+        for send, _ in waiting:
+            if send.reason != policy.WAITING_FOR_ADDRESS:  # said once, not at every look
+                self._note(send, f"{policy.WAITING_FOR_ADDRESS} (profile {send.profile_id})")
+        await self.db.run(
+            self.store.requeue_sends,
+            [(send.id, again) for send, again in waiting],
+            self.owner,
+            policy.WAITING_FOR_ADDRESS,
+            now,
+        )
 
     async def _cap(self, workspace: str, send: SendRecord, rules: DeliveryPolicy) -> str | None:
         """Check and record the person's frequency caps; the reason when one is full."""
@@ -353,7 +388,8 @@ class SendWorker(HandOver):
                     request.recipients.append(render_recipient(item))
                 try:
                     response = await self.directory.render(request)
-                except Unavailable:
+                except Unavailable as error:
+                    log.warning("render unavailable (%s); %d sends wait", error.message, len(chunk))
                     await self._release([i.send for i in chunk], self.clock() + UNAVAILABLE_DELAY)
                     continue
                 except MailwrightError as error:

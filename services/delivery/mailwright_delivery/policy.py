@@ -60,6 +60,30 @@ def suppression_reason(
     return None
 
 
+WAITING_FOR_ADDRESS = "waiting for an email address"
+# A send waiting for an address looks again after as long as it has waited so far (so
+# about log2(wait) looks), at least this soon and at most this late.
+ADDRESS_RECHECK_MIN = timedelta(seconds=1)
+ADDRESS_RECHECK_MAX = timedelta(minutes=1)
+
+
+def address_recheck(created_at: datetime, now: datetime, wait: timedelta) -> datetime | None:
+    """When a send whose person has no email address yet looks again, or None when it
+    has waited `wait` since it was created (it is then skipped).
+
+    A journey's trigger and the person's address can arrive on different bus topics, in
+    either order: a visitor's product view may be applied before the sign-up sent just
+    after it. The address (pushed sooner by the `profiles.changed` that brings it) is
+    worth a short wait; a person who never gets one is skipped in the end.
+    """
+    deadline = created_at + wait
+    if now >= deadline:
+        return None
+    waited = max(now - created_at, timedelta(0))
+    delay = min(max(waited, ADDRESS_RECHECK_MIN), ADDRESS_RECHECK_MAX)
+    return min(now + delay, deadline)
+
+
 def cap_key(workspace: str, profile_id: str, cap: FrequencyCap) -> str:
     return f"cap:{workspace}:{profile_id}:{int(cap.window.total_seconds())}"
 

@@ -24,6 +24,9 @@ class DeliverySettings(BaseModel):
     max_attempts: int = Field(default=6, ge=1, le=50)
     backoff_base: Duration = timedelta(seconds=5)
     backoff_cap: Duration = timedelta(minutes=30)
+    address_wait: Duration = timedelta(minutes=10)
+    """How long a journey's send waits for its person's email address (a sign-up applied
+    after the event that started the journey) before it is skipped."""
     require_consent: bool = False
     """Marketing only to people who explicitly subscribed (else: unless they opted out)."""
     order_event: str = "Order Completed"

@@ -522,3 +522,94 @@ async def test_new_work_goes_at_once_without_waiting_for_a_poll(
     finally:
         await clients.close()
         await running.stop()
+
+
+def welcome_journey() -> pb.Journey:
+    return pb.Journey(
+        trigger=pb.JourneyTrigger(event=pb.EventTrigger(event="Signed Up")),
+        steps=[
+            pb.JourneyStep(
+                id="hello",
+                send=pb.SendStep(template="news", sender=pb.Sender(from_address="hi@shop.example")),
+            )
+        ],
+    )
+
+
+async def journey_sends(clients: Clients, name: str) -> list[pb.Send]:
+    reply = await clients.delivery.ListSends(pb.ListSendsRequest(parent=PARENT, journey=name))
+    return list(reply.sends)
+
+
+async def test_an_address_that_arrives_later_wakes_the_journey_send_waiting_for_it(
+    tmp_path: Path, world: World, sink: SmtpSink
+) -> None:
+    # Polls every minute: the send that waits goes in seconds only if the profile
+    # change that brings the address wakes it.
+    world.person("p7", "")
+    running = await start(world, settings(tmp_path, sink.port, poll_interval="60s"))
+    clients = running.clients()
+    try:
+        name = await activate(clients, welcome_journey(), "hello")
+        bus = running.runtime.bus  # type: ignore[union-attr]
+        await bus.publish("profiles.changed", changed("p7", "Signed Up", "s7"), key="acme:p7")
+
+        async def waiting() -> bool:
+            sends = await journey_sends(clients, name)
+            return [s.reason for s in sends] == ["waiting for an email address"]
+
+        await eventually(waiting)
+        world.profiles["p7"].traits.update({"email": "person7@example.com"})
+        change = profile_pb2.ProfileChanged(workspace="acme", profile_id="p7")
+        change.traits.update({"email": "person7@example.com"})
+        await bus.publish("profiles.changed", change.SerializeToString(), key="acme:p7")
+        await sink.wait_for(1, within=10)
+        assert list(message_ids_by_recipient(tmp_path / "outbox")) == ["person7@example.com"]
+    finally:
+        await clients.close()
+        await running.stop()
+
+
+async def test_a_journey_send_is_skipped_when_no_address_comes_within_the_wait(
+    tmp_path: Path, world: World, sink: SmtpSink
+) -> None:
+    world.person("p8", "")
+    world.segment("no-address", ["p8"])
+    running = await start(world, settings(tmp_path, sink.port, address_wait="1s"))
+    clients = running.clients()
+    try:
+        name = await activate(clients, welcome_journey(), "hello")
+        bus = running.runtime.bus  # type: ignore[union-attr]
+        await bus.publish("profiles.changed", changed("p8", "Signed Up", "s8"), key="acme:p8")
+
+        async def skipped() -> bool:
+            sends = await journey_sends(clients, name)
+            return bool(sends) and sends[0].state == pb.SEND_STATE_SKIPPED
+
+        await eventually(skipped)
+        (send,) = await journey_sends(clients, name)
+        assert send.reason == "no email address within 0:00:01"
+        # A campaign's audience is who is in the segment when it starts: no wait.
+        created = await clients.delivery.CreateCampaign(
+            pb.CreateCampaignRequest(
+                parent=PARENT, campaign_id="news", campaign=newsletter(segment="no-address")
+            )
+        )
+        await clients.delivery.ScheduleCampaign(
+            pb.ScheduleCampaignRequest(name=created.campaign.name)
+        )
+
+        async def done() -> bool:
+            return await campaign_state(clients, created.campaign.name) == pb.CAMPAIGN_STATE_SENT
+
+        await eventually(done)
+        listed = await clients.delivery.ListSends(
+            pb.ListSendsRequest(parent=PARENT, campaign=created.campaign.name)
+        )
+        assert [(s.state, s.reason) for s in listed.sends] == [
+            (pb.SEND_STATE_SKIPPED, "no email address")
+        ]
+        assert sink.received == 0
+    finally:
+        await clients.close()
+        await running.stop()

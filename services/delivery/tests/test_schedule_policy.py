@@ -151,3 +151,18 @@ def test_backoff_is_full_jitter_under_an_exponential_ceiling(attempt: int, seed:
 def test_backoff_honours_retry_after() -> None:
     backoff = policy.Backoff(timedelta(seconds=1), timedelta(seconds=10))
     assert backoff.delay(1, retry_after=timedelta(seconds=60)) == timedelta(seconds=60)
+
+
+def test_an_address_wait_looks_again_at_doubling_intervals_then_ends() -> None:
+    created = NOW
+    wait = timedelta(minutes=10)
+    looks = []
+    now = created
+    while (again := policy.address_recheck(created, now, wait)) is not None:
+        looks.append(again - now)
+        now = again
+    assert now == created + wait  # the last look is at the end of the wait, then a skip
+    assert looks[:6] == [timedelta(seconds=s) for s in (1, 1, 2, 4, 8, 16)]
+    assert max(looks) == policy.ADDRESS_RECHECK_MAX
+    assert len(looks) == 16  # 7 in the first 64 s, then one a minute to the end
+    assert policy.address_recheck(created, created + wait + timedelta(seconds=1), wait) is None

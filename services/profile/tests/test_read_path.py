@@ -19,7 +19,8 @@ from google.protobuf import struct_pb2
 from mailwright_profile import convert
 from mailwright_profile.computed.aggregates import Aggregates
 from mailwright_profile.computed.model import WINDOWS, Inputs
-from mailwright_profile.simulate import Clock, event_stream, identify
+from mailwright_profile.identity import Identity
+from mailwright_profile.simulate import Clock, event_stream, identify, track
 from mailwright_profile.store import ProfileStore
 from mailwright_profile.store import tables as t
 
@@ -149,3 +150,52 @@ def test_windows_in_one_pass_equal_plain_sums() -> None:
     inputs = Inputs(aggregates, {}, datetime(2025, 6, 1, 23, 0, tzinfo=UTC))
     for days in (*WINDOWS, 1, 14, 120):
         assert inputs.window(days) == _plain_window(aggregates, today, days), days
+
+
+def test_a_read_of_a_profile_sees_a_batch_committed_during_it_whole_or_not_at_all(
+    store: ProfileStore, apply: Apply, clock: Clock
+) -> None:
+    """A batch read is four statements (ids to roots, profiles, merged ids, identities).
+    A sign-up committed between the profiles and the identities statements must not show
+    as the email identity without the traits that came with it: under PostgreSQL's READ
+    COMMITTED it did, and delivery rendered "Welcome," for "Welcome, Ada" (the email came
+    from the identity, the first name was not there yet) — test_e2e failed so on loaded
+    runs."""
+    apply(track("Product Viewed", anonymous_id="anon-1", message_id="view-1"))
+    found = store.lookup("acme", Identity("anonymous_id", "anon-1"))
+    assert found is not None
+    profile_id = found.profile_id
+    sign_up = identify(
+        user_id="u-1",
+        anonymous_id="anon-1",
+        traits={"email": "ada@example.com", "first_name": "Ada"},
+        message_id="sign-up-1",
+    )
+    committed: list[bool] = []
+
+    def sign_up_before_the_identities_are_read(
+        conn: sa.Connection, cursor: Any, statement: str, *rest: Any
+    ) -> None:
+        if committed or not statement.lstrip().upper().startswith("SELECT"):
+            return
+        if t.identities.name in statement and t.profiles.name not in statement:
+            committed.append(True)  # first: the batch's own statements pass through
+            apply(sign_up)
+
+    def email_and_name(view: Any) -> tuple[bool, bool]:
+        emails = [i for i in view.identities if i.identity.type == "email"]
+        return bool(emails), "first_name" in view.traits
+
+    sa.event.listen(
+        store.db.engine, "before_cursor_execute", sign_up_before_the_identities_are_read
+    )
+    try:
+        during = store.get_many("acme", [profile_id])[profile_id]
+    finally:
+        sa.event.remove(
+            store.db.engine, "before_cursor_execute", sign_up_before_the_identities_are_read
+        )
+    assert committed == [True]
+    assert email_and_name(during) == (False, False)  # the read began before the sign-up
+    after = store.get_many("acme", [profile_id])[profile_id]
+    assert email_and_name(after) == (True, True)

@@ -60,6 +60,22 @@ _REQUEUE_DROPPED = (
     )
     .values(state=SendState.QUEUED.value, lease_owner=None, lease_until=None)
 )
+_REQUEUE_WITH_REASON = (
+    sends.update()
+    .where(
+        sends.c.id == sa.bindparam("b_id"),
+        sends.c.state == SendState.SENDING.value,
+        sends.c.lease_owner == sa.bindparam("b_owner"),
+    )
+    .values(
+        state=SendState.QUEUED.value,
+        reason=sa.bindparam("b_reason"),
+        due_at=sa.bindparam("b_due"),
+        lease_owner=None,
+        lease_until=None,
+        updated_at=sa.bindparam("b_now"),
+    )
+)
 _STILL_OPEN = sa.select(sends.c.id).where(
     sends.c.id.in_(sa.bindparam(_IDS, expanding=True)),
     sends.c.state.in_((SendState.QUEUED.value, SendState.SENDING.value)),
@@ -336,6 +352,49 @@ class SendQueries:
                 )
                 .values(**values)
             )
+
+    def requeue_sends(
+        self, due: Sequence[tuple[str, datetime]], owner: str, reason: str, now: datetime
+    ) -> None:
+        """Give claimed sends back to the queue, each due again at its own time, saying
+        why (`reason` shows in ListSends while they wait: quiet hours, no address yet)."""
+        if not due:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                _REQUEUE_WITH_REASON,
+                [
+                    {
+                        "b_id": send_id,
+                        "b_owner": owner,
+                        "b_reason": reason[:500],
+                        "b_due": at,
+                        "b_now": now,
+                    }
+                    for send_id, at in due
+                ],
+            )
+
+    def wake_waiting(
+        self, workspace: str, profile_ids: Sequence[str], reason: str, now: datetime
+    ) -> int:
+        """The queued sends of these people that wait for `reason` (their address) are
+        due now; how many. Called when a change may have ended the wait."""
+        if not profile_ids:
+            return 0
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                sends.update()
+                .where(
+                    sends.c.workspace == workspace,
+                    sends.c.profile_id.in_(list(profile_ids)),
+                    sends.c.state == SendState.QUEUED.value,
+                    sends.c.reason == reason,
+                    sends.c.due_at > now,
+                )
+                .values(due_at=now, updated_at=now)
+            )
+            return int(result.rowcount or 0)
 
     def mark_final(
         self,

@@ -51,6 +51,11 @@ class ProfileStore:
         email_hashes: Callable[[list[Identity], list[Any]], list[str]],
     ) -> None:
         self.db = db
+        # Reads that build a profile from several statements (its row, merged ids,
+        # identities): one snapshot, so a batch committed between two of them shows whole
+        # or not at all (READ COMMITTED showed a sign-up's email identity without its
+        # traits, and a delivery greeted "Welcome," instead of "Welcome, Ada").
+        self.snapshot = snapshot_reads(db.reader)
         self.encode_changed = encode_changed
         self.encode_deleted = encode_deleted
         self.email_hashes = email_hashes
@@ -119,15 +124,15 @@ class ProfileStore:
 
     def get(self, workspace: str, profile_id: str) -> ProfileView | None:
         """A profile by id; a merged-away id gives the profile it belongs to."""
-        with self.db.reader.connect() as conn:
+        with self.snapshot.connect() as conn:
             return reads.get_profile(conn, workspace, profile_id)
 
     def get_many(self, workspace: str, profile_ids: Sequence[str]) -> dict[str, ProfileView]:
-        with self.db.reader.connect() as conn:
+        with self.snapshot.connect() as conn:
             return r.profile_views(conn, workspace, profile_ids)
 
     def lookup(self, workspace: str, identity: Identity) -> ProfileView | None:
-        with self.db.reader.connect() as conn:
+        with self.snapshot.connect() as conn:
             profile_id = reads.lookup(conn, workspace, identity)
             return None if profile_id is None else r.profile_view(conn, workspace, profile_id)
 
@@ -145,7 +150,7 @@ class ProfileStore:
     def views(self, workspace: str, profile_ids: Sequence[str]) -> list[ProfileView]:
         """The live profiles of `profile_ids`, in that order (ids merged away or gone are
         left out), read four queries a chunk rather than three per profile."""
-        with self.db.reader.connect() as conn:
+        with self.snapshot.connect() as conn:
             found = r.profile_views(conn, workspace, profile_ids)
         return [found[p] for p in profile_ids if p in found and found[p].profile_id == p]
 
@@ -256,7 +261,7 @@ class ProfileStore:
             return privacy.erase(conn, workspace, root, now, self.encode_deleted, self.email_hashes)
 
     def export(self, workspace: str, profile_id: str) -> privacy.ExportData | None:
-        with self.db.reader.connect() as conn:
+        with self.snapshot.connect() as conn:
             view = reads.get_profile(conn, workspace, profile_id)
             return None if view is None else privacy.export_data(conn, workspace, view)
 
