@@ -296,7 +296,7 @@ class ProfileStore:
             yield from upkeep.audit_profiles(conn, workspace)
 
     def audit_summary(self, workspace: str) -> tuple[dict[str, tuple[int, int]], list[Any], int]:
-        with snapshot_reads(self.db.engine).begin() as conn:  # one report, one snapshot
+        with self.snapshot.begin() as conn:  # one report, one snapshot
             return (
                 upkeep.events_per_source(conn, workspace),
                 upkeep.conflict_rows(conn, workspace),
