@@ -140,10 +140,18 @@ def _name_of(event: event_pb2.Event) -> str:
     return ""
 
 
+_SECONDS = range(-62_135_596_800, 253_402_300_800)
+"""A Timestamp's valid seconds (0001-01-01 to 9999-12-31)."""
+
+
 def _instant(event: event_pb2.Event, fallback: int) -> int:
     for stamp in (event.timestamp, event.received_at):
-        if stamp.seconds or stamp.nanos:
-            return to_micros(stamp.ToDatetime(tzinfo=UTC))
+        seconds, nanos = stamp.seconds, stamp.nanos
+        if seconds or nanos:
+            if seconds in _SECONDS and 0 <= nanos < 1_000_000_000:
+                # What to_micros(stamp.ToDatetime()) gives, by integer arithmetic.
+                return seconds * 1_000_000 + nanos // 1000
+            return to_micros(stamp.ToDatetime(tzinfo=UTC))  # raises, as it always did
     return fallback
 
 

@@ -1,10 +1,12 @@
-"""`struct_values` reads a protobuf Struct exactly as `json_format.MessageToDict` does, which
-the consumer used before: the same keys, kinds and values, and the same refusal of a
-non-finite number."""
+"""The consumer's readings of protobuf values match the library's, which it used before:
+`struct_values` reads a Struct as `json_format.MessageToDict` does (the same keys, kinds
+and values, the same refusal of a non-finite number), and an event's instant is what
+`Timestamp.ToDatetime` gives (an invalid one refused alike)."""
 
 from __future__ import annotations
 
 import math
+from datetime import UTC
 from typing import Any
 
 import pytest
@@ -12,7 +14,9 @@ from google.protobuf import json_format, struct_pb2
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailwright_segment.facts import struct_values
+from mailwright.common.v1 import event_pb2
+from mailwright_segment.facts import event_fact, struct_values
+from mailwright_segment.values import to_micros
 
 _SCALARS = (
     st.none()
@@ -54,3 +58,23 @@ def test_a_non_finite_number_is_refused_like_message_to_dict(number: float) -> N
         json_format.MessageToDict(struct)
     with pytest.raises(ValueError, match="cannot be"):
         struct_values(struct)
+
+
+@given(
+    st.integers(-62_135_596_800, 253_402_300_799),
+    st.integers(0, 999_999_999),
+)
+def test_event_instants_are_what_to_datetime_gives(seconds: int, nanos: int) -> None:
+    event = event_pb2.Event(type=event_pb2.EVENT_TYPE_TRACK, event="Viewed", message_id="m")
+    event.timestamp.seconds, event.timestamp.nanos = seconds, nanos
+    fact = event_fact(event, 0)
+    assert fact is not None
+    if seconds or nanos:
+        assert fact.at == to_micros(event.timestamp.ToDatetime(tzinfo=UTC))
+
+
+def test_an_invalid_event_time_is_refused_as_before() -> None:
+    event = event_pb2.Event(type=event_pb2.EVENT_TYPE_TRACK, event="Viewed", message_id="m")
+    event.timestamp.seconds = 253_402_300_800  # after 9999-12-31
+    with pytest.raises(ValueError, match="Timestamp is not valid"):
+        event_fact(event, 0)
