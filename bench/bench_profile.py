@@ -49,7 +49,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bench.common import Result, postgres_schemas
+from bench.common import Result
+from bench.scratch import postgres_schemas
 from mailwright.runtime.bus import ConsumerOptions, Outgoing, connect
 from mailwright.runtime.db import Database, create_engine
 from mailwright.testing.servers import POSTGRES_ADMIN_URL

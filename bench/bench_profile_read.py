@@ -34,7 +34,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bench.common import Result, postgres_schemas
+from bench.common import Result
+from bench.scratch import postgres_schemas
 from mailwright.names import resource_name
 from mailwright.profile.v1 import profile_pb2
 from mailwright.runtime.db import Database

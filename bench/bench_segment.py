@@ -65,7 +65,8 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from bench.common import Result, postgres_schemas
+from bench.common import Result
+from bench.scratch import postgres_schemas
 from mailwright.rules import parse
 from mailwright.testing.servers import POSTGRES_ADMIN_URL
 from mailwright_segment.incremental import compile_rule

@@ -1,12 +1,12 @@
-"""The benchmarks' scratch PostgreSQL schemas: each URL works in a schema of its own, which
-is gone, with everything in it, once the block ends."""
+"""The benchmarks' scratch PostgreSQL schemas (`bench.scratch`): each URL works in a schema
+of its own, which is gone, with everything in it, once the block ends."""
 
 from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
 
-from bench.common import postgres_schemas
+from bench.scratch import postgres_schemas
 
 
 def _schemas(url: str) -> set[str]:
