@@ -26,8 +26,9 @@ and opens). The same run also reports, for information, the store's batch apply 
 directly with `max_batch` events per transaction, without the bus.
 
 SQLite runs in a temporary directory; PostgreSQL on MAILWRIGHT_BENCH_POSTGRES_URL
-(default: the test server), in a fresh database dropped afterwards. Each figure is the
-median ratio of three rounds (one when quick), since the machine may be shared.
+(default: the test server), in fresh schemas dropped afterwards (`postgres_schemas`).
+Each figure is the median ratio of three rounds of 20,000 events (--quick: one round of
+3,000 events over 200 people), since the machine may be shared.
 """
 
 from __future__ import annotations
@@ -47,9 +48,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
 
 from bench.common import Result
+from bench.scratch import postgres_schemas
 from mailwright.runtime.bus import ConsumerOptions, Outgoing, connect
 from mailwright.runtime.db import Database, create_engine
 from mailwright.testing.servers import POSTGRES_ADMIN_URL
@@ -252,19 +253,8 @@ def _sqlite_urls() -> Iterator[list[str]]:
 
 @contextmanager
 def _postgres_urls() -> Iterator[list[str]]:
-    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    names = [f"mwbench_{uuid.uuid4().hex[:12]}" for _ in range(4)]
-    try:
-        with admin.connect() as conn:
-            for name in names:
-                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        base = make_url(POSTGRES_URL)
-        yield [base.set(database=name).render_as_string(hide_password=False) for name in names]
-    finally:
-        with admin.connect() as conn:
-            for name in names:
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with postgres_schemas(POSTGRES_URL, 4) as urls:
+        yield urls
 
 
 def _round(urls: list[str], events: list[Any]) -> Round:

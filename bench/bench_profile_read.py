@@ -15,7 +15,7 @@ for information, `GetProfile` one id at a time against the same baseline. Goal â
 see docs/profiles.md (Performance, reading profiles) for why.
 
 SQLite runs in a temporary directory; PostgreSQL on MAILWRIGHT_BENCH_POSTGRES_URL
-(default: the test server), in a fresh database dropped afterwards. Each figure is the
+(default: the test server), in a fresh schema dropped afterwards. Each figure is the
 median ratio of five rounds (two when quick, and `GetProfile` on 50 ids instead of
 200), since the machine may be shared.
 """
@@ -26,7 +26,6 @@ import asyncio
 import os
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -34,9 +33,9 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from bench.common import Result
+from bench.scratch import postgres_schemas
 from mailwright.names import resource_name
 from mailwright.profile.v1 import profile_pb2
 from mailwright.runtime.db import Database
@@ -193,16 +192,8 @@ def measure(
 
 @contextmanager
 def _postgres_url() -> Iterator[str]:
-    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    name = f"mwbench_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with postgres_schemas(POSTGRES_URL) as (url,):
+        yield url
 
 
 def run(quick: bool) -> list[Result]:

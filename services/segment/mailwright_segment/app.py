@@ -81,8 +81,9 @@ class SegmentSettings(BaseModel):
     recompute_slice: int = Field(default=2000, ge=10, le=100_000)
     housekeeping_interval: Duration = timedelta(hours=1)
     republish_after: Duration = timedelta(seconds=10)
-    read_batch: int = Field(default=64, ge=1, le=10_000)
-    """Messages read per partition at once: the most changes applied in one transaction."""
+    read_batch: int = Field(default=256, ge=1, le=10_000)
+    """Messages read per partition at once: the most changes applied in one transaction.
+    Only a backlog fills a batch; catching up on one, 256 took a sixth less CPU than 64."""
     max_deliveries: int = Field(default=5, ge=1, le=1000)
     """Deliveries of a message that keeps failing before it goes to the dead letters."""
     retry_backoff: float = Field(default=1.0, gt=0)

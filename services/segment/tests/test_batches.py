@@ -210,3 +210,52 @@ def test_changes_that_repeat_some_events_count_each_event_once(engine: sa.Engine
         held = conn.execute(sa.text("SELECT count(*) FROM segment_events")).scalar_one()
         counted = conn.execute(sa.text('SELECT sum("count") FROM segment_buckets')).scalar_one()
     assert (held, counted) == (2, 2)
+
+
+async def test_a_history_longer_than_a_batch_is_caught_up_as_it_was_published(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A backlog of one partition several batches long (`read_batch` 256), published
+    before any segment exists, as when a service catches up on a history: every change is
+    applied, and segments created afterwards find exactly the people the history makes
+    members (events counted once, revenue summed exactly, the last trait kept)."""
+    async with running(settings_for(tmp_path, database_url)) as upstream:
+        people = _same_partition("acme:p0", upstream.bus.partitions, 20)
+        history = [
+            changed(
+                "acme",
+                person,
+                version=n + 1,
+                traits={"country": "DE" if n + 1 < 20 + i or i % 2 else "FR"},
+                events=[event("Order Completed", properties={"revenue": "1.10"})],
+            )
+            for n in range(40)
+            for i, person in enumerate(people)
+            if n < 20 + i  # person i orders 20 + i times: 590 changes in all
+        ]
+        await upstream.bus.publish_many(
+            Outgoing("profiles.changed", f"acme:{m.profile_id}", m.SerializeToString())
+            for m in history
+        )
+        (app,) = [a for a in upstream.platform.apps if isinstance(a, SegmentApp)]
+
+        def stored() -> int:
+            with app.db.engine.connect() as conn:
+                return int(conn.execute(sa.text("SELECT count(*) FROM segment_events")).scalar())
+
+        for _ in range(600):
+            if await app.db.run(stored) == len(history):
+                break
+            await asyncio.sleep(0.05)
+        assert await app.db.run(stored) == len(history)
+        await _create(upstream, "thirty", 'event "Order Completed" count >= 30')
+        await _create(
+            upstream,
+            "french-spenders",
+            'sum(revenue) of event "Order Completed" >= 33 and trait country = "FR"',
+        )
+        await upstream.wait_for(10, segment_id="thirty")
+        await upstream.wait_for(5, segment_id="french-spenders")
+        await asyncio.sleep(0.3)
+        assert {p for _, p, _ in upstream.transitions("thirty")} == set(people[10:])
+        assert {p for _, p, _ in upstream.transitions("french-spenders")} == set(people[10::2])

@@ -159,6 +159,27 @@ def test_a_redelivered_change_leaves_the_projection_as_it_was(engine: sa.Engine)
     assert after == before
 
 
+def test_a_long_change_partly_held_adds_only_its_new_events_with_exact_sums(
+    engine: sa.Engine,
+) -> None:
+    """More events than one multi-row INSERT takes (500), the first 300 already held: each
+    new event is recorded once, in the events, the hits and the day bucket's exact sums."""
+    membership = service(engine)
+    rule = 'sum(revenue) of event "Order Completed" > 1'
+    SegmentCatalog(membership, retention=timedelta(days=400)).preview(WS, RuleInput(rule), 1)
+    spec = Spec("Order Completed", measure="revenue")
+    orders = tuple(order(f"o{i}", NOW - DAY - i, f"{i}.01") for i in range(1_200))
+    membership.apply(ProfileChange(WS, "p1", 1, events=orders[:300]))
+    membership.apply(ProfileChange(WS, "p1", 2, events=orders))
+    assert len(rows(engine, tables.events)) == 1_200
+    assert len(rows(engine, tables.hits, spec_id=spec.id)) == 1_200
+    (bucket,) = rows(engine, tables.buckets, spec_id=spec.id)
+    assert bucket.count == bucket.n == 1_200
+    assert bucket.total == sum(Decimal(f"{i}.01") for i in range(1_200))
+    assert (bucket.minimum, bucket.maximum) == (Decimal("0.01"), Decimal("1199.01"))
+    assert members(engine, 'sum(revenue) of event "Order Completed" = 719412', NOW) == {"p1"}
+
+
 def test_an_older_version_does_not_overwrite_newer_traits(engine: sa.Engine) -> None:
     membership = service(engine)
     membership.apply(ProfileChange(WS, "p1", 5, traits={"country": "FR"}))

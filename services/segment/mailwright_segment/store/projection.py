@@ -11,7 +11,6 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,6 +22,7 @@ from mailwright.rules.reference import as_instant
 from mailwright_segment.facts import EmailFact, EventFact, email_fact
 from mailwright_segment.specs import Spec, specs_of
 from mailwright_segment.state import DayBucket, PersonState, Send
+from mailwright_segment.store import direct
 from mailwright_segment.store.tables import (
     NAME,
     buckets,
@@ -52,6 +52,8 @@ from mailwright_segment.values import (
 )
 
 ACTION_KINDS = {"open": "o", "click": "c", "machine_open": "m"}
+_EVENTS_PER_INSERT = 500
+"""Rows of one multi-row INSERT of events (6 parameters each)."""
 
 
 def upsert(conn: sa.Connection, table: sa.Table) -> Any:
@@ -126,10 +128,12 @@ def pruned_before(conn: sa.Connection, ws: str) -> int | None:
 
 def profile_pk(conn: sa.Connection, ws: str, profile_id: str, now: int) -> int:
     """The person's key, the row created if new and locked for this transaction."""
-    create = prepared(
-        conn, "profile.create", lambda d: insert_of(d, profiles).on_conflict_do_nothing()
+    direct.execute(
+        conn,
+        f"INSERT INTO {profiles.name} (ws, profile_id, version, updated_at) VALUES (?, ?, 0, ?)"
+        " ON CONFLICT DO NOTHING",
+        (ws, profile_id, now),
     )
-    conn.execute(create, {"ws": ws, "profile_id": profile_id, "version": 0, "updated_at": now})
     return lock_profile(conn, ws, profile_id) or 0
 
 
@@ -148,15 +152,13 @@ def lock_profile(conn: sa.Connection, ws: str, profile_id: str) -> int | None:
 
 def lock_profile_row(conn: sa.Connection, ws: str, profile_id: str) -> tuple[int, int] | None:
     """The person's key and stored version, their row locked; None when unknown."""
-
-    def build(dialect: str) -> Any:
-        query = sa.select(profiles.c.pk, profiles.c.version).where(
-            profiles.c.ws == sa.bindparam("ws"), profiles.c.profile_id == sa.bindparam("pid")
-        )
-        return query.with_for_update() if dialect == "postgresql" else query
-
-    row = conn.execute(prepared(conn, "profile.lock", build), {"ws": ws, "pid": profile_id}).first()
-    return None if row is None else (int(row.pk), int(row.version or 0))
+    lock = " FOR UPDATE" if is_postgres(conn) else ""
+    rows = direct.execute(
+        conn,
+        f"SELECT pk, version FROM {profiles.name} WHERE ws = ? AND profile_id = ?{lock}",
+        (ws, profile_id),
+    )
+    return (int(rows[0][0]), int(rows[0][1] or 0)) if rows else None
 
 
 def lock_profiles(conn: sa.Connection, pks: Sequence[int]) -> None:
@@ -178,16 +180,11 @@ def touch_profile(conn: sa.Connection, pk: int, version: int | None, now: int) -
     if version is None:
         conn.execute(profiles.update().where(profiles.c.pk == pk).values(updated_at=now))
         return
-    statement = prepared(
+    direct.execute(
         conn,
-        "profile.touch",
-        lambda _: (
-            profiles.update()
-            .where(profiles.c.pk == sa.bindparam("key"))
-            .values(updated_at=sa.bindparam("now"), version=sa.bindparam("v"))
-        ),
+        f"UPDATE {profiles.name} SET updated_at = ?, version = ? WHERE pk = ?",
+        (now, version, pk),
     )
-    conn.execute(statement, {"key": pk, "now": now, "v": version})
 
 
 def profile_id_of(conn: sa.Connection, pk: int) -> str | None:
@@ -201,33 +198,43 @@ def profile_id_of(conn: sa.Connection, pk: int) -> str | None:
 # Traits
 
 
-def _trait_row(ws: str, pk: int, key: str, value: Value) -> dict[str, Any]:
+_TRAIT_COLUMNS = '(pk, "key", ws, kind, text, number, flag, instant, value)'
+_ITEM_COLUMNS = '(pk, "key", "position", ws, kind, text, number, flag)'
+
+
+def _trait_row(
+    ws: str, pk: int, key: str, value: Value, number: Callable[[Decimal | None], Any]
+) -> tuple[Any, ...]:
+    """A `traits` row in `_TRAIT_COLUMNS` order."""
     instant = as_instant(value) if isinstance(value, str) else None
-    return {
-        "pk": pk,
-        "key": key,
-        "ws": ws,
-        "kind": kind_of(value),
-        "text": value if isinstance(value, str) else None,
-        "number": value if isinstance(value, Decimal) else None,
-        "flag": value if isinstance(value, bool) else None,
-        "instant": None if instant is None else to_micros(instant),
-        "value": dumps(value),
-    }
+    return (
+        pk,
+        key,
+        ws,
+        kind_of(value),
+        value if isinstance(value, str) else None,
+        number(value) if isinstance(value, Decimal) else None,
+        value if isinstance(value, bool) else None,
+        None if instant is None else to_micros(instant),
+        dumps(value),
+    )
 
 
-def _item_rows(ws: str, pk: int, key: str, items: list[Value]) -> list[dict[str, Any]]:
+def _item_rows(
+    ws: str, pk: int, key: str, items: list[Value], number: Callable[[Decimal | None], Any]
+) -> list[tuple[Any, ...]]:
+    """`trait_items` rows in `_ITEM_COLUMNS` order."""
     return [
-        {
-            "pk": pk,
-            "key": key,
-            "position": i,
-            "ws": ws,
-            "kind": kind_of(item) if item is not None else "z",
-            "text": item if isinstance(item, str) else None,
-            "number": item if isinstance(item, Decimal) else None,
-            "flag": item if isinstance(item, bool) else None,
-        }
+        (
+            pk,
+            key,
+            i,
+            ws,
+            kind_of(item) if item is not None else "z",
+            item if isinstance(item, str) else None,
+            number(item) if isinstance(item, Decimal) else None,
+            item if isinstance(item, bool) else None,
+        )
         for i, item in enumerate(items)
     ]
 
@@ -239,26 +246,25 @@ def set_traits(
     keys = [k for k in {*values, *removed} if len(k) <= NAME]
     if not keys:
         return
+    listed = direct.marks(len(keys))
     for table in (traits, trait_items):
-        statement = prepared(conn, f"{table.name}.delete", partial(_delete_keys, table))
-        conn.execute(statement, {"key": pk, "keys": keys})
+        direct.execute(
+            conn, f'DELETE FROM {table.name} WHERE pk = ? AND "key" IN ({listed})', (pk, *keys)
+        )
+    number = direct.number_of(conn)
     rows, items = [], []
     for key in keys:
         value = values.get(key)
         if value is None:
             continue
-        rows.append(_trait_row(ws, pk, key, value))
+        rows.append(_trait_row(ws, pk, key, value, number))
         if isinstance(value, list):
-            items.extend(_item_rows(ws, pk, key, value))
-    if rows:
-        conn.execute(prepared(conn, "traits.insert", lambda _: traits.insert()), rows)
-    if items:
-        conn.execute(prepared(conn, "trait_items.insert", lambda _: trait_items.insert()), items)
-
-
-def _delete_keys(table: sa.Table, _: str) -> Any:
-    return table.delete().where(
-        table.c.pk == sa.bindparam("key"), table.c.key.in_(sa.bindparam("keys", expanding=True))
+            items.extend(_item_rows(ws, pk, key, value, number))
+    direct.execute_many(
+        conn, f"INSERT INTO {traits.name} {_TRAIT_COLUMNS} VALUES ({direct.marks(9)})", rows
+    )
+    direct.execute_many(
+        conn, f"INSERT INTO {trait_items.name} {_ITEM_COLUMNS} VALUES ({direct.marks(8)})", items
     )
 
 
@@ -273,16 +279,13 @@ def trait_kind(value: Value) -> str:
 
 def observe(conn: sa.Connection, ws: str, rows: Iterable[tuple[str, str, str]]) -> None:
     """Record (event or "" for traits, key, type) as seen."""
-    values = [
-        {"ws": ws, "event": e, "key": k, "kind": t}
-        for e, k, t in dict.fromkeys(rows)
-        if len(e) <= NAME and len(k) <= NAME
-    ]
-    if values:
-        statement = prepared(
-            conn, "observed.insert", lambda d: insert_of(d, observed).on_conflict_do_nothing()
-        )
-        conn.execute(statement, values)
+    values = [(ws, e, k, t) for e, k, t in dict.fromkeys(rows) if len(e) <= NAME and len(k) <= NAME]
+    direct.execute_many(
+        conn,
+        f'INSERT INTO {observed.name} (ws, event, "key", kind) VALUES (?, ?, ?, ?)'
+        " ON CONFLICT DO NOTHING",
+        values,
+    )
 
 
 def observed_types(conn: sa.Connection, ws: str) -> list[tuple[str, str, str]]:
@@ -389,26 +392,22 @@ def add_events(
     unique = list({f.message_id: f for f in facts}.values())
     if not unique:
         return []
-    statement = prepared(
-        conn,
-        "events.insert",
-        lambda d: insert_of(d, events).on_conflict_do_nothing().returning(events.c.message_id),
-    )
-    inserted = conn.execute(
-        statement,
-        [
-            {
-                "ws": ws,
-                "message_id": f.message_id,
-                "pk": pk,
-                "name": f.name,
-                "at": f.at,
-                "properties": dumps(dict(f.properties)),
-            }
-            for f in unique
-        ],
-    ).scalars()
-    fresh_ids = set(inserted)
+    fresh_ids: set[str] = set()
+    for low in range(0, len(unique), _EVENTS_PER_INSERT):
+        chunk = unique[low : low + _EVENTS_PER_INSERT]
+        values = [
+            v
+            for f in chunk
+            for v in (ws, f.message_id, pk, f.name, f.at, dumps(dict(f.properties)))
+        ]
+        inserted = direct.execute(
+            conn,
+            f'INSERT INTO {events.name} (ws, message_id, pk, name, "at", properties)'
+            f" VALUES {direct.rows_of(6, len(chunk))}"
+            " ON CONFLICT DO NOTHING RETURNING message_id",
+            values,
+        )
+        fresh_ids.update(row[0] for row in inserted)
     fresh = [f for f in unique if f.message_id in fresh_ids]
     add_hits(conn, ws, pk, fresh, by_event)
     return fresh
@@ -422,30 +421,25 @@ def add_hits(
     by_event: Mapping[str, list[Spec]],
     only: Spec | None = None,
 ) -> None:
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[Any, ...]] = []
     grouped: dict[tuple[str, int], _Bucket] = defaultdict(_Bucket)
+    stored = direct.number_of(conn)
     for fact in facts:
         candidates = [only] if only is not None else by_event.get(fact.name, [])
         for spec in candidates:
             if not spec.matches(fact.name, fact.properties):
                 continue
             number, group = spec.hit(fact.properties)
-            rows.append(
-                {
-                    "ws": ws,
-                    "spec_id": spec.id,
-                    "pk": pk,
-                    "at": fact.at,
-                    "message_id": fact.message_id,
-                    "number": number,
-                    "grp": group,
-                }
-            )
+            rows.append((ws, spec.id, pk, fact.at, fact.message_id, stored(number), group))
             grouped[(spec.id, day_of(fact.at))].add(
                 1, int(number is not None), number or Decimal(0), number, number
             )
-    if rows:
-        conn.execute(prepared(conn, "hits.insert", lambda _: hits.insert()), rows)
+    direct.execute_many(
+        conn,
+        f'INSERT INTO {hits.name} (ws, spec_id, pk, "at", message_id, number, grp)'
+        f" VALUES ({direct.marks(7)})",
+        rows,
+    )
     _add_to_buckets(conn, ws, pk, grouped)
 
 
@@ -454,26 +448,26 @@ def _add_to_buckets(
 ) -> None:
     if not grouped:
         return
-    spec_ids = {s for s, _ in grouped}
-    days = {d for _, d in grouped}
-    query = prepared(
+    spec_ids = sorted({s for s, _ in grouped})
+    days = sorted({d for _, d in grouped})
+    existing = direct.execute(
         conn,
-        "buckets.of_days",
-        lambda _: sa.select(buckets).where(
-            buckets.c.ws == sa.bindparam("ws"),
-            buckets.c.pk == sa.bindparam("key"),
-            buckets.c.spec_id.in_(sa.bindparam("spec_ids", expanding=True)),
-            buckets.c.day.in_(sa.bindparam("days", expanding=True)),
-        ),
-    )
-    existing = conn.execute(
-        query, {"ws": ws, "key": pk, "spec_ids": sorted(spec_ids), "days": sorted(days)}
+        f'SELECT spec_id, "day", "count", n, total, minimum, maximum FROM {buckets.name}'
+        f" WHERE ws = ? AND pk = ? AND spec_id IN ({direct.marks(len(spec_ids))})"
+        f' AND "day" IN ({direct.marks(len(days))})',
+        (ws, pk, *spec_ids, *days),
     )
     merged: dict[tuple[str, int], _Bucket] = {}
-    for row in existing:
-        key = (row.spec_id, row.day)
+    for spec_id, day, count, n, total, minimum, maximum in existing:
+        key = (spec_id, day)
         if key in grouped:
-            merged[key] = _Bucket(row._mapping["count"], row.n, row.total, row.minimum, row.maximum)
+            merged[key] = _Bucket(
+                count,
+                n,
+                direct.decimal_of(total) or Decimal(0),
+                direct.decimal_of(minimum),
+                direct.decimal_of(maximum),
+            )
     for key, delta in grouped.items():
         bucket = merged.setdefault(key, _Bucket())
         bucket.add(delta.count, delta.n, delta.total, delta.minimum, delta.maximum)
@@ -483,37 +477,26 @@ def _add_to_buckets(
 def _write_buckets(
     conn: sa.Connection, ws: str, pk: int, values: Mapping[tuple[str, int], _Bucket]
 ) -> None:
-    if not values:
-        return
-
-    def build(dialect: str) -> Any:
-        statement = insert_of(dialect, buckets)
-        excluded = statement.excluded
-        return statement.on_conflict_do_update(
-            index_elements=[buckets.c.ws, buckets.c.spec_id, buckets.c.pk, buckets.c.day],
-            set_={
-                "count": excluded["count"],
-                "n": excluded["n"],
-                "total": excluded["total"],
-                "minimum": excluded["minimum"],
-                "maximum": excluded["maximum"],
-            },
-        )
-
-    conn.execute(
-        prepared(conn, "buckets.upsert", build),
+    number = direct.number_of(conn)
+    direct.execute_many(
+        conn,
+        f'INSERT INTO {buckets.name} (ws, spec_id, pk, "day", "count", n, total, minimum, maximum)'
+        f" VALUES ({direct.marks(9)})"
+        ' ON CONFLICT (ws, spec_id, pk, "day") DO UPDATE SET "count" = excluded."count",'
+        " n = excluded.n, total = excluded.total, minimum = excluded.minimum,"
+        " maximum = excluded.maximum",
         [
-            {
-                "ws": ws,
-                "spec_id": spec_id,
-                "pk": pk,
-                "day": day,
-                "count": b.count,
-                "n": b.n,
-                "total": b.total,
-                "minimum": b.minimum,
-                "maximum": b.maximum,
-            }
+            (
+                ws,
+                spec_id,
+                pk,
+                day,
+                b.count,
+                b.n,
+                number(b.total),
+                number(b.minimum),
+                number(b.maximum),
+            )
             for (spec_id, day), b in values.items()
         ],
     )
@@ -593,45 +576,33 @@ def add_emails(conn: sa.Connection, ws: str, pk: int, facts: Sequence[EmailFact]
     """Record email facts (of new events only: the caller deduplicates by event)."""
     if not facts:
         return
-    actions = [f for f in facts if f.kind != "sent"]
-    if actions:
-        statement = prepared(
-            conn,
-            "email_actions.insert",
-            lambda d: insert_of(d, email_actions).on_conflict_do_nothing(),
-        )
-        conn.execute(
-            statement,
-            [
-                {
-                    "ws": ws,
-                    "message_id": f.message_id,
-                    "pk": pk,
-                    "send_id": f.send_id,
-                    "kind": ACTION_KINDS[f.kind],
-                    "at": f.at,
-                }
-                for f in actions
-            ],
-        )
-    query = prepared(
+    direct.execute_many(
         conn,
-        "sends.of_ids",
-        lambda _: sa.select(sends).where(
-            sends.c.ws == sa.bindparam("ws"),
-            sends.c.pk == sa.bindparam("key"),
-            sends.c.send_id.in_(sa.bindparam("ids", expanding=True)),
-        ),
+        f'INSERT INTO {email_actions.name} (ws, message_id, pk, send_id, kind, "at")'
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        [
+            (ws, f.message_id, pk, f.send_id, ACTION_KINDS[f.kind], f.at)
+            for f in facts
+            if f.kind != "sent"
+        ],
     )
     touched = sorted({f.send_id for f in facts})
-    current = {
-        row.send_id: [row.sent_at, row.first_open, row.first_click]
-        for row in conn.execute(query, {"ws": ws, "key": pk, "ids": touched})
+    current: dict[str, list[int | None]] = {
+        send_id: [sent_at, first_open, first_click]
+        for send_id, sent_at, first_open, first_click in direct.execute(
+            conn,
+            f"SELECT send_id, sent_at, first_open, first_click FROM {sends.name}"
+            f" WHERE ws = ? AND pk = ? AND send_id IN ({direct.marks(len(touched))})",
+            (ws, pk, *touched),
+        )
     }
     for fact in facts:
         slot = {"sent": 0, "open": 1, "click": 2}.get(fact.kind)
         values = current.setdefault(fact.send_id, [None, None, None])
-        if slot is not None and (values[slot] is None or fact.at < values[slot]):
+        if slot is None:
+            continue
+        earliest = values[slot]
+        if earliest is None or fact.at < earliest:
             values[slot] = fact.at
     _write_sends(conn, ws, pk, current)
 
@@ -639,34 +610,13 @@ def add_emails(conn: sa.Connection, ws: str, pk: int, facts: Sequence[EmailFact]
 def _write_sends(
     conn: sa.Connection, ws: str, pk: int, values: Mapping[str, list[int | None]]
 ) -> None:
-    if not values:
-        return
-
-    def build(dialect: str) -> Any:
-        statement = insert_of(dialect, sends)
-        excluded = statement.excluded
-        return statement.on_conflict_do_update(
-            index_elements=[sends.c.ws, sends.c.pk, sends.c.send_id],
-            set_={
-                "sent_at": excluded["sent_at"],
-                "first_open": excluded["first_open"],
-                "first_click": excluded["first_click"],
-            },
-        )
-
-    conn.execute(
-        prepared(conn, "sends.upsert", build),
-        [
-            {
-                "ws": ws,
-                "pk": pk,
-                "send_id": s,
-                "sent_at": v[0],
-                "first_open": v[1],
-                "first_click": v[2],
-            }
-            for s, v in values.items()
-        ],
+    direct.execute_many(
+        conn,
+        f"INSERT INTO {sends.name} (ws, pk, send_id, sent_at, first_open, first_click)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (ws, pk, send_id) DO UPDATE SET"
+        " sent_at = excluded.sent_at, first_open = excluded.first_open,"
+        " first_click = excluded.first_click",
+        [(ws, pk, s, v[0], v[1], v[2]) for s, v in values.items()],
     )
 
 
