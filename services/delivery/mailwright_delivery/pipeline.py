@@ -101,6 +101,10 @@ class SendWorker(HandOver):
         self.backoff = policy.Backoff(
             settings.backoff_base, settings.backoff_cap, settings.max_attempts
         )
+        # Sends some call of `deliver` is seeing to. The replica's workers share one lease
+        # owner, so when a slow hand-over outlasts the lease and a sibling claims the send
+        # again, the lease checks pass for both: this set is what stops the second.
+        self._in_hand: set[str] = set()
 
     async def tick(self, only: Sequence[str] = ()) -> int:
         """Claim one batch of due sends and see each to an outcome; how many were claimed."""
@@ -122,6 +126,22 @@ class SendWorker(HandOver):
         """See sends claimed by this worker's owner to an outcome (from `tick`, or written
         already claimed by a journey move that hands them over at once). `finishing`: the
         queue may now be empty, so a campaign of these sends may be done."""
+        mine = [send for send in claimed if send.id not in self._in_hand]
+        if len(mine) < len(claimed):
+            # Their lease ran out while another call here still has them: it finishes
+            # them (the new lease is this replica's too, so its outcome is recorded).
+            log.info(
+                "%d sends claimed again while in hand here; left to it", len(claimed) - len(mine)
+            )
+        self._in_hand.update(send.id for send in mine)
+        try:
+            await self._deliver(mine)
+        finally:
+            self._in_hand.difference_update(send.id for send in mine)
+        if finishing and any(send.campaign_id for send in claimed):
+            self.notify_campaigns()  # a campaign may be done: let the scheduler look now
+
+    async def _deliver(self, claimed: Sequence[SendRecord]) -> None:
         by_workspace: dict[str, list[SendRecord]] = defaultdict(list)
         for send in claimed:
             by_workspace[send.workspace].append(send)
@@ -142,8 +162,6 @@ class SendWorker(HandOver):
                     self.clock() + UNAVAILABLE_DELAY,
                     self.clock(),
                 )
-        if finishing and any(send.campaign_id for send in claimed):
-            self.notify_campaigns()  # a campaign may be done: let the scheduler look now
 
     # -- the steps ------------------------------------------------------------------------
 

@@ -30,10 +30,13 @@ class ScriptedWriter(EmlWriter):
     def __init__(self, directory: Path) -> None:
         super().__init__(directory)
         self.rcpt_replies: dict[str, list[str]] = {}
+        self.rcpt_delays: dict[str, float] = {}  # seconds before answering (a slow server)
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
+        if address in self.rcpt_delays:
+            await asyncio.sleep(self.rcpt_delays[address])
         replies = self.rcpt_replies.get(address)
         reply = "250 OK"
         if replies:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -232,6 +233,39 @@ async def test_a_transactional_send_is_answered_when_the_provider_accepts(
     assert first.send.provider_message_id
     assert again.send.name == first.send.name
     assert sink[0].received == 1
+
+
+async def test_a_send_outlasting_its_lease_is_not_sent_again_by_a_sibling_worker(
+    tmp_path: Path, world: World, sink: tuple[SmtpSink, ScriptedWriter]
+) -> None:
+    # The provider takes longer than the lease: a sibling worker of the same replica
+    # claims the send again once the lease runs out. It must leave it to the worker that
+    # has it in hand — both share the replica's lease owner, so the lease cannot tell.
+    sink[1].rcpt_delays["slow@example.com"] = 2.5
+    config = settings(tmp_path, sink[0].port, send_lease="1s", worker_concurrency=2)
+    platform = await start(world, config)
+    clients = platform.clients()
+    try:
+        response = await clients.delivery.SendTransactional(
+            pb.SendTransactionalRequest(
+                parent=PARENT,
+                template="receipt",
+                email="slow@example.com",
+                sender=pb.Sender(from_address="shop@shop.example"),
+                request_id="slow-1",
+            )
+        )
+
+        async def settled() -> bool:
+            got = await clients.delivery.GetSend(pb.GetSendRequest(name=response.send.name))
+            return got.send.state == pb.SEND_STATE_SENT
+
+        await eventually(settled)
+        await asyncio.sleep(1.5)  # time for a second delivery to reach the sink
+        assert sink[0].received == 1
+    finally:
+        await clients.close()
+        await platform.stop()
 
 
 async def test_transactional_mail_reaches_an_unsubscribed_person(
