@@ -57,7 +57,7 @@ pytest: install
 lint: install $(BUF)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy sdk services plugins
+	$(VENV)/bin/mypy sdk services plugins bench
 	$(BUF) lint
 	$(MAKE) protos-check
 

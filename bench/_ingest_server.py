@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import sys
+from pathlib import Path
 
 from mailwright.runtime.server import Platform
 from mailwright.runtime.service import resolve_services
@@ -20,7 +21,7 @@ from mailwright.runtime.settings import Settings
 async def main(data_dir: str, redis_url: str, namespace: str) -> None:
     logging.basicConfig(level=logging.WARNING)
     settings = Settings(
-        data_dir=data_dir,
+        data_dir=Path(data_dir),
         grpc_port=0,
         http_port=0,
         auth_secret="b" * 48,

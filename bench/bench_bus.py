@@ -22,6 +22,7 @@ import os
 import random
 import time
 import uuid
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -91,7 +92,7 @@ async def _bare_consume(client: aioredis.Redis, stream: str, count: int) -> floa
     started = time.perf_counter()
     done = 0
     while done < count:
-        reply = await client.xreadgroup("bare", "c1", {stream: ">"}, count=BATCH, block=1000)
+        reply: Any = await client.xreadgroup("bare", "c1", {stream: ">"}, count=BATCH, block=1000)
         for _, entries in reply:
             await client.xack(stream, "bare", *[entry_id for entry_id, _ in entries])
             done += len(entries)

@@ -181,9 +181,9 @@ def sources(quick: bool) -> list[Result]:
             "page_size": PAGE,
             "requests_per_ten_seconds": 1900,
         }
-        config = load_config("hubspot", HubSpotConfig, values, environ={})
-        bare = best(repeats, lambda: hubspot_bare(hubspot, server.url, config, count))
-        ours = best(repeats, lambda: hubspot_connector(config, count))
+        hubspot_config = load_config("hubspot", HubSpotConfig, values, environ={})
+        bare = best(repeats, lambda: hubspot_bare(hubspot, server.url, hubspot_config, count))
+        ours = best(repeats, lambda: hubspot_connector(hubspot_config, count))
     results.append(
         Result(
             "hubspot source (contacts, list pages of 100)",

@@ -35,6 +35,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -65,7 +66,7 @@ def _settings(data: Path, sink_port: int) -> Settings:
         grpc_port=0,
         http_port=0,
         auth_secret="b" * 48,
-        shutdown_grace=5,
+        shutdown_grace=timedelta(seconds=5),
         bus_url=f"memory://{uuid.uuid4().hex}",
         plugins=["smtp"],
         services={
@@ -85,7 +86,7 @@ def _settings(data: Path, sink_port: int) -> Settings:
                 "pool_size": 4,
             }
         },
-    )  # type: ignore[call-arg]
+    )
 
 
 def _world(count: int) -> World:
@@ -275,7 +276,7 @@ async def _rounds(
 
 async def _round_trip(clients: Any, count: int = 200) -> float:
     """p50 of a bare gRPC round trip (health check) on the same server, in ms."""
-    health = health_pb2_grpc.HealthStub(clients.channel("delivery"))
+    health: Any = health_pb2_grpc.HealthStub(clients.channel("delivery"))
     rtts = []
     for _ in range(count):
         started = time.perf_counter()
