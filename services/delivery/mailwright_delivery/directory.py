@@ -8,7 +8,6 @@ UNAVAILABLE (retryable), never INTERNAL.
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import grpc
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import json_format
 
 from mailwright.connectors import AudienceMember
 from mailwright.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
@@ -26,6 +25,7 @@ from mailwright.render.v1 import render_pb2
 from mailwright.rules import EmailSend, Event, Person
 from mailwright.runtime.clients import Clients
 from mailwright.segment.v1 import segment_pb2
+from mailwright.structs import plain_value, struct_values
 from mailwright_delivery.audiences import external_ids, with_profile_id
 from mailwright_delivery.model import Category, Recipient
 
@@ -55,37 +55,12 @@ async def call(awaitable: Awaitable[T], what: str) -> T:
         raise Unavailable(f"{what}: {code.name}: {detail}") from error
 
 
-def struct_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
-    """A Struct as plain values: what `json_format.MessageToDict` gives (numbers as
-    floats, an unset value as None, infinities and NaN refused), without its generic
-    descriptor walk."""
-    return {key: _plain(value) for key, value in struct.fields.items()}
-
-
-def _plain(value: struct_pb2.Value) -> Any:
-    kind = value.WhichOneof("kind")
-    if kind == "string_value":
-        return value.string_value
-    if kind == "number_value":
-        number = value.number_value
-        if math.isinf(number) or math.isnan(number):
-            raise ValueError(f"Fail to serialize {number} for Value.number_value")
-        return number
-    if kind == "bool_value":
-        return value.bool_value
-    if kind == "struct_value":
-        return struct_dict(value.struct_value)
-    if kind == "list_value":
-        return [_plain(item) for item in value.list_value.values]
-    return None
-
-
 def _merged_trait(profile: profile_pb2.Profile, key: str) -> tuple[bool, Any]:
     """Whether a profile has trait `key` and its value, a computed trait over a plain one
     of the same key (as `recipient_of` merges them), without reading the other traits."""
     for struct in (profile.computed_traits, profile.traits):
         if key in struct.fields:
-            return True, _plain(struct.fields[key])
+            return True, plain_value(struct.fields[key])
     return False, None
 
 
@@ -99,8 +74,8 @@ def _email_of(profile: profile_pb2.Profile, email_trait: Any) -> str:
 
 
 def recipient_of(profile: profile_pb2.Profile) -> Recipient:
-    traits = struct_dict(profile.traits)
-    traits.update(struct_dict(profile.computed_traits))
+    traits = struct_values(profile.traits)
+    traits.update(struct_values(profile.computed_traits))
     email = _email_of(profile, traits.get("email"))
     consent = ""
     latest = None

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from delivery_fakes import World, fake_definitions
 from delivery_harness import campaign_state, eventually, settings, sink_messages, start_sink
-from google.protobuf import json_format, struct_pb2
 
 from mailwright.common.v1 import common_pb2, event_pb2
 from mailwright.delivery.v1 import delivery_pb2 as pb
@@ -21,7 +20,7 @@ from mailwright.profile.v1 import profile_pb2
 from mailwright.render.v1 import render_pb2
 from mailwright.runtime.server import Platform
 from mailwright.runtime.service import resolve_services
-from mailwright_delivery.directory import Directory, struct_dict
+from mailwright_delivery.directory import Directory
 from mailwright_profile.simulate import identify, track
 from mailwright_smtp.sink import SmtpSink
 
@@ -334,16 +333,3 @@ async def test_more_people_than_one_batch_read_are_read_in_concurrent_calls(
     assert members[ann].traits["first_name"] == "Ann"
     assert members[ann].traits["lifecycle_stage"] == "prospect"
     assert members[bob].email == "bob@example.com"
-
-
-def test_struct_dict_reads_a_struct_as_message_to_dict_does() -> None:
-    struct = struct_pb2.Struct()
-    struct.update({"n": 3, "s": "x", "b": False, "none": None, "o": {"l": [1, {}, []]}})
-    struct.fields["unset"].Clear()
-    assert struct_dict(struct) == json_format.MessageToDict(struct)
-    assert type(struct_dict(struct)["n"]) is float
-    struct.fields["inf"].number_value = float("inf")
-    with pytest.raises(ValueError, match="Infinity"):
-        json_format.MessageToDict(struct)
-    with pytest.raises(ValueError, match="inf"):
-        struct_dict(struct)

@@ -23,17 +23,15 @@ Which events count, and how email engagement is read from them:
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
-from google.protobuf import struct_pb2
-
 from mailwright.common.v1 import event_pb2
 from mailwright.profile.v1 import profile_pb2
 from mailwright.rules.schema import Taxonomy, ValueType
+from mailwright.structs import struct_values
 from mailwright_segment.values import Value, dumps, normalize_mapping, to_micros
 
 EMAIL_SENT = "Email Sent"
@@ -103,31 +101,6 @@ def email_fact(event: EventFact) -> EmailFact | None:
     if kind == "open" and event.properties.get(MACHINE) is True:
         kind = "machine_open"
     return EmailFact(event.message_id, send_id, kind, event.at)
-
-
-def struct_values(struct: struct_pb2.Struct) -> dict[str, object]:
-    """A Struct as plain values, as `json_format.MessageToDict` reads it: numbers as floats
-    (a non-finite one refused with ValueError), null as None; without the general printer,
-    which took about a sixth of the consumer's CPU when it caught up on a history."""
-    return {key: _plain(value) for key, value in struct.fields.items()}
-
-
-def _plain(value: struct_pb2.Value) -> object:
-    kind = value.WhichOneof("kind")
-    if kind == "string_value":
-        return value.string_value
-    if kind == "number_value":
-        number = value.number_value
-        if not math.isfinite(number):
-            raise ValueError(f"a Struct number cannot be {number} in JSON")
-        return number
-    if kind == "bool_value":
-        return value.bool_value
-    if kind == "struct_value":
-        return struct_values(value.struct_value)
-    if kind == "list_value":
-        return [_plain(item) for item in value.list_value.values]
-    return None  # null_value, or no kind set
 
 
 def _name_of(event: event_pb2.Event) -> str:
