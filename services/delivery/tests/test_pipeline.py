@@ -74,6 +74,30 @@ async def clients(platform: Platform) -> AsyncIterator[Clients]:
     await made.close()
 
 
+async def receipt_to(clients: Clients, email: str, request_id: str) -> pb.SendTransactionalResponse:
+    """A transactional receipt to `email`, as the call answered it."""
+    return await clients.delivery.SendTransactional(
+        pb.SendTransactionalRequest(
+            parent=PARENT,
+            template="receipt",
+            email=email,
+            sender=pb.Sender(from_address="shop@shop.example"),
+            request_id=request_id,
+        )
+    )
+
+
+async def reaches(clients: Clients, name: str, state: int) -> pb.Send:
+    """Wait until the send is in `state`; the send then."""
+
+    async def there() -> bool:
+        got = await clients.delivery.GetSend(pb.GetSendRequest(name=name))
+        return got.send.state == state
+
+    await eventually(there)
+    return (await clients.delivery.GetSend(pb.GetSendRequest(name=name))).send
+
+
 async def send_campaign(
     clients: Clients, campaign: pb.Campaign, campaign_id: str = "spring"
 ) -> str:
@@ -246,21 +270,9 @@ async def test_a_send_outlasting_its_lease_is_not_sent_again_by_a_sibling_worker
     platform = await start(world, config)
     clients = platform.clients()
     try:
-        response = await clients.delivery.SendTransactional(
-            pb.SendTransactionalRequest(
-                parent=PARENT,
-                template="receipt",
-                email="slow@example.com",
-                sender=pb.Sender(from_address="shop@shop.example"),
-                request_id="slow-1",
-            )
-        )
+        response = await receipt_to(clients, "slow@example.com", "slow-1")
 
-        async def settled() -> bool:
-            got = await clients.delivery.GetSend(pb.GetSendRequest(name=response.send.name))
-            return got.send.state == pb.SEND_STATE_SENT
-
-        await eventually(settled)
+        await reaches(clients, response.send.name, pb.SEND_STATE_SENT)
         await asyncio.sleep(1.5)  # time for a second delivery to reach the sink
         assert sink[0].received == 1
     finally:
@@ -288,21 +300,9 @@ async def test_a_mailbox_full_is_retried_then_sent(
     clients: Clients, sink: tuple[SmtpSink, ScriptedWriter]
 ) -> None:
     sink[1].rcpt_replies["buyer@example.com"] = ["452 4.2.2 Mailbox full", "250 OK"]
-    response = await clients.delivery.SendTransactional(
-        pb.SendTransactionalRequest(
-            parent=PARENT,
-            template="receipt",
-            email="buyer@example.com",
-            sender=pb.Sender(from_address="shop@shop.example"),
-            request_id="r-3",
-        )
-    )
+    response = await receipt_to(clients, "buyer@example.com", "r-3")
 
-    async def sent() -> bool:
-        got = await clients.delivery.GetSend(pb.GetSendRequest(name=response.send.name))
-        return got.send.state == pb.SEND_STATE_SENT
-
-    await eventually(sent)
+    await reaches(clients, response.send.name, pb.SEND_STATE_SENT)
     got = await clients.delivery.GetSend(pb.GetSendRequest(name=response.send.name))
     assert got.send.attempts == 2
 
@@ -311,23 +311,10 @@ async def test_a_send_that_keeps_failing_is_parked_then_retried_by_command(
     clients: Clients, sink: tuple[SmtpSink, ScriptedWriter]
 ) -> None:
     sink[1].rcpt_replies["buyer@example.com"] = ["451 4.3.0 Try again later"]
-    response = await clients.delivery.SendTransactional(
-        pb.SendTransactionalRequest(
-            parent=PARENT,
-            template="receipt",
-            email="buyer@example.com",
-            sender=pb.Sender(from_address="shop@shop.example"),
-            request_id="r-4",
-        )
-    )
+    response = await receipt_to(clients, "buyer@example.com", "r-4")
     name = response.send.name
 
-    async def parked() -> bool:
-        got = await clients.delivery.GetSend(pb.GetSendRequest(name=name))
-        return got.send.state == pb.SEND_STATE_PARKED
-
-    await eventually(parked)
-    got = (await clients.delivery.GetSend(pb.GetSendRequest(name=name))).send
+    got = await reaches(clients, name, pb.SEND_STATE_PARKED)
     assert got.reason.startswith("gave up after 3 attempts")
     assert got.attempts == 3
     del sink[1].rcpt_replies["buyer@example.com"]
@@ -336,11 +323,7 @@ async def test_a_send_that_keeps_failing_is_parked_then_retried_by_command(
     )
     assert retried.requeued_count == 1
 
-    async def sent() -> bool:
-        got = await clients.delivery.GetSend(pb.GetSendRequest(name=name))
-        return got.send.state == pb.SEND_STATE_SENT
-
-    await eventually(sent)
+    await reaches(clients, name, pb.SEND_STATE_SENT)
     assert sink[0].received == 1
 
 
@@ -369,15 +352,7 @@ async def test_a_refused_message_is_parked_at_once_with_its_reason(
     clients: Clients, sink: tuple[SmtpSink, ScriptedWriter]
 ) -> None:
     sink[1].rcpt_replies["buyer@example.com"] = ["554 5.7.1 Message refused by policy"]
-    response = await clients.delivery.SendTransactional(
-        pb.SendTransactionalRequest(
-            parent=PARENT,
-            template="receipt",
-            email="buyer@example.com",
-            sender=pb.Sender(from_address="shop@shop.example"),
-            request_id="r-554",
-        )
-    )
+    response = await receipt_to(clients, "buyer@example.com", "r-554")
     assert response.send.state == pb.SEND_STATE_PARKED
     assert response.send.reason.startswith("rejected")
     assert response.send.attempts == 1
@@ -387,22 +362,9 @@ async def test_a_mailbox_that_stays_full_is_parked_and_suppressed_after_the_limi
     clients: Clients, sink: tuple[SmtpSink, ScriptedWriter]
 ) -> None:
     sink[1].rcpt_replies["full@example.com"] = ["452 4.2.2 Mailbox full"]
-    response = await clients.delivery.SendTransactional(
-        pb.SendTransactionalRequest(
-            parent=PARENT,
-            template="receipt",
-            email="full@example.com",
-            sender=pb.Sender(from_address="shop@shop.example"),
-            request_id="r-full",
-        )
-    )
+    response = await receipt_to(clients, "full@example.com", "r-full")
 
-    async def parked() -> bool:
-        got = await clients.delivery.GetSend(pb.GetSendRequest(name=response.send.name))
-        return got.send.state == pb.SEND_STATE_PARKED
-
-    await eventually(parked)
-    got = (await clients.delivery.GetSend(pb.GetSendRequest(name=response.send.name))).send
+    got = await reaches(clients, response.send.name, pb.SEND_STATE_PARKED)
     assert "soft bounces" in got.reason
     suppressed = await clients.delivery.ListSuppressions(
         pb.ListSuppressionsRequest(parent=PARENT, reason=pb.SUPPRESSION_REASON_SOFT_BOUNCES)
