@@ -140,13 +140,10 @@ async def test_people_built_from_events_receive_a_campaign_with_their_traits(
     assert subjects == {"ann@example.com": "News for Ann", "bob@example.com": "News for Bob"}
 
 
-async def test_a_tracked_event_starts_a_journey_through_the_profile_service(
-    stack: Stack, tmp_path: Path
-) -> None:
-    await stack.person("u-cy", email="cy@example.com", first_name="Cy")
-    await stack.template("welcome", "Welcome, {{ first_name }}")
+async def welcome_journey(stack: Stack, trigger: pb.EventTrigger) -> str:
+    """An active journey "welcome" of one step, the "welcome" template at once; its name."""
     journey = pb.Journey(
-        trigger=pb.JourneyTrigger(event=pb.EventTrigger(event="Signed Up", where='plan = "pro"')),
+        trigger=pb.JourneyTrigger(event=trigger),
         steps=[
             pb.JourneyStep(
                 id="welcome",
@@ -162,6 +159,15 @@ async def test_a_tracked_event_starts_a_journey_through_the_profile_service(
     await stack.clients.delivery.ActivateJourney(
         pb.ActivateJourneyRequest(name=created.journey.name)
     )
+    return created.journey.name
+
+
+async def test_a_tracked_event_starts_a_journey_through_the_profile_service(
+    stack: Stack, tmp_path: Path
+) -> None:
+    await stack.person("u-cy", email="cy@example.com", first_name="Cy")
+    await stack.template("welcome", "Welcome, {{ first_name }}")
+    await welcome_journey(stack, pb.EventTrigger(event="Signed Up", where='plan = "pro"'))
     await stack.publish(
         track("Signed Up", user_id="u-cy", properties={"plan": "free"}, message_id="t1"),
         track("Signed Up", user_id="u-cy", properties={"plan": "pro"}, message_id="t2"),
@@ -181,29 +187,13 @@ async def test_a_journey_email_waits_for_an_address_applied_after_its_trigger(
     rather than being skipped, and goes once the sign-up is applied (test_e2e's
     distributed run lost its email this way on loaded machines)."""
     await stack.template("welcome", "Welcome, {{ first_name }}")
-    journey = pb.Journey(
-        trigger=pb.JourneyTrigger(event=pb.EventTrigger(event="Product Viewed")),
-        steps=[
-            pb.JourneyStep(
-                id="welcome",
-                send=pb.SendStep(
-                    template="welcome", sender=pb.Sender(from_address="hi@shop.example")
-                ),
-            )
-        ],
-    )
-    created = await stack.clients.delivery.CreateJourney(
-        pb.CreateJourneyRequest(parent=PARENT, journey_id="welcome", journey=journey)
-    )
-    await stack.clients.delivery.ActivateJourney(
-        pb.ActivateJourneyRequest(name=created.journey.name)
-    )
+    journey = await welcome_journey(stack, pb.EventTrigger(event="Product Viewed"))
     await stack.publish(track("Product Viewed", anonymous_id="anon-fay", message_id="v1"))
     looked_at: list[pb.Send] = []
 
     async def seen_without_address() -> bool:
         listed = await stack.clients.delivery.ListSends(
-            pb.ListSendsRequest(parent=PARENT, journey=created.journey.name)
+            pb.ListSendsRequest(parent=PARENT, journey=journey)
         )
         looked_at[:] = [s for s in listed.sends if s.reason or s.state != pb.SEND_STATE_QUEUED]
         return bool(looked_at)
