@@ -68,8 +68,6 @@ def demo_settings(base: Settings, outbox: Path, sink_port: int) -> Settings:
     delivery.setdefault("poll_interval", "100ms")
     delivery.setdefault("batch_size", 500)
     services["delivery"] = delivery
-    # Bigger reads let the profile consumer apply a loaded history in fewer transactions.
-    services["profile"] = {"read_batch": 500, "max_batch": 1000, **services.get("profile", {})}
     services["segment"] = {"timer_poll": "100ms", **services.get("segment", {})}
     return base.model_copy(
         update={
