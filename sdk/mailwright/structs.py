@@ -1,7 +1,13 @@
-"""`google.protobuf.Struct` values as plain Python, as `json_format.MessageToDict` reads
-them — numbers as floats, null (or a value with no kind set) as None, a non-finite
-number refused with ValueError — without its generic descriptor walk, which costs more
-than everything else a consumer does with an event's properties or a profile's traits.
+"""`google.protobuf.Struct` values as plain Python, without `json_format`'s generic
+descriptor walk, which costs more than everything else a consumer does with an event's
+properties or a profile's traits. Two readings:
+
+- `struct_values`: as `json_format.MessageToDict` reads a Struct — numbers as floats,
+  null (or a value with no kind set) as None, a non-finite number refused with
+  ValueError (what the segment and delivery services compare and store);
+- `struct_to_dict`: whole numbers below 2**53 as ints (`3`, not `3.0`, in a template or a
+  stored trait), other numbers, non-finite ones included, as floats (what the profile and
+  render services read).
 """
 
 from __future__ import annotations
@@ -11,7 +17,9 @@ from typing import Any
 
 from google.protobuf import struct_pb2
 
-__all__ = ["plain_value", "struct_values"]
+__all__ = ["plain_value", "python_value", "struct_to_dict", "struct_values"]
+
+_INTEGRAL = 2**53
 
 
 def struct_values(struct: struct_pb2.Struct) -> dict[str, Any]:
@@ -36,3 +44,25 @@ def plain_value(value: struct_pb2.Value) -> Any:
     if kind == "list_value":
         return [plain_value(item) for item in value.list_value.values]
     return None  # null_value, or no kind set
+
+
+def struct_to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
+    """The Struct as a dict of plain values, whole numbers as ints (see the module)."""
+    return {key: python_value(value) for key, value in struct.fields.items()}
+
+
+def python_value(value: struct_pb2.Value) -> Any:
+    """One Struct value as `struct_to_dict` reads it."""
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        return value.string_value
+    if kind == "number_value":
+        number = value.number_value
+        return int(number) if number.is_integer() and -_INTEGRAL < number < _INTEGRAL else number
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "struct_value":
+        return struct_to_dict(value.struct_value)
+    if kind == "list_value":
+        return [python_value(item) for item in value.list_value.values]
+    return None

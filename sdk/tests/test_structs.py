@@ -11,7 +11,7 @@ from google.protobuf import json_format, struct_pb2
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailwright.structs import plain_value, struct_values
+from mailwright.structs import plain_value, struct_to_dict, struct_values
 
 _SCALARS = (
     st.none()
@@ -59,3 +59,41 @@ def test_one_value_reads_as_in_its_struct() -> None:
     struct = struct_pb2.Struct()
     struct.update({"o": {"l": [1, {}, [], None, "x", True]}})
     assert plain_value(struct.fields["o"]) == json_format.MessageToDict(struct)["o"]
+
+
+def _with_ints(value: Any) -> Any:
+    """MessageToDict's reading with whole numbers below 2**53 as ints."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, list):
+        return [_with_ints(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _with_ints(item) for key, item in value.items()}
+    return value
+
+
+@given(st.dictionaries(st.text(max_size=8), _VALUES, max_size=6))
+def test_struct_to_dict_reads_whole_numbers_as_ints(values: dict[str, Any]) -> None:
+    struct = struct_pb2.Struct()
+    struct.update(values)
+    found = struct_to_dict(struct)
+    expected = _with_ints(json_format.MessageToDict(struct))
+    assert found == expected
+    assert repr(found) == repr(expected)  # ints where whole, floats otherwise, same order
+
+
+@pytest.mark.parametrize(
+    ("number", "read"),
+    [(3.0, 3), (-(2.0**53) + 1, -(2**53) + 1), (2.0**53, 2.0**53), (0.5, 0.5)],
+)
+def test_struct_to_dict_keeps_ints_where_a_double_is_exact(number: float, read: Any) -> None:
+    struct = struct_pb2.Struct()
+    struct.update({"n": number})
+    assert repr(struct_to_dict(struct)["n"]) == repr(read)
+
+
+@pytest.mark.parametrize("number", [math.inf, -math.inf])
+def test_struct_to_dict_keeps_a_non_finite_number(number: float) -> None:
+    struct = struct_pb2.Struct()
+    struct.update({"n": [number]})
+    assert struct_to_dict(struct) == {"n": [number]}

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,6 +40,7 @@ from google.protobuf import struct_pb2, timestamp_pb2
 
 from mailwright.common.v1 import event_pb2
 from mailwright.names import WORKSPACE_ID
+from mailwright.structs import python_value, struct_to_dict
 from mailwright_profile.computed.aggregates import (
     CART_ADD,
     EMAIL_CLICK,
@@ -63,7 +63,6 @@ __all__ = [
     "PoisonEvent",
     "decode_event",
     "read_event",
-    "struct_to_dict",
 ]
 
 log = logging.getLogger(__name__)
@@ -118,36 +117,13 @@ class IncomingEvent:
     payload: bytes
 
 
-def _value(value: struct_pb2.Value) -> Any:
-    kind = value.WhichOneof("kind")
-    if kind == "string_value":
-        return value.string_value
-    if kind == "number_value":
-        number = value.number_value
-        if math.isfinite(number) and number.is_integer() and abs(number) < 2**53:
-            return int(number)
-        return number
-    if kind == "bool_value":
-        return value.bool_value
-    if kind == "struct_value":
-        return struct_to_dict(value.struct_value)
-    if kind == "list_value":
-        return [_value(item) for item in value.list_value.values]
-    return None
-
-
-def struct_to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
-    """A Struct as plain Python (integral numbers as int)."""
-    return {key: _value(item) for key, item in struct.fields.items()}
-
-
 def _field(fields: Mapping[str, struct_pb2.Value], *names: str) -> Any:
     """The first of `names` with a value other than null and "" in a Struct's `fields`
     (taken once by the caller: each `struct.fields` makes a new view of the map)."""
     for name in names:
         item = fields.get(name)
         if item is not None:
-            found = _value(item)
+            found = python_value(item)
             if found is not None and found != "":
                 return found
     return None

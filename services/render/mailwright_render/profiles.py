@@ -17,8 +17,8 @@ from mailwright.errors import FailedPrecondition, NotFound, Unavailable
 from mailwright.names import workspace_name
 from mailwright.profile.v1 import profile_pb2
 from mailwright.runtime.clients import Clients
+from mailwright.structs import struct_to_dict
 from mailwright_render.schema import ProfileSchema
-from mailwright_render.wire_render import struct_to_dict
 
 log = logging.getLogger(__name__)
 

@@ -16,42 +16,20 @@ from types import MappingProxyType
 from typing import Any
 
 import orjson
-from google.protobuf import struct_pb2
 from google.protobuf.message import Message
 
 from mailwright.errors import Violations
 from mailwright.render.v1 import render_pb2
+from mailwright.structs import struct_to_dict
 from mailwright_render.batch import Rendering, SendOptions
 from mailwright_render.context import Delivery, Recipient
 from mailwright_render.render import RenderedEmail
 
-_INTEGRAL = 2**53
 _NONE: frozenset[str] = frozenset()
 _NO_LINKS: Mapping[str, str] = MappingProxyType({})
 _LINE_FIELDS = ("from_address", "from_name", "reply_to", "unsubscribe_mailto", "campaign")
 
-# Structs --------------------------------------------------------------------------------
-
-
-def struct_to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
-    """A Struct as plain Python; whole numbers become ints (`3`, not `3.0`, in a template)."""
-    return {key: _value(value) for key, value in struct.fields.items()}
-
-
-def _value(value: struct_pb2.Value) -> Any:
-    kind = value.WhichOneof("kind")
-    if kind == "string_value":
-        return value.string_value
-    if kind == "number_value":
-        number = value.number_value
-        return int(number) if number.is_integer() and -_INTEGRAL < number < _INTEGRAL else number
-    if kind == "bool_value":
-        return value.bool_value
-    if kind == "struct_value":
-        return struct_to_dict(value.struct_value)
-    if kind == "list_value":
-        return [_value(item) for item in value.list_value.values]
-    return None
+# JSON of a recipient ---------------------------------------------------------------------
 
 
 def json_object(data: bytes, field: str, violations: Violations) -> dict[str, Any] | None:
