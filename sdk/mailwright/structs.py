@@ -13,6 +13,7 @@ properties or a profile's traits. Two readings:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from google.protobuf import struct_pb2
@@ -22,47 +23,47 @@ __all__ = ["plain_value", "python_value", "struct_to_dict", "struct_values"]
 _INTEGRAL = 2**53
 
 
+def _reader(number: Callable[[float], Any]) -> Callable[[struct_pb2.Value], Any]:
+    """A reader of one Struct value, taking its numbers with `number`."""
+
+    def read(value: struct_pb2.Value) -> Any:
+        kind = value.WhichOneof("kind")
+        if kind == "string_value":
+            return value.string_value
+        if kind == "number_value":
+            return number(value.number_value)
+        if kind == "bool_value":
+            return value.bool_value
+        if kind == "struct_value":
+            return {key: read(item) for key, item in value.struct_value.fields.items()}
+        if kind == "list_value":
+            return [read(item) for item in value.list_value.values]
+        return None  # null_value, or no kind set
+
+    return read
+
+
+def _finite(number: float) -> float:
+    if not math.isfinite(number):
+        raise ValueError(f"a Struct number cannot be {number} in JSON")
+    return number
+
+
+def _int_if_whole(number: float) -> float | int:
+    return int(number) if number.is_integer() and -_INTEGRAL < number < _INTEGRAL else number
+
+
+plain_value = _reader(_finite)
+"""One Struct value as `struct_values` reads it."""
+python_value = _reader(_int_if_whole)
+"""One Struct value as `struct_to_dict` reads it."""
+
+
 def struct_values(struct: struct_pb2.Struct) -> dict[str, Any]:
-    """The Struct as a dict of plain values, in its own key order."""
+    """The Struct as a dict of plain values, in its own key order (as MessageToDict)."""
     return {key: plain_value(value) for key, value in struct.fields.items()}
-
-
-def plain_value(value: struct_pb2.Value) -> Any:
-    """One Struct value as plain Python."""
-    kind = value.WhichOneof("kind")
-    if kind == "string_value":
-        return value.string_value
-    if kind == "number_value":
-        number = value.number_value
-        if not math.isfinite(number):
-            raise ValueError(f"a Struct number cannot be {number} in JSON")
-        return number
-    if kind == "bool_value":
-        return value.bool_value
-    if kind == "struct_value":
-        return struct_values(value.struct_value)
-    if kind == "list_value":
-        return [plain_value(item) for item in value.list_value.values]
-    return None  # null_value, or no kind set
 
 
 def struct_to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
     """The Struct as a dict of plain values, whole numbers as ints (see the module)."""
     return {key: python_value(value) for key, value in struct.fields.items()}
-
-
-def python_value(value: struct_pb2.Value) -> Any:
-    """One Struct value as `struct_to_dict` reads it."""
-    kind = value.WhichOneof("kind")
-    if kind == "string_value":
-        return value.string_value
-    if kind == "number_value":
-        number = value.number_value
-        return int(number) if number.is_integer() and -_INTEGRAL < number < _INTEGRAL else number
-    if kind == "bool_value":
-        return value.bool_value
-    if kind == "struct_value":
-        return struct_to_dict(value.struct_value)
-    if kind == "list_value":
-        return [python_value(item) for item in value.list_value.values]
-    return None
