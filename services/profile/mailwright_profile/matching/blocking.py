@@ -119,6 +119,13 @@ DEFAULT_BLOCKING_RULES: tuple[BlockingRule, ...] = (
     BlockingRule(
         "address + postal code", combined_key(("address_line1", None), ("postal_code", None))
     ),
+    # Appended, never inserted: stored match keys name their rule by its place here.
+    BlockingRule("birth date + last initial", combined_key(("birth_date", None), ("last_name", 1))),
+    BlockingRule("birth date + city", combined_key(("birth_date", None), ("city", None))),
+    BlockingRule(
+        "birth date + postal prefix", combined_key(("birth_date", None), ("postal_code", 2))
+    ),
+    BlockingRule("address + city", combined_key(("address_line1", None), ("city", None))),
 )
 
 

@@ -97,3 +97,31 @@ def test_random_pairs_of_a_small_batch_are_all_pairs() -> None:
     assert list(zip(left.tolist(), right.tolist(), strict=True)) == [
         (0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3),
     ]  # fmt: skip
+
+
+def test_a_birth_date_makes_a_candidate_when_names_are_garbled() -> None:
+    """Two forms of one person whose names share neither sound nor initial, whose city is
+    mistyped and whose postal code has two digits swapped (a register's typing): the
+    birth date and the postal code's first digits find them."""
+    records = [
+        Record("a", first_name="harry", last_name="beattie", birth_date="1983-12-27",
+               address_line1="91 watson street", city="kempsey", postal_code="2536"),
+        Record("b", first_name="white", last_name="marleigh", birth_date="1983-12-27",
+               address_line1="91", city="kempsy", postal_code="2563"),
+    ]  # fmt: skip
+    pairs = candidate_pairs(build_features(records))
+    assert list(zip(pairs.left, pairs.right, strict=True)) == [(0, 1)]
+    assert pairs.pairs_per_rule["birth date + postal prefix"] == 1
+    assert sum(pairs.pairs_per_rule.values()) == 1
+
+
+def test_an_address_and_city_make_a_candidate_when_the_postal_code_is_mistyped() -> None:
+    records = [
+        Record("a", first_name="ruby", last_name="reid", address_line1="12 Judkins Street",
+               city="Airds", postal_code="4350"),
+        Record("b", first_name="rudy", last_name="reip", address_line1="12 judkins st",
+               city="airds", postal_code="4305"),
+    ]  # fmt: skip
+    pairs = candidate_pairs(build_features(records))
+    assert list(zip(pairs.left, pairs.right, strict=True)) == [(0, 1)]
+    assert pairs.pairs_per_rule["address + city"] == 1
