@@ -24,12 +24,22 @@ The event names read (Segment's e-commerce and email specs):
 
 Traits `email_consent` (`subscribed`, `unsubscribed`, `pending`), `email_subscribed`
 (boolean) and `unsubscribed` (boolean) state email consent too.
+
+Segment's reserved traits (its Identify spec, which analytics.js and the other Segment
+and RudderStack libraries follow) are read as the standard trait keys too, so that a
+profile fed by them has the names, birth date and address that identity resolution,
+phone numbers and templates read: `firstName` → `first_name`, `lastName` → `last_name`,
+`birthday` → `birth_date` (the date of an ISO time), and the `address` object's `street`,
+`city`, `state`, `postalCode` and `country` → `address_line1`, `city`, `region`,
+`postal_code`, `country`. The event's own traits are kept as sent, and a standard key the
+event states itself wins.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -90,6 +100,17 @@ _CONFIRM = {"Subscription Confirmed", "Double Opt-in Confirmed"}
 # Track events whose properties state a consent (the others' properties are not read).
 _CONSENT_TRAITS = frozenset(("email_consent", "email_subscribed", "unsubscribed"))
 _CONSENT_NAMES = frozenset(_UNSUBSCRIBE | _COMPLAINT | _SUBSCRIBE | _CONFIRM | {CONSENT_EVENT})
+# Segment's reserved traits and the standard keys they state (see the module docstring).
+_SEGMENT_TRAITS = {"firstName": "first_name", "lastName": "last_name", "birthday": "birth_date"}
+_SEGMENT_ADDRESS = {
+    "street": "address_line1",
+    "city": "city",
+    "state": "region",
+    "postalCode": "postal_code",
+    "country": "country",
+}
+_SEGMENT_KEYS = frozenset((*_SEGMENT_TRAITS, "address"))
+_ISO_DAY = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[T ].*)?$")
 
 
 class PoisonEvent(ValueError):
@@ -152,6 +173,42 @@ def _currency(value: Any) -> str | None:
     if text and len(text) == 3 and text.isalpha():
         return text.upper()
     return None
+
+
+_SKIP = object()  # a reserved trait's value that states nothing
+
+
+def _standard_value(key: str, value: Any) -> Any:
+    """A reserved trait's value as its standard key holds it; `_SKIP` when it states
+    nothing (null stays null: it removes the trait)."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)  # a postal code sent as a number
+    if not isinstance(value, str) or not value.strip():
+        return _SKIP
+    value = value.strip()
+    if key == "birth_date":
+        day = _ISO_DAY.match(value)
+        return day.group(1) if day else value
+    return value
+
+
+def _with_standard_traits(traits: dict[str, Any]) -> None:
+    """Add the standard keys Segment's reserved traits state (see the module docstring),
+    unless the event states them itself."""
+    stated: dict[str, Any] = {}
+    for key, standard in _SEGMENT_TRAITS.items():
+        if key in traits:
+            stated[standard] = _standard_value(standard, traits[key])
+    address = traits.get("address")
+    if isinstance(address, dict):
+        for key, standard in _SEGMENT_ADDRESS.items():
+            if key in address:
+                stated[standard] = _standard_value(standard, address[key])
+    for standard, value in stated.items():
+        if value is not _SKIP and standard not in traits:
+            traits[standard] = value
 
 
 def decode_event(raw: bytes) -> event_pb2.Event:
@@ -353,6 +410,8 @@ def read_event(event: event_pb2.Event, raw: bytes | None = None) -> IncomingEven
             traits[key] = value
         else:
             log.info("event %s: a trait was skipped: %s", event.message_id, problem)
+    if traits and not _SEGMENT_KEYS.isdisjoint(traits):
+        _with_standard_traits(traits)
     identities, identified = _identities(event, traits)
     return IncomingEvent(
         workspace=event.workspace,

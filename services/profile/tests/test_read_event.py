@@ -76,3 +76,47 @@ def test_the_event_time_keeps_its_microseconds(moment: datetime) -> None:
     assert read.timestamp == moment
     assert read.timestamp.tzinfo is UTC
     assert read.activity.time == moment
+
+
+def test_segments_reserved_traits_are_read_as_the_standard_keys_too() -> None:
+    """An identify as analytics.js sends it (Segment's Identify spec): names in camel
+    case, the birthday as an ISO time, the address as an object with a numeric postal
+    code; the phone has no country code, which the address's country supplies."""
+    traits = {
+        "firstName": "Ada",
+        "lastName": "Lovelace",
+        "birthday": "1815-12-10T00:00:00.000Z",
+        "phone": "(415) 555-0123",
+        "address": {
+            "street": "1 Market St",
+            "city": "San Francisco",
+            "state": "CA",
+            "postalCode": 94105,
+            "country": "US",
+        },
+    }
+    read = read_event(identify(user_id="u1", traits=traits))
+    assert read.traits == {
+        **traits,  # kept as sent
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "birth_date": "1815-12-10",
+        "address_line1": "1 Market St",
+        "city": "San Francisco",
+        "region": "CA",
+        "postal_code": "94105",
+        "country": "US",
+    }
+    assert Identity("phone", "+14155550123") in read.identities
+
+
+def test_a_standard_key_the_event_states_wins_over_a_reserved_one() -> None:
+    read = read_event(
+        identify(
+            user_id="u1",
+            traits={"firstName": "Ada", "first_name": "Augusta", "lastName": None, "birthday": ""},
+        )
+    )
+    assert read.traits["first_name"] == "Augusta"
+    assert read.traits["last_name"] is None  # null removes it, as it removes lastName
+    assert "birth_date" not in read.traits  # an empty birthday states nothing
