@@ -46,6 +46,7 @@ __all__ = [
     "MAX_EVENTS",
     "MAX_EVENT_NAME_CHARS",
     "MAX_PROPERTIES",
+    "SEND_ID_PROPERTIES",
     "EventFamily",
     "EventSpec",
     "PropertySpec",
@@ -57,6 +58,11 @@ __all__ = [
     "parse_event",
     "parse_taxonomy",
 ]
+
+# The properties of an email event that name the email it is about, in order: the
+# `send_id` that delivery and the tracking edge write, then the `email_id` of Segment's
+# Email spec, which the email providers' sources that follow it send.
+SEND_ID_PROPERTIES = ("send_id", "email_id")
 
 MAX_TAXONOMY_CHARS = 2_000_000
 MAX_EVENTS = 2000

@@ -13,7 +13,7 @@ The event names read (Segment's e-commerce and email specs):
 | `Product Viewed` | product view (`properties.product_id` or `sku`, `properties.category`) |
 | `Product Added` | cart add |
 | `Order Completed` | order (`properties.revenue`, else `total`, else `value`; `currency`) |
-| `Email Sent`, `Email Delivered` | a send (`properties.send_id`) |
+| `Email Sent`, `Email Delivered` | a send (`properties.send_id`, else `email_id`) |
 | `Email Opened` | an open of that send; `properties.machine: true` marks a machine open |
 | `Email Clicked`, `Email Link Clicked` | a click of that send |
 | `Unsubscribed`, `Email Unsubscribed` | email consent: unsubscribed |
@@ -51,6 +51,7 @@ from google.protobuf import struct_pb2, timestamp_pb2
 from mailwright.common.v1 import event_pb2
 from mailwright.names import WORKSPACE_ID
 from mailwright.structs import python_value, struct_to_dict
+from mailwright.taxonomy import SEND_ID_PROPERTIES
 from mailwright_profile.computed.aggregates import (
     CART_ADD,
     EMAIL_CLICK,
@@ -312,7 +313,7 @@ def _activity(event: event_pb2.Event, identified: bool, when: datetime) -> Activ
         revenue=_money(_field(props, "revenue", "total", "value")) if kind == ORDER else None,
         currency=_currency(_field(props, "currency")) if kind == ORDER else None,
         # a send id counts only in email activity (aggregates), where it is read
-        send_id=_text(_field(props, "send_id")) if kind in _EMAIL_KINDS else None,
+        send_id=_text(_field(props, *SEND_ID_PROPERTIES)) if kind in _EMAIL_KINDS else None,
         machine=_field(props, "machine") is True,
         timezone=context.timezone or None,
         locale=context.locale or None,

@@ -120,3 +120,15 @@ def test_a_standard_key_the_event_states_wins_over_a_reserved_one() -> None:
     assert read.traits["first_name"] == "Augusta"
     assert read.traits["last_name"] is None  # null removes it, as it removes lastName
     assert "birth_date" not in read.traits  # an empty birthday states nothing
+
+
+def test_an_email_event_of_segments_email_spec_names_its_send_by_email_id() -> None:
+    """An email provider's source (Segment's Email spec) sends `email_id`, not `send_id`:
+    it still names the send, so its opens count for engagement."""
+    delivered = read_event(track("Email Delivered", user_id="u1", properties={"email_id": "e1"}))
+    opened = read_event(track("Email Opened", user_id="u1", properties={"email_id": "e1"}))
+    ours = read_event(
+        track("Email Opened", user_id="u1", properties={"email_id": "e1", "send_id": "s1"})
+    )
+    assert (delivered.activity.send_id, opened.activity.send_id) == ("e1", "e1")
+    assert ours.activity.send_id == "s1"

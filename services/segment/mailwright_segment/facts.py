@@ -15,7 +15,10 @@ Which events count, and how email engagement is read from them:
   `Email Sent` (the send, at the event's time), `Email Opened` and `Email Link Clicked`
   (the taxonomy's name, which the tracking edge publishes; `Email Clicked` is read too),
   each with the property `send_id`; an open whose property `machine` is true (a privacy proxy
-  or a scanner fetched the pixel) is kept apart and never counts as an open;
+  or a scanner fetched the pixel) is kept apart and never counts as an open. Events in
+  Segment's Email spec, which email providers' sources send, count the same way: their
+  `Email Delivered` is the send (the profile service reads it so too) and their `email_id`
+  names it when there is no `send_id`;
 * money and number properties of the default taxonomy that arrive as decimal strings
   (the event contract writes money as strings) are read as numbers.
 """
@@ -32,13 +35,14 @@ from mailwright.common.v1 import event_pb2
 from mailwright.profile.v1 import profile_pb2
 from mailwright.rules.schema import Taxonomy, ValueType
 from mailwright.structs import struct_values
+from mailwright.taxonomy import SEND_ID_PROPERTIES
 from mailwright_segment.values import Value, dumps, normalize_mapping, to_micros
 
 EMAIL_SENT = "Email Sent"
+EMAIL_DELIVERED = "Email Delivered"
 EMAIL_OPENED = "Email Opened"
 EMAIL_CLICKED = "Email Clicked"
 EMAIL_LINK_CLICKED = "Email Link Clicked"
-SEND_ID = "send_id"
 MACHINE = "machine"
 MAX_NAME = 200
 
@@ -91,12 +95,22 @@ def email_fact(event: EventFact) -> EmailFact | None:
     """The email fact an event carries, if it is an email event with a send id."""
     kind = {
         EMAIL_SENT: "sent",
+        EMAIL_DELIVERED: "sent",
         EMAIL_OPENED: "open",
         EMAIL_CLICKED: "click",
         EMAIL_LINK_CLICKED: "click",
     }.get(event.name)
-    send_id = event.properties.get(SEND_ID)
-    if kind is None or not isinstance(send_id, str) or not send_id or len(send_id) > MAX_NAME:
+    if kind is None:
+        return None
+    send_id = next(
+        (
+            found
+            for found in (event.properties.get(name) for name in SEND_ID_PROPERTIES)
+            if isinstance(found, str) and found
+        ),
+        None,
+    )
+    if send_id is None or len(send_id) > MAX_NAME:
         return None
     if kind == "open" and event.properties.get(MACHINE) is True:
         kind = "machine_open"

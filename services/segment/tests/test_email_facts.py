@@ -26,3 +26,14 @@ def test_a_machine_open_is_kept_apart_and_an_event_without_send_id_is_no_fact() 
     assert machine is not None
     assert machine.kind == "machine_open"
     assert fact("Email Link Clicked", url="https://shop.example/") is None
+
+
+def test_segments_email_spec_counts_the_same_way() -> None:
+    """What an email provider's source sends (Segment's Email spec): the send is an
+    `Email Delivered`, and `email_id` names the email when there is no `send_id`."""
+    assert fact("Email Delivered", email_id="e1") == EmailFact("m1", "e1", "sent", 1_000)
+    assert fact("Email Opened", email_id="e1") == EmailFact("m1", "e1", "open", 1_000)
+    assert fact("Email Link Clicked", email_id="e1", send_id="s1") == EmailFact(
+        "m1", "s1", "click", 1_000
+    )  # our own `send_id` first
+    assert fact("Email Opened", email_id="") is None
