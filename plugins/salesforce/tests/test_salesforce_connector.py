@@ -267,6 +267,32 @@ async def test_one_member_is_upserted_by_its_external_id(
     assert request.json() == {"Email": "p0@example.com", "FirstName": "P0", "LastName": "Doe"}
 
 
+@pytest.mark.parametrize(
+    ("path", "overrides"),
+    [
+        ("one by one", {"composite_threshold": 2}),
+        ("composite", {"composite_threshold": 1}),
+        ("bulk", {"composite_threshold": 0, "bulk_threshold": 1}),
+    ],
+)
+async def test_an_external_id_on_several_contacts_is_a_member_failure(
+    salesforce: FakeSalesforce,
+    salesforce_config: MakeConfig,
+    recorded_waits: RecordedWaits,
+    path: str,
+    overrides: dict[str, int],
+) -> None:
+    # Salesforce documents a 300 (Multiple Choices) for an upsert whose external id
+    # matches several records: nothing is saved, and the member must be reported.
+    twins = salesforce.add_duplicates("p0")
+    result = await sync(salesforce_config(**overrides), change(added=people(2)))
+    assert result.added == 1
+    assert [(f.profile_id, f.kind) for f in result.failures] == [("p0", ErrorKind.INVALID)]
+    assert "DUPLICATE_EXTERNAL_ID" in result.failures[0].detail
+    assert all(twin in result.failures[0].detail for twin in twins)
+    assert len(salesforce.contacts_by_external_id("p0")) == 2
+
+
 async def test_a_few_members_go_through_composite_collections(
     salesforce_server: FakeServer,
     salesforce_config: MakeConfig,
