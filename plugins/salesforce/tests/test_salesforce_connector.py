@@ -23,6 +23,7 @@ from mailwright.connectors import (
 from mailwright.testing.conformance import pull_all
 from mailwright.testing.fakes import FakeServer, RecordedWaits
 from mailwright_salesforce.audience import SalesforceAudienceSync
+from mailwright_salesforce.auth import assertion
 from mailwright_salesforce.client import soql_string
 from mailwright_salesforce.config import SalesforceConfig
 from mailwright_salesforce.fake import FakeSalesforce
@@ -103,6 +104,33 @@ async def test_the_jwt_bearer_flow_signs_the_documented_claims(
         form["assertion"][0], public, algorithms=["RS256"], audience=salesforce_server.url
     )
     assert (claims["iss"], claims["sub"]) == (salesforce.client_id, salesforce.username)
+
+
+@pytest.mark.parametrize(
+    ("login_url", "audience"),
+    [
+        ("https://login.salesforce.com", "https://login.salesforce.com"),
+        ("https://test.salesforce.com", "https://test.salesforce.com"),
+        ("https://acme.my.salesforce.com", "https://login.salesforce.com"),
+        ("https://acme--uat.sandbox.my.salesforce.com", "https://test.salesforce.com"),
+        ("https://acme--uat.my.salesforce.com", "https://test.salesforce.com"),
+        ("https://acme.my.site.com/customers", "https://acme.my.site.com/customers"),
+    ],
+)
+def test_the_jwt_audience_is_one_salesforce_documents(
+    salesforce_config: MakeConfig, key_pair: tuple[str, str], login_url: str, audience: str
+) -> None:
+    # The aud claim must be https://login.salesforce.com, https://test.salesforce.com or
+    # an Experience Cloud site's URL, even when the token is asked of a My Domain.
+    private, public = key_pair
+    config = salesforce_config(
+        login_url=login_url,
+        auth_flow="jwt_bearer",
+        username="integration@acme.example",
+        private_key=private,
+    )
+    claims = jwt.decode(assertion(config), public, algorithms=["RS256"], audience=audience)
+    assert claims["aud"] == audience
 
 
 async def test_a_jwt_for_another_user_is_refused_as_auth(
