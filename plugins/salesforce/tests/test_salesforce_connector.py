@@ -225,6 +225,22 @@ async def test_records_sharing_a_modstamp_are_neither_lost_nor_repeated(
     assert again == [f"salesforce:contact:003999999999999ZZZ:{int(same.timestamp() * 1000)}"]
 
 
+async def test_a_record_that_cannot_be_read_is_reported_and_the_rest_imported(
+    salesforce: FakeSalesforce, salesforce_config: MakeConfig, recorded_waits: RecordedWaits
+) -> None:
+    ids = salesforce.add("Contact", 5)
+    salesforce.records["Contact"][ids[2]]["CreatedDate"] = "last Tuesday"
+    source = SalesforceSource(salesforce_config())
+    try:
+        batches = await pull_all(source, "contacts")
+    finally:
+        await source.aclose()
+    assert sum(len(b.events) for b in batches) == 4
+    assert [skip for b in batches for skip in b.skipped] == [
+        f"Contact {ids[2]}: CreatedDate: not a datetime"
+    ]
+
+
 def test_the_query_is_keyset_by_systemmodstamp_and_id() -> None:
     soql = query("Contact", ["Email"], ("2026-03-01T12:00:00.000Z", "003000000000001AAA"))
     assert soql == (
