@@ -166,7 +166,10 @@ class HubSpotAudienceSync:
         try:
             return await self._post_upserts(emails, by_email)
         except ProviderError as error:
-            if error.kind is not ErrorKind.INVALID or len(emails) == 1:
+            # A property HubSpot lacks ("Property \"x\" does not exist") refuses every
+            # input alike: no split can save any.
+            request_wide = "does not exist" in error.detail
+            if error.kind is not ErrorKind.INVALID or len(emails) == 1 or request_wide:
                 raise
             refusal = error
         results, refused = await self._isolate(emails, by_email)

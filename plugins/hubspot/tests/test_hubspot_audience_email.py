@@ -106,6 +106,7 @@ async def test_a_trait_mapped_to_a_property_hubspot_lacks_fails_the_request(
     await sync.aclose()
     assert caught.value.kind is ErrorKind.INVALID
     assert "mw_plan" in caught.value.detail
+    assert len(hubspot_server.requests_to("/crm/v3/objects/contacts/batch/upsert")) == 1
 
 
 async def test_a_member_known_by_hubspot_id_alone_is_listed_and_removed_by_it(
