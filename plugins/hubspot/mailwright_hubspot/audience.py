@@ -16,7 +16,8 @@ A change is applied in three steps, each idempotent:
 3. one `PUT /crm/v3/lists/{listId}/memberships/add-and-remove` moves them.
 
 A member the provider refuses (no email and no id; an invalid email) is reported in
-`SyncResult.failures` and the others go through.
+`SyncResult.failures` and the others go through: HubSpot refuses a whole batch for one
+invalid input, so a refused batch is split until the refused inputs stand alone.
 """
 
 from __future__ import annotations
@@ -140,26 +141,74 @@ class HubSpotAudienceSync:
         refused: dict[str, str] = {}
         emails = list(by_email)
         for start in range(0, len(emails), MAX_BATCH):
-            inputs = [
-                {
-                    "idProperty": "email",
-                    "id": email,
-                    "properties": self._properties(by_email[email]),
-                }
-                for email in emails[start : start + MAX_BATCH]
-            ]
-            body = await self.client.http.post_json(
-                "/crm/v3/objects/contacts/batch/upsert", {"inputs": inputs}
-            )
-            for result in _results(body):
+            results, reasons = await self._upsert_batch(emails[start : start + MAX_BATCH], by_email)
+            for result in results:
                 email = str(result.get("properties", {}).get("email", "")).lower()
                 if email in by_email and result.get("id") is not None:
                     record_ids[by_email.pop(email).profile_id] = str(result["id"])
-            refused.update(_refused(body))
+            refused.update(reasons)
         for email, member in by_email.items():
             detail = refused.get(email, "HubSpot did not take this contact")
             failures.append(MemberFailure(member.profile_id, ErrorKind.INVALID, detail))
         return record_ids
+
+    async def _upsert_batch(
+        self, emails: Sequence[str], by_email: Mapping[str, AudienceMember]
+    ) -> tuple[list[Mapping[str, Any]], dict[str, str]]:
+        """The results of upserting `emails`, and why HubSpot refused those it refused.
+
+        HubSpot refuses a whole batch (400 `VALIDATION_ERROR`) when one input is invalid,
+        an address it rejects say, and saves nothing. Such a batch is split in halves
+        until each refused input stands alone, so the others are saved. A refusal that
+        leaves no input of the batch saved concerns the request (a property HubSpot
+        lacks): it is raised for the whole change.
+        """
+        try:
+            return await self._post_upserts(emails, by_email)
+        except ProviderError as error:
+            # A property HubSpot lacks ("Property \"x\" does not exist") refuses every
+            # input alike: no split can save any.
+            request_wide = "does not exist" in error.detail
+            if error.kind is not ErrorKind.INVALID or len(emails) == 1 or request_wide:
+                raise
+            refusal = error
+        results, refused = await self._isolate(emails, by_email)
+        if not results:
+            raise refusal
+        log.info("hubspot refused %d of a batch of %d contacts", len(refused), len(emails))
+        return results, refused
+
+    async def _isolate(
+        self, emails: Sequence[str], by_email: Mapping[str, AudienceMember]
+    ) -> tuple[list[Mapping[str, Any]], dict[str, str]]:
+        results: list[Mapping[str, Any]] = []
+        refused: dict[str, str] = {}
+        middle = len(emails) // 2
+        for half in (emails[:middle], emails[middle:]):
+            try:
+                found, reasons = await self._post_upserts(half, by_email)
+            except ProviderError as error:
+                if error.kind is not ErrorKind.INVALID:
+                    raise
+                if len(half) > 1:
+                    found, reasons = await self._isolate(half, by_email)
+                else:
+                    found, reasons = [], {half[0]: error.detail}
+            results += found
+            refused.update(reasons)
+        return results, refused
+
+    async def _post_upserts(
+        self, emails: Sequence[str], by_email: Mapping[str, AudienceMember]
+    ) -> tuple[list[Mapping[str, Any]], dict[str, str]]:
+        inputs = [
+            {"idProperty": "email", "id": email, "properties": self._properties(by_email[email])}
+            for email in emails
+        ]
+        body = await self.client.http.post_json(
+            "/crm/v3/objects/contacts/batch/upsert", {"inputs": inputs}
+        )
+        return list(_results(body)), _refused(body)
 
     async def _find(self, members: Sequence[AudienceMember]) -> dict[str, str]:
         """Profile id → HubSpot record id of the removed members HubSpot knows."""

@@ -10,7 +10,8 @@
   (`EQ GT GTE LT LTE`), sorts, `limit` ≤ 200, `after` offsets, `total`, and no page past
   10,000 results (400);
 - `POST /crm/v3/objects/contacts/batch/upsert` (`idProperty: email`, ≤ 100 inputs,
-  unknown properties refused, invalid emails answered 207 with `errors`) and
+  unknown properties refused; one invalid email refuses the whole batch, 400
+  `VALIDATION_ERROR` with `INVALID_EMAIL`, nothing saved) and
   `batch/read` (207 with `OBJECT_NOT_FOUND` for the missing);
 - lists: find by name, create (`MANUAL`), `memberships/add-and-remove`;
 - `POST /marketing/v4/email/single-send` and `/marketing/v3/transactional/single-email/send`
@@ -380,14 +381,27 @@ class FakeHubSpot:
                 f"Property values were not valid: {unknown[0]} does not exist",
                 "VALIDATION_ERROR",
             )
-        results, refused = [], []
+        if any(item.get("idProperty") != "email" for item in inputs):
+            return error(400, "idProperty must be a unique property", "VALIDATION_ERROR")
+        invalid = [
+            {
+                "isValid": False,
+                "message": f"Email address {item.get('id')} is invalid",
+                "error": "INVALID_EMAIL",
+                "name": "email",
+            }
+            for item in inputs
+            if not _valid_email(str(item.get("id", "")))
+        ]
+        if invalid:
+            # One invalid input refuses the whole batch: HubSpot answers 207 with partial
+            # failures only to batches whose inputs carry an `objectWriteTraceId`.
+            return error(
+                400, f"Property values were not valid: {json.dumps(invalid)}", "VALIDATION_ERROR"
+            )
+        results = []
         for item in inputs:
-            if item.get("idProperty") != "email":
-                return error(400, "idProperty must be a unique property", "VALIDATION_ERROR")
             email = str(item.get("id", "")).strip().lower()
-            if "@" not in email or " " in email:
-                refused.append(email)
-                continue
             values = {k: str(v) for k, v in (item.get("properties") or {}).items()}
             values["email"] = email
             contact = self.by_email(email)
@@ -397,19 +411,7 @@ class FakeHubSpot:
             else:
                 self._update(contact, values)
             results.append({**self._shape(contact, list(values)), "new": new})
-        answer: dict[str, Any] = {"status": "COMPLETE", "results": results}
-        if refused:
-            answer["numErrors"] = len(refused)
-            answer["errors"] = [
-                {
-                    "status": "error",
-                    "category": "VALIDATION_ERROR",
-                    "message": "Email address is invalid",
-                    "context": {"ids": refused},
-                }
-            ]
-            return JSONResponse(answer, status_code=207)
-        return JSONResponse(answer)
+        return JSONResponse({"status": "COMPLETE", "results": results})
 
     async def _read(self, request: Request) -> Response:
         body = await _json(request)
@@ -606,6 +608,11 @@ class FakeHubSpot:
             body, url=url, timestamp=timestamp, method=method, secret=secret, versions=versions
         )
         return body, headers
+
+
+def _valid_email(value: str) -> bool:
+    email = value.strip()
+    return "@" in email and " " not in email
 
 
 def _guarded(fake: FakeHubSpot, route: Route) -> Route:

@@ -135,16 +135,16 @@ class HubSpotSource:
             if position.after:
                 params["after"] = position.after
             body = await self.client.http.get_json(CONTACTS, params=params)
-            events, newest = self._events(body)
+            events, newest, skipped = self._events(body)
             high = max(filter(None, (position.high, newest)), default=None)
             after = _next_after(body)
             if after is None:
                 since = min(position.started, high) if high is not None else position.started
                 final = Position(since=self._overlapped(since))
-                yield SourceBatch("contacts", events, final.dump(), total)
+                yield SourceBatch("contacts", events, final.dump(), total, skipped)
                 return
             position = Position(started=position.started, after=after, high=high)
-            yield SourceBatch("contacts", events, position.dump(), total)
+            yield SourceBatch("contacts", events, position.dump(), total, skipped)
 
     async def _searching(self, position: Position) -> AsyncIterator[SourceBatch]:
         assert position.since is not None
@@ -152,12 +152,12 @@ class HubSpotSource:
         since, after = position.since, position.after
         while True:
             body = await self._search(since, after, limit)
-            events, newest = self._events(body)
+            events, newest, skipped = self._events(body)
             total = body.get("total") if isinstance(body.get("total"), int) else None
             following = _next_after(body)
             if following is None:
                 final = Position(since=self._overlapped(max(newest or 0, since)))
-                yield SourceBatch("contacts", events, final.dump(), total)
+                yield SourceBatch("contacts", events, final.dump(), total, skipped)
                 return
             if newest is not None and newest > since:
                 since, after = newest, None  # the next page starts at this page's newest
@@ -170,7 +170,8 @@ class HubSpotSource:
                         "in the same millisecond; HubSpot's search cannot page past them",
                     )
                 after = following  # a page of one millisecond: page inside it by offset
-            yield SourceBatch("contacts", events, Position(since=since, after=after).dump(), total)
+            cursor = Position(since=since, after=after).dump()
+            yield SourceBatch("contacts", events, cursor, total, skipped)
 
     def _overlapped(self, since: int) -> int:
         return since - int(self.config.search_overlap.total_seconds() * 1000)
@@ -201,24 +202,29 @@ class HubSpotSource:
         total = body.get("total") if isinstance(body, Mapping) else None
         return total if isinstance(total, int) else None
 
-    def _events(self, body: Any) -> tuple[tuple[Event, ...], int | None]:
+    def _events(self, body: Any) -> tuple[tuple[Event, ...], int | None, tuple[str, ...]]:
+        """A page's events, its newest `lastmodifieddate` (ms), and the contacts that
+        could not be read, where and why (`SourceBatch.skipped`): never dropped unsaid."""
         results = body.get("results") if isinstance(body, Mapping) else None
         if not isinstance(results, list):
             raise ProviderError(ErrorKind.TRANSIENT, "hubspot answered without results")
         events: list[Event] = []
+        skipped: list[str] = []
         newest: int | None = None
         for contact in results:
             if not isinstance(contact, Mapping):
+                skipped.append("contact: not an object")
                 continue
             try:
                 event = contact_identify(contact, self.config.properties)
             except ContactError as error:
                 log.warning("hubspot contact %s skipped: %s", contact.get("id"), error)
+                skipped.append(f"contact {contact.get('id')}: {error}")
                 continue
             events.append(event)
             modified = event.timestamp.ToMilliseconds()
             newest = modified if newest is None else max(newest, modified)
-        return tuple(events), newest
+        return tuple(events), newest, tuple(skipped)
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -69,6 +69,31 @@ async def test_an_email_hubspot_refuses_is_a_member_failure(
     assert "VALIDATION_ERROR" in failure.detail
 
 
+async def test_one_refused_email_does_not_keep_the_rest_of_its_batch_out(
+    hubspot: FakeHubSpot,
+    hubspot_server: FakeServer,
+    make_config: MakeConfig,
+    recorded_waits: RecordedWaits,
+) -> None:
+    # HubSpot refuses a whole batch (400 VALIDATION_ERROR) for one invalid input: the
+    # others must still join, and exactly the refused ones be reported.
+    sync = HubSpotAudienceSync(make_config())
+    bad = [AudienceMember(profile_id=f"p-bad{n}", email=f"bad{n} address") for n in range(2)]
+    members = [member(n) for n in range(10)]
+    result = await sync.sync(change(*members[:3], bad[0], *members[3:7], bad[1], *members[7:]))
+    await sync.aclose()
+    assert result.added == 10
+    assert sorted((f.profile_id, f.kind) for f in result.failures) == [
+        ("p-bad0", ErrorKind.INVALID),
+        ("p-bad1", ErrorKind.INVALID),
+    ]
+    assert all("INVALID_EMAIL" in f.detail for f in result.failures)
+    found = hubspot.list_named("Mailwright: Loyal buyers [seg-1]")
+    assert found is not None
+    listed = {hubspot.contacts[i]["properties"]["email"] for i in found["members"]}
+    assert listed == {m.email for m in members}
+
+
 async def test_a_trait_mapped_to_a_property_hubspot_lacks_fails_the_request(
     hubspot: FakeHubSpot,
     hubspot_server: FakeServer,
@@ -77,10 +102,11 @@ async def test_a_trait_mapped_to_a_property_hubspot_lacks_fails_the_request(
 ) -> None:
     sync = HubSpotAudienceSync(make_config(properties={"plan": "mw_plan"}))
     with pytest.raises(ProviderError) as caught:
-        await sync.sync(change(member(1, traits={"plan": "pro"})))
+        await sync.sync(change(*(member(n, traits={"plan": "pro"}) for n in range(3))))
     await sync.aclose()
     assert caught.value.kind is ErrorKind.INVALID
     assert "mw_plan" in caught.value.detail
+    assert len(hubspot_server.requests_to("/crm/v3/objects/contacts/batch/upsert")) == 1
 
 
 async def test_a_member_known_by_hubspot_id_alone_is_listed_and_removed_by_it(

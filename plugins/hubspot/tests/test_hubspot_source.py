@@ -158,6 +158,22 @@ async def test_more_than_a_search_can_return_in_one_millisecond_is_an_error(
     assert "same millisecond" in caught.value.detail
 
 
+async def test_a_contact_that_cannot_be_read_is_reported_and_the_rest_imported(
+    hubspot: FakeHubSpot,
+    hubspot_server: FakeServer,
+    make_config: MakeConfig,
+    recorded_waits: RecordedWaits,
+) -> None:
+    hubspot.add_contacts(5)
+    broken = sorted(hubspot.contacts)[2]
+    hubspot.contacts[broken]["properties"]["createdate"] = "yesterday"
+    batches = await pull(make_config())
+    assert sum(len(b.events) for b in batches) == 4
+    assert [skip for b in batches for skip in b.skipped] == [
+        f"contact {broken}: createdate: not a time"
+    ]
+
+
 async def test_a_cursor_this_connector_did_not_write_is_refused(make_config: MakeConfig) -> None:
     with pytest.raises(ValueError, match="cursor"):
         await pull(make_config(), '{"offset": 3}')

@@ -38,14 +38,13 @@ from mailwright.connectors import (
     redact,
 )
 from mailwright_mailchimp.batches import BatchRunner, Operation, OperationResult, problem_text
-from mailwright_mailchimp.client import MailchimpHttp
+from mailwright_mailchimp.client import REFUSED_TITLES, MailchimpHttp
 from mailwright_mailchimp.config import MailchimpConfig
 
 log = logging.getLogger(__name__)
 
 MAX_TAG_LENGTH = 100
 MAX_CHANGE = 500
-REFUSED_TITLES = frozenset({"Member In Compliance State", "Forgotten Email Not Subscribed"})
 T = TypeVar("T")
 
 
@@ -159,10 +158,9 @@ class MailchimpAudienceSync:
                     )
                     await self._tags(email, tag, "active")
                 except ProviderError as error:
-                    if error.kind is not ErrorKind.INVALID:
+                    if error.kind not in (ErrorKind.INVALID, ErrorKind.REJECTED):
                         raise
-                    kind = ErrorKind.REJECTED if _compliance(error) else ErrorKind.INVALID
-                    failures.append(MemberFailure(member.profile_id, kind, error.detail))
+                    failures.append(MemberFailure(member.profile_id, error.kind, error.detail))
                     return False
                 return True
 
@@ -244,10 +242,6 @@ class MailchimpAudienceSync:
 
     async def aclose(self) -> None:
         await self.client.aclose()
-
-
-def _compliance(error: ProviderError) -> bool:
-    return any(error.detail.startswith(title) for title in REFUSED_TITLES)
 
 
 def _failure(member: AudienceMember, result: OperationResult) -> MemberFailure:

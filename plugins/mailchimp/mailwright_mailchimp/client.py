@@ -20,9 +20,13 @@ from typing import Any
 
 import httpx
 
-from mailwright.connectors.errors import ErrorKind
-from mailwright.connectors.http import Backoff, ProviderHttp, Retry, Verdict, body_text
+from mailwright.connectors.errors import ErrorKind, ProviderError
+from mailwright.connectors.http import Backoff, Fail, ProviderHttp, Retry, Verdict, body_text
 from mailwright_mailchimp.config import MailchimpConfig
+
+REFUSED_TITLES = frozenset({"Member In Compliance State", "Forgotten Email Not Subscribed"})
+"""Problem titles of a person Mailchimp will not add: unsubscribed, bounced or under
+compliance review, or permanently deleted (GDPR) and only able to re-subscribe themselves."""
 
 
 def problem(response: httpx.Response) -> Mapping[str, Any]:
@@ -55,6 +59,10 @@ def verdict(response: httpx.Response) -> Verdict:
     if response.status_code == 429:
         # Mailchimp sends no Retry-After: back off with jitter.
         return Retry(ErrorKind.RATE_LIMITED, error_message(response), code="429")
+    if response.status_code == 400 and problem(response).get("title") in REFUSED_TITLES:
+        # The person cannot be (re)added, whatever the request: not a wrong request.
+        detail = error_message(response)
+        return Fail(ProviderError(ErrorKind.REJECTED, detail, code="400"))
     return None
 
 

@@ -96,6 +96,7 @@ class FakeMailchimp:
         self.tag_ids: dict[str, int] = {}
         self.batches: dict[str, dict[str, Any]] = {}
         self.archives: dict[str, bytes] = {}
+        self.forgotten: set[str] = set()
         self.in_flight = 0
         self.most_in_flight = 0
         self.throttled = 0
@@ -125,6 +126,13 @@ class FakeMailchimp:
             md5(email),
             {"email_address": email, "status": status, "merge_fields": merges},
         )
+
+    def forget(self, email: str) -> None:
+        """Permanently delete `email` from the default audience, as a GDPR request does:
+        Mailchimp then refuses to add it again (`Forgotten Email Not Subscribed`)."""
+        with self._lock:
+            self.members.pop(md5(email), None)
+            self.forgotten.add(md5(email))
 
     def snapshot(self) -> object:
         return {
@@ -176,6 +184,13 @@ class FakeMailchimp:
                 [{"field": tag, "message": "This merge field does not exist"} for tag in unknown],
             )
         current = members.get(member_hash)
+        if current is None and list_id == self.list_id and member_hash in self.forgotten:
+            return 400, _problem_body(
+                400,
+                "Forgotten Email Not Subscribed",
+                f"{email} was permanently deleted and cannot be re-imported. The contact "
+                "must re-subscribe to get back on the list.",
+            )
         if current is None:
             status = body.get("status") or body.get("status_if_new")
             if status not in STATUSES:

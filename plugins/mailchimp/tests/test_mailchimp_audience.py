@@ -131,6 +131,26 @@ async def test_an_unknown_merge_tag_is_a_member_failure_with_mailchimps_message(
     assert "merge fields were invalid" in result.failures[0].detail  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("batch_threshold", [500, 1], ids=["direct", "batch operations"])
+async def test_a_permanently_deleted_address_is_a_rejected_member(
+    mailchimp: FakeMailchimp,
+    marketing_config: MakeConfig,
+    recorded_waits: RecordedWaits,
+    batch_threshold: int,
+) -> None:
+    # Mailchimp refuses to re-import a permanently deleted contact (400 "Forgotten Email
+    # Not Subscribed"): a refusal of the person, not a wrong request.
+    mailchimp.forget("user1@example.com")
+    result, _ = await sync(
+        marketing_config(batch_threshold=batch_threshold), change(added=people(3))
+    )
+    assert result.added == 2  # type: ignore[attr-defined]
+    assert [(f.profile_id, f.kind) for f in result.failures] == [  # type: ignore[attr-defined]
+        ("p1", ErrorKind.REJECTED)
+    ]
+    assert "Forgotten Email Not Subscribed" in result.failures[0].detail  # type: ignore[attr-defined]
+
+
 async def test_never_more_than_ten_requests_at_once(
     mailchimp: FakeMailchimp, marketing_config: MakeConfig, recorded_waits: RecordedWaits
 ) -> None:

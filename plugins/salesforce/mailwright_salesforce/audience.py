@@ -15,8 +15,10 @@ For a change of segment S:
 4. removed members' campaign members are found by SOQL and deleted
    (`DELETE /composite/sobjects?ids=…&allOrNone=false`); someone absent is harmless.
 
-A record Salesforce refuses (a required field missing, an invalid email) is a
-`MemberFailure` with its `statusCode: message`; the others go through.
+A record Salesforce refuses (a required field missing, an invalid email, an external id
+value found on several contacts — a 300 for one upsert, `DUPLICATE_EXTERNAL_ID` in a
+collection or a bulk job — where nothing is saved) is a `MemberFailure` with its
+`statusCode: message`; the others go through.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
+
+import httpx
 
 from mailwright.connectors import (
     AudienceChange,
@@ -188,14 +192,19 @@ class SalesforceAudienceSync:
                 f"{self.data}/sobjects/Contact/{self.external}/{quote(member.profile_id, safe='')}"
             )
             try:
-                body = await self.client.json("PATCH", path, json=self.fields(member))
+                response = await self.client.request("PATCH", path, json=self.fields(member))
             except ProviderError as error:
                 if error.kind is not ErrorKind.INVALID:
                     raise
                 failures.append(MemberFailure(member.profile_id, ErrorKind.INVALID, error.detail))
                 continue
-            if isinstance(body, Mapping) and isinstance(body.get("id"), str):
-                ids[member.profile_id] = str(body["id"])
+            record_id = _upserted_id(response)
+            if record_id is None:
+                failures.append(
+                    MemberFailure(member.profile_id, ErrorKind.INVALID, _not_upserted(response))
+                )
+            else:
+                ids[member.profile_id] = record_id
         return ids
 
     async def _upsert_in_bulk(
@@ -283,6 +292,35 @@ class SalesforceAudienceSync:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+def _upserted_id(response: httpx.Response) -> str | None:
+    """The record id of a successful upsert by external id (201 created, 200 updated)."""
+    if response.status_code not in (200, 201):
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    record_id = body.get("id") if isinstance(body, Mapping) else None
+    return record_id if isinstance(record_id, str) and record_id else None
+
+
+def _not_upserted(response: httpx.Response) -> str:
+    """Why an upsert saved nothing. Salesforce answers 300 (Multiple Choices), with the
+    matching records' URLs, when the external id value is on several records."""
+    if response.status_code == 300:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        urls = body if isinstance(body, list) else []
+        found = [str(url).rsplit("/", 1)[-1] for url in urls[:10]]
+        return (
+            f"DUPLICATE_EXTERNAL_ID: the external id matches {len(urls) or 'several'} "
+            f"contacts ({', '.join(found)}); none was updated"
+        )
+    return f"salesforce answered the upsert {response.status_code} without a record id"
 
 
 def _lead(member: AudienceMember) -> bool:

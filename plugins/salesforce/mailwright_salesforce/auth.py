@@ -6,7 +6,9 @@ Both post a form to `<login_url>/services/oauth2/token`:
   (the connected app runs as its configured user; needs the org's My Domain URL);
 - JWT bearer: `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer` and `assertion`,
   a JWT signed RS256 with the app's private key carrying `iss` (consumer key), `sub`
-  (username), `aud` (the login URL) and `exp` (three minutes ahead).
+  (username), `aud` (`https://login.salesforce.com`, `https://test.salesforce.com` for a
+  sandbox, even when the token is asked of a My Domain; or an Experience Cloud site's
+  URL) and `exp` (three minutes ahead).
 
 The answer has `access_token` and `instance_url` (where the API lives). Refusals are
 `{"error": "invalid_client" | "invalid_grant" | …, "error_description": …}` with 400 or
@@ -19,7 +21,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 import jwt
@@ -59,12 +61,33 @@ def oauth_verdict(response: httpx.Response) -> Verdict:
     return None
 
 
+def audience(login_url: str) -> str:
+    """The JWT's `aud` for a token asked of `login_url`.
+
+    Salesforce documents three audiences: `https://login.salesforce.com`,
+    `https://test.salesforce.com` (sandboxes) and an Experience Cloud site's URL. A My
+    Domain URL is where the token may be asked, never an audience: a production My
+    Domain means login, a sandbox one (`acme--uat.sandbox.my.salesforce.com`, or the
+    older `acme--uat.my.salesforce.com`) test. Any other URL (a site, a local fake) is
+    its own audience.
+    """
+    host = (urlsplit(login_url).hostname or "").lower()
+    if host == "test.salesforce.com" or host.endswith(".sandbox.my.salesforce.com"):
+        return "https://test.salesforce.com"
+    if host.endswith(".my.salesforce.com"):
+        sandbox = "--" in host.split(".", 1)[0]
+        return "https://test.salesforce.com" if sandbox else "https://login.salesforce.com"
+    if host == "login.salesforce.com":
+        return "https://login.salesforce.com"
+    return login_url
+
+
 def assertion(config: SalesforceConfig, now: float | None = None) -> str:
     """The signed JWT the bearer flow presents."""
     claims = {
         "iss": config.require("client_id", "JWT bearer login"),
         "sub": config.require("username", "JWT bearer login"),
-        "aud": config.login_url,
+        "aud": audience(config.login_url),
         "exp": int((now or time.time()) + ASSERTION_LIFETIME),
     }
     key = config.require("private_key", "JWT bearer login")

@@ -68,8 +68,9 @@ class SalesforceConfig(ConnectorConfig):
 
     login_url: str = "https://login.salesforce.com"
     """Where tokens come from (`/services/oauth2/token`): `https://test.salesforce.com` for
-    sandboxes, or the org's My Domain URL (required by the client credentials flow). It is
-    also the JWT assertion's audience."""
+    sandboxes, or the org's My Domain URL (required by the client credentials flow). The
+    JWT assertion's audience follows from it: `https://login.salesforce.com` for a
+    production My Domain, `https://test.salesforce.com` for a sandbox one, as documented."""
     auth_flow: Literal["client_credentials", "jwt_bearer"] = "client_credentials"
     client_id: str | None = Field(default=None, max_length=256)
     """The connected app's consumer key."""

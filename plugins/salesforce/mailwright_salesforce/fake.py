@@ -9,8 +9,10 @@ One server is both the login host and the instance (`instance_url` is its own UR
   `INVALID_SESSION_ID`): `query?q=SOQL` with `nextRecordsUrl` pages of `batchSize`
   (`Sforce-Query-Options`), query locators that can expire (`INVALID_QUERY_LOCATOR`);
   `sobjects/{Object}` create; `sobjects/{Object}/{ExtField}/{value}` upsert (201
-  created, 200 updated); `composite/sobjects` create and delete and
-  `composite/sobjects/{Object}/{ExtField}` upsert (≤ 200 records, per-record results);
+  created, 200 updated, 300 with the matching records' URLs when the value is on
+  several); `composite/sobjects` create and delete and
+  `composite/sobjects/{Object}/{ExtField}` upsert (≤ 200 records, per-record results,
+  `DUPLICATE_EXTERNAL_ID` for a value on several records);
   Bulk API 2.0 `jobs/ingest` (create, CSV upload, `UploadComplete`, states, results);
 - every API answer carries `Sforce-Limit-Info: api-usage=N/M`; past the org's allowance
   answers are 403 `REQUEST_LIMIT_EXCEEDED` (`TotalRequests Limit exceeded.`).
@@ -187,10 +189,24 @@ class FakeSalesforce:
         ]
 
     def contact_by_external_id(self, value: str) -> dict[str, Any] | None:
-        return next(
-            (c for c in self.records["Contact"].values() if c.get(self.external_id_field) == value),
-            None,
-        )
+        return next(iter(self.contacts_by_external_id(value)), None)
+
+    def contacts_by_external_id(self, value: str) -> list[dict[str, Any]]:
+        return [
+            c for c in self.records["Contact"].values() if c.get(self.external_id_field) == value
+        ]
+
+    def add_duplicates(self, value: str, count: int = 2) -> list[str]:
+        """`count` contacts sharing one external id value, as an org whose external id
+        field is not marked unique can hold: an upsert by that value matches them all."""
+        with self._lock:
+            return [
+                self._insert(
+                    "Contact",
+                    {"LastName": f"Twin{n}", "Email": None, self.external_id_field: value},
+                )["Id"]
+                for n in range(count)
+            ]
 
     # -- saves, shared by every write path -------------------------------------------------
 
@@ -220,7 +236,8 @@ class FakeSalesforce:
     def upsert(
         self, sobject: str, field: str, key: str, values: Mapping[str, Any]
     ) -> tuple[int, dict[str, Any]]:
-        """Insert or update by external id: (201 or 200, result) or (400, error)."""
+        """Insert or update by external id: (201 or 200, result), (300, error with the
+        matching records' URLs) or (400, error)."""
         if field != self.external_id_field or sobject != "Contact":
             return 404, {
                 "errorCode": "NOT_FOUND",
@@ -229,7 +246,21 @@ class FakeSalesforce:
                 "fields": [],
             }
         clean = {k: v for k, v in values.items() if k not in ("attributes", field)}
-        existing = self.contact_by_external_id(key)
+        matches = self.contacts_by_external_id(key)
+        if len(matches) > 1:
+            # Documented: "If the external ID is matched multiple times, then a 300 error
+            # is reported, and the record isn't created or updated"; the body lists them.
+            return 300, {
+                "errorCode": "DUPLICATE_EXTERNAL_ID",
+                "message": f"{field}: more than one record found for external id field: "
+                f"[{', '.join(m['Id'] for m in matches)}]",
+                "fields": [field],
+                "matches": [
+                    f"/services/data/v{self.api_version}/sobjects/{sobject}/{m['Id']}"
+                    for m in matches
+                ],
+            }
+        existing = matches[0] if matches else None
         problem = self._check(sobject, clean, creating=existing is None)
         if problem is not None:
             return 400, {"errorCode": problem[0], "message": problem[1], "fields": problem[2]}
@@ -455,6 +486,8 @@ class FakeSalesforce:
             request.path_params["key"],
             await _json(request) or {},
         )
+        if status == 300:
+            return JSONResponse(result["matches"], status)
         if status >= 400:
             return JSONResponse([result], status)
         return JSONResponse(result, status)
@@ -491,7 +524,7 @@ class FakeSalesforce:
                 )
                 continue
             status, result = self.upsert(sobject, field, str(record.get(field, "")), record)
-            if status >= 400:
+            if status >= 300:
                 results.append(
                     {
                         "success": False,
@@ -635,7 +668,7 @@ class FakeSalesforce:
         for row in rows:
             values = {k: v for k, v in row.items() if v != ""}
             status, result = self.upsert(job["object"], field, row.get(field, ""), values)
-            if status >= 400:
+            if status >= 300:
                 job["_failed"].append(("", f"{result['errorCode']}:{result['message']}", row))
             else:
                 job["_ok"].append((result["id"], "true" if result["created"] else "false", row))

@@ -17,7 +17,9 @@ The last batch's cursor is the next run's starting point.
 
 Records become identify events: `anonymous_id = salesforce:contact:<Id>` (or
 `salesforce:lead:<Id>`), identities `salesforce:contact` (or `:lead`) and `email`, the
-mapped fields as traits, message id `salesforce:contact:<Id>:<SystemModstamp ms>`.
+mapped fields as traits, message id `salesforce:contact:<Id>:<SystemModstamp ms>`. A
+record that cannot be read is reported in its batch's `skipped` (`Contact 003…:
+CreatedDate: not a datetime`) and the import goes on.
 """
 
 from __future__ import annotations
@@ -183,26 +185,45 @@ class SalesforceSource:
                     ErrorKind.TRANSIENT, "salesforce answered a query without records"
                 )
             events = []
+            skipped = []
             for n, record in enumerate(records):
                 try:
                     events.append(record_event(sobject, record, fields))
                 except RecordError as error:
-                    raise ProviderError(
-                        ErrorKind.INVALID, f"{sobject} record {n}: {error}"
-                    ) from None
-            if records:  # the keyset resumes after the page's last record
-                last = records[-1]
-                stamp = soql_datetime(parse_time(last["SystemModstamp"], "SystemModstamp"))
-                after = (stamp, str(last["Id"]))
+                    # One unreadable record must neither stop the import (every later
+                    # run would stop on it again) nor vanish from it unreported.
+                    where = record.get("Id") if isinstance(record, Mapping) else None
+                    where = where if isinstance(where, str) and ID.match(where) else f"#{n}"
+                    log.warning("salesforce %s %s skipped: %s", sobject, where, error)
+                    skipped.append(f"{sobject} {where}: {error}")
+            after = _keyset(records, after)
             done = bool(body.get("done", True))
             following = None if done else str(body.get("nextRecordsUrl") or "") or None
             total = body.get("totalSize") if isinstance(body.get("totalSize"), int) else None
-            yield SourceBatch(stream, tuple(events), _cursor(after, following), total)
+            yield SourceBatch(
+                stream, tuple(events), _cursor(after, following), total, tuple(skipped)
+            )
             if following is None:
                 return
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+def _keyset(records: Sequence[Any], after: tuple[str, str] | None) -> tuple[str, str] | None:
+    """Where the keyset resumes after a page: its last record with a readable modstamp and id
+    (the page is ordered by both), else where it resumed before."""
+    for record in reversed(records):
+        if not isinstance(record, Mapping):
+            continue
+        record_id = record.get("Id")
+        try:
+            stamp = parse_time(record.get("SystemModstamp"), "SystemModstamp")
+        except RecordError:
+            continue
+        if isinstance(record_id, str) and ID.match(record_id):
+            return soql_datetime(stamp), record_id
+    return after
 
 
 def _copy(options: Mapping[str, Any]) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from mailwright.connectors import (
 from mailwright.testing.conformance import pull_all
 from mailwright.testing.fakes import FakeServer, RecordedWaits
 from mailwright_salesforce.audience import SalesforceAudienceSync
+from mailwright_salesforce.auth import assertion
 from mailwright_salesforce.client import soql_string
 from mailwright_salesforce.config import SalesforceConfig
 from mailwright_salesforce.fake import FakeSalesforce
@@ -103,6 +104,33 @@ async def test_the_jwt_bearer_flow_signs_the_documented_claims(
         form["assertion"][0], public, algorithms=["RS256"], audience=salesforce_server.url
     )
     assert (claims["iss"], claims["sub"]) == (salesforce.client_id, salesforce.username)
+
+
+@pytest.mark.parametrize(
+    ("login_url", "audience"),
+    [
+        ("https://login.salesforce.com", "https://login.salesforce.com"),
+        ("https://test.salesforce.com", "https://test.salesforce.com"),
+        ("https://acme.my.salesforce.com", "https://login.salesforce.com"),
+        ("https://acme--uat.sandbox.my.salesforce.com", "https://test.salesforce.com"),
+        ("https://acme--uat.my.salesforce.com", "https://test.salesforce.com"),
+        ("https://acme.my.site.com/customers", "https://acme.my.site.com/customers"),
+    ],
+)
+def test_the_jwt_audience_is_one_salesforce_documents(
+    salesforce_config: MakeConfig, key_pair: tuple[str, str], login_url: str, audience: str
+) -> None:
+    # The aud claim must be https://login.salesforce.com, https://test.salesforce.com or
+    # an Experience Cloud site's URL, even when the token is asked of a My Domain.
+    private, public = key_pair
+    config = salesforce_config(
+        login_url=login_url,
+        auth_flow="jwt_bearer",
+        username="integration@acme.example",
+        private_key=private,
+    )
+    claims = jwt.decode(assertion(config), public, algorithms=["RS256"], audience=audience)
+    assert claims["aud"] == audience
 
 
 async def test_a_jwt_for_another_user_is_refused_as_auth(
@@ -197,6 +225,22 @@ async def test_records_sharing_a_modstamp_are_neither_lost_nor_repeated(
     assert again == [f"salesforce:contact:003999999999999ZZZ:{int(same.timestamp() * 1000)}"]
 
 
+async def test_a_record_that_cannot_be_read_is_reported_and_the_rest_imported(
+    salesforce: FakeSalesforce, salesforce_config: MakeConfig, recorded_waits: RecordedWaits
+) -> None:
+    ids = salesforce.add("Contact", 5)
+    salesforce.records["Contact"][ids[2]]["CreatedDate"] = "last Tuesday"
+    source = SalesforceSource(salesforce_config())
+    try:
+        batches = await pull_all(source, "contacts")
+    finally:
+        await source.aclose()
+    assert sum(len(b.events) for b in batches) == 4
+    assert [skip for b in batches for skip in b.skipped] == [
+        f"Contact {ids[2]}: CreatedDate: not a datetime"
+    ]
+
+
 def test_the_query_is_keyset_by_systemmodstamp_and_id() -> None:
     soql = query("Contact", ["Email"], ("2026-03-01T12:00:00.000Z", "003000000000001AAA"))
     assert soql == (
@@ -265,6 +309,32 @@ async def test_one_member_is_upserted_by_its_external_id(
     assert request.method == "PATCH"
     assert unquote(request.path).endswith("/Mailwright_Id__c/p0")
     assert request.json() == {"Email": "p0@example.com", "FirstName": "P0", "LastName": "Doe"}
+
+
+@pytest.mark.parametrize(
+    ("path", "overrides"),
+    [
+        ("one by one", {"composite_threshold": 2}),
+        ("composite", {"composite_threshold": 1}),
+        ("bulk", {"composite_threshold": 0, "bulk_threshold": 1}),
+    ],
+)
+async def test_an_external_id_on_several_contacts_is_a_member_failure(
+    salesforce: FakeSalesforce,
+    salesforce_config: MakeConfig,
+    recorded_waits: RecordedWaits,
+    path: str,
+    overrides: dict[str, int],
+) -> None:
+    # Salesforce documents a 300 (Multiple Choices) for an upsert whose external id
+    # matches several records: nothing is saved, and the member must be reported.
+    twins = salesforce.add_duplicates("p0")
+    result = await sync(salesforce_config(**overrides), change(added=people(2)))
+    assert result.added == 1
+    assert [(f.profile_id, f.kind) for f in result.failures] == [("p0", ErrorKind.INVALID)]
+    assert "DUPLICATE_EXTERNAL_ID" in result.failures[0].detail
+    assert all(twin in result.failures[0].detail for twin in twins)
+    assert len(salesforce.contacts_by_external_id("p0")) == 2
 
 
 async def test_a_few_members_go_through_composite_collections(

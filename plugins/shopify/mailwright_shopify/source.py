@@ -186,7 +186,10 @@ class ShopifySource:
             if not isinstance(connection, Mapping):
                 raise ProviderError(ErrorKind.TRANSIENT, f"shopify answered without {spec.root}")
             page = nodes(connection)
-            batch = [event for node in page for event in self._events(spec, node)]
+            batch: list[Event] = []
+            skipped: list[str] = []
+            for node in page:
+                self._read(spec, node, batch, skipped)
             stamps = [node.get("updatedAt") for node in page]
             high = _newest([position.high, *[s for s in stamps if isinstance(s, str)]])
             info = connection.get("pageInfo")
@@ -194,11 +197,11 @@ class ShopifySource:
             end = info.get("endCursor") if isinstance(info, Mapping) else None
             if more and isinstance(end, str):
                 position = self._next(position, end, high, len(page))
-                yield SourceBatch(stream, tuple(batch), position.dump(), total)
+                yield SourceBatch(stream, tuple(batch), position.dump(), total, tuple(skipped))
                 continue
             # The end: the next run starts where the newest record of this one was.
             final = Position(since=high or position.since)
-            yield SourceBatch(stream, tuple(batch), final.dump(), total)
+            yield SourceBatch(stream, tuple(batch), final.dump(), total, tuple(skipped))
             return
 
     def _next(self, position: Position, end: str, high: str | None, count: int) -> Position:
@@ -208,13 +211,16 @@ class ShopifySource:
             return Position(since=high, high=high)
         return Position(since=position.since, after=end, high=high, paged=paged)
 
-    def _events(self, spec: Stream, node: Mapping[str, Any]) -> list[Event]:
+    def _read(
+        self, spec: Stream, node: Mapping[str, Any], events: list[Event], skipped: list[str]
+    ) -> None:
+        """Add `node`'s events to `events`; or, unreadable, say where and why in `skipped`:
+        one bad record must not stop an import, nor vanish from it unreported."""
         try:
-            return spec.to_events(node)
+            events.extend(spec.to_events(node))
         except RecordError as error:
-            # One unreadable record must not stop an import; it is logged by id.
             log.warning("shopify %s %s skipped: %s", spec.root, node.get("id"), error)
-            return []
+            skipped.append(f"{spec.root.removesuffix('s')} {node.get('id')}: {error}")
 
     async def _count(self, spec: Stream, position: Position) -> int | None:
         if position.after is not None:

@@ -43,7 +43,8 @@ EVENT_ID = "X-Shopify-Event-Id"
 WEBHOOK_ID = "X-Shopify-Webhook-Id"
 
 _ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-_TOPIC = re.compile(r"^[a-z_]{1,40}/[a-z_]{1,40}$")
+# `orders/create`, and dotted topics such as `customer.tags_added`.
+_TOPIC = re.compile(r"^[a-z_]{1,40}[/.][a-z_]{1,40}$")
 
 
 def _single(request: WebhookRequest, name: str) -> str | None:

@@ -126,6 +126,10 @@ async def test_a_record_that_cannot_be_read_is_skipped_and_the_rest_imported(
     shopify.customers[2]["updatedAt"] = "not a time"
     batches = await pull(make_config(), "customers")
     assert sum(len(b.events) for b in batches) == 4
+    # reported where and why (never its values), so the sync command lists it and exits 1
+    assert [skip for b in batches for skip in b.skipped] == [
+        "customer gid://shopify/Customer/7002: updatedAt: not an ISO 8601 time"
+    ]
 
 
 async def test_batches_carry_the_stores_count_as_total(
