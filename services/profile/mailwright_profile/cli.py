@@ -109,8 +109,10 @@ def resolve_command(
 
     IN.csv has a header row; the columns used are the standard trait keys
     (record_id, email, phone, first_name, last_name, birth_date, address_line1,
-    address_line2, city, postal_code, region, country, user_id). Only record_id is
-    required, other columns are ignored and any value may be empty.
+    address_line2, city, postal_code, region, country, user_id), matched whatever
+    their case, with spaces or hyphens for underscores ("First Name"). Only record_id
+    is required, other columns are ignored and any value may be empty. Values are
+    separated by commas, semicolons or tabs, whichever the header row uses.
     """
     if review_threshold > threshold:
         raise click.BadParameter(

@@ -2,6 +2,10 @@
 
 Input is UTF-8 (a byte-order mark is allowed) with a header row; columns are the
 standard trait keys, others are ignored, and any value may be empty except `record_id`.
+Files as spreadsheets and shop or CRM exports write them are read too: header names
+match whatever their case, with spaces or hyphens for underscores (`First Name` is
+`first_name`), and values may be separated by semicolons or tabs instead of commas
+(whichever the header row uses most).
 Output files are written to a temporary file beside the target and renamed into place,
 so a failed run never leaves half a file behind.
 """
@@ -10,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -34,6 +39,21 @@ class InputError(ValueError):
 
 
 Row = dict[str | None, str | None]
+_DELIMITERS = (",", ";", "\t")
+_SEPARATORS = re.compile(r"[\s-]+")
+
+
+def _delimiter(handle: TextIO) -> str:
+    """The separator the header row uses most (commas when it uses none)."""
+    header = handle.readline()
+    handle.seek(0)
+    counts = [header.count(d) for d in _DELIMITERS]
+    return _DELIMITERS[counts.index(max(counts))] if max(counts) else ","
+
+
+def _standard_name(name: str) -> str:
+    """A header name as a trait key: `First Name` and `first-name` are `first_name`."""
+    return _SEPARATORS.sub("_", name.strip()).lower()
 
 
 @contextmanager
@@ -46,7 +66,7 @@ def _rows(path: Path) -> Iterator[tuple[Iterator[tuple[int, Row]], list[str]]]:
     """
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.DictReader(handle, strict=True)
+            reader = csv.DictReader(handle, delimiter=_delimiter(handle), strict=True)
             line = 1
             try:
                 header = list(reader.fieldnames or [])
@@ -92,6 +112,19 @@ def _check_row(path: Path, line: int, row: Mapping[str | None, object]) -> None:
             )
 
 
+def _trait_columns(path: Path, header: Sequence[str]) -> dict[str, str]:
+    """The header's columns that are trait keys: key → the column's name as written."""
+    found: dict[str, str] = {}
+    for name in header:
+        key = _standard_name(name)
+        if key not in TRAIT_KEYS:
+            continue
+        if key in found:
+            raise InputError(f"{path}: line 1: columns {found[key]!r} and {name!r} are both {key}")
+        found[key] = name
+    return found
+
+
 def read_records(path: Path) -> list[Record]:
     """Every record of a CSV file, in file order.
 
@@ -102,12 +135,16 @@ def read_records(path: Path) -> list[Record]:
     records: list[Record] = []
     first_line: dict[str, int] = {}
     with _rows(path) as (rows, header):
-        _check_header(path, header, ("record_id",))
-        wanted = [key for key in TRAIT_KEYS if key in header]
+        _check_header(path, header, ())
+        columns = _trait_columns(path, header)
+        if "record_id" not in columns:
+            raise InputError(
+                f"{path}: line 1: no 'record_id' column (columns: {', '.join(header) or 'none'})"
+            )
         for line, row in rows:
             _check_row(path, line, row)
             try:
-                record = Record.from_mapping({key: row.get(key) for key in wanted})
+                record = Record.from_mapping({key: row.get(name) for key, name in columns.items()})
             except RecordError as error:
                 raise InputError(f"{path}: line {line}: {error}") from None
             if record.record_id in first_line:

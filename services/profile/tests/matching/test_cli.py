@@ -82,6 +82,22 @@ def test_other_columns_are_ignored_and_values_may_be_empty(tmp_path: Path) -> No
     assert len(_rows(tmp_path / "out.csv")) == 2
 
 
+def test_a_spreadsheet_export_is_read_whatever_its_header_case_and_separator(
+    tmp_path: Path,
+) -> None:
+    """A European spreadsheet's export: semicolons, headers as people write them."""
+    records = _write(
+        tmp_path / "in.csv",
+        "Record ID;Email;First Name;Last-Name;Accepts Marketing\n"
+        "1;ann@example.com;Ann;Lee;yes\n2;ANN@example.com ;Ann;Lee;no\n",
+    )
+    result = _run("identity", "resolve", records, "--out", tmp_path / "out.csv")
+    assert result.exit_code == 0, result.output
+    rows = _rows(tmp_path / "out.csv")
+    assert [row["record_id"] for row in rows] == ["1", "2"]
+    assert rows[0]["profile_id"] == rows[1]["profile_id"]  # one email, read as email
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
@@ -92,6 +108,7 @@ def test_other_columns_are_ignored_and_values_may_be_empty(tmp_path: Path) -> No
         ('record_id,email\n1,"unterminated\n', "line 2: not valid CSV"),
         ("record_id,email\n1,a@example.com,extra\n", "line 2: more values than the header"),
         ("record_id,email,email\n1,a,b\n", "column 'email' appears twice"),
+        ("record_id,Email,email\n1,a,b\n", "columns 'Email' and 'email' are both email"),
         ("record_id,first_name\n1," + "x" * 5_000 + "\n", "line 2: first_name is longer"),
     ],
 )
