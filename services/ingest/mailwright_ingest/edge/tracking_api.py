@@ -1,5 +1,8 @@
 """Segment's HTTP tracking API: `/v1/track`, `/identify`, `/page`, `/screen`, `/alias`,
-`/batch` (and `/import`, Segment's other name for it).
+`/batch` (and `/import`, Segment's other name for it), and the one-letter paths Segment's
+own clients post to: `/v1/t`, `/i`, `/p`, `/s`, `/a` (analytics.js, one call each) and
+`/v1/b` (analytics.js batching, analytics-swift, analytics-kotlin, React Native). `group`
+calls (`/v1/group`, `/v1/g`) are answered 400 by name rather than 404.
 
 Authentication is a write key, as the HTTP Basic user (`Authorization: Basic
 base64(key + ":")`, what Segment's server libraries send) or as `writeKey` in the body
@@ -41,6 +44,10 @@ from mailwright_ingest.intake import Intake, Outcome, Status
 from mailwright_ingest.store import StoredWriteKey
 
 SINGLE_CALLS = ("track", "identify", "page", "screen", "alias")
+# Segment's clients post to the first letter of the call's type (analytics.js sends
+# `/v1/t`, `/v1/p` …; its batching and the mobile SDKs send `/v1/b`).
+SHORT_PATHS = {kind[0]: kind for kind in (*SINGLE_CALLS, "group")}
+BATCH_PATHS = ("batch", "import", "b")
 ALLOWED_METHODS = "POST, OPTIONS"
 PREFLIGHT_HEADERS = "Authorization, Content-Type, Content-Encoding"
 # Every method reaches the endpoint, which answers the ones it does not take with JSON.
@@ -65,15 +72,15 @@ class TrackingApi:
         self.settings = settings
 
     def routes(self) -> Sequence[BaseRoute]:
-        routes: list[BaseRoute] = [
-            Route(f"/v1/{kind}", guarded(self._single(kind)), methods=ANY_METHOD)
-            for kind in SINGLE_CALLS
-        ]
+        routes: list[BaseRoute] = []
+        for kind in (*SINGLE_CALLS, "group"):
+            # A group call is read like the others, so that it is refused by name (400).
+            single = guarded(self._single(kind))
+            routes.append(Route(f"/v1/{kind}", single, methods=ANY_METHOD))
+        for letter, kind in SHORT_PATHS.items():
+            routes.append(Route(f"/v1/{letter}", guarded(self._single(kind)), methods=ANY_METHOD))
         batch = guarded(self._batch)
-        routes += [
-            Route("/v1/batch", batch, methods=ANY_METHOD),
-            Route("/v1/import", batch, methods=ANY_METHOD),
-        ]
+        routes += [Route(f"/v1/{path}", batch, methods=ANY_METHOD) for path in BATCH_PATHS]
         return routes
 
     # -- the endpoints ------------------------------------------------------------------

@@ -1,0 +1,203 @@
+"""The HTTP edge against the requests real Segment-compatible clients send: the paths,
+headers, authentication, encodings and body shapes of analytics.js, the mobile SDKs
+(analytics-swift, analytics-kotlin), the server libraries (analytics-python,
+analytics-node, analytics-go), RudderStack's JavaScript SDK and curl following Segment's
+HTTP Tracking API documentation. Each body below is shaped as that client builds it."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from .conftest import Ingest
+from .test_http_api import basic, write_key
+
+SHOP = "https://shop.example"
+
+
+@pytest.fixture
+async def keyed(ingest: Ingest) -> tuple[Ingest, str]:
+    return ingest, await write_key(ingest)
+
+
+def iso_ms(moment: datetime) -> str:
+    """`new Date().toISOString()`: milliseconds and `Z` (analytics.js, node, the mobile
+    SDKs)."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def ajs_event(kind: str, key: str, **fields: Any) -> dict[str, Any]:
+    """One call as analytics.js (analytics-next) posts it: the write key, `_metadata` and
+    a browser context in the body."""
+    event: dict[str, Any] = {
+        "type": kind,
+        "messageId": "ajs-next-1700000000000-0f1e2d3c",
+        "anonymousId": "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+        "timestamp": iso_ms(now()),
+        "sentAt": iso_ms(now()),
+        "context": {
+            "page": {
+                "path": "/shoes",
+                "referrer": "",
+                "search": "?utm_source=news",
+                "title": "Shoes",
+                "url": f"{SHOP}/shoes?utm_source=news",
+            },
+            "campaign": {"source": "news", "id": "spring"},
+            "userAgent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0",
+            "userAgentData": {"brands": [{"brand": "Chromium", "version": "126"}]},
+            "locale": "en-GB",
+            "library": {"name": "analytics.js", "version": "npm:next-1.70.0"},
+        },
+        "integrations": {},
+        "properties": {},
+        "writeKey": key,
+        "_metadata": {"bundled": ["Segment.io"], "unbundled": [], "bundledIds": []},
+    }
+    event.update(fields)
+    return event
+
+
+def browser(content: bytes | str) -> dict[str, Any]:
+    """What `fetch(url, {headers: {'Content-Type': 'text/plain'}})` sends from a page."""
+    return {
+        "content": content,
+        "headers": {"Origin": SHOP, "Content-Type": "text/plain"},
+    }
+
+
+# -- analytics.js ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "kind", "fields"),
+    [
+        ("/v1/t", "track", {"event": "Product Viewed", "properties": {"product_id": "sku-7"}}),
+        ("/v1/p", "page", {"name": "Shoes", "properties": {"path": "/shoes"}}),
+        ("/v1/i", "identify", {"userId": "u-42", "traits": {"email": "ada@example.com"}}),
+        ("/v1/s", "screen", {"name": "Home"}),
+        ("/v1/a", "alias", {"userId": "u-42", "previousId": "anon-1"}),
+    ],
+)
+async def test_analytics_js_posts_each_call_to_its_one_letter_path(
+    keyed: tuple[Ingest, str], path: str, kind: str, fields: dict[str, Any]
+) -> None:
+    ingest, key = keyed
+    answer = await ingest.http.post(path, **browser(json.dumps(ajs_event(kind, key, **fields))))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["success"] is True
+    assert answer.headers["access-control-allow-origin"] == SHOP
+    (event,) = await ingest.tap.wait(1)
+    assert event.anonymous_id == "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+    assert event.context.page.url == f"{SHOP}/shoes?utm_source=news"
+    assert event.context.library.name == "analytics.js"
+
+
+async def test_analytics_js_batching_posts_to_v1_b(keyed: tuple[Ingest, str]) -> None:
+    ingest, key = keyed
+    events = [
+        ajs_event("page", key, messageId="ajs-1"),
+        ajs_event("track", key, messageId="ajs-2", event="Signed In"),
+    ]
+    for event in events:
+        del event["sentAt"]  # the batched dispatcher keeps one sentAt, at the top
+    body = {"writeKey": key, "batch": events, "sentAt": iso_ms(now())}
+    answer = await ingest.http.post("/v1/b", **browser(json.dumps(body)))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["accepted"] == 2, answer.text
+    assert sorted(e.message_id for e in await ingest.tap.wait(2)) == ["ajs-1", "ajs-2"]
+
+
+async def test_a_group_call_on_v1_g_is_refused_by_name(keyed: tuple[Ingest, str]) -> None:
+    ingest, key = keyed
+    call = ajs_event("group", key, groupId="g-1", traits={"name": "Initech"})
+    answer = await ingest.http.post("/v1/g", **browser(json.dumps(call)))
+    assert answer.status_code == 400
+    (violation,) = answer.json()["violations"]
+    assert violation["field"] == "type"
+    assert "group calls" in violation["description"]
+
+
+# -- the mobile SDKs ---------------------------------------------------------------------
+
+
+def mobile_event(kind: str, **fields: Any) -> dict[str, Any]:
+    """One event as analytics-kotlin serialises it (defaults encoded: an anonymous
+    user's `userId` is the empty string)."""
+    event: dict[str, Any] = {
+        "type": kind,
+        "messageId": "5e3c1f7a-1b2c-4d5e-8f90-a1b2c3d4e5f6",
+        "anonymousId": "7b0d6a52-2f7e-4c1a-9c3b-1d2e3f4a5b6c",
+        "userId": "",
+        "integrations": {},
+        "timestamp": iso_ms(now()),
+        "context": {
+            "app": {"name": "Shop", "version": "3.2.1", "build": "321"},
+            "device": {
+                "id": "a1b2c3",
+                "manufacturer": "Google",
+                "model": "Pixel 8",
+                "name": "shiba",
+                "type": "android",
+                "adTrackingEnabled": False,
+            },
+            "library": {"name": "com.segment.analytics.kotlin.android", "version": "1.16.0"},
+            "locale": "en-GB",
+            "network": {"wifi": True, "cellular": False},
+            "os": {"name": "Android", "version": "14"},
+            "screen": {"width": 1080, "height": 2400, "density": 2.625},
+            "timezone": "Europe/London",
+            "instanceId": "d4c3b2a1",
+        },
+        "_metadata": {"bundled": [], "unbundled": [], "bundledIds": []},
+    }
+    event.update(fields)
+    return event
+
+
+async def test_analytics_kotlin_posts_gzip_text_plain_to_v1_b(keyed: tuple[Ingest, str]) -> None:
+    ingest, key = keyed
+    body = {
+        "batch": [
+            mobile_event("screen", name="Home"),
+            mobile_event("track", event="Signed In", messageId="k-2"),
+        ],
+        "sentAt": iso_ms(now()),
+        "writeKey": key,
+    }
+    answer = await ingest.http.post(
+        "/v1/b",
+        content=gzip.compress(json.dumps(body).encode()),
+        headers={**basic(key), "Content-Type": "text/plain", "Content-Encoding": "gzip"},
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["accepted"] == 2, answer.text
+    events = await ingest.tap.wait(2)
+    assert {e.context.device.model for e in events} == {"Pixel 8"}
+    assert all(e.user_id == "" and e.anonymous_id for e in events)
+
+
+async def test_analytics_swift_posts_json_to_v1_b_with_basic_auth(
+    keyed: tuple[Ingest, str],
+) -> None:
+    ingest, key = keyed
+    event = mobile_event("identify", userId="u-42", traits={"email": "ada@example.com"})
+    event["context"]["library"] = {"name": "analytics-swift", "version": "1.5.0"}
+    body = {"batch": [event], "sentAt": iso_ms(now()), "writeKey": key}
+    answer = await ingest.http.post(
+        "/v1/b",
+        content=json.dumps(body),
+        headers={**basic(key), "Content-Type": "application/json; charset=utf-8"},
+    )
+    assert answer.status_code == 200, answer.text
+    (published,) = await ingest.tap.wait(1)
+    assert published.user_id == "u-42"
