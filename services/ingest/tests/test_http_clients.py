@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -201,3 +201,62 @@ async def test_analytics_swift_posts_json_to_v1_b_with_basic_auth(
     assert answer.status_code == 200, answer.text
     (published,) = await ingest.tap.wait(1)
     assert published.user_id == "u-42"
+
+
+# -- RudderStack's JavaScript SDK --------------------------------------------------------
+
+
+async def test_rudderstack_js_preflight_allows_the_headers_it_sends(ingest: Ingest) -> None:
+    answer = await ingest.http.options(
+        "/v1/track",
+        headers={
+            "Origin": SHOP,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "anonymousid,authorization,content-type",
+        },
+    )
+    assert answer.status_code == 204
+    allowed = {h.strip().lower() for h in answer.headers["access-control-allow-headers"].split(",")}
+    assert {"anonymousid", "authorization", "content-type"} <= allowed
+
+
+async def test_rudderstack_js_calls_are_accepted(keyed: tuple[Ingest, str]) -> None:
+    ingest, key = keyed
+    anonymous = "9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d"
+    stamp = iso_ms(now())
+    call = {
+        "channel": "web",
+        "context": {
+            "app": {"name": "RudderLabs JavaScript SDK", "version": "2.48.0"},
+            "library": {"name": "RudderLabs JavaScript SDK", "version": "2.48.0"},
+            "userAgent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0",
+            "locale": "en-GB",
+            "os": {"name": "", "version": ""},
+            "screen": {"density": 1, "width": 1920, "height": 1080},
+            "traits": {},
+            "page": {"path": "/", "referrer": "$direct", "search": "", "title": "Shop"},
+        },
+        "type": "track",
+        "messageId": "8c7b6a59-4d3e-2f1a-0b9c-8d7e6f5a4b3c",
+        "originalTimestamp": stamp,
+        "anonymousId": anonymous,
+        "userId": "",
+        "event": "Signed In",
+        "properties": {},
+        "integrations": {"All": True},
+        "sentAt": stamp,
+    }
+    answer = await ingest.http.post(
+        "/v1/track",
+        content=json.dumps(call),
+        headers={
+            **basic(key),
+            "Content-Type": "application/json",
+            "AnonymousId": base64.b64encode(anonymous.encode()).decode(),
+            "Origin": SHOP,
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["access-control-allow-origin"] == SHOP
+    (event,) = await ingest.tap.wait(1)
+    assert event.anonymous_id == anonymous

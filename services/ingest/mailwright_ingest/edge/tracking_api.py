@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -50,6 +51,9 @@ SHORT_PATHS = {kind[0]: kind for kind in (*SINGLE_CALLS, "group")}
 BATCH_PATHS = ("batch", "import", "b")
 ALLOWED_METHODS = "POST, OPTIONS"
 PREFLIGHT_HEADERS = "Authorization, Content-Type, Content-Encoding"
+# The header names a preflight may ask for: RFC 9110 tokens, a bounded list.
+_HEADER_NAME = r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}"
+_HEADER_NAMES = re.compile(rf"^{_HEADER_NAME}(?:\s*,\s*{_HEADER_NAME}){{0,19}}$")
 # Every method reaches the endpoint, which answers the ones it does not take with JSON.
 ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
@@ -232,7 +236,7 @@ def _preflight_or_method(request: Request) -> Response | None:
             headers |= {
                 "Access-Control-Allow-Origin": origin,
                 "Access-Control-Allow-Methods": ALLOWED_METHODS,
-                "Access-Control-Allow-Headers": PREFLIGHT_HEADERS,
+                "Access-Control-Allow-Headers": _allowed_headers(request),
             }
         return Response(status_code=204, headers=headers)
     if request.method != "POST":
@@ -242,6 +246,17 @@ def _preflight_or_method(request: Request) -> Response | None:
             headers={"Allow": ALLOWED_METHODS},
         ).response()
     return None
+
+
+def _allowed_headers(request: Request) -> str:
+    """The headers a preflight asked for, when they are header names, else ours.
+
+    Clients send headers of their own: RudderStack's JavaScript SDK an `AnonymousId`,
+    analytics.js whatever `deliveryStrategy.config.headers` names. A browser drops the
+    request when one is not allowed, and the answer reveals nothing: the request that
+    follows is checked against the workspace's origins like any other."""
+    asked = request.headers.get("access-control-request-headers", "").strip()
+    return asked if _HEADER_NAMES.match(asked) else PREFLIGHT_HEADERS
 
 
 def _refuse(error: HttpError, cors: dict[str, str]) -> Response:
