@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from .conftest import Ingest
-from .test_http_api import basic, write_key
+from .test_http_api import basic, set_policy, write_key
 
 SHOP = "https://shop.example"
 
@@ -115,6 +115,24 @@ async def test_analytics_js_batching_posts_to_v1_b(keyed: tuple[Ingest, str]) ->
     assert answer.status_code == 200, answer.text
     assert answer.json()["accepted"] == 2, answer.text
     assert sorted(e.message_id for e in await ingest.tap.wait(2)) == ["ajs-1", "ajs-2"]
+
+
+async def test_analytics_js_reads_its_rate_limit_wait_from_x_ratelimit_reset(
+    keyed: tuple[Ingest, str],
+) -> None:
+    ingest, key = keyed
+    await set_policy(ingest, rate_limit_per_second=0.1, rate_limit_burst=1)
+    body = {"writeKey": key, "batch": [ajs_event("page", key)], "sentAt": iso_ms(now())}
+    assert (await ingest.http.post("/v1/b", **browser(json.dumps(body)))).status_code == 200
+    body["batch"] = [ajs_event("page", key, messageId="ajs-over")]
+    answer = await ingest.http.post("/v1/b", **browser(json.dumps(body)))
+    assert answer.status_code == 429
+    # The batched dispatcher waits x-ratelimit-reset seconds (a page reads it only when
+    # the answer exposes it); Segment sends it beside Retry-After.
+    assert int(answer.headers["x-ratelimit-reset"]) == int(answer.headers["retry-after"]) >= 1
+    exposed = answer.headers["access-control-expose-headers"].lower()
+    assert "x-ratelimit-reset" in exposed
+    assert "retry-after" in exposed
 
 
 async def test_a_group_call_on_v1_g_is_refused_by_name(keyed: tuple[Ingest, str]) -> None:

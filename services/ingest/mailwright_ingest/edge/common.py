@@ -68,8 +68,11 @@ def http_error(error: MailwrightError) -> HttpError:
     if isinstance(error, InvalidArgument):
         return HttpError(400, error.message, error.violations)
     if isinstance(error, ResourceExhausted):
-        wait = max(1, math.ceil(error.retry_after or 1))
-        return HttpError(429, error.message, headers={"Retry-After": str(wait)})
+        wait = str(max(1, math.ceil(error.retry_after or 1)))
+        # Segment sends both; analytics.js reads only X-RateLimit-Reset (seconds).
+        return HttpError(
+            429, error.message, headers={"Retry-After": wait, "X-RateLimit-Reset": wait}
+        )
     if isinstance(error, Unavailable):
         return HttpError(503, error.message, headers={"Retry-After": "1"})
     if isinstance(error, Aborted):

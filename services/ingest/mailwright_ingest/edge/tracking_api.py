@@ -54,6 +54,8 @@ PREFLIGHT_HEADERS = "Authorization, Content-Type, Content-Encoding"
 # The header names a preflight may ask for: RFC 9110 tokens, a bounded list.
 _HEADER_NAME = r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}"
 _HEADER_NAMES = re.compile(rf"^{_HEADER_NAME}(?:\s*,\s*{_HEADER_NAME}){{0,19}}$")
+# A page's script reads only the response headers CORS exposes to it.
+EXPOSED_HEADERS = "Retry-After, X-RateLimit-Reset"
 # Every method reaches the endpoint, which answers the ones it does not take with JSON.
 ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
@@ -223,7 +225,15 @@ class TrackingApi:
         policy = await self.catalog.ensure(key.workspace)
         if not policy.allows_origin(origin):
             raise HttpError(403, f"origin {origin[:100]} is not allowed by the ingest policy")
-        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+        return _cors_headers(origin)
+
+
+def _cors_headers(origin: str) -> dict[str, str]:
+    return {
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Expose-Headers": EXPOSED_HEADERS,
+        "Vary": "Origin",
+    }
 
 
 def _preflight_or_method(request: Request) -> Response | None:
@@ -268,7 +278,7 @@ def _reflect(request: Request) -> dict[str, str]:
     """CORS headers for an error answered before the workspace is known: its body says
     only what was wrong with the request, so the page may read it."""
     origin = request.headers.get("origin")
-    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"} if origin else {}
+    return _cors_headers(origin) if origin else {}
 
 
 def _envelope(request: Request, context: dict[str, Any], sent_at: Any) -> Envelope:
