@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import Ingest
+from .conftest import Ingest, StartIngest
 from .test_http_api import basic, set_policy, write_key
 
 SHOP = "https://shop.example"
@@ -278,3 +278,41 @@ async def test_rudderstack_js_calls_are_accepted(keyed: tuple[Ingest, str]) -> N
     assert answer.headers["access-control-allow-origin"] == SHOP
     (event,) = await ingest.tap.wait(1)
     assert event.anonymous_id == anonymous
+
+
+# -- the caller's address -----------------------------------------------------------------
+
+
+async def test_context_ip_is_the_forwarded_client_behind_a_trusted_proxy(
+    start_ingest: StartIngest,
+) -> None:
+    ingest = await start_ingest(trusted_proxies=["127.0.0.0/8"])
+    key = await write_key(ingest)
+    answer = await ingest.http.post(
+        "/v1/p",
+        **browser(json.dumps(ajs_event("page", key))),
+    )
+    assert answer.status_code == 200
+    forwarded = await ingest.http.post(
+        "/v1/p",
+        content=json.dumps(ajs_event("page", key, messageId="ajs-proxied")),
+        headers={"Content-Type": "text/plain", "X-Forwarded-For": "203.0.113.9"},
+    )
+    assert forwarded.status_code == 200
+    direct, proxied = await ingest.tap.wait(2)
+    assert (direct.context.ip, proxied.context.ip) == ("127.0.0.1", "203.0.113.9")
+
+
+async def test_x_forwarded_for_from_an_untrusted_address_is_ignored(
+    start_ingest: StartIngest,
+) -> None:
+    ingest = await start_ingest(trusted_proxies=["10.0.0.0/8"])
+    key = await write_key(ingest)
+    answer = await ingest.http.post(
+        "/v1/p",
+        content=json.dumps(ajs_event("page", key)),
+        headers={"Content-Type": "text/plain", "X-Forwarded-For": "203.0.113.9"},
+    )
+    assert answer.status_code == 200
+    (event,) = await ingest.tap.wait(1)
+    assert event.context.ip == "127.0.0.1"
