@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -316,3 +316,270 @@ async def test_x_forwarded_for_from_an_untrusted_address_is_ignored(
     assert answer.status_code == 200
     (event,) = await ingest.tap.wait(1)
     assert event.context.ip == "127.0.0.1"
+
+
+# -- the server libraries ------------------------------------------------------------------
+
+
+def python_call(kind: str, **fields: Any) -> dict[str, Any]:
+    """One message as analytics-python enqueues it: `timestamp` from `datetime.isoformat()`
+    (microseconds, `+00:00`), ids stringified or null, `integrations` and `context` always
+    there."""
+    message: dict[str, Any] = {
+        "integrations": {},
+        "anonymousId": None,
+        "timestamp": now().isoformat(),
+        "context": {"library": {"name": "analytics-python", "version": "2.3.3"}},
+        "userId": "u-42",
+        "type": kind,
+        "messageId": "2b0c7f8e-3d4a-4e5f-9a6b-7c8d9e0f1a2b",
+        "properties": {},
+    }
+    message.update(fields)
+    return message
+
+
+async def test_analytics_python_posts_a_gzip_batch_with_basic_auth_and_write_key(
+    keyed: tuple[Ingest, str],
+) -> None:
+    ingest, key = keyed
+    body = {
+        "batch": [
+            python_call("track", event="Signed In"),
+            python_call(
+                "identify",
+                messageId="py-2",
+                userId=None,
+                anonymousId="anon-7",
+                traits={"email": "ada@example.com"},
+            ),
+        ],
+        "sentAt": now().isoformat(),
+        "writeKey": key,
+    }
+    answer = await ingest.http.post(
+        "/v1/batch",
+        content=gzip.compress(json.dumps(body).encode()),
+        headers={
+            **basic(key),
+            "Content-Type": "application/json",
+            "Content-Encoding": "gzip",
+            "User-Agent": "analytics-python/2.3.3",
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["accepted"] == 2
+    events = sorted(await ingest.tap.wait(2), key=lambda e: e.type)
+    assert [(e.user_id, e.anonymous_id) for e in events] == [("u-42", ""), ("", "anon-7")]
+
+
+async def test_analytics_node_posts_its_batch_with_metadata(keyed: tuple[Ingest, str]) -> None:
+    ingest, key = keyed
+    message = {
+        "type": "track",
+        "event": "Signed In",
+        "userId": 1234,  # analytics-node sends a number as the caller gave it
+        "properties": {"plan": "pro"},
+        "context": {"library": {"name": "@segment/analytics-node", "version": "2.1.0"}},
+        "integrations": {},
+        "messageId": "node-next-1700000000000-ab12cd34",
+        "timestamp": iso_ms(now()),
+        "_metadata": {"nodeVersion": "20.11.0", "jsRuntime": "node"},
+    }
+    answer = await ingest.http.post(
+        "/v1/batch",
+        json={"batch": [message], "sentAt": iso_ms(now())},
+        headers={**basic(key), "User-Agent": "analytics-node-next/latest"},
+    )
+    assert answer.status_code == 200, answer.text
+    (event,) = await ingest.tap.wait(1)
+    assert event.user_id == "1234"
+
+
+async def test_analytics_go_posts_rfc3339_nano_times_with_its_batch_id(
+    keyed: tuple[Ingest, str],
+) -> None:
+    ingest, key = keyed
+    # Go's time.Time marshals as RFC 3339 with up to nine fraction digits, in the
+    # machine's zone.
+    paris = timezone(timedelta(hours=2))
+    happened = now() - timedelta(minutes=3)
+    stamp = happened.astimezone(paris).strftime("%Y-%m-%dT%H:%M:%S.%f") + "123+02:00"
+    body = {
+        "messageId": "c0ffee00-batch",
+        "sentAt": now().astimezone(paris).strftime("%Y-%m-%dT%H:%M:%S.%f") + "456+02:00",
+        "batch": [
+            {
+                "type": "track",
+                "messageId": "go-1",
+                "userId": "u-42",
+                "event": "Signed In",
+                "timestamp": stamp,
+                "properties": {},
+            }
+        ],
+        "context": {"library": {"name": "analytics-go", "version": "3.3.0"}},
+    }
+    answer = await ingest.http.post(
+        "/v1/batch",
+        json=body,
+        headers={**basic(key), "User-Agent": "analytics-go (version: 3.3.0)"},
+    )
+    assert answer.status_code == 200, answer.text
+    (event,) = await ingest.tap.wait(1)
+    assert event.context.library.name == "analytics-go"
+    recorded = event.timestamp.ToDatetime(tzinfo=UTC)
+    assert abs(recorded - happened) < timedelta(seconds=5)
+
+
+# -- curl, following Segment's HTTP API documentation -----------------------------------
+
+
+def encoded(credentials: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(credentials.encode()).decode()}
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [
+        "basic",  # -u "$WRITE_KEY:"
+        "basic without the colon",  # accepted by Segment for backward compatibility
+        "write key in the body",
+        "bearer with the write key in the body",  # Segment's OAuth: the token, and the key
+    ],
+)
+async def test_each_documented_way_to_send_the_write_key_works(
+    keyed: tuple[Ingest, str], auth: str
+) -> None:
+    ingest, key = keyed
+    call: dict[str, Any] = {"userId": "u-42", "event": "Signed In", "messageId": "curl-1"}
+    headers = {"Content-Type": "application/json"}
+    if auth == "basic":
+        headers |= encoded(f"{key}:")
+    elif auth == "basic without the colon":
+        headers |= encoded(key)
+    else:
+        call["writeKey"] = key
+        if auth.startswith("bearer"):
+            headers["Authorization"] = "Bearer eyJhbGciOiJSUzI1NiJ9.e30.c2ln"
+    answer = await ingest.http.post("/v1/track", content=json.dumps(call), headers=headers)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"success": True, "messageId": "curl-1", "status": "accepted"}
+
+
+# -- times, ids and retries ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("render", "whole_seconds"),
+    [
+        (iso_ms, False),  # analytics.js, node, swift, kotlin: 2026-…T12:00:00.250Z
+        (lambda t: t.isoformat(), False),  # analytics-python: microseconds, +00:00
+        (lambda t: t.strftime("%Y-%m-%dT%H:%M:%SZ"), True),  # curl: no fraction
+        (lambda t: t.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000", False),  # analytics-ios
+        (lambda t: int(t.timestamp() * 1000), False),  # epoch milliseconds
+    ],
+    ids=["ms-Z", "micro-offset", "seconds-Z", "offset-without-colon", "epoch-ms"],
+)
+async def test_the_iso_8601_forms_clients_emit_are_read_as_the_same_moment(
+    keyed: tuple[Ingest, str], render: Any, whole_seconds: bool
+) -> None:
+    ingest, key = keyed
+    happened = (now() - timedelta(hours=1)).replace(microsecond=0 if whole_seconds else 250_000)
+    call = {"userId": "u-42", "event": "Signed In", "timestamp": render(happened)}
+    answer = await ingest.http.post("/v1/track", json=call, headers=basic(key))
+    assert answer.status_code == 200, answer.text
+    (event,) = await ingest.tap.wait(1)
+    assert event.timestamp.ToDatetime(tzinfo=UTC) == happened
+    assert event.original_timestamp.ToDatetime(tzinfo=UTC) == happened
+
+
+async def test_original_timestamp_and_sent_at_correct_a_skewed_client_clock(
+    keyed: tuple[Ingest, str],
+) -> None:
+    ingest, key = keyed
+    client_now = (now() + timedelta(hours=3)).replace(microsecond=0)  # three hours ahead
+    call = {
+        "anonymousId": "anon-1",
+        "type": "track",
+        "event": "Signed In",
+        "originalTimestamp": iso_ms(client_now - timedelta(seconds=90)),
+        "sentAt": iso_ms(client_now),
+    }
+    answer = await ingest.http.post("/v1/track", json=call, headers=basic(key))
+    assert answer.status_code == 200, answer.text
+    (event,) = await ingest.tap.wait(1)
+    received = event.received_at.ToDatetime(tzinfo=UTC)
+    corrected = event.timestamp.ToDatetime(tzinfo=UTC)
+    # timestamp = receivedAt - (sentAt - originalTimestamp), exactly
+    assert corrected == received - timedelta(seconds=90)
+    assert event.original_timestamp.ToDatetime(tzinfo=UTC) == client_now - timedelta(seconds=90)
+    assert event.sent_at.ToDatetime(tzinfo=UTC) == client_now
+
+
+async def test_a_call_without_message_id_gets_one_and_each_call_its_own(
+    keyed: tuple[Ingest, str],
+) -> None:
+    ingest, key = keyed
+    ids = []
+    for _ in range(2):
+        answer = await ingest.http.post(
+            "/v1/identify", json={"anonymousId": "anon-1"}, headers=basic(key)
+        )
+        assert answer.status_code == 200
+        ids.append(answer.json()["messageId"])
+    assert all(ids)
+    assert ids[0] != ids[1]
+    assert sorted(e.message_id for e in await ingest.tap.wait(2)) == sorted(ids)
+
+
+async def test_a_retried_batch_is_deduplicated_by_message_id(keyed: tuple[Ingest, str]) -> None:
+    ingest, key = keyed
+    body = {
+        "batch": [python_call("track", event="Signed In", messageId=f"r-{i}") for i in range(3)]
+        + [python_call("track", messageId="r-bad")],  # no event name
+        "sentAt": now().isoformat(),
+    }
+    first = await ingest.http.post("/v1/batch", json=body, headers=basic(key))
+    retry = await ingest.http.post("/v1/batch", json=body, headers=basic(key))
+    assert [first.status_code, retry.status_code] == [200, 200]
+    counts = [
+        (a.json()["accepted"], a.json()["duplicate"], a.json()["rejected"]) for a in (first, retry)
+    ]
+    assert counts == [(3, 0, 1), (0, 3, 1)]
+    assert [r["status"] for r in retry.json()["results"]] == ["duplicate"] * 3 + ["rejected"]
+    assert len(await ingest.tap.quiet()) == 3
+
+
+async def test_a_batch_call_over_32_kb_is_rejected_by_its_index_and_the_rest_kept(
+    keyed: tuple[Ingest, str],
+) -> None:
+    ingest, key = keyed
+    big = {f"note{i}": "x" * 4000 for i in range(9)}  # 36 KB, each string under the limit
+    body = {
+        "batch": [
+            python_call("track", event="Signed In", messageId="small"),
+            python_call("track", event="Signed In", messageId="big", properties=big),
+        ]
+    }
+    answer = await ingest.http.post("/v1/batch", json=body, headers=basic(key))
+    assert answer.status_code == 200, answer.text
+    results = answer.json()["results"]
+    assert [r["status"] for r in results] == ["accepted", "rejected"]
+    (violation,) = results[1]["violations"]
+    assert violation["field"] == "batch[1]"
+    assert "32768 bytes" in violation["description"]
+    assert [e.message_id for e in await ingest.tap.quiet()] == ["small"]
+
+
+async def test_a_gzip_bomb_in_a_batch_is_413_and_records_nothing(
+    keyed: tuple[Ingest, str],
+) -> None:
+    ingest, key = keyed
+    bomb = gzip.compress(b'{"batch": [], "pad": "' + b"0" * 20_000_000 + b'"}')
+    answer = await ingest.http.post(
+        "/v1/batch", content=bomb, headers={**basic(key), "Content-Encoding": "gzip"}
+    )
+    assert answer.status_code == 413
+    assert "decompressed" in answer.json()["error"]
+    assert await ingest.tap.quiet() == []
