@@ -583,3 +583,28 @@ async def test_a_gzip_bomb_in_a_batch_is_413_and_records_nothing(
     assert answer.status_code == 413
     assert "decompressed" in answer.json()["error"]
     assert await ingest.tap.quiet() == []
+
+
+async def test_a_retry_racing_its_original_is_told_to_retry_as_every_sdk_understands(
+    keyed: tuple[Ingest, str],
+) -> None:
+    """analytics-python, analytics.js and the mobile SDKs drop a batch answered with any
+    4xx but 429; only a 5xx or 429 makes them send it again. The original call still
+    holds one message id of the batch (it has not published yet)."""
+    ingest, key = keyed
+    dedup = ingest.app().intake.dedup
+    original = await dedup.claim("acme", ["race-1"], timedelta(hours=24))
+    body = {
+        "batch": [
+            python_call("track", event="Signed In", messageId="race-1"),
+            python_call("track", event="Signed In", messageId="race-2"),
+        ]
+    }
+    answer = await ingest.http.post("/v1/batch", json=body, headers=basic(key))
+    assert answer.status_code == 503
+    assert answer.headers["retry-after"] == "1"
+    assert answer.json()["success"] is False
+    assert await ingest.tap.quiet() == []
+    await dedup.release(original)  # the original failed: nothing of it was published
+    again = await ingest.http.post("/v1/batch", json=body, headers=basic(key))
+    assert again.json()["accepted"] == 2

@@ -76,7 +76,9 @@ def http_error(error: MailwrightError) -> HttpError:
     if isinstance(error, Unavailable):
         return HttpError(503, error.message, headers={"Retry-After": "1"})
     if isinstance(error, Aborted):
-        return HttpError(409, error.message, headers={"Retry-After": "1"})
+        # A retry racing its original: nothing of it was accepted. HTTP clients retry a
+        # 5xx; Segment's SDKs drop a batch answered 409 like any other 4xx but 429.
+        return HttpError(503, error.message, headers={"Retry-After": "1"})
     if isinstance(error, Unauthenticated):
         return HttpError(401, error.message)
     if isinstance(error, PermissionDenied):

@@ -14,7 +14,7 @@ Answers: 200 `{"success": true, ...}` with per-event results for a batch (a batc
 some bad events is 200 and names them; one where every event is bad is 400), 400 with
 `violations` for a bad call, 401 for a missing or unknown write key, 413 for a body over
 the limit, 429 with `Retry-After` over the rate, 503 with `Retry-After` when the bus is
-down (nothing was accepted), 409 when a retry races the original.
+down or a retry races its original (nothing was accepted).
 """
 
 from __future__ import annotations
