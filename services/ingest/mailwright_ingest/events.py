@@ -226,6 +226,10 @@ def _check_context(
             FieldViolation(f"{where}.timezone", "must be an IANA zone such as Europe/Paris")
         )
     region = None
+    if context.locale.endswith(("-", "_")):
+        # analytics-kotlin writes `language + "-" + country`: `en-` on a device whose
+        # locale names no country (`-` when it names neither) means the language alone.
+        context.locale = context.locale.rstrip("-_")
     if context.locale:
         if not _LOCALE.match(context.locale):
             problems.append(FieldViolation(f"{where}.locale", "must be a tag such as en-GB"))

@@ -242,6 +242,13 @@ def test_bad_identities_and_context_are_named() -> None:
     ]
 
 
+@pytest.mark.parametrize(("sent", "kept"), [("en-", "en"), ("pt_", "pt"), ("-", "")])
+def test_a_locale_with_an_empty_region_is_its_language(sent: str, kept: str) -> None:
+    event = track(context=event_pb2.Context(locale=sent))
+    assert run(event) == []
+    assert event.context.locale == kept
+
+
 # -- taxonomy and unplanned events -------------------------------------------------------
 
 

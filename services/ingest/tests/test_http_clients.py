@@ -204,6 +204,26 @@ async def test_analytics_kotlin_posts_gzip_text_plain_to_v1_b(keyed: tuple[Inges
     assert all(e.user_id == "" and e.anonymous_id for e in events)
 
 
+async def test_analytics_kotlin_on_a_device_without_a_region_is_accepted(
+    keyed: tuple[Ingest, str],
+) -> None:
+    """analytics-kotlin writes `language + "-" + country`: `en-` on a device whose locale
+    names no country."""
+    ingest, key = keyed
+    event = mobile_event("screen", name="Home")
+    event["context"]["locale"] = "en-"
+    body = {"batch": [event], "sentAt": iso_ms(now()), "writeKey": key}
+    answer = await ingest.http.post(
+        "/v1/b",
+        content=gzip.compress(json.dumps(body).encode()),
+        headers={**basic(key), "Content-Type": "text/plain", "Content-Encoding": "gzip"},
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["accepted"] == 1, answer.text
+    (published,) = await ingest.tap.wait(1)
+    assert published.context.locale == "en"
+
+
 async def test_analytics_swift_posts_json_to_v1_b_with_basic_auth(
     keyed: tuple[Ingest, str],
 ) -> None:
