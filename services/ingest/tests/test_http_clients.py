@@ -300,6 +300,37 @@ async def test_rudderstack_js_calls_are_accepted(keyed: tuple[Ingest, str]) -> N
     assert event.anonymous_id == anonymous
 
 
+async def test_rudderstack_js_beacon_batches_carry_the_write_key_in_the_query(
+    keyed: tuple[Ingest, str],
+) -> None:
+    """RudderStack's beacon transport (`navigator.sendBeacon`, which cannot set headers)
+    posts to `/beacon/v1/batch?writeKey=…` as text/plain."""
+    ingest, key = keyed
+    call = {
+        "type": "page",
+        "anonymousId": "9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d",
+        "messageId": "rs-beacon-1",
+        "originalTimestamp": iso_ms(now()),
+        "properties": {"path": "/", "url": f"{SHOP}/", "title": "Shop"},
+        "context": {"library": {"name": "RudderLabs JavaScript SDK", "version": "3.11.0"}},
+    }
+    body = json.dumps({"batch": [call], "sentAt": iso_ms(now())})
+    answer = await ingest.http.post(f"/beacon/v1/batch?writeKey={key}", **browser(body))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["accepted"] == 1
+    (event,) = await ingest.tap.wait(1)
+    assert event.message_id == "rs-beacon-1"
+
+
+async def test_a_write_key_in_the_query_counts_only_on_the_beacon_path(
+    keyed: tuple[Ingest, str],
+) -> None:
+    ingest, key = keyed
+    body = {"batch": [{"type": "track", "userId": "u-42", "event": "Signed In"}]}
+    answer = await ingest.http.post(f"/v1/batch?writeKey={key}", json=body)
+    assert answer.status_code == 401
+
+
 # -- the caller's address -----------------------------------------------------------------
 
 

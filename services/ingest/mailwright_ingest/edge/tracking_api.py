@@ -2,7 +2,8 @@
 `/batch` (and `/import`, Segment's other name for it), and the one-letter paths Segment's
 own clients post to: `/v1/t`, `/i`, `/p`, `/s`, `/a` (analytics.js, one call each) and
 `/v1/b` (analytics.js batching, analytics-swift, analytics-kotlin, React Native). `group`
-calls (`/v1/group`, `/v1/g`) are answered 400 by name rather than 404.
+calls (`/v1/group`, `/v1/g`) are answered 400 by name rather than 404. RudderStack's
+beacon transport posts batches to `/beacon/v1/batch?writeKey=…`.
 
 Authentication is a write key, as the HTTP Basic user (`Authorization: Basic
 base64(key + ":")`, what Segment's server libraries send) or as `writeKey` in the body
@@ -49,6 +50,9 @@ SINGLE_CALLS = ("track", "identify", "page", "screen", "alias")
 # `/v1/t`, `/v1/p` …; its batching and the mobile SDKs send `/v1/b`).
 SHORT_PATHS = {kind[0]: kind for kind in (*SINGLE_CALLS, "group")}
 BATCH_PATHS = ("batch", "import", "b")
+# RudderStack's beacon transport: `navigator.sendBeacon` cannot set headers, and its SDK
+# puts the write key in the query rather than the body. Only this path reads it there.
+BEACON_PATH = "/beacon/v1/batch"
 ALLOWED_METHODS = "POST, OPTIONS"
 PREFLIGHT_HEADERS = "Authorization, Content-Type, Content-Encoding"
 # The header names a preflight may ask for: RFC 9110 tokens, a bounded list.
@@ -87,6 +91,7 @@ class TrackingApi:
             routes.append(Route(f"/v1/{letter}", guarded(self._single(kind)), methods=ANY_METHOD))
         batch = guarded(self._batch)
         routes += [Route(f"/v1/{path}", batch, methods=ANY_METHOD) for path in BATCH_PATHS]
+        routes.append(Route(BEACON_PATH, guarded(self._beacon_batch), methods=ANY_METHOD))
         return routes
 
     # -- the endpoints ------------------------------------------------------------------
@@ -133,7 +138,10 @@ class TrackingApi:
 
         return endpoint
 
-    async def _batch(self, request: Request) -> Response:
+    async def _beacon_batch(self, request: Request) -> Response:
+        return await self._batch(request, key_in_query=True)
+
+    async def _batch(self, request: Request, *, key_in_query: bool = False) -> Response:
         early = _preflight_or_method(request)
         if early is not None:
             return early
@@ -141,7 +149,7 @@ class TrackingApi:
         try:
             body = await read_body(request, self.settings.http_max_batch_bytes)
             data = parse_json_object(body)
-            key = await self._write_key(request, data)
+            key = await self._write_key(request, data, key_in_query=key_in_query)
             cors = await self._cors(request, key)
             calls = data.get("batch")
             if not isinstance(calls, list):
@@ -197,12 +205,16 @@ class TrackingApi:
 
     # -- authentication and CORS --------------------------------------------------------
 
-    async def _write_key(self, request: Request, data: dict[str, Any]) -> StoredWriteKey:
+    async def _write_key(
+        self, request: Request, data: dict[str, Any], *, key_in_query: bool = False
+    ) -> StoredWriteKey:
         header = request.headers.get("authorization")
         candidate = _basic_user(header) if header else None
         if candidate is None:
             body_key = data.get("writeKey")
             candidate = body_key if isinstance(body_key, str) else None
+        if candidate is None and key_in_query:
+            candidate = request.query_params.get("writeKey")
         if not candidate:
             raise HttpError(
                 401,
