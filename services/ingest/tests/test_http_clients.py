@@ -12,6 +12,7 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import httpx
 import pytest
 
 from .conftest import Ingest, StartIngest
@@ -422,6 +423,43 @@ async def test_analytics_python_posts_a_gzip_batch_with_basic_auth_and_write_key
     assert answer.json()["accepted"] == 2
     events = sorted(await ingest.tap.wait(2), key=lambda e: e.type)
     assert [(e.user_id, e.anonymous_id) for e in events] == [("u-42", ""), ("", "anon-7")]
+
+
+def python_sdk_error(answer: httpx.Response) -> tuple[int, str, str]:
+    """What analytics-python makes of an answer other than 200:
+    `APIError(status, payload['code'], payload['message'])`. A JSON body without those
+    keys raises KeyError instead, which its consumer does not recognise as a client error
+    and retries ten times with exponential backoff, stalling its queue for minutes."""
+    payload = answer.json()
+    return answer.status_code, payload["code"], payload["message"]
+
+
+async def test_analytics_python_gives_up_on_a_refusal_it_can_read(
+    keyed: tuple[Ingest, str],
+) -> None:
+    ingest, key = keyed
+    good = {"batch": [python_call("track", event="Signed In")]}
+    every_one_bad = {"batch": [{"type": "track"}]}
+    too_big = {"batch": [python_call("track", properties={"x": "y" * 600_000})]}
+    refusals = [
+        await ingest.http.post("/v1/batch", json=good, headers=basic("mwk_" + "x" * 40)),
+        await ingest.http.post("/v1/batch", json=every_one_bad, headers=basic(key)),
+        await ingest.http.post("/v1/batch", json=too_big, headers=basic(key)),
+        await ingest.http.post("/v1/batch", content=b"{", headers=basic(key)),
+    ]
+    await set_policy(ingest, rate_limit_per_second=0.1, rate_limit_burst=1)
+    assert (await ingest.http.post("/v1/batch", json=good, headers=basic(key))).status_code == 200
+    refusals.append(await ingest.http.post("/v1/batch", json=good, headers=basic(key)))
+    read = [python_sdk_error(answer) for answer in refusals]
+    assert [status for status, _, _ in read] == [401, 400, 413, 400, 429]
+    assert all(code and message for _, code, message in read)
+    assert [code for _, code, _ in read] == [
+        "unauthorized",
+        "invalid_request",
+        "payload_too_large",
+        "invalid_request",
+        "rate_limited",
+    ]
 
 
 async def test_analytics_node_posts_its_batch_with_metadata(keyed: tuple[Ingest, str]) -> None:

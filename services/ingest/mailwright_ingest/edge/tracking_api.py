@@ -34,6 +34,7 @@ from mailwright.errors import FieldViolation, MailwrightError
 from mailwright_ingest.catalog import Catalog
 from mailwright_ingest.config import IngestSettings
 from mailwright_ingest.edge.common import (
+    ERROR_CODES,
     NO_STORE,
     HttpError,
     guarded,
@@ -324,13 +325,15 @@ def _batch_answer(outcomes: list[Outcome], cors: dict[str, str]) -> JSONResponse
             ]
         results.append(item)
     every_one_bad = bool(outcomes) and counts[Status.REJECTED] == len(outcomes)
-    body = {
+    body: dict[str, Any] = {
         "success": not every_one_bad,
         "accepted": counts[Status.ACCEPTED],
         "duplicate": counts[Status.DUPLICATE],
         "rejected": counts[Status.REJECTED],
         "results": results,
     }
+    if every_one_bad:
+        body |= {"code": ERROR_CODES[400], "message": "every call of the batch was rejected"}
     return JSONResponse(
         body, status_code=400 if every_one_bad else 200, headers={**NO_STORE, **cors}
     )
