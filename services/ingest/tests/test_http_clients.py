@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -83,7 +84,20 @@ def browser(content: bytes | str) -> dict[str, Any]:
     ("path", "kind", "fields"),
     [
         ("/v1/t", "track", {"event": "Product Viewed", "properties": {"product_id": "sku-7"}}),
-        ("/v1/p", "page", {"name": "Shoes", "properties": {"path": "/shoes"}}),
+        (
+            "/v1/p",
+            "page",
+            {
+                "name": "Shoes",
+                "properties": {
+                    "path": "/shoes",
+                    "referrer": "",  # a direct visit
+                    "search": "?utm_source=news",
+                    "title": "Shoes",
+                    "url": f"{SHOP}/shoes?utm_source=news",
+                },
+            },
+        ),
         ("/v1/i", "identify", {"userId": "u-42", "traits": {"email": "ada@example.com"}}),
         ("/v1/s", "screen", {"name": "Home"}),
         ("/v1/a", "alias", {"userId": "u-42", "previousId": "anon-1"}),
@@ -193,9 +207,16 @@ async def test_analytics_kotlin_posts_gzip_text_plain_to_v1_b(keyed: tuple[Inges
         "sentAt": iso_ms(now()),
         "writeKey": key,
     }
+    compressed = gzip.compress(json.dumps(body).encode())
+
+    async def chunks() -> AsyncIterator[bytes]:
+        # setChunkedStreamingMode(0): no Content-Length, the body in chunks
+        for start in range(0, len(compressed), 256):
+            yield compressed[start : start + 256]
+
     answer = await ingest.http.post(
         "/v1/b",
-        content=gzip.compress(json.dumps(body).encode()),
+        content=chunks(),
         headers={**basic(key), "Content-Type": "text/plain", "Content-Encoding": "gzip"},
     )
     assert answer.status_code == 200, answer.text
