@@ -249,6 +249,12 @@ def test_a_locale_with_an_empty_region_is_its_language(sent: str, kept: str) -> 
     assert event.context.locale == kept
 
 
+def test_cldr_s_unknown_zone_is_no_zone() -> None:
+    event = track(context=event_pb2.Context(timezone="Etc/Unknown"))
+    assert run(event) == []
+    assert event.context.timezone == ""
+
+
 # -- taxonomy and unplanned events -------------------------------------------------------
 
 

@@ -117,6 +117,21 @@ async def test_analytics_js_posts_each_call_to_its_one_letter_path(
     assert event.context.library.name == "analytics.js"
 
 
+async def test_analytics_js_from_a_browser_that_cannot_tell_its_zone_is_accepted(
+    keyed: tuple[Ingest, str],
+) -> None:
+    """analytics.js sets context.timezone from Intl.DateTimeFormat, which Chrome and
+    Safari answer with CLDR's `Etc/Unknown` when the system's zone is not one they
+    know."""
+    ingest, key = keyed
+    call = ajs_event("track", key, event="Signed In")
+    call["context"]["timezone"] = "Etc/Unknown"
+    answer = await ingest.http.post("/v1/t", **browser(json.dumps(call)))
+    assert answer.status_code == 200, answer.text
+    (event,) = await ingest.tap.wait(1)
+    assert event.context.timezone == ""
+
+
 async def test_analytics_js_batching_posts_to_v1_b(keyed: tuple[Ingest, str]) -> None:
     ingest, key = keyed
     events = [
