@@ -195,6 +195,8 @@ class Platform:
             access_log=False,
             lifespan="off",
             server_header=False,
+            proxy_headers=True,
+            forwarded_allow_ips=list(self.settings.trusted_proxies),
         )
         self._edge = uvicorn.Server(config)
         self._edge_task = asyncio.create_task(self._edge.serve(), name="http-edge")

@@ -10,6 +10,7 @@ names the variable (see `load_settings`).
 from __future__ import annotations
 
 import contextvars
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -115,6 +116,11 @@ class Settings(BaseSettings):
     http_port: int = Field(default=8080, ge=0, le=65535)
     public_base_url: str = ""
     """Base URL of the HTTP edge as recipients see it (tracking, unsubscribe links)."""
+    trusted_proxies: CommaList = ["127.0.0.1", "::1"]
+    """Addresses and networks (`10.0.0.0/8`) of the reverse proxies in front of the HTTP
+    edge. Only a request from one of them is believed about the client's address
+    (`X-Forwarded-For`) and scheme (`X-Forwarded-Proto`); anyone else could name any
+    address. Empty trusts no one."""
 
     database_url: str = ""
     """SQLAlchemy URL. `{service}` is replaced by the service name; empty means one SQLite
@@ -166,6 +172,18 @@ class Settings(BaseSettings):
     def _known_kv(cls, value: str) -> str:
         if value and not value.startswith(("memory://", "redis://", "rediss://", "unix://")):
             raise ValueError("must start with memory://, redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{item!r} is not an IP address or network such as 10.0.0.0/8"
+                ) from None
         return value
 
     @field_validator("addresses")

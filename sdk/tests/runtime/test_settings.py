@@ -92,3 +92,11 @@ def test_malformed_json_in_a_dict_setting_is_one_line(monkeypatch: pytest.Monkey
     monkeypatch.setenv("MAILWRIGHT_ADDRESSES", "{not json")
     with pytest.raises(SettingsError, match="addresses"):
         load_settings()
+
+
+def test_trusted_proxies_are_addresses_or_networks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAILWRIGHT_TRUSTED_PROXIES", "10.0.0.0/8, ::1")
+    assert load_settings().trusted_proxies == ["10.0.0.0/8", "::1"]
+    monkeypatch.setenv("MAILWRIGHT_TRUSTED_PROXIES", "10.0.0.0/8,ingress")
+    with pytest.raises(SettingsError, match="MAILWRIGHT_TRUSTED_PROXIES"):
+        load_settings()

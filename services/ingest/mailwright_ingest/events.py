@@ -59,6 +59,7 @@ MAX_ID_CHARS = 255
 MAX_IDENTITIES = 20
 MAX_IDENTITY_VALUE_CHARS = 320
 MAX_USER_AGENT_CHARS = 1024
+UNKNOWN_ZONE = "Etc/Unknown"  # CLDR's name for a zone that could not be determined
 _IDENTITY_TYPE = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
 _SOURCE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8}){0,3}$")
@@ -221,11 +222,19 @@ def _check_context(
         problems.append(
             FieldViolation(f"{where}.user_agent", f"longer than {MAX_USER_AGENT_CHARS}")
         )
+    if context.timezone == UNKNOWN_ZONE:
+        # What Chrome and Safari (and so analytics.js) report when the system's zone is
+        # not one they know: no zone, rather than a wrong one.
+        context.timezone = ""
     if context.timezone and context.timezone not in _time_zones():
         problems.append(
             FieldViolation(f"{where}.timezone", "must be an IANA zone such as Europe/Paris")
         )
     region = None
+    if context.locale.endswith(("-", "_")):
+        # analytics-kotlin writes `language + "-" + country`: `en-` on a device whose
+        # locale names no country (`-` when it names neither) means the language alone.
+        context.locale = context.locale.rstrip("-_")
     if context.locale:
         if not _LOCALE.match(context.locale):
             problems.append(FieldViolation(f"{where}.locale", "must be a tag such as en-GB"))

@@ -242,6 +242,19 @@ def test_bad_identities_and_context_are_named() -> None:
     ]
 
 
+@pytest.mark.parametrize(("sent", "kept"), [("en-", "en"), ("pt_", "pt"), ("-", "")])
+def test_a_locale_with_an_empty_region_is_its_language(sent: str, kept: str) -> None:
+    event = track(context=event_pb2.Context(locale=sent))
+    assert run(event) == []
+    assert event.context.locale == kept
+
+
+def test_cldr_s_unknown_zone_is_no_zone() -> None:
+    event = track(context=event_pb2.Context(timezone="Etc/Unknown"))
+    assert run(event) == []
+    assert event.context.timezone == ""
+
+
 # -- taxonomy and unplanned events -------------------------------------------------------
 
 

@@ -35,6 +35,21 @@ log = logging.getLogger(__name__)
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 NO_STORE = {"Cache-Control": "no-store"}
+# Every refusal also carries `code` and `message`, the keys Segment's error bodies have:
+# analytics-python (and RudderStack's fork of it) reads `payload['code']` and
+# `payload['message']` from any answer other than 200, and a body without them makes it
+# retry a refusal ten times, with exponential backoff, instead of giving up.
+ERROR_CODES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_encoding",
+    429: "rate_limited",
+    503: "unavailable",
+}
 
 
 class HttpError(Exception):
@@ -54,7 +69,12 @@ class HttpError(Exception):
         self.headers = dict(headers or {})
 
     def response(self, extra_headers: Mapping[str, str] | None = None) -> JSONResponse:
-        body: dict[str, Any] = {"success": False, "error": self.message}
+        body: dict[str, Any] = {
+            "success": False,
+            "error": self.message,
+            "code": ERROR_CODES.get(self.status, "internal"),
+            "message": self.message,
+        }
         if self.violations:
             body["violations"] = [
                 {"field": v.field, "description": v.description} for v in self.violations
@@ -68,12 +88,17 @@ def http_error(error: MailwrightError) -> HttpError:
     if isinstance(error, InvalidArgument):
         return HttpError(400, error.message, error.violations)
     if isinstance(error, ResourceExhausted):
-        wait = max(1, math.ceil(error.retry_after or 1))
-        return HttpError(429, error.message, headers={"Retry-After": str(wait)})
+        wait = str(max(1, math.ceil(error.retry_after or 1)))
+        # Segment sends both; analytics.js reads only X-RateLimit-Reset (seconds).
+        return HttpError(
+            429, error.message, headers={"Retry-After": wait, "X-RateLimit-Reset": wait}
+        )
     if isinstance(error, Unavailable):
         return HttpError(503, error.message, headers={"Retry-After": "1"})
     if isinstance(error, Aborted):
-        return HttpError(409, error.message, headers={"Retry-After": "1"})
+        # A retry racing its original: nothing of it was accepted. HTTP clients retry a
+        # 5xx; Segment's SDKs drop a batch answered 409 like any other 4xx but 429.
+        return HttpError(503, error.message, headers={"Retry-After": "1"})
     if isinstance(error, Unauthenticated):
         return HttpError(401, error.message)
     if isinstance(error, PermissionDenied):
