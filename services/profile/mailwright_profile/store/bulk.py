@@ -14,19 +14,32 @@ compares them on both databases):
   array parameter per column, sent in binary (`INSERT … SELECT … FROM unnest(…)`,
   `UPDATE … FROM unnest(…)`): a single round trip whatever the number of rows, and no
   statement text that grows with them.
+
+`ahead` writes rows while the caller goes on with other work: on PostgreSQL the
+statement goes out in psycopg's pipeline mode, pushed to the server at once (libpq keeps
+what it queues in its own buffer until flushed), so the server stores the rows on its
+own core while this process computes; the statement's outcome, an error included, comes
+when the block ends. The block must not use the connection (SQLAlchemy's statements read
+a result at once, which pipeline mode defers). On SQLite the rows are simply written
+first.
 """
 
 from __future__ import annotations
 
 import json
+import select
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
 
 from mailwright_profile.traits import fields_text
+
+if TYPE_CHECKING:
+    import psycopg
 
 __all__ = ["BulkInsert", "BulkUpdate", "delete_keys"]
 
@@ -148,6 +161,23 @@ class _Bulk(ABC):
             conn.exec_driver_sql(sql, tuple(columns))
         else:
             conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))
+
+    @contextmanager
+    def ahead(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> Iterator[None]:
+        """Write `rows` while the block runs (see the module docstring)."""
+        if conn.dialect.name != "postgresql" or not rows:
+            self(conn, rows)
+            yield
+            return
+        sql, processors = self._statement(conn.dialect)
+        columns = _convert(rows, processors, len(self._order()))
+        driver = cast("psycopg.Connection[Any]", conn.connection.dbapi_connection)
+        with driver.pipeline(), driver.cursor() as cursor:
+            cursor.execute(sql, tuple(columns))
+            pgconn = driver.pgconn
+            while pgconn.flush() == 1:  # 1: more to send once the socket takes it
+                select.select([], [pgconn.socket], [])
+            yield
 
 
 class BulkInsert(_Bulk):

@@ -3,6 +3,7 @@ conflicts, trait keys, match keys and the outbox — a handful of bulk statement
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -52,36 +53,87 @@ def _update(columns: tuple[str, ...]) -> BulkUpdate:
     return held
 
 
+@dataclass
+class _ProfileRows:
+    """What a batch writes of its profiles, made before any of it is written."""
+
+    new: list[dict[str, Any]] = field(default_factory=list)
+    updates: dict[tuple[str, ...], list[tuple[Any, ...]]] = field(default_factory=dict)
+    absorbed: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    outbox: list[tuple[str, str, str, str, bytes]] = field(default_factory=list)
+    match_changed: list[ProfileState] = field(default_factory=list)
+
+
 def write_batch(batch: BatchApply) -> None:
     conn, now = batch.conn, batch.now
     absorbed, root = batch.absorbed, batch.root
-    outbox: list[tuple[str, str, str, str, bytes]] = []
-    new_rows: list[dict[str, Any]] = []
-    updates: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}  # by the columns written
-    match_changed: list[ProfileState] = []
+    history = [
+        (
+            ws,
+            message,
+            occurred,
+            root(ws, profile) if absorbed else profile,
+            home,
+            kind,
+            name,
+            source,
+            now,
+            payload,
+        )
+        for ws, message, occurred, profile, home, kind, name, source, payload in batch.event_rows
+    ]
+    # The history is most of the database's work for a batch: on PostgreSQL the server
+    # stores it while the profiles' rows are made here (`BulkInsert.ahead`).
+    with _EVENTS.ahead(conn, history):
+        rows = _profile_rows(batch)
+    for ws, profile, values in rows.absorbed:
+        conn.execute(
+            t.profiles.update()
+            .where(t.profiles.c.workspace == ws, t.profiles.c.profile_id == profile)
+            .values(**values)
+        )
+    _NEW_PROFILES(conn, [tuple(row[c] for c in _PROFILE_COLUMNS) for row in rows.new])
+    for columns, updated in rows.updates.items():
+        _update(columns)(conn, updated)
+    _IDENTITIES(
+        conn,
+        [
+            (ws, kind, value, root(ws, profile) if absorbed else profile, *rest)
+            for ws, kind, value, profile, *rest in batch.identity_rows
+        ],
+    )
+    if batch.merge_rows:
+        conn.execute(t.merges.insert(), batch.merge_rows)
+    if batch.refusal_rows:
+        conn.execute(t.refusals.insert(), batch.refusal_rows)
+    _write_conflicts(batch)
+    _write_trait_keys(batch)
+    if rows.match_changed:
+        refresh_match_keys(conn, rows.match_changed)
+    batch.result.outgoing = write_outbox(conn, rows.outbox, now)
+
+
+def _profile_rows(batch: BatchApply) -> _ProfileRows:
+    """The rows of the profiles the batch changed, their computed traits refreshed, and
+    one `profiles.changed` each (no database work: see `write_batch`)."""
+    now, made = batch.now, _ProfileRows()
     for (ws, profile), state in batch.states.items():
         absorbed_into = batch.absorbed.get((ws, profile))
         if absorbed_into is not None:
             if state.new:
-                new_rows.append(r.new_profile_row(state, now))
-                new_rows[-1].update(root_id=batch.root(ws, profile), merged_into=absorbed_into)
+                made.new.append(r.new_profile_row(state, now))
+                made.new[-1].update(root_id=batch.root(ws, profile), merged_into=absorbed_into)
             else:
-                conn.execute(
-                    t.profiles.update()
-                    .where(t.profiles.c.workspace == ws, t.profiles.c.profile_id == profile)
-                    .values(
-                        root_id=batch.root(ws, profile),
-                        merged_into=absorbed_into,
-                        **r.state_values(state, now, None),
-                    )
-                )
+                values = r.state_values(state, now, None)
+                values.update(root_id=batch.root(ws, profile), merged_into=absorbed_into)
+                made.absorbed.append((ws, profile, values))
             continue
         change = batch.changes.get((ws, profile))
         if change is None or change.empty:
             continue
         state.version += 1
         computed, removed = state.refresh_computed(now, change.facets)
-        outbox.append(
+        made.outbox.append(
             (
                 ws,
                 profile,
@@ -91,8 +143,8 @@ def write_batch(batch: BatchApply) -> None:
             )
         )
         if state.new:
-            new_rows.append(r.new_profile_row(state, now))
-            new_rows[-1]["refresh_at"] = state.refresh_at(now)
+            made.new.append(r.new_profile_row(state, now))
+            made.new[-1]["refresh_at"] = state.refresh_at(now)
         else:
             values = r.state_values(state, now, state.refresh_at(now))
             # Most events change neither traits nor consents: leave those documents be.
@@ -100,52 +152,14 @@ def write_batch(batch: BatchApply) -> None:
                 del values["traits"], values["trait_meta"]
             if not change.consents:
                 del values["consents"]
-            updates.setdefault(tuple(values), []).append((ws, profile, *values.values()))
+            made.updates.setdefault(tuple(values), []).append((ws, profile, *values.values()))
         if (
             change.merged
             or change.traits & MATCH_TRAITS
             or any(i.type in ("user_id", "email", "phone") for i in change.identities)
         ):
-            match_changed.append(state)
-    _NEW_PROFILES(conn, [tuple(row[c] for c in _PROFILE_COLUMNS) for row in new_rows])
-    for columns, rows in updates.items():
-        _update(columns)(conn, rows)
-    _IDENTITIES(
-        conn,
-        [
-            (ws, kind, value, root(ws, profile) if absorbed else profile, *rest)
-            for ws, kind, value, profile, *rest in batch.identity_rows
-        ],
-    )
-    _EVENTS(
-        conn,
-        [
-            (
-                ws,
-                message,
-                occurred,
-                root(ws, profile) if absorbed else profile,
-                home,
-                kind,
-                name,
-                source,
-                now,
-                payload,
-            )
-            for ws, message, occurred, profile, home, kind, name, source, payload in (
-                batch.event_rows
-            )
-        ],
-    )
-    if batch.merge_rows:
-        conn.execute(t.merges.insert(), batch.merge_rows)
-    if batch.refusal_rows:
-        conn.execute(t.refusals.insert(), batch.refusal_rows)
-    _write_conflicts(batch)
-    _write_trait_keys(batch)
-    if match_changed:
-        refresh_match_keys(conn, match_changed)
-    batch.result.outgoing = write_outbox(conn, outbox, now)
+            made.match_changed.append(state)
+    return made
 
 
 def _write_conflicts(batch: BatchApply) -> None:
