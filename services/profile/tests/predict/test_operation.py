@@ -284,6 +284,27 @@ async def test_a_new_order_rescores_that_person_with_the_current_models(
     assert rescorer.rescored >= 1
 
 
+def test_the_same_events_give_the_same_model_whatever_ids_the_service_drew(
+    sqlite_store: ProfileStore, another_sqlite_store: ProfileStore
+) -> None:
+    # The service draws profile ids at random, so two stores holding the same events
+    # number their people differently; the classifiers' folds once followed that order.
+    risks = []
+    for store in (sqlite_store, another_sqlite_store):
+        fill(store)
+        predictor = Predictor(store.db, plugins().scorers)
+        training = predictor.train_and_score("acme", NOW, ["propensity"])
+        assert [o.scorer for o in training.trained] == ["propensity"]
+        by_user = {}
+        for user in (f"u{i}" for i in range(300)):
+            view = store.lookup("acme", Identity("user_id", user))
+            assert view is not None
+            by_user[user] = view.scores["purchase_propensity_30d"]
+        risks.append(by_user)
+    assert len(set(risks[0].values())) > 10
+    assert risks[0] == risks[1]
+
+
 async def test_the_service_trains_in_process_and_publishes_the_scores_at_once(
     tmp_path: Path,
 ) -> None:
