@@ -19,7 +19,9 @@ import pytest
 from mailwright.demo.commands import run_demo
 from mailwright.runtime.settings import Settings
 
-CUSTOMERS = 200
+# Enough for the churn model: it needs 50 recent buyers at its training cutoff, which
+# 200 customers did not have.
+CUSTOMERS = 300
 SEED = 2026
 
 pytestmark = pytest.mark.slow
@@ -84,6 +86,17 @@ def test_the_report_adds_up(cli_run: tuple[Path, dict[str, Any]]) -> None:
     assert report["journeys"]["cart-abandonment"]["entered"] > 0
 
 
+def test_the_models_are_trained_before_the_segments(
+    cli_run: tuple[Path, dict[str, Any]],
+) -> None:
+    # As the nightly `mailwright predict train` would have: without it no profile has a
+    # churn_risk and at-risk-customers is empty whatever the shop.
+    _, report = cli_run
+    assert report["models"] == ["churn", "propensity", "send-time", "recommend"]
+    assert 0 < report["scores"]["churn_risk"] < CUSTOMERS  # recent buyers only
+    assert report["scores"]["purchase_propensity_30d"] == CUSTOMERS
+
+
 def test_a_second_run_tells_the_same_story(
     cli_run: tuple[Path, dict[str, Any]], tmp_path: Path
 ) -> None:
@@ -98,6 +111,8 @@ def test_a_second_run_tells_the_same_story(
     second = run_demo(
         settings, customers=CUSTOMERS, seed=SEED, outbox=tmp_path / "outbox", once=True
     ).as_json()
+    assert second["models"] == first["models"]
+    assert second["scores"] == first["scores"]
     assert second["segments"] == first["segments"]
     assert second["suppressions"] == first["suppressions"]
     # Who lands in the holdout or a variant hashes the profile id, which the profile

@@ -51,9 +51,15 @@ class DemoReport:
     """Per journey: entered, and people waiting per step."""
     messages: int = 0
     """`.eml` files in the outbox."""
+    models: Sequence[str] = ()
+    """The scorers trained before the segments were computed."""
+    scores: Mapping[str, int] = field(default_factory=dict)
+    """Per score (computed trait) they write: the profiles that got one."""
 
     def as_json(self) -> dict[str, Any]:
         return {
+            "models": list(self.models),
+            "scores": dict(self.scores),
             "segments": dict(self.segments),
             "suppressions": self.suppressions,
             "campaign": asdict(self.campaign),
@@ -108,9 +114,13 @@ async def gather(
     campaign: str,
     journeys: Sequence[str],
     messages: int,
+    models: Sequence[str],
+    scores: Mapping[str, int],
 ) -> DemoReport:
     total, holdout, variants = await campaign_rows(clients, campaign)
     return DemoReport(
+        models=models,
+        scores=scores,
         segments=segments,
         suppressions=await count_suppressions(clients),
         campaign=total,
@@ -122,6 +132,11 @@ async def gather(
 
 
 def show(console: Console, report: DemoReport) -> None:
+    scores = ", ".join(f"{key} {count:,}" for key, count in report.scores.items())
+    console.print(
+        f"predictive models: {', '.join(report.models) or 'none trained'};"
+        f" profiles scored: {scores or 'none'}"
+    )
     sizes = Table(title="Segments when the campaign started", title_justify="left")
     sizes.add_column("segment")
     sizes.add_column("members", justify="right")

@@ -6,7 +6,7 @@ import asyncio
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import (
@@ -21,9 +21,12 @@ from mailwright.common.v1 import event_pb2
 from mailwright.ingest.v1 import ingest_pb2
 from mailwright.runtime.server import Platform
 
+if TYPE_CHECKING:
+    from mailwright_profile.predict.service import Training
+
 from . import engagement, load, report, workspace
 from .generate import DemoShop
-from .workspace import PARENT
+from .workspace import PARENT, WORKSPACE
 
 
 def _progress(console: Console, *extra: Any) -> Progress:
@@ -56,7 +59,8 @@ class Demo:
         console.print(f"taxonomy: {definitions} event definitions applied to {PARENT}")
         suppressed = await workspace.suppress(clients, self.shop.customers)
         console.print(f"suppressions: {suppressed} earlier unsubscribes")
-        await self._load()
+        loaded_at = await self._load()
+        training = await self._train(loaded_at)
         segments = await self._segments()
         # Sizes before the campaign: its sends, opens and clicks move people between
         # engagement segments afterwards.
@@ -75,11 +79,15 @@ class Demo:
             campaign=campaign.name,
             journeys=journeys,
             messages=chosen.messages,
+            models=[outcome.scorer for outcome in training.trained],
+            scores=training.scores.traits,
         )
         report.show(console, found)
         return found
 
-    async def _load(self) -> None:
+    async def _load(self) -> datetime:
+        """Load the history and wait until it is digested; returns the moment it was
+        placed before (every event lies whole seconds before it)."""
         now = datetime.now(UTC).replace(microsecond=0)
         started = time.monotonic()
         with _progress(self.console, TextColumn("{task.fields[events]:>9,} events")) as bar:
@@ -110,6 +118,40 @@ class Demo:
             f"up to date {took:.0f} s after the first event ({rate:,.0f} events/s end to end);"
             f" each consumer group caught up after: {groups}"
         )
+        return now
+
+    async def _train(self, as_of: datetime) -> Training:
+        """What the nightly `mailwright predict train` job does, once the history is in:
+        train the scorers (`workspace.SCORERS`) on the profile service's history and score
+        every profile, so that `churn_risk` and the other scores are there when the
+        segments that use them are computed. The training is `--as-of` the moment the
+        history was placed before, so it sees the same history on every run however long
+        the load took; then the segment service digests the score changes."""
+        from mailwright_profile.app import ProfileApp
+
+        profile = next(app for app in self.platform.apps if isinstance(app, ProfileApp))
+        started = time.monotonic()
+        with _progress(self.console) as bar:
+            task = bar.add_task("training scorers", total=None)
+
+            def advance(stage: str, done: int, total: int) -> None:
+                bar.update(task, description=stage, completed=done, total=total or None)
+
+            training = await profile.train_models(
+                WORKSPACE, as_of, workspace.SCORERS, progress=advance
+            )
+        took = time.monotonic() - started
+        scores = training.scores
+        self.console.print(
+            f"predict: trained {len(training.trained)} scorers in {took:.0f} s"
+            f" ({', '.join(o.scorer for o in training.trained)}), reading the history and"
+            f" scoring included; {scores.scored:,} of {scores.profiles:,} profiles scored"
+        )
+        for outcome in training.outcomes:
+            if outcome.version is None:
+                self.console.print(f"[yellow]not trained:[/] {outcome.scorer}: {outcome.error}")
+        await self._drain("scores")
+        return training
 
     async def _drain(self, what: str) -> dict[str, float]:
         first = await load.backlog(self.bus)

@@ -32,7 +32,13 @@ from mailwright_profile.api import ProfileServicer
 from mailwright_profile.consumer import DEFAULT_GC_THRESHOLD, EVENT_TOPICS, EventConsumer
 from mailwright_profile.outbox import Outbox
 from mailwright_profile.predict.rescore import Rescorer
-from mailwright_profile.predict.service import Predictor, scorer_traits
+from mailwright_profile.predict.service import (
+    Predictor,
+    Progress,
+    Training,
+    quiet,
+    scorer_traits,
+)
 from mailwright_profile.profiles import Profiles
 from mailwright_profile.store import ProfileStore
 from mailwright_profile.store.tables import request_log
@@ -183,6 +189,29 @@ class ProfileApp:
             total += count
             if count < self.settings.refresh_limit:
                 return total
+
+    async def train_models(
+        self,
+        workspace: str,
+        as_of: datetime | None = None,
+        models: Sequence[str] = (),
+        progress: Progress = quiet,
+    ) -> Training:
+        """What `mailwright predict train` does for one workspace (`as_of` is its
+        `--as-of`; default now), run by this process on its own database, for a platform
+        that embeds the service (the demo). The job, another process, leaves the score
+        changes to this service's outbox relay, which waits `outbox_grace` before it
+        publishes a row; here they are published as soon as they are written, as the
+        incremental re-scoring publishes its own."""
+        training = await self.db.run(
+            self.predictor.train_and_score,
+            workspace,
+            as_of or self.clock(),
+            list(models),
+            progress,
+        )
+        await self.outbox.publish(training.outgoing)
+        return training
 
     async def upkeep(self) -> None:
         await self.partitions()

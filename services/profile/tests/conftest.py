@@ -4,6 +4,7 @@ clock, and a way to apply events as the consumer does."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 import pytest
 
@@ -38,6 +39,14 @@ def store(database_url: str) -> Iterator[ProfileStore]:
 @pytest.fixture
 def sqlite_store(sqlite_url: str) -> Iterator[ProfileStore]:
     made = make_store(sqlite_url)
+    yield made
+    made.db.close()
+
+
+@pytest.fixture
+def another_sqlite_store(tmp_path: Path) -> Iterator[ProfileStore]:
+    """A second SQLite store beside `sqlite_store`, for what must not differ between two."""
+    made = make_store(f"sqlite:///{tmp_path / 'another.db'}")
     yield made
     made.db.close()
 

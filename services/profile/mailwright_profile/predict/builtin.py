@@ -27,7 +27,7 @@ import numpy as np
 from mailwright_profile.predict.bgnbd import BgNbd, fit_bgnbd
 from mailwright_profile.predict.classify import predict_probability, train_classifier
 from mailwright_profile.predict.clv import ClvModel, ClvPrediction
-from mailwright_profile.predict.errors import DataError
+from mailwright_profile.predict.errors import DataError, PredictError
 from mailwright_profile.predict.features import FEATURE_NAMES, Task, build_features
 from mailwright_profile.predict.gammagamma import GammaGamma, fit_gamma_gamma
 from mailwright_profile.predict.inputs import SUMMARY_KEYS, summary_from_log
@@ -100,14 +100,15 @@ class ClvScorer:
 
     def _holdout(self, data: TrainingData) -> dict[str, Any] | None:
         """Fit without the last `holdout_days` and compare the predicted repeat purchase
-        days in them with the actual ones (None when that shorter history cannot be fitted
-        or its fit predicts no finite numbers)."""
+        days in them with the actual ones (None when that shorter history cannot be fitted,
+        the fit does not converge, or it predicts no finite numbers: the check is left
+        out, the model trained on the whole history still stands)."""
         try:
             calibration = summary_from_log(
                 data.events, data.as_of - timedelta(days=self.holdout_days)
             )
             bgnbd = fit_bgnbd(calibration.frequency, calibration.recency, calibration.T).model
-        except DataError:
+        except PredictError:
             return None
         after = summary_from_log(data.events, data.as_of)
         index = {person: i for i, person in enumerate(after.customer_ids)}

@@ -32,6 +32,7 @@ Calibration = Literal["auto", "isotonic", "sigmoid"]
 # Isotonic regression needs enough data per fold not to overfit its steps.
 ISOTONIC_MIN_ROWS = 2000
 MIN_ROWS = 50
+MIN_SAMPLES_LEAF = 40
 
 
 def _recency_inputs(features: FeatureMatrix) -> FloatArray:
@@ -86,6 +87,22 @@ def _check_labels(labels: npt.NDArray[np.int64], what: str) -> None:
         raise DataError(what, f"{positives} of {labels.size} labels are positive; too few of one")
 
 
+def _splittable(values: FloatArray) -> FloatArray:
+    """`values` with every column known for fewer than `MIN_SAMPLES_LEAF` rows set to 0.
+
+    No split can use such a column (one side would hold fewer rows than a leaf may), so
+    the model is the one it would have been; but the booster's binning fails outright on
+    a column with no value at all (a ValueError from numpy), as in a shop whose
+    newsletters began after the training cutoff: no opens or clicks before it."""
+    known = np.count_nonzero(~np.isnan(values), axis=0)
+    sparse = known < MIN_SAMPLES_LEAF
+    if not sparse.any():
+        return values
+    filled = values.copy()
+    filled[:, sparse] = 0.0
+    return filled
+
+
 def fit_calibrated(
     values: FloatArray,
     labels: npt.NDArray[np.int64],
@@ -103,12 +120,13 @@ def fit_calibrated(
         learning_rate=0.05,
         max_iter=150,
         max_leaf_nodes=15,
-        min_samples_leaf=40,
+        min_samples_leaf=MIN_SAMPLES_LEAF,
         l2_regularization=1.0,
         random_state=seed,
     )
     with threadpool_limits(limits=threads, user_api="openmp"):
-        return CalibratedClassifierCV(booster, method=method, cv=3).fit(values, labels)
+        calibrated = CalibratedClassifierCV(booster, method=method, cv=3)
+        return calibrated.fit(_splittable(values), labels)
 
 
 def predict_probability(model: Any, values: FloatArray, threads: int = 1) -> FloatArray:

@@ -262,13 +262,12 @@ def train(
         with _bar(console) as bar:
             advance = _advancer(bar)
             try:
-                history = predictor.history(workspace, now, advance)
-                outcomes = predictor.train(workspace, now, list(models), advance, history)
-                summary = predictor.score_all(workspace, now, advance, history)
+                training = predictor.train_and_score(workspace, now, list(models), advance)
             except PredictError as error:
                 raise click.ClickException(f"workspace {workspace!r}: {error}") from None
+        summary = training.scores
         table = Table("model", "version", "metrics", "seconds")
-        for outcome in outcomes:
+        for outcome in training.outcomes:
             if outcome.version is None:
                 failed.append(f"{workspace}/{outcome.scorer}: {outcome.error}")
                 table.add_row(outcome.scorer, "[red]not trained[/]", outcome.error or "", "")

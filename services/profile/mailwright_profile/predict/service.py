@@ -12,8 +12,9 @@ through the outbox, in the same transaction.
 
 `Predictor` runs the registered scorers: `train` (everyone's history up to now → a new
 version of each scorer, stored), `score_all` (every live profile of a workspace, vectorised
-with `Scorer.score_all`) and `rescore` (a few people, one row each with `Scorer.score`,
-for the consumer's incremental path; see `Rescorer`).
+with `Scorer.score_all`), `train_and_score` (both on one reading of the history: what
+`mailwright predict train` and the demo run) and `rescore` (a few people, one row each
+with `Scorer.score`, for the consumer's incremental path; see `Rescorer`).
 """
 
 from __future__ import annotations
@@ -48,9 +49,12 @@ __all__ = [
     "History",
     "PredictStore",
     "Predictor",
+    "Progress",
     "ScoreSummary",
     "StoredVersion",
     "TrainOutcome",
+    "Training",
+    "quiet",
     "read_history",
 ]
 
@@ -66,7 +70,7 @@ _KIND: dict[str, EventKind] = {
 SCORE_CHUNK = 500
 
 
-def _quiet(stage: str, done: int, total: int) -> None:
+def quiet(stage: str, done: int, total: int) -> None:
     """The default progress callback: nothing."""
 
 
@@ -181,6 +185,7 @@ class ScoreSummary:
     profiles: int  # live profiles looked at
     scored: int  # with at least one score
     changed: int  # whose scores changed (each announced)
+    traits: Mapping[str, int] = field(default_factory=dict)  # live profiles given each score
 
 
 def _clean(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -220,14 +225,20 @@ class PredictStore:
         profile_ids: Sequence[str] | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> History:
-        """The workspace's events before `before` (only these profiles' when given)."""
+        """The workspace's events before `before` (only these profiles' when given).
+
+        The whole history is read in message id order. People enter the scorers' inputs
+        in the order they first appear in it, and the classifiers' cross-validation folds
+        follow that order: in the order of an index on profile ids (which the service
+        draws at random), the same events gave a different model on every load."""
         history = History()
         query = sa.select(t.events.c.profile_id, t.events.c.payload, t.events.c.occurred_at).where(
             t.events.c.workspace == workspace, t.events.c.occurred_at < before
         )
         with self.db.reader.connect() as conn:
             if profile_ids is None:
-                result = conn.execution_options(yield_per=5000).execute(query)
+                ordered = query.order_by(t.events.c.message_id)
+                result = conn.execution_options(yield_per=5000).execute(ordered)
                 for count, (profile_id, payload, moment) in enumerate(result, start=1):
                     history.add(profile_id, payload, r.utc(moment))
                     if progress is not None and count % 5000 == 0:
@@ -441,6 +452,22 @@ class TrainOutcome:
     seconds: float
 
 
+@dataclass(frozen=True)
+class Training:
+    """One workspace's training run: each scorer's outcome, the scoring that followed,
+    and the `profiles.changed` messages that scoring wrote to the outbox (the profile
+    service's relay publishes them; a caller holding the service's `Outbox` can publish
+    them at once)."""
+
+    outcomes: list[TrainOutcome]
+    scores: ScoreSummary
+    outgoing: list[Outgoing]
+
+    @property
+    def trained(self) -> list[TrainOutcome]:
+        return [outcome for outcome in self.outcomes if outcome.version is not None]
+
+
 class Predictor:
     """The registered scorers run on one database (see the module docstring)."""
 
@@ -468,7 +495,7 @@ class Predictor:
             raise DataError("model", f"no scorer named {unknown[0]!r} (known: {known})")
         return [self.scorers[n] for n in names]
 
-    def history(self, workspace: str, now: datetime, progress: Progress = _quiet) -> History:
+    def history(self, workspace: str, now: datetime, progress: Progress = quiet) -> History:
         total = self.store.count_events(workspace, now)
         if total == 0:
             raise DataError(
@@ -484,7 +511,7 @@ class Predictor:
         workspace: str,
         now: datetime,
         names: Sequence[str] | None = None,
-        progress: Progress = _quiet,
+        progress: Progress = quiet,
         history: History | None = None,
     ) -> list[TrainOutcome]:
         """Train the chosen scorers (all by default) on the workspace's history up to
@@ -523,11 +550,32 @@ class Predictor:
         self,
         workspace: str,
         now: datetime,
-        progress: Progress = _quiet,
+        progress: Progress = quiet,
         history: History | None = None,
     ) -> ScoreSummary:
         """Score every live profile with the current versions, vectorised; write the
         scores (clearing what a scorer no longer gives) and announce the changes."""
+        summary, _ = self._score_all(workspace, now, progress, history)
+        return summary
+
+    def train_and_score(
+        self,
+        workspace: str,
+        now: datetime,
+        names: Sequence[str] | None = None,
+        progress: Progress = quiet,
+    ) -> Training:
+        """`mailwright predict train` for one workspace: read the history up to `now`
+        once, train the chosen scorers on it (all by default), store their versions,
+        score every live profile with the current versions and write the scores."""
+        history = self.history(workspace, now, progress)
+        outcomes = self.train(workspace, now, names, progress, history)
+        summary, outgoing = self._score_all(workspace, now, progress, history)
+        return Training(outcomes, summary, outgoing)
+
+    def _score_all(
+        self, workspace: str, now: datetime, progress: Progress, history: History | None
+    ) -> tuple[ScoreSummary, list[Outgoing]]:
         loaded = self.loaded(workspace)
         history = history or self.store.history(workspace, now)
         data = history.training_data(now)
@@ -540,13 +588,20 @@ class Predictor:
         owned = [key for scorer in loaded for key in scorer.outputs]
         profiles = self.store.live_profiles(workspace)
         changed = 0
+        outgoing: list[Outgoing] = []
         for start in range(0, len(profiles), SCORE_CHUNK):
             chunk = profiles[start : start + SCORE_CHUNK]
-            _, count = self.store.write_scores(workspace, chunk, scores, owned, now)
+            written, count = self.store.write_scores(workspace, chunk, scores, owned, now)
+            outgoing += written
             changed += count
             progress("writing scores", start + len(chunk), len(profiles))
         scored = sum(1 for p in profiles if scores.get(p))
-        return ScoreSummary(len(profiles), scored, changed)
+        traits = dict.fromkeys(owned, 0)
+        for person in profiles:
+            for key in _clean(scores.get(person, {})):
+                if key in traits:
+                    traits[key] += 1
+        return ScoreSummary(len(profiles), scored, changed, traits), outgoing
 
     def rescore(
         self, workspace: str, profile_ids: Sequence[str], now: datetime, loaded: Sequence[Scorer]

@@ -12,7 +12,7 @@ from sklearn.metrics import roc_auc_score
 
 from mailwright_profile.predict.classify import RecencyBaseline, TrainedClassifier, train_classifier
 from mailwright_profile.predict.errors import DataError
-from mailwright_profile.predict.events import EventLog
+from mailwright_profile.predict.events import CLICK, OPEN, EventLog
 from mailwright_profile.predict.features import Task, labelled_set
 from mailwright_profile.predict.metrics import calibration_table, evaluate, precision_at_top
 from mailwright_profile.predict.simulate import simulate_event_log
@@ -86,6 +86,32 @@ def test_propensity_probabilities_are_calibrated(trained: dict[str, TrainedClass
     assert abs(mean_predicted - metrics.base_rate) < 3 * se
     assert metrics.expected_calibration_error < 0.03
     assert metrics.brier < trained["propensity"].baseline_metrics.brier
+
+
+def test_a_feature_without_any_value_before_the_cutoff_does_not_stop_training(
+    log: EventLog,
+) -> None:
+    # A shop whose newsletters began after the training cutoff: no opens or clicks before
+    # it, so those columns of the training rows are all missing. The booster's binning
+    # failed on such a column with a ValueError from numpy.
+    later = ~np.isin(log.kind, [OPEN, CLICK]) | (log.time >= TRAIN.timestamp())
+    newsletters_later = EventLog.from_arrays(
+        log.people,
+        log.person[later],
+        log.kind[later],
+        log.time[later],
+        log.value[later],
+        log.machine[later],
+    )
+    task = TASKS["churn"]
+    train = labelled_set(newsletters_later, TRAIN, task)
+    assert np.isnan(train.features.column("days_since_last_open")).all()
+    model = train_classifier(
+        newsletters_later, task, train_cutoff=TRAIN, validation_cutoff=VALIDATE
+    )
+    probabilities = model.predict(labelled_set(newsletters_later, VALIDATE, task).features)
+    assert np.all((probabilities >= 0) & (probabilities <= 1))
+    assert model.metrics.auc > 0.5
 
 
 def test_validation_must_start_after_the_training_labels_end(log: EventLog) -> None:

@@ -5,6 +5,7 @@ re-scoring, the CLI's train and report, and bad input."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -21,7 +22,13 @@ from mailwright.extensions import ScorerRegistry
 from mailwright.plugins import Plugins, hookimpl
 from mailwright.profile.v1 import profile_pb2
 from mailwright.runtime import bus as bus_module
+from mailwright.runtime.bus import Message
+from mailwright.runtime.server import Platform
+from mailwright.runtime.service import resolve_services
+from mailwright.runtime.settings import Settings
+from mailwright.testing.bus import FAST_CONSUMER_OPTIONS
 from mailwright_profile import convert
+from mailwright_profile.app import ProfileApp
 from mailwright_profile.consumer import EventConsumer
 from mailwright_profile.events import read_event
 from mailwright_profile.identity import Identity
@@ -275,6 +282,73 @@ async def test_a_new_order_rescores_that_person_with_the_current_models(
     assert again.version == untouched.version
     assert {v.version.version for v in predictor.store.versions("acme")} == versions
     assert rescorer.rescored >= 1
+
+
+def test_the_same_events_give_the_same_model_whatever_ids_the_service_drew(
+    sqlite_store: ProfileStore, another_sqlite_store: ProfileStore
+) -> None:
+    # The service draws profile ids at random, so two stores holding the same events
+    # number their people differently; the classifiers' folds once followed that order.
+    risks = []
+    for store in (sqlite_store, another_sqlite_store):
+        fill(store)
+        predictor = Predictor(store.db, plugins().scorers)
+        training = predictor.train_and_score("acme", NOW, ["propensity"])
+        assert [o.scorer for o in training.trained] == ["propensity"]
+        by_user = {}
+        for user in (f"u{i}" for i in range(300)):
+            view = store.lookup("acme", Identity("user_id", user))
+            assert view is not None
+            by_user[user] = view.scores["purchase_propensity_30d"]
+        risks.append(by_user)
+    assert len(set(risks[0].values())) > 10
+    assert risks[0] == risks[1]
+
+
+async def test_the_service_trains_in_process_and_publishes_the_scores_at_once(
+    tmp_path: Path,
+) -> None:
+    # What a platform embedding the service (the demo) runs: the job's code path on the
+    # service's own database. The job leaves the score changes to the outbox relay, here
+    # held back for minutes; in process they are on the bus as soon as they are written.
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        grpc_port=0,
+        http_port=0,
+        auth_secret="p" * 48,
+        bus_url="memory://",
+        namespace=f"mem-{uuid.uuid4().hex[:10]}",
+        shutdown_grace=2,
+        services={"profile": {"outbox_grace": 600.0, "outbox_interval": 600.0}},
+    )
+    platform = Platform(settings, resolve_services(["profile"]))
+    await platform.start()
+    assert platform.runtime is not None
+    changed: list[profile_pb2.ProfileChanged] = []
+
+    async def on_changed(message: Message) -> None:
+        changed.append(profile_pb2.ProfileChanged.FromString(message.value))
+
+    watch = platform.runtime.bus.subscribe(
+        "profiles.changed", "watch", on_changed, options=FAST_CONSUMER_OPTIONS
+    )
+    await watch.start()
+    try:
+        app = next(a for a in platform.apps if isinstance(a, ProfileApp))
+        await app.db.run(fill, app.store)
+        training = await app.train_models("acme", NOW, ["propensity", "recommend"])
+        assert [o.scorer for o in training.trained] == ["propensity", "recommend"]
+        assert len(training.outgoing) == training.scores.changed > 0
+        for _ in range(200):
+            if len(changed) >= len(training.outgoing):
+                break
+            await asyncio.sleep(0.05)
+        assert len(changed) == len(training.outgoing)
+        written = {"purchase_propensity_30d", "recommended_products"}
+        assert all(set(change.computed_traits.keys()) <= written for change in changed)
+    finally:
+        await watch.stop()
+        await platform.stop()
 
 
 def test_bad_input_gives_a_clear_error(store: ProfileStore) -> None:

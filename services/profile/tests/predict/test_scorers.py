@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import pytest
 
+from mailwright_profile.predict.bgnbd import fit_bgnbd
 from mailwright_profile.predict.builtin import (
     ClassifierScorer,
     ClvScorer,
@@ -17,7 +18,7 @@ from mailwright_profile.predict.builtin import (
     propensity_scorer,
     register_builtin_scorers,
 )
-from mailwright_profile.predict.errors import DataError
+from mailwright_profile.predict.errors import ConvergenceError, DataError
 from mailwright_profile.predict.events import KINDS, Event, EventLog
 from mailwright_profile.predict.inputs import person_features, summary_from_log
 from mailwright_profile.predict.scorers import ModelVersion, Scorer, TrainingData
@@ -151,6 +152,18 @@ def test_clv_has_no_score_for_someone_who_never_bought(
 ) -> None:
     stranger = person_features([Event("new", "view", AS_OF - timedelta(days=1))], AS_OF)
     assert clv[0].score(stranger) == {}
+
+
+def test_clv_trains_without_its_holdout_check_when_that_fit_does_not_converge() -> None:
+    # This small shop fits BG/NBD on its whole history, but not without its last 90 days.
+    log = simulate_event_log(30, start=START, days=180, seed=22)
+    as_of = START + timedelta(days=180)
+    shorter = summary_from_log(log, as_of - timedelta(days=90))
+    with pytest.raises(ConvergenceError):
+        fit_bgnbd(shorter.frequency, shorter.recency, shorter.T)
+    version = ClvScorer().train(TrainingData(log, as_of))
+    assert version.metrics["holdout"] is None
+    assert version.metrics["bgnbd_log_likelihood"] < 0
 
 
 @pytest.mark.parametrize("factory", [churn_scorer, propensity_scorer], ids=["churn", "propensity"])
