@@ -62,8 +62,10 @@ class ProfileSettings(BaseModel):
     lease_ttl: float = Field(default=10.0, gt=0)
     read_batch: int = Field(default=512, ge=1, le=10_000)
     """Events read per partition per round."""
-    read_ahead: int = Field(default=1, ge=0, le=8)
-    """Rounds of events read and decoded while the last ones are being stored."""
+    read_ahead: int = Field(default=2, ge=0, le=8)
+    """Rounds of events read and decoded while the earlier ones are being stored (two:
+    a round is acknowledged only once all its events are stored, which may take two
+    transactions, and the round after it should not wait for that)."""
     max_batch: int = Field(default=10_000, ge=1, le=10_000)
     """Most events applied in one transaction."""
     gc_threshold: int = Field(default=DEFAULT_GC_THRESHOLD, ge=0)
