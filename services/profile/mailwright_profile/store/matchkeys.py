@@ -13,7 +13,14 @@ from mailwright_profile.profile_state import ProfileState
 from mailwright_profile.store import rows as r
 from mailwright_profile.store import tables as t
 
-__all__ = ["MATCH_TRAITS", "candidate_profiles", "profile_record", "refresh_match_keys"]
+__all__ = [
+    "MATCH_TRAITS",
+    "candidate_profiles",
+    "match_key_rows",
+    "profile_record",
+    "refresh_match_keys",
+    "store_match_keys",
+]
 
 MATCH_TRAITS = frozenset(k for k in TRAIT_KEYS if k not in ("record_id", "user_id"))
 
@@ -27,46 +34,45 @@ def profile_record(profile_id: str, traits: Mapping[str, Any], user_id: str | No
     return Record.from_mapping(values)
 
 
-def _user_ids(conn: sa.Connection, workspace: str, profiles: Sequence[str]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for chunk in r.chunks(sorted(profiles)):
-        rows = conn.execute(
-            sa.select(t.identities.c.profile_id, t.identities.c.value)
-            .where(
-                t.identities.c.workspace == workspace,
-                t.identities.c.type == "user_id",
-                t.identities.c.profile_id.in_(chunk),
-            )
-            .order_by(t.identities.c.linked_at)
-        )
-        for row in rows:
-            found.setdefault(row.profile_id, row.value)
-    return found
-
-
-def refresh_match_keys(conn: sa.Connection, states: Iterable[ProfileState]) -> None:
-    """Recompute and store the blocking keys of these profiles."""
+def match_key_rows(states: Iterable[ProfileState]) -> list[dict[str, Any]]:
+    """The blocking keys of these profiles, as `profile_match_keys` rows (no database
+    work: the keys come from contact traits alone — no blocking rule reads a user id)."""
+    rows: list[dict[str, Any]] = []
     by_workspace: dict[str, list[ProfileState]] = {}
     for state in states:
         by_workspace.setdefault(state.workspace, []).append(state)
     for workspace, group in by_workspace.items():
-        users = _user_ids(conn, workspace, [s.profile_id for s in group])
-        records = [
-            profile_record(s.profile_id, s.traits.values, users.get(s.profile_id)) for s in group
+        records = [profile_record(s.profile_id, s.traits.values, None) for s in group]
+        rows += [
+            {"workspace": workspace, "rule": rule, "key": key, "profile_id": record.record_id}
+            for record, keys in zip(records, blocking_keys(records), strict=True)
+            for rule, key in dict.fromkeys(keys)
         ]
-        for chunk in r.chunks([s.profile_id for s in group]):
+    return rows
+
+
+def store_match_keys(
+    conn: sa.Connection, states: Iterable[ProfileState], rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Replace the stored blocking keys of these profiles with `rows`."""
+    by_workspace: dict[str, list[str]] = {}
+    for state in states:
+        by_workspace.setdefault(state.workspace, []).append(state.profile_id)
+    for workspace, profiles in by_workspace.items():
+        for chunk in r.chunks(profiles):
             conn.execute(
                 t.match_keys.delete().where(
                     t.match_keys.c.workspace == workspace, t.match_keys.c.profile_id.in_(chunk)
                 )
             )
-        rows = [
-            {"workspace": workspace, "rule": rule, "key": key, "profile_id": record.record_id}
-            for record, keys in zip(records, blocking_keys(records), strict=True)
-            for rule, key in dict.fromkeys(keys)
-        ]
-        if rows:
-            conn.execute(t.match_keys.insert(), rows)
+    if rows:
+        conn.execute(t.match_keys.insert(), list(rows))
+
+
+def refresh_match_keys(conn: sa.Connection, states: Iterable[ProfileState]) -> None:
+    """Recompute and store the blocking keys of these profiles."""
+    held = list(states)
+    store_match_keys(conn, held, match_key_rows(held))
 
 
 def candidate_profiles(

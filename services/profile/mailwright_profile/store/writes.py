@@ -12,7 +12,7 @@ from mailwright_profile.profile_state import ProfileState
 from mailwright_profile.store import rows as r
 from mailwright_profile.store import tables as t
 from mailwright_profile.store.bulk import BulkInsert, BulkUpdate
-from mailwright_profile.store.matchkeys import MATCH_TRAITS, refresh_match_keys
+from mailwright_profile.store.matchkeys import MATCH_TRAITS, match_key_rows, store_match_keys
 from mailwright_profile.store.outbox import CHANGED_TOPIC, write_outbox
 from mailwright_profile.traits import value_type
 
@@ -83,9 +83,10 @@ def write_batch(batch: BatchApply) -> None:
         for ws, message, occurred, profile, home, kind, name, source, payload in batch.event_rows
     ]
     # The history is most of the database's work for a batch: on PostgreSQL the server
-    # stores it while the profiles' rows are made here (`BulkInsert.ahead`).
+    # stores it while the profiles' rows and match keys are made here (`BulkInsert.ahead`).
     with _EVENTS.ahead(conn, history):
         rows = _profile_rows(batch)
+        match_keys = match_key_rows(rows.match_changed)
     for ws, profile, values in rows.absorbed:
         conn.execute(
             t.profiles.update()
@@ -109,7 +110,7 @@ def write_batch(batch: BatchApply) -> None:
     _write_conflicts(batch)
     _write_trait_keys(batch)
     if rows.match_changed:
-        refresh_match_keys(conn, rows.match_changed)
+        store_match_keys(conn, rows.match_changed, match_keys)
     batch.result.outgoing = write_outbox(conn, rows.outbox, now)
 
 
