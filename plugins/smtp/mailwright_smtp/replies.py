@@ -129,7 +129,9 @@ def reported_bounce_type(status: tuple[int, int, int], diagnostic: str) -> str:
     text = _REPLY_CODE.sub("", diagnostic, count=1).strip()
     if enhanced_status(text) is not None:
         text = _ENHANCED.sub("", text, count=1).strip()
-    kind = classify(code, f"{'.'.join(map(str, status))} {text}", Phase.RCPT)
+    # A status that gives only its class (`5.0.0`) says less than the basic reply code.
+    detail = "" if status[1:] == (0, 0) else ".".join(map(str, status)) + " "
+    kind = classify(code, detail + text, Phase.RCPT)
     return "soft" if kind in _SOFT_KINDS else "hard"
 
 

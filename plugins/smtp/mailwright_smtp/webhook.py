@@ -36,6 +36,7 @@ from mailwright.common.v1.common_pb2 import Identity
 from mailwright.common.v1.event_pb2 import EVENT_TYPE_TRACK, Event
 from mailwright.connectors import RejectReason, WebhookDelivery, WebhookRejected, WebhookRequest
 from mailwright_smtp.config import SmtpConfig
+from mailwright_smtp.message import SEND_HEADER
 from mailwright_smtp.reports import (
     COMPLAINT_TYPES,
     DELIVERY_STATUS,
@@ -111,7 +112,7 @@ class SmtpReportWebhook:
             log.info(
                 "report %s names no send (no %s in its original headers); ignored",
                 delivery.delivery_id[:80],
-                "X-Mailwright-Send",
+                SEND_HEADER,
             )
             return []
         when = _when(report.written_at, request.received_at)
