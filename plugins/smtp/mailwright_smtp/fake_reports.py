@@ -14,9 +14,15 @@ their order follow what those systems write; the wording of human parts is abrid
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from email.utils import format_datetime
 
 CRLF = "\r\n"
-DATE = "Sun, 29 Nov 2026 04:41:07 +0000"
+
+
+def _date() -> str:
+    """Now, as a Date header: ingest refuses events older than its `max_past`."""
+    return format_datetime(datetime.now(UTC).replace(microsecond=0))
 
 
 def _lines(*lines: str) -> str:
@@ -77,8 +83,8 @@ def postfix_bounce(
     text = _lines(
         "Return-Path: <>",
         "Received: by relay.shop.example (Postfix)",
-        "\tid 4F1A2B3C4D; " + DATE,
-        f"Date: {DATE}",
+        "\tid 4F1A2B3C4D; " + _date(),
+        f"Date: {_date()}",
         "From: MAILER-DAEMON@relay.shop.example (Mail Delivery System)",
         f"Subject: {subject}",
         "To: bounces@mail.shop.example",
@@ -110,7 +116,7 @@ def postfix_bounce(
         "Reporting-MTA: dns; relay.shop.example",
         "X-Postfix-Queue-ID: 4F1A2B3C4D",
         "X-Postfix-Sender: rfc822; bounces@mail.shop.example",
-        "Arrival-Date: Sun, 29 Nov 2026 04:40:58 +0000 (UTC)",
+        "Arrival-Date: " + _date() + " (UTC)",
         "",
         f"Final-Recipient: rfc822; {recipient}",
         f"Original-Recipient: rfc822;{recipient}",
@@ -151,7 +157,7 @@ def exim_bounce(
         "MIME-Version: 1.0",
         "Subject: Mail delivery failed: returning message to sender",
         f"Message-Id: <{report_id}>",
-        f"Date: {DATE}",
+        f"Date: {_date()}",
         "",
         "--" + boundary,
         "Content-type: text/plain; charset=us-ascii",
@@ -199,7 +205,7 @@ def outlook_bounce(
     return _lines(
         "From: Microsoft Outlook <MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@contoso.com>",
         "To: <bounces@mail.shop.example>",
-        "Date: " + DATE,
+        "Date: " + _date(),
         "Content-Type: multipart/report; report-type=delivery-status;",
         f'\tboundary="{outer}"',
         "Content-Language: en-US",
@@ -233,7 +239,7 @@ def outlook_bounce(
         "",
         "Reporting-MTA: dns;AM0PR01MB1234.eurprd01.prod.exchangelabs.com",
         "Received-From-MTA: dns;mail.shop.example",
-        "Arrival-Date: Sun, 29 Nov 2026 04:40:58 +0000",
+        "Arrival-Date: " + _date(),
         "",
         "Final-Recipient: rfc822;" + recipient,
         "Action: failed",
@@ -265,14 +271,14 @@ def gmail_bounce(
     if delayed:
         action, status = "delayed", "4.4.1"
         reply = "The recipient server did not accept our requests to connect."
-        subject, extra = "Delivery Status Notification (Delay)", "Will-Retry-Until: " + DATE
+        subject, extra = "Delivery Status Notification (Delay)", "Will-Retry-Until: " + _date()
     else:
         action, status = "failed", "5.1.1"
         reply = (
             "550 5.1.1 The email account that you tried to reach does not exist. Please"
             " try double-checking the recipient's email address for typos."
         )
-        subject, extra = "Delivery Status Notification (Failure)", "Last-Attempt-Date: " + DATE
+        subject, extra = "Delivery Status Notification (Failure)", "Last-Attempt-Date: " + _date()
     headers = _headers_of(original)
     original_id = next(
         (
@@ -284,14 +290,14 @@ def gmail_bounce(
     )
     return _lines(
         "Received: by 2002:a05:6a10:9e4c:b0:5c1:7d2e with SMTP id p12csp1234567pxb;",
-        "        " + DATE,
+        "        " + _date(),
         "Return-Path: <>",
         "Content-Type: multipart/report; boundary=" + f'"{boundary}"; report-type=delivery-status',
         "From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>",
         "To: bounces@mail.shop.example",
         "Auto-Submitted: auto-replied",
         f"Message-ID: <{report_id}>",
-        "Date: " + DATE,
+        "Date: " + _date(),
         "Subject: " + subject,
         "MIME-Version: 1.0",
         "",
@@ -307,7 +313,7 @@ def gmail_bounce(
         "Content-Type: message/delivery-status",
         "",
         "Reporting-MTA: dns; googlemail.com",
-        "Arrival-Date: Sun, 29 Nov 2026 04:40:58 +0000",
+        "Arrival-Date: " + _date(),
         "X-Original-Message-ID: " + original_id,
         "",
         "Final-Recipient: rfc822; " + recipient,
@@ -336,7 +342,7 @@ def yahoo_complaint(
         "To: fbl@mail.shop.example",
         "Subject: FW: Your basket is waiting",
         f"Message-ID: <{report_id}>",
-        "Date: " + DATE,
+        "Date: " + _date(),
         "MIME-Version: 1.0",
         "Content-Type: multipart/report; report-type=feedback-report;",
         f'\tboundary="{boundary}"',
@@ -346,7 +352,7 @@ def yahoo_complaint(
         "Content-Transfer-Encoding: 7bit",
         "",
         "This is an email abuse report for an email message received from IP",
-        "203.0.113.40 on " + DATE + ".",
+        "203.0.113.40 on " + _date() + ".",
         "For more information about this format please see http://www.mipassoc.org/arf/.",
         "",
         "--" + boundary,
@@ -357,7 +363,7 @@ def yahoo_complaint(
         "Version: 0.1",
         "Original-Mail-From: <bounces@mail.shop.example>",
         "Original-Rcpt-To: " + recipient,
-        "Received-Date: " + DATE,
+        "Received-Date: " + _date(),
         "Reported-Domain: shop.example",
         "Authentication-Results: mta1012.mail.gq1.yahoo.com  from=shop.example; domainkeys=neutral",
         " (no sig);  from=shop.example; dkim=pass (ok)",
@@ -382,7 +388,7 @@ def microsoft_complaint(
         "To: fbl@mail.shop.example",
         "Subject: complaint about message from 203.0.113.40",
         f"Message-ID: <{report_id}>",
-        "Date: " + DATE,
+        "Date: " + _date(),
         "MIME-Version: 1.0",
         f'Content-Type: multipart/report; report-type="feedback-report"; boundary="{boundary}"',
         "",
@@ -398,7 +404,7 @@ def microsoft_complaint(
         "User-Agent: Microsoft Junk Mail Reporting Program",
         "Version: 1",
         "Source-IP: 203.0.113.40",
-        "Arrival-Date: " + DATE,
+        "Arrival-Date: " + _date(),
         "",
         "--" + boundary,
         "Content-Type: message/rfc822",
@@ -415,7 +421,7 @@ def not_a_report(subject: str = "Out of office") -> bytes:
         "From: Reader <reader@example.net>",
         "To: bounces@mail.shop.example",
         "Subject: " + subject,
-        "Date: " + DATE,
+        "Date: " + _date(),
         "Message-ID: <ooo-1@example.net>",
         "Auto-Submitted: auto-replied",
         "Content-Type: text/plain; charset=utf-8",

@@ -5,8 +5,10 @@ through `IngestDesk` and through ingest's real `/webhooks/smtp/{workspace}`."""
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Any
 
 import httpx
@@ -207,6 +209,17 @@ def test_receiving_reports_needs_the_secret_naming_its_variable() -> None:
 def test_a_short_secret_is_refused() -> None:
     with pytest.raises(ConnectorConfigError, match="webhook_secret"):
         config(webhook_secret="short")
+
+
+async def test_the_event_is_dated_by_the_report_unless_its_date_is_later_than_arrival() -> None:
+    report = fake_reports.exim_bounce(sent(), RECIPIENT)
+    written = datetime(2026, 1, 5, 8, 30, tzinfo=UTC)
+    dated = re.sub(rb"\r\nDate: [^\r]*", b"\r\nDate: " + format_datetime(written).encode(), report)
+    (event,) = await receive(posted(dated))
+    assert event.timestamp.ToDatetime(UTC) == written
+    request = posted(dated.replace(b"Jan 2026", b"Jan 2099"))
+    (later,) = await receive(request)
+    assert later.timestamp.ToDatetime(UTC) == request.received_at
 
 
 # -- through ingest ------------------------------------------------------------------------
