@@ -13,6 +13,9 @@ Plain Python on the `email` package; `mailwright_smtp.webhook` turns a `Report` 
 
 from __future__ import annotations
 
+import base64
+import binascii
+import quopri
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,7 +40,17 @@ _IGNORED_ACTIONS = frozenset({"delivered", "relayed", "expanded"})
 COMPLAINT_TYPES = frozenset({"abuse", "fraud", "virus"})
 
 _STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
-_ORIGINAL_TYPES = frozenset({"message/rfc822", "text/rfc822-headers", "message/rfc822-headers"})
+_STATUS_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
+_FEEDBACK_TYPES = frozenset({"message/feedback-report"})
+_ORIGINAL_TYPES = frozenset(
+    {
+        "message/rfc822",
+        "text/rfc822-headers",
+        "message/rfc822-headers",
+        "message/global",
+        "message/global-headers",
+    }
+)
 _MAX_ADDRESS = 320
 
 
@@ -96,26 +109,49 @@ def read_report(raw: bytes) -> Report:
     original = _original(parts)
     written_at = _date(message.get("Date"))
     if kind == DELIVERY_STATUS:
-        blocks = _fields(parts, "message/delivery-status")
+        blocks = _fields(parts, _STATUS_TYPES)
         return Report(kind, original, written_at, failures=_failures(blocks))
     if kind == FEEDBACK_REPORT:
-        blocks = _fields(parts, "message/feedback-report")
+        blocks = _fields(parts, _FEEDBACK_TYPES)
         return _feedback(blocks[0], original, written_at)
     raise ReportError(f"report-type {kind[:40]!r}: only delivery-status and feedback-report")
 
 
-def _fields(parts: Sequence[Message], content_type: str) -> list[Message]:
-    """The blocks of fields of the report's machine-readable part (the per-message block
-    first); tolerant of a part declared as text (some forwarders relabel it)."""
+def _fields(parts: Sequence[Message], content_types: frozenset[str]) -> list[Message]:
+    """The blocks of fields of the report's machine-readable part, the per-message block
+    first. Read from the part's text rather than trusted to the parser, which splits only
+    `message/delivery-status` into blocks (RFC 6533's `message/global-delivery-status`
+    reads as one message) and leaves a base64 part undecoded."""
     for part in parts:
-        if part.get_content_type() != content_type:
+        if part.get_content_type() not in content_types:
             continue
         payload = part.get_payload()
-        if isinstance(payload, list) and payload:
-            return [block for block in payload if isinstance(block, Message)]
-        if isinstance(payload, str):
-            return _blocks(payload)
-    raise ReportError(f"no {content_type} part")
+        if isinstance(payload, list):
+            text = "\n\n".join(_text_of(block) for block in payload if isinstance(block, Message))
+        else:
+            text = str(payload)
+        blocks = _blocks(_decoded(text, str(part.get("Content-Transfer-Encoding", ""))))
+        if blocks:
+            return blocks
+    raise ReportError(f"no {' or '.join(sorted(content_types))} part")
+
+
+def _text_of(block: Message) -> str:
+    head = "\n".join(f"{name}: {' '.join(str(value).split())}" for name, value in block.items())
+    body = block.get_payload()
+    return f"{head}\n\n{body}" if isinstance(body, str) and body.strip() else head
+
+
+def _decoded(text: str, encoding: str) -> str:
+    encoding = encoding.strip().lower()
+    try:
+        if encoding == "base64":
+            return base64.b64decode("".join(text.split())).decode("utf-8", "replace")
+        if encoding == "quoted-printable":
+            return quopri.decodestring(text.encode("ascii", "replace")).decode("utf-8", "replace")
+    except (binascii.Error, ValueError):
+        raise ReportError(f"report part: not valid {encoding}") from None
+    return text
 
 
 def _blocks(text: str) -> list[Message]:

@@ -4,6 +4,7 @@ complaints that name the send."""
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 
 import pytest
@@ -110,6 +111,24 @@ def test_delivered_relayed_and_expanded_recipients_are_not_failures() -> None:
     assert [f.recipient for f in read_report(bounce).failures] == [RECIPIENT]
 
 
+def test_an_internationalised_delivery_status_reads_the_same() -> None:
+    # RFC 6533, which Exchange uses for SMTPUTF8 messages: the parser does not split it.
+    bounce = fake_reports.postfix_bounce(sent(), RECIPIENT).replace(
+        b"Content-Type: message/delivery-status", b"Content-Type: message/global-delivery-status"
+    )
+    assert only_failure(read_report(bounce)) == (RECIPIENT, "failed", "5.1.1", "hard")
+
+
+def test_a_base64_delivery_status_is_decoded() -> None:
+    bounce = fake_reports.postfix_bounce(sent(), RECIPIENT)
+    head, marker, rest = bounce.partition(b"Content-Type: message/delivery-status\r\n\r\n")
+    fields, separator, tail = rest.partition(b"\r\n--")
+    encoded = base64.encodebytes(fields).replace(b"\n", b"\r\n")
+    marker = marker.replace(b"\r\n\r\n", b"\r\nContent-Transfer-Encoding: base64\r\n\r\n")
+    report = read_report(head + marker + encoded + separator + tail)
+    assert only_failure(report) == (RECIPIENT, "failed", "5.1.1", "hard")
+
+
 def test_a_yahoo_complaint_names_the_complainant_and_the_send() -> None:
     report = read_report(fake_reports.yahoo_complaint(sent(), RECIPIENT))
     assert report.kind == "feedback-report"
@@ -144,7 +163,7 @@ def test_a_report_of_a_message_we_did_not_send_names_no_send() -> None:
         (
             b'Content-Type: multipart/report; report-type=delivery-status; boundary="b"'
             b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsorry\r\n--b--\r\n",
-            "no message/delivery-status part",
+            "no message/delivery-status",
         ),
     ],
 )
