@@ -71,7 +71,7 @@ def test_the_smtp_plugin_is_found_through_its_entry_point() -> None:
     )
     assert info.version
     assert [(c.name, c.capabilities) for c in info.connectors] == [
-        ("smtp", (Capability.EMAIL_PROVIDER,))
+        ("smtp", (Capability.WEBHOOK, Capability.EMAIL_PROVIDER))
     ]
     assert info.hooks == ("mailwright_register_connectors",)
     assert loaded.connectors.owner_of("smtp") == "smtp"

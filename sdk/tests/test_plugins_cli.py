@@ -25,7 +25,7 @@ def test_the_table_shows_each_plugin_with_its_connectors_and_hooks() -> None:
 
     assert code == 0
     row = next(line for line in output.splitlines() if "mailwright-smtp" in line)
-    assert "smtp (email provider)" in row
+    assert "smtp (webhook, email provider)" in row
     assert "register_connectors" in row
 
 
@@ -38,7 +38,7 @@ def test_json_lists_plugins_connectors_capabilities_and_hooks() -> None:
     assert smtp["name"] == "smtp"
     assert smtp["distribution"] == "mailwright-smtp"
     assert smtp["connectors"][0]["name"] == "smtp"
-    assert smtp["connectors"][0]["capabilities"] == ["email_provider"]
+    assert smtp["connectors"][0]["capabilities"] == ["webhook", "email_provider"]
     assert smtp["hooks"] == ["mailwright_register_connectors"]
     assert listing["failures"] == []
 

@@ -2,7 +2,7 @@
 
 Set fields as `MAILWRIGHT_CONNECTOR_SMTP_<FIELD>`, as files in
 `$MAILWRIGHT_SECRETS_DIR/smtp/<field>`, or under `connectors: {smtp: …}` in the
-configuration file. `password` and `dkim_private_key` are secrets.
+configuration file. `password`, `dkim_private_key` and `webhook_secret` are secrets.
 """
 
 from __future__ import annotations
@@ -15,7 +15,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from mailwright.connectors import ConnectorConfig, field_error
+from mailwright.connectors import (
+    ConfigProblem,
+    ConnectorConfig,
+    ConnectorConfigError,
+    env_variable,
+    field_error,
+)
 from mailwright.runtime.settings import Duration
 
 Security = Literal["starttls", "tls", "none"]
@@ -45,6 +51,7 @@ DEFAULT_SIGNED_HEADERS: tuple[str, ...] = (
 )
 
 MIN_RSA_BITS = 1024
+MIN_SECRET_CHARS = 16
 
 
 class SmtpConfig(ConnectorConfig):
@@ -92,6 +99,12 @@ class SmtpConfig(ConnectorConfig):
     """Worker processes that sign (RSA in dkimpy is pure Python, ~9 ms per 2048-bit
     signature); 0 signs in this process."""
 
+    webhook_secret: SecretStr | None = None
+    """The shared secret a bounce or complaint report is POSTed with (`Authorization:
+    Bearer <secret>`, or as the password of HTTP Basic); required to receive them."""
+    report_max_bytes: int = Field(default=1024 * 1024, ge=1024)
+    """The largest report accepted; ingest's `webhook_max_bytes` caps it as well."""
+
     @property
     def effective_port(self) -> int:
         return self.port if self.port is not None else DEFAULT_PORTS[self.security]
@@ -109,6 +122,23 @@ class SmtpConfig(ConnectorConfig):
         if any(not header or ":" in header or " " in header for header in lowered):
             raise ValueError("must be header names")
         return lowered
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _long_enough(cls, secret: SecretStr | None) -> SecretStr | None:
+        if secret is not None and len(secret.get_secret_value()) < MIN_SECRET_CHARS:
+            raise ValueError(f"must be at least {MIN_SECRET_CHARS} characters")
+        return secret
+
+    def report_secret(self) -> bytes:
+        """The webhook secret as bytes; `ConnectorConfigError` naming the variable if unset."""
+        if self.webhook_secret is None:
+            variable = env_variable("smtp", "webhook_secret")
+            problem = ConfigProblem(
+                "webhook_secret", "not set", f"required to receive reports; set {variable}"
+            )
+            raise ConnectorConfigError("smtp", [problem])
+        return self.webhook_secret.get_secret_value().encode()
 
     @field_validator("ca_file", "dkim_private_key_file")
     @classmethod

@@ -2,7 +2,10 @@
 
 Message-IDs are derived from the send's idempotency key, so a retried send carries the
 same Message-ID (receivers that deduplicate on it will), and bounces that quote it map
-back to the send.
+back to the send. Every message also carries `X-Mailwright-Send: <send id>`: relays such
+as Amazon SES replace the Message-ID, and delivery's event taxonomy wants the send id
+itself, so the bounce and complaint reports (`mailwright_smtp.reports`) find the send by
+this header in the original headers they return.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ _HEADER_NAME = re.compile(r"^[!-9;-~]+$")
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LABEL = r"[A-Za-z0-9-]{1,63}"
 _PLAIN_ADDRESS = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})*")
+SEND_HEADER = "X-Mailwright-Send"
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 _CONTROL = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]")
 # Headers the message's own fields set; extra headers must not contradict them.
@@ -44,6 +48,7 @@ _RESERVED = frozenset(
         "content-transfer-encoding",
         "bcc",
         "dkim-signature",
+        SEND_HEADER.lower(),
     }
 )
 
@@ -116,7 +121,7 @@ def prepare(
     )
     date = now or datetime.now(UTC)
     if message.mime is not None:
-        data, message_id = _complete(message.mime, message_id, date)
+        data, message_id = _complete(message.mime, message_id, date, message.send_id)
     else:
         data = _build(message, message_id, date)
     return Prepared(bounce, recipient, data, message_id)
@@ -131,6 +136,7 @@ def _build(message: OutboundMessage, message_id: str, date: datetime) -> bytes:
         b"Subject: " + _text_header("Subject", message.subject, "subject"),
         b"Date: " + _date_header(date),
         b"Message-ID: " + message_id.encode(),
+        _send_header(message.send_id),
         b"MIME-Version: 1.0",
     ]
     for name, value in message.headers.pairs():
@@ -211,8 +217,13 @@ def _boundary(bodies: Iterable[bytes], message_id: str) -> bytes:
     return boundary
 
 
-def _complete(raw: bytes, message_id: str, date: datetime) -> tuple[bytes, str]:
-    """Raw MIME with CRLF line ends, given a Message-ID and a Date if it lacks them."""
+def _send_header(send_id: str) -> bytes:
+    return SEND_HEADER.encode() + b": " + _text_header(SEND_HEADER, send_id, "send_id")
+
+
+def _complete(raw: bytes, message_id: str, date: datetime, send_id: str) -> tuple[bytes, str]:
+    """Raw MIME with CRLF line ends, given a Message-ID, a Date and the send header if it
+    lacks them."""
     data = _LINE_END.sub(b"\r\n", raw)
     head, separator, _ = data.partition(b"\r\n\r\n")
     if not separator:
@@ -228,4 +239,6 @@ def _complete(raw: bytes, message_id: str, date: datetime) -> tuple[bytes, str]:
         prefix += f"Message-ID: {message_id}\r\n".encode()
     if not headers.get("Date"):
         prefix += f"Date: {format_datetime(date)}\r\n".encode()
+    if not headers.get(SEND_HEADER):
+        prefix += _send_header(send_id) + CRLF
     return prefix + data, message_id

@@ -6,6 +6,7 @@ from mailwright.connectors import Connector, ConnectorRegistry
 from mailwright.plugins import hookimpl
 from mailwright_smtp.config import SmtpConfig
 from mailwright_smtp.provider import SmtpEmailProvider
+from mailwright_smtp.webhook import SmtpReportWebhook
 
 
 @hookimpl
@@ -14,7 +15,9 @@ def mailwright_register_connectors(registry: ConnectorRegistry) -> None:
         Connector(
             name="smtp",
             config_model=SmtpConfig,
-            description="Any SMTP relay: STARTTLS or TLS, AUTH, pooled connections, DKIM.",
+            description="Any SMTP relay: STARTTLS or TLS, AUTH, pooled connections, DKIM; "
+            "bounce (RFC 3464) and complaint (RFC 5965) reports POSTed as raw email.",
             email_provider=SmtpEmailProvider,
+            webhook=SmtpReportWebhook,
         )
     )

@@ -106,6 +106,35 @@ def _by_enhanced(enhanced: tuple[int, int, int], phase: Phase) -> ErrorKind:
     return ErrorKind.HARD_BOUNCE if phase is Phase.RCPT else ErrorKind.REJECTED
 
 
+_REPLY_CODE = re.compile(r"^\s*([245])(\d\d)(?:[\s-]|$)")
+# Kinds of a permanent status that still leave the address worth trying again.
+_SOFT_KINDS = frozenset({ErrorKind.SOFT_BOUNCE, ErrorKind.RATE_LIMITED, ErrorKind.TRANSIENT})
+
+
+def reported_bounce_type(status: tuple[int, int, int], diagnostic: str) -> str:
+    """`hard` or `soft`: a failure a delivery status notification reports for a recipient.
+
+    The remote server refused after our relay accepted the message, so the report is
+    read as that server's reply at RCPT: the same table as a refusal during our own
+    transaction (5.2.2 mailbox full is soft, 5.1.1 unknown user hard). `diagnostic` is the
+    reply text after `smtp;` (`550 5.1.1 … user unknown`), when the report gives one.
+    """
+    klass = status[0]
+    if klass != 5:
+        return "soft"
+    reply = _REPLY_CODE.match(diagnostic)
+    code = int(reply.group(1) + reply.group(2)) if reply else 550
+    if code // 100 != klass:
+        code = 550  # a diagnostic that contradicts the status: the status decides
+    text = _REPLY_CODE.sub("", diagnostic, count=1).strip()
+    if enhanced_status(text) is not None:
+        text = _ENHANCED.sub("", text, count=1).strip()
+    # A status that gives only its class (`5.0.0`) says less than the basic reply code.
+    detail = "" if status[1:] == (0, 0) else ".".join(map(str, status)) + " "
+    kind = classify(code, detail + text, Phase.RCPT)
+    return "soft" if kind in _SOFT_KINDS else "hard"
+
+
 def reply_error(
     code: int, text: str, phase: Phase, *, rate_limited_wait: timedelta
 ) -> ProviderError:

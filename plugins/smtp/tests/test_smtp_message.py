@@ -66,7 +66,20 @@ def test_extra_headers_are_added() -> None:
     assert parsed["List-Unsubscribe"] == "<https://mw.example/u/t>"
 
 
-@pytest.mark.parametrize("name", ["From", "to", "Message-ID", "DKIM-Signature", "Bcc"])
+def test_every_message_names_its_send_for_the_bounces_that_quote_it() -> None:
+    assert built(outbound())["X-Mailwright-Send"] == "send-1"
+
+
+def test_raw_mime_is_given_the_send_header_too() -> None:
+    mime = b"From: a@shop.example\r\nSubject: x\r\n\r\nbody\r\n"
+    prepared = prepare(outbound(mime=mime), envelope_from=None, message_id_domain=None, now=NOW)
+    parsed = email.message_from_bytes(prepared.data, policy=policy.default)
+    assert parsed["X-Mailwright-Send"] == "send-1"
+
+
+@pytest.mark.parametrize(
+    "name", ["From", "to", "Message-ID", "DKIM-Signature", "Bcc", "X-Mailwright-Send"]
+)
 def test_extra_headers_cannot_replace_the_messages_own(name: str) -> None:
     with pytest.raises(ProviderError) as caught:
         built(outbound(headers=Headers({name: "x@evil.example"})))

@@ -9,7 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mailwright.connectors import ErrorKind
-from mailwright_smtp.replies import Phase, classify, enhanced_status, reply_error
+from mailwright_smtp.replies import (
+    Phase,
+    classify,
+    enhanced_status,
+    reply_error,
+    reported_bounce_type,
+)
 
 K = ErrorKind
 
@@ -103,3 +109,24 @@ def test_a_permanent_reply_is_never_a_transient_error(code: int, text: str, phas
 @given(text=reply_texts)
 def test_the_recipient_is_never_blamed_for_a_refused_sender(text: str) -> None:
     assert classify(550, text, Phase.MAIL) not in (K.HARD_BOUNCE, K.SOFT_BOUNCE)
+
+
+@pytest.mark.parametrize(
+    ("status", "diagnostic", "bounce_type"),
+    [
+        ((5, 1, 1), "550 5.1.1 <<address>>: Recipient address rejected", "hard"),
+        ((5, 1, 10), "550 5.1.10 RESOLVER.ADR.RecipientNotFound", "hard"),
+        ((5, 0, 0), "", "hard"),
+        ((5, 7, 1), "550 5.7.1 Message rejected as spam", "hard"),
+        ((5, 2, 2), "552 5.2.2 Mailbox full", "soft"),
+        ((5, 2, 2), "", "soft"),
+        ((5, 0, 0), "552 Requested action aborted: exceeded storage allocation", "soft"),
+        ((5, 1, 1), "452 contradicts the status", "hard"),
+        ((4, 4, 1), "connect to mx.example.net: Connection timed out", "soft"),
+        ((4, 2, 2), "452 4.2.2 Mailbox full", "soft"),
+    ],
+)
+def test_a_reported_failure_is_hard_or_soft_by_the_same_table(
+    status: tuple[int, int, int], diagnostic: str, bounce_type: str
+) -> None:
+    assert reported_bounce_type(status, diagnostic) == bounce_type

@@ -175,7 +175,7 @@ async def test_an_unreadable_delivery_is_400(shop: Ingest, body: bytes) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["/webhooks/nobody/acme", "/webhooks/smtp/acme", "/webhooks/acme-shop/Not_A_Workspace"]
+    "path", ["/webhooks/nobody/acme", "/webhooks/files/acme", "/webhooks/acme-shop/Not_A_Workspace"]
 )
 async def test_unknown_connectors_and_workspaces_are_404(shop: Ingest, path: str) -> None:
     answer = await shop.http.post(path, content=ORDERS, headers=signed(ORDERS))
