@@ -34,7 +34,9 @@ FEEDBACK_REPORT = "feedback-report"
 
 # RFC 3464 §2.3.3: what the reporting MTA did for the recipient.
 FAILED, DELAYED = "failed", "delayed"
-_IGNORED_ACTIONS = frozenset({"delivered", "relayed", "expanded"})
+# "delayed" is a warning: the reporting server keeps trying, and a failure will be
+# reported in its turn if it gives up; a message that was late is no bounce.
+_IGNORED_ACTIONS = frozenset({"delivered", "relayed", "expanded", DELAYED})
 # RFC 5965 §7.3 feedback types that are a complaint about the message (not "not-spam",
 # nor RFC 6591's "auth-failure", which reports a DMARC failure, not a person).
 COMPLAINT_TYPES = frozenset({"abuse", "fraud", "virus"})
@@ -69,7 +71,7 @@ class Original:
 
 @dataclass(frozen=True)
 class Failure:
-    """One recipient a delivery status notification reports as failed or delayed."""
+    """One recipient a delivery status notification reports as failed."""
 
     recipient: str
     action: str
@@ -178,11 +180,11 @@ def _failure(block: Message) -> Failure | None:
     action = str(block.get("Action", "")).strip().lower().split(" ")[0]
     if not action and status is not None:
         action = {5: FAILED, 4: DELAYED}.get(status[0], "delivered")
-    if action in _IGNORED_ACTIONS or action not in (FAILED, DELAYED):
+    if action in _IGNORED_ACTIONS or action != FAILED:
         return None
     if status is None:
-        status = (5, 0, 0) if action == FAILED else (4, 0, 0)
-    bounce_type = "soft" if action == DELAYED else reported_bounce_type(status, diagnostic)
+        status = (5, 0, 0)
+    bounce_type = reported_bounce_type(status, diagnostic)
     return Failure(
         recipient=_recipient(block),
         action=action,

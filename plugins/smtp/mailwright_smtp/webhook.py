@@ -10,7 +10,8 @@ it has none), so a pipe that retries the same report is answered `duplicate`.
 
 - delivery status notification → one `Email Bounced` per recipient whose `Action` is
   `failed` (`bounce_type` hard, or soft where the SMTP reply table says so: 5.2.2 mailbox
-  full) or `delayed` (soft); delivered, relayed and expanded recipients are ignored;
+  full); delayed (a warning: the server keeps trying), delivered, relayed and expanded
+  recipients are ignored;
 - feedback report of type abuse, fraud or virus → `Email Marked as Spam`;
 - a report whose original headers carry no `X-Mailwright-Send` is acknowledged and yields
   nothing: delivery applies bounces and complaints to a send (its own address, its
