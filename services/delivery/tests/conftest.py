@@ -1,9 +1,10 @@
-"""Fixtures of the delivery tests: a migrated store on SQLite and PostgreSQL."""
+"""Fixtures of the delivery tests: a migrated store on SQLite and PostgreSQL, and a local
+SMTP sink."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 import mailwright_delivery
 from mailwright.runtime.db import Database
 from mailwright_delivery.store import DeliveryStore
+from mailwright_smtp.sink import SmtpSink
 
 MIGRATIONS = Path(mailwright_delivery.__file__).resolve().parent / "migrations"
 
@@ -26,3 +28,14 @@ def store(database_url: str) -> Iterator[DeliveryStore]:
         yield DeliveryStore(db.engine)
     finally:
         db.close()
+
+
+@pytest.fixture
+async def sink(tmp_path: Path) -> AsyncIterator[SmtpSink]:
+    """A local SMTP sink writing to `tmp_path/outbox` (test_pipeline.py has its own, which
+    also gives the scripted writer)."""
+    from delivery_harness import start_sink  # beside the tests: importable once on the path
+
+    started, _ = await start_sink(tmp_path / "outbox")
+    yield started
+    await started.stop()

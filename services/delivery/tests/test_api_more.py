@@ -38,13 +38,6 @@ def world() -> World:
 
 
 @pytest.fixture
-async def sink(tmp_path: Path) -> AsyncIterator[SmtpSink]:
-    started, _ = await start_sink(tmp_path / "outbox")
-    yield started
-    await started.stop()
-
-
-@pytest.fixture
 async def platform(tmp_path: Path, world: World, sink: SmtpSink) -> AsyncIterator[Platform]:
     running = await start(world, settings(tmp_path, sink.port))
     yield running

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from delivery_fakes import World, fake_definitions
-from delivery_harness import campaign_state, eventually, newsletter, settings, start_sink
+from delivery_harness import campaign_state, eventually, newsletter, settings
 
 from mailwright.delivery.v1 import delivery_pb2 as pb
 from mailwright.runtime.clients import Clients
@@ -32,13 +32,6 @@ def world() -> World:
     w.segment("everyone", [f"p{n}" for n in range(4)])
     w.template("news")
     return w
-
-
-@pytest.fixture
-async def sink(tmp_path: Path) -> AsyncIterator[SmtpSink]:
-    started, _ = await start_sink(tmp_path / "outbox")
-    yield started
-    await started.stop()
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from delivery_harness import (
     settings,
     sink_messages,
     start,
-    start_sink,
 )
 from google.protobuf import duration_pb2
 
@@ -42,13 +41,6 @@ def world() -> World:
     w.template("cart-reminder")
     w.template("cart-incentive")
     return w
-
-
-@pytest.fixture
-async def sink(tmp_path: Path) -> AsyncIterator[SmtpSink]:
-    started, _ = await start_sink(tmp_path / "outbox")
-    yield started
-    await started.stop()
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from delivery_harness import (
     settings,
     sink_messages,
     start,
-    start_sink,
 )
 from google.protobuf import duration_pb2
 
@@ -39,13 +38,6 @@ def world() -> World:
     w.template("news")
     w.template("receipt", marketing=False)
     return w
-
-
-@pytest.fixture
-async def sink(tmp_path: Path) -> AsyncIterator[SmtpSink]:
-    started, _ = await start_sink(tmp_path / "outbox")
-    yield started
-    await started.stop()
 
 
 @pytest.fixture
