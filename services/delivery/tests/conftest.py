@@ -1,5 +1,5 @@
-"""Fixtures of the delivery tests: a migrated store on SQLite and PostgreSQL, and a local
-SMTP sink."""
+"""Fixtures of the delivery tests: a migrated store on SQLite and PostgreSQL, a local
+SMTP sink, and clients of the `platform` a test module starts."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 import mailwright_delivery
+from mailwright.runtime.clients import Clients
 from mailwright.runtime.db import Database
+from mailwright.runtime.server import Platform
 from mailwright_delivery.store import DeliveryStore
 from mailwright_smtp.sink import SmtpSink
 
@@ -39,3 +41,10 @@ async def sink(tmp_path: Path) -> AsyncIterator[SmtpSink]:
     started, _ = await start_sink(tmp_path / "outbox")
     yield started
     await started.stop()
+
+
+@pytest.fixture
+async def clients(platform: Platform) -> AsyncIterator[Clients]:
+    made = platform.clients()
+    yield made
+    await made.close()

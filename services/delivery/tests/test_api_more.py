@@ -44,13 +44,6 @@ async def platform(tmp_path: Path, world: World, sink: SmtpSink) -> AsyncIterato
     await running.stop()
 
 
-@pytest.fixture
-async def clients(platform: Platform) -> AsyncIterator[Clients]:
-    made = platform.clients()
-    yield made
-    await made.close()
-
-
 async def create(clients: Clients, campaign: pb.Campaign, campaign_id: str, **extra: Any) -> str:
     created = await clients.delivery.CreateCampaign(
         pb.CreateCampaignRequest(parent=PARENT, campaign_id=campaign_id, campaign=campaign)

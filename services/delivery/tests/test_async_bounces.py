@@ -45,13 +45,6 @@ async def platform(tmp_path: Path, world: World, sink: SmtpSink) -> AsyncIterato
     await running.stop()
 
 
-@pytest.fixture
-async def clients(platform: Platform) -> AsyncIterator[Clients]:
-    made = platform.clients()
-    yield made
-    await made.close()
-
-
 async def sent_campaign(clients: Clients) -> dict[str, str]:
     """Send the newsletter to everyone; the send id of each profile."""
     created = await clients.delivery.CreateCampaign(

@@ -50,13 +50,6 @@ async def platform(tmp_path: Path, world: World, sink: SmtpSink) -> AsyncIterato
     await running.stop()
 
 
-@pytest.fixture
-async def clients(platform: Platform) -> AsyncIterator[Clients]:
-    made = platform.clients()
-    yield made
-    await made.close()
-
-
 def email_event(name: str, send_id: str, message_id: str, **props: object) -> bytes:
     event = event_pb2.Event(
         workspace="acme",

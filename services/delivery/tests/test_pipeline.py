@@ -67,13 +67,6 @@ async def platform(
     await running.stop()
 
 
-@pytest.fixture
-async def clients(platform: Platform) -> AsyncIterator[Clients]:
-    made = platform.clients()
-    yield made
-    await made.close()
-
-
 async def receipt_to(clients: Clients, email: str, request_id: str) -> pb.SendTransactionalResponse:
     """A transactional receipt to `email`, as the call answered it."""
     return await clients.delivery.SendTransactional(
