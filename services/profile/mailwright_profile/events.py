@@ -111,6 +111,10 @@ _SEGMENT_ADDRESS = {
     "country": "country",
 }
 _SEGMENT_KEYS = frozenset((*_SEGMENT_TRAITS, "address"))
+# Workspaces already found valid (a process sees a handful; the bound keeps a flood of
+# made-up ones from growing it).
+_WORKSPACES: set[str] = set()
+_MAX_WORKSPACES = 4096
 _ISO_DAY = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[T ].*)?$")
 
 
@@ -314,7 +318,8 @@ def _activity(event: event_pb2.Event, identified: bool, when: datetime) -> Activ
         currency=_currency(_field(props, "currency")) if kind == ORDER else None,
         # a send id counts only in email activity (aggregates), where it is read
         send_id=_text(_field(props, *SEND_ID_PROPERTIES)) if kind in _EMAIL_KINDS else None,
-        machine=_field(props, "machine") is True,
+        # (read for email events only, where it marks a machine open or click)
+        machine=_field(props, "machine") is True if kind in _EMAIL_KINDS else False,
         timezone=context.timezone or None,
         locale=context.locale or None,
         identified=identified,
@@ -393,9 +398,13 @@ def read_event(event: event_pb2.Event, raw: bytes | None = None) -> IncomingEven
     """Read an event for applying; PoisonEvent when it can never be applied.
 
     `raw` is the event as serialised on the bus (kept as is in the history)."""
-    if not WORKSPACE_ID.match(event.workspace):
-        raise PoisonEvent("event has no valid workspace")
-    if not event.message_id or len(event.message_id) > MAX_MESSAGE_ID:
+    workspace, message_id = event.workspace, event.message_id
+    if workspace not in _WORKSPACES:  # (a handful of them: checked once each)
+        if not WORKSPACE_ID.match(workspace):
+            raise PoisonEvent("event has no valid workspace")
+        if len(_WORKSPACES) < _MAX_WORKSPACES:
+            _WORKSPACES.add(workspace)
+    if not message_id or len(message_id) > MAX_MESSAGE_ID:
         raise PoisonEvent("event has no valid message_id")
     if event.HasField("timestamp"):
         when = _moment(event.timestamp)
@@ -410,15 +419,22 @@ def read_event(event: event_pb2.Event, raw: bytes | None = None) -> IncomingEven
         if problem is None:
             traits[key] = value
         else:
-            log.info("event %s: a trait was skipped: %s", event.message_id, problem)
+            log.info("event %s: a trait was skipped: %s", message_id, problem)
     if traits and not _SEGMENT_KEYS.isdisjoint(traits):
         _with_standard_traits(traits)
     identities, identified = _identities(event, traits)
+    kind, name = event.type, event.event
+    if (kind == event_pb2.EVENT_TYPE_TRACK and name in _CONSENT_NAMES) or (
+        traits and not _CONSENT_TRAITS.isdisjoint(traits)
+    ):
+        consents = tuple(_consents(event, traits, when))
+    else:
+        consents = ()  # most events: neither a consent event nor a consent trait
     return IncomingEvent(
-        workspace=event.workspace,
-        message_id=event.message_id,
-        type=event.type,
-        name=(event.event or event.name)[:255],
+        workspace=workspace,
+        message_id=message_id,
+        type=kind,
+        name=(name or event.name)[:255],
         timestamp=when,
         source=(event.source or "unknown")[:64],
         identities=identities,
@@ -426,7 +442,7 @@ def read_event(event: event_pb2.Event, raw: bytes | None = None) -> IncomingEven
         profile_hint=event.profile_id,
         traits=traits,
         activity=_activity(event, identified, when),
-        consents=tuple(_consents(event, traits, when)),
+        consents=consents,
         proto=event,
         payload=raw if raw is not None else event.SerializeToString(),
     )
