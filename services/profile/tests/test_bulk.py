@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -127,3 +128,49 @@ def test_sqlite_datetime_text_is_sqlalchemys(moment: datetime) -> None:
     processor = t.events.c.occurred_at.type.dialect_impl(dialect).bind_processor(dialect)
     assert processor is not None
     assert _sqlite_datetime(moment) == processor(moment)
+
+
+def _history(store: ProfileStore) -> set[str]:
+    with store.db.engine.connect() as conn:
+        return {row.message_id for row in conn.execute(sa.select(t.events.c.message_id))}
+
+
+def test_rows_written_ahead_are_stored_while_the_block_runs(store: ProfileStore) -> None:
+    """`ahead`: the block runs while the rows are written (on PostgreSQL, in pipeline
+    mode); once it ends they are there, in the same transaction as what follows."""
+    bulk = BulkInsert(t.events, EVENT_COLUMNS)
+    rows = [tuple(row[c] for c in EVENT_COLUMNS) for row in _events("a")]
+    with store.db.engine.begin() as conn:
+        with bulk.ahead(conn, rows):
+            made = sum(range(1000))  # work of the caller's own, no database
+        bulk(conn, [tuple(row[c] for c in EVENT_COLUMNS) for row in _events("b")])
+    assert made == 499500
+    assert _history(store) == {"a0", "a1", "a2", "b0", "b1", "b2"}
+
+
+def test_a_failed_write_ahead_fails_the_transaction_and_the_connection_goes_on(
+    store: ProfileStore,
+) -> None:
+    """A row the database refuses (a duplicate key) fails the block's transaction when
+    the block ends at the latest; nothing of it is stored and the next transaction on
+    the same engine works."""
+    bulk = BulkInsert(t.events, EVENT_COLUMNS)
+    twice = [tuple(row[c] for c in EVENT_COLUMNS) for row in _events("a")[:1] * 2]
+    with (
+        pytest.raises(sa.exc.IntegrityError),
+        store.db.engine.begin() as conn,
+        bulk.ahead(conn, twice),
+    ):
+        pass
+    assert _history(store) == set()
+    with store.db.engine.begin() as conn:
+        bulk(conn, twice[:1])
+    assert _history(store) == {"a0"}
+
+
+def test_an_error_in_the_block_wins_over_the_write_ahead(store: ProfileStore) -> None:
+    bulk = BulkInsert(t.events, EVENT_COLUMNS)
+    rows = [tuple(row[c] for c in EVENT_COLUMNS) for row in _events("a")]
+    with pytest.raises(ZeroDivisionError), store.db.engine.begin() as conn, bulk.ahead(conn, rows):
+        _ = 1 / 0
+    assert _history(store) == set()

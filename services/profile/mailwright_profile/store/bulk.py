@@ -172,12 +172,16 @@ class _Bulk(ABC):
         sql, processors = self._statement(conn.dialect)
         columns = _convert(rows, processors, len(self._order()))
         driver = cast("psycopg.Connection[Any]", conn.connection.dbapi_connection)
-        with driver.pipeline(), driver.cursor() as cursor:
-            cursor.execute(sql, tuple(columns))
-            pgconn = driver.pgconn
-            while pgconn.flush() == 1:  # 1: more to send once the socket takes it
-                select.select([], [pgconn.socket], [])
-            yield
+        errors = conn.dialect.loaded_dbapi.Error
+        try:
+            with driver.pipeline(), driver.cursor() as cursor:
+                cursor.execute(sql, tuple(columns))
+                pgconn = driver.pgconn
+                while pgconn.flush() == 1:  # 1: more to send once the socket takes it
+                    select.select([], [pgconn.socket], [])
+                yield
+        except errors as error:  # raised here, past SQLAlchemy: wrapped as it wraps them
+            raise sa.exc.DBAPIError.instance(sql, None, error, errors) from error
 
 
 class BulkInsert(_Bulk):
