@@ -174,3 +174,18 @@ def test_an_error_in_the_block_wins_over_the_write_ahead(store: ProfileStore) ->
     with pytest.raises(ZeroDivisionError), store.db.engine.begin() as conn, bulk.ahead(conn, rows):
         _ = 1 / 0
     assert _history(store) == set()
+
+
+def test_without_pipeline_mode_rows_are_written_before_the_block(
+    store: ProfileStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A libpq older than 14 has no pipeline mode: `ahead` then writes first, as on
+    SQLite, and the outcome is the same."""
+    from mailwright_profile.store import bulk as module
+
+    monkeypatch.setattr(module, "_pipelines", lambda: False)
+    bulk = BulkInsert(t.events, EVENT_COLUMNS)
+    rows = [tuple(row[c] for c in EVENT_COLUMNS) for row in _events("a")]
+    with store.db.engine.begin() as conn, bulk.ahead(conn, rows):
+        pass
+    assert _history(store) == {"a0", "a1", "a2"}

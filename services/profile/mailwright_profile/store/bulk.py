@@ -15,7 +15,8 @@ compares them on both databases):
   `UPDATE … FROM unnest(…)`): a single round trip whatever the number of rows, and no
   statement text that grows with them.
 
-`ahead` writes rows while the caller goes on with other work: on PostgreSQL the
+`ahead` writes rows while the caller goes on with other work: on PostgreSQL (with libpq
+14 or newer, which psycopg's binary wheels bring) the
 statement goes out in psycopg's pipeline mode, pushed to the server at once (libpq keeps
 what it queues in its own buffer until flushed), so the server stores the rows on its
 own core while this process computes; the statement's outcome, an error included, comes
@@ -26,6 +27,7 @@ first.
 
 from __future__ import annotations
 
+import functools
 import json
 import select
 from abc import ABC, abstractmethod
@@ -44,6 +46,15 @@ if TYPE_CHECKING:
 __all__ = ["BulkInsert", "BulkUpdate", "delete_keys"]
 
 _Processor = Callable[[Any], Any]
+
+
+@functools.cache
+def _pipelines() -> bool:
+    """Whether psycopg can use pipeline mode here (libpq 14 or newer; the binary wheels
+    bring their own): without it rows are written before the block, as on SQLite."""
+    import psycopg
+
+    return bool(psycopg.Pipeline.is_supported())
 
 
 def _processors(
@@ -165,7 +176,7 @@ class _Bulk(ABC):
     @contextmanager
     def ahead(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> Iterator[None]:
         """Write `rows` while the block runs (see the module docstring)."""
-        if conn.dialect.name != "postgresql" or not rows:
+        if conn.dialect.name != "postgresql" or not rows or not _pipelines():
             self(conn, rows)
             yield
             return
