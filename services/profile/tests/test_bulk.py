@@ -13,7 +13,14 @@ from sqlalchemy.dialects import sqlite
 
 from mailwright_profile.store import ProfileStore
 from mailwright_profile.store import tables as t
-from mailwright_profile.store.bulk import BulkInsert, BulkUpdate, _sqlite_datetime, delete_keys
+from mailwright_profile.store.bulk import (
+    BulkDelete,
+    BulkInsert,
+    BulkUpdate,
+    _sqlite_datetime,
+    delete_keys,
+    pipelined,
+)
 
 NOW = datetime(2025, 6, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -116,6 +123,53 @@ def test_delete_keys(store: ProfileStore) -> None:
         assert list(left) == ["c1"]
 
 
+def test_bulk_delete_removes_the_rows_matching_a_tuple(store: ProfileStore) -> None:
+    with store.db.engine.begin() as conn:
+        conn.execute(t.profiles.insert(), _profiles("d"))
+        delete = BulkDelete(t.profiles, ["workspace", "profile_id"])
+        delete(conn, [("ws", "d0"), ("other", "d1"), ("ws", "d2"), ("ws", "missing")])
+        delete(conn, [])
+        left = conn.execute(
+            sa.select(t.profiles.c.profile_id).where(t.profiles.c.profile_id.like("d%"))
+        ).scalars()
+        assert list(left) == ["d1"]
+
+
+def test_statements_sent_in_a_pipeline_run_in_order(store: ProfileStore) -> None:
+    """`pipelined`: each statement sees what the ones sent before it wrote; all are
+    stored once the block ends, in the transaction that goes on after it."""
+    insert = BulkInsert(t.events, EVENT_COLUMNS)
+    delete = BulkDelete(t.events, ["workspace", "message_id"])
+    with store.db.engine.begin() as conn:
+        with pipelined(conn) as send:
+            send(insert, [tuple(row[c] for c in EVENT_COLUMNS) for row in _events("a")])
+            send(delete, [("ws", "a1")])
+            send(insert, [])  # nothing to write: no statement
+            send(insert, [tuple(row[c] for c in EVENT_COLUMNS) for row in _events("b")[:1]])
+        conn.execute(t.events.delete().where(t.events.c.message_id == "a2"))
+    assert _history(store) == {"a0", "b0"}
+
+
+def test_a_refused_statement_in_a_pipeline_fails_the_whole_transaction(
+    store: ProfileStore,
+) -> None:
+    insert = BulkInsert(t.events, EVENT_COLUMNS)
+    rows = [tuple(row[c] for c in EVENT_COLUMNS) for row in _events("a")]
+
+    def write() -> None:
+        with store.db.engine.begin() as conn, pipelined(conn) as send:
+            send(insert, rows[:2])
+            send(insert, rows[1:])  # a1 again
+            send(insert, [tuple(row[c] for c in EVENT_COLUMNS) for row in _events("b")])
+
+    with pytest.raises(sa.exc.IntegrityError):
+        write()
+    assert _history(store) == set()
+    with store.db.engine.begin() as conn, pipelined(conn) as send:
+        send(insert, rows)
+    assert _history(store) == {"a0", "a1", "a2"}
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     moment=st.datetimes(
@@ -135,20 +189,21 @@ def _history(store: ProfileStore) -> set[str]:
         return {row.message_id for row in conn.execute(sa.select(t.events.c.message_id))}
 
 
-def test_rows_written_ahead_are_stored_while_the_block_runs(store: ProfileStore) -> None:
-    """`ahead`: the block runs while the rows are written (on PostgreSQL, in pipeline
+def test_rows_sent_are_stored_while_the_block_runs(store: ProfileStore) -> None:
+    """The block runs while the rows sent are written (on PostgreSQL, in pipeline
     mode); once it ends they are there, in the same transaction as what follows."""
     bulk = BulkInsert(t.events, EVENT_COLUMNS)
     rows = [tuple(row[c] for c in EVENT_COLUMNS) for row in _events("a")]
     with store.db.engine.begin() as conn:
-        with bulk.ahead(conn, rows):
+        with pipelined(conn) as send:
+            send(bulk, rows)
             made = sum(range(1000))  # work of the caller's own, no database
         bulk(conn, [tuple(row[c] for c in EVENT_COLUMNS) for row in _events("b")])
     assert made == 499500
     assert _history(store) == {"a0", "a1", "a2", "b0", "b1", "b2"}
 
 
-def test_a_failed_write_ahead_fails_the_transaction_and_the_connection_goes_on(
+def test_a_failed_pipelined_write_fails_the_transaction_and_the_connection_goes_on(
     store: ProfileStore,
 ) -> None:
     """A row the database refuses (a duplicate key) fails the block's transaction when
@@ -159,33 +214,39 @@ def test_a_failed_write_ahead_fails_the_transaction_and_the_connection_goes_on(
     with (
         pytest.raises(sa.exc.IntegrityError),
         store.db.engine.begin() as conn,
-        bulk.ahead(conn, twice),
+        pipelined(conn) as send,
     ):
-        pass
+        send(bulk, twice)
     assert _history(store) == set()
     with store.db.engine.begin() as conn:
         bulk(conn, twice[:1])
     assert _history(store) == {"a0"}
 
 
-def test_an_error_in_the_block_wins_over_the_write_ahead(store: ProfileStore) -> None:
+def test_an_error_in_the_block_wins_over_the_writes_sent(store: ProfileStore) -> None:
     bulk = BulkInsert(t.events, EVENT_COLUMNS)
     rows = [tuple(row[c] for c in EVENT_COLUMNS) for row in _events("a")]
-    with pytest.raises(ZeroDivisionError), store.db.engine.begin() as conn, bulk.ahead(conn, rows):
-        _ = 1 / 0
+
+    def write() -> None:
+        with store.db.engine.begin() as conn, pipelined(conn) as send:
+            send(bulk, rows)
+            _ = 1 / 0
+
+    with pytest.raises(ZeroDivisionError):
+        write()
     assert _history(store) == set()
 
 
 def test_without_pipeline_mode_rows_are_written_before_the_block(
     store: ProfileStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A libpq older than 14 has no pipeline mode: `ahead` then writes first, as on
+    """A libpq older than 14 has no pipeline mode: `send` then writes at once, as on
     SQLite, and the outcome is the same."""
     from mailwright_profile.store import bulk as module
 
     monkeypatch.setattr(module, "_pipelines", lambda: False)
     bulk = BulkInsert(t.events, EVENT_COLUMNS)
     rows = [tuple(row[c] for c in EVENT_COLUMNS) for row in _events("a")]
-    with store.db.engine.begin() as conn, bulk.ahead(conn, rows):
-        pass
+    with store.db.engine.begin() as conn, pipelined(conn) as send:
+        send(bulk, rows)
     assert _history(store) == {"a0", "a1", "a2"}

@@ -12,17 +12,18 @@ compares them on both databases):
 - SQLite: one `executemany` of a constant statement (sqlite3 keeps it prepared);
 - PostgreSQL: one statement for all the rows, which reads them from `unnest` of one
   array parameter per column, sent in binary (`INSERT … SELECT … FROM unnest(…)`,
-  `UPDATE … FROM unnest(…)`): a single round trip whatever the number of rows, and no
-  statement text that grows with them.
+  `UPDATE … FROM unnest(…)`, `DELETE … USING unnest(…)`): a single round trip
+  whatever the number of rows, and no statement text that grows with them.
 
-`ahead` writes rows while the caller goes on with other work: on PostgreSQL (with libpq
-14 or newer, which psycopg's binary wheels bring) the
-statement goes out in psycopg's pipeline mode, pushed to the server at once (libpq keeps
-what it queues in its own buffer until flushed), so the server stores the rows on its
-own core while this process computes; the statement's outcome, an error included, comes
-when the block ends. The block must not use the connection (SQLAlchemy's statements read
-a result at once, which pipeline mode defers). On SQLite the rows are simply written
-first.
+`pipelined` sends bulk statements one after another without waiting for each, while
+the caller goes on with other work: on PostgreSQL (with libpq
+14 or newer, which psycopg's binary wheels bring) they go out in psycopg's pipeline
+mode, each pushed to the server at once (libpq keeps what it queues in its own buffer
+until flushed), so the server stores the rows on its own core while this process
+computes the next; the statements' outcome, an error included, comes when the block
+ends. The block must not use the connection otherwise (SQLAlchemy's statements read a
+result at once, which pipeline mode defers). On SQLite each statement simply runs when
+sent.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from mailwright_profile.traits import fields_text
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["BulkInsert", "BulkUpdate", "delete_keys"]
+__all__ = ["BulkDelete", "BulkInsert", "BulkUpdate", "Send", "delete_keys", "pipelined"]
 
 _Processor = Callable[[Any], Any]
 
@@ -173,26 +174,46 @@ class _Bulk(ABC):
         else:
             conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))
 
-    @contextmanager
-    def ahead(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> Iterator[None]:
-        """Write `rows` while the block runs (see the module docstring)."""
-        if conn.dialect.name != "postgresql" or not rows or not _pipelines():
-            self(conn, rows)
-            yield
-            return
-        sql, processors = self._statement(conn.dialect)
-        columns = _convert(rows, processors, len(self._order()))
-        driver = cast("psycopg.Connection[Any]", conn.connection.dbapi_connection)
-        errors = conn.dialect.loaded_dbapi.Error
-        try:
-            with driver.pipeline(), driver.cursor() as cursor:
-                cursor.execute(sql, tuple(columns))
-                pgconn = driver.pgconn
+    def _columns(self, dialect: sa.Dialect, rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+        _, processors = self._statement(dialect)
+        return _convert(rows, processors, len(self._order()))
+
+
+Send = Callable[[_Bulk, Sequence[Sequence[Any]]], None]
+
+
+@contextmanager
+def pipelined(conn: sa.Connection) -> Iterator[Send]:
+    """Bulk statements written one after another without waiting for each: the block
+    gets `send(bulk, rows)`, which on PostgreSQL (pipeline mode, see the module
+    docstring) pushes the statement to the server and returns at once, so that the
+    server stores the rows while the block goes on; the outcome of every statement sent,
+    an error included, comes when the block ends. The block must not use the connection
+    otherwise. Elsewhere (SQLite, a libpq without pipeline mode) `send` writes at once.
+    """
+    if conn.dialect.name != "postgresql" or not _pipelines():
+        yield lambda bulk, rows: bulk(conn, rows)
+        return
+    driver = cast("psycopg.Connection[Any]", conn.connection.dbapi_connection)
+    errors = conn.dialect.loaded_dbapi.Error
+    sent: list[str] = []
+    try:
+        with driver.pipeline(), driver.cursor() as cursor:
+            pgconn = driver.pgconn
+
+            def send(bulk: _Bulk, rows: Sequence[Sequence[Any]]) -> None:
+                if not rows:
+                    return
+                sql, _ = bulk._statement(conn.dialect)
+                cursor.execute(sql, tuple(bulk._columns(conn.dialect, rows)))
+                sent.append(sql)
                 while pgconn.flush() == 1:  # 1: more to send once the socket takes it
                     select.select([], [pgconn.socket], [])
-                yield
-        except errors as error:  # raised here, past SQLAlchemy: wrapped as it wraps them
-            raise sa.exc.DBAPIError.instance(sql, None, error, errors) from error
+
+            yield send
+    except errors as error:  # raised here, past SQLAlchemy: wrapped as it wraps them
+        statement = sent[-1] if len(sent) == 1 else "; ".join(sent)
+        raise sa.exc.DBAPIError.instance(statement, None, error, errors) from error
 
 
 class BulkInsert(_Bulk):
@@ -239,6 +260,21 @@ class BulkUpdate(_Bulk):
         sets = ", ".join(f"{q(c)} = ?{position[c]}" for c in self.columns)
         where = " AND ".join(f"{q(k)} = ?{position[k]}" for k in self.keys)
         return f"UPDATE {table} SET {sets} WHERE {where}"
+
+
+class BulkDelete(_Bulk):
+    """`DELETE` of the rows whose `columns` equal one of the given tuples of values."""
+
+    def _sql(self, dialect: sa.Dialect) -> str:
+        table = self._quote(dialect, self.table.name)
+        if dialect.name == "postgresql":
+            where = " AND ".join(
+                f"{table}.{self._quote(dialect, c)} = {self._value(dialect, self.columns, c)}"
+                for c in self.columns
+            )
+            return f"DELETE FROM {table} USING {self._unnest(dialect, self.columns)} WHERE {where}"
+        where = " AND ".join(f"{self._quote(dialect, c)} = ?" for c in self.columns)
+        return f"DELETE FROM {table} WHERE {where}"
 
 
 def delete_keys(conn: sa.Connection, table: sa.Table, column: str, values: Sequence[Any]) -> None:

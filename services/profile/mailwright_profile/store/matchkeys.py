@@ -12,9 +12,11 @@ from mailwright_profile.matching.records import TRAIT_KEYS, Record
 from mailwright_profile.profile_state import ProfileState
 from mailwright_profile.store import rows as r
 from mailwright_profile.store import tables as t
+from mailwright_profile.store.bulk import BulkDelete, BulkInsert, Send, pipelined
 
 __all__ = [
     "MATCH_TRAITS",
+    "MatchKeyRow",
     "candidate_profiles",
     "match_key_rows",
     "profile_record",
@@ -34,17 +36,23 @@ def profile_record(profile_id: str, traits: Mapping[str, Any], user_id: str | No
     return Record.from_mapping(values)
 
 
-def match_key_rows(states: Iterable[ProfileState]) -> list[dict[str, Any]]:
+MatchKeyRow = tuple[str, int, str, str]  # workspace, rule, key, profile id
+
+_DELETE = BulkDelete(t.match_keys, ["workspace", "profile_id"])
+_INSERT = BulkInsert(t.match_keys, ["workspace", "rule", "key", "profile_id"])
+
+
+def match_key_rows(states: Iterable[ProfileState]) -> list[MatchKeyRow]:
     """The blocking keys of these profiles, as `profile_match_keys` rows (no database
     work: the keys come from contact traits alone — no blocking rule reads a user id)."""
-    rows: list[dict[str, Any]] = []
+    rows: list[MatchKeyRow] = []
     by_workspace: dict[str, list[ProfileState]] = {}
     for state in states:
         by_workspace.setdefault(state.workspace, []).append(state)
     for workspace, group in by_workspace.items():
         records = [profile_record(s.profile_id, s.traits.values, None) for s in group]
         rows += [
-            {"workspace": workspace, "rule": rule, "key": key, "profile_id": record.record_id}
+            (workspace, rule, key, record.record_id)
             for record, keys in zip(records, blocking_keys(records), strict=True)
             for rule, key in dict.fromkeys(keys)
         ]
@@ -52,27 +60,19 @@ def match_key_rows(states: Iterable[ProfileState]) -> list[dict[str, Any]]:
 
 
 def store_match_keys(
-    conn: sa.Connection, states: Iterable[ProfileState], rows: Sequence[Mapping[str, Any]]
+    send: Send, states: Iterable[ProfileState], rows: Sequence[MatchKeyRow]
 ) -> None:
-    """Replace the stored blocking keys of these profiles with `rows`."""
-    by_workspace: dict[str, list[str]] = {}
-    for state in states:
-        by_workspace.setdefault(state.workspace, []).append(state.profile_id)
-    for workspace, profiles in by_workspace.items():
-        for chunk in r.chunks(profiles):
-            conn.execute(
-                t.match_keys.delete().where(
-                    t.match_keys.c.workspace == workspace, t.match_keys.c.profile_id.in_(chunk)
-                )
-            )
-    if rows:
-        conn.execute(t.match_keys.insert(), list(rows))
+    """Replace the stored blocking keys of these profiles with `rows` (two bulk
+    statements, sent as `pipelined` sends them)."""
+    send(_DELETE, [(state.workspace, state.profile_id) for state in states])
+    send(_INSERT, rows)
 
 
 def refresh_match_keys(conn: sa.Connection, states: Iterable[ProfileState]) -> None:
     """Recompute and store the blocking keys of these profiles."""
     held = list(states)
-    store_match_keys(conn, held, match_key_rows(held))
+    with pipelined(conn) as send:
+        store_match_keys(send, held, match_key_rows(held))
 
 
 def candidate_profiles(

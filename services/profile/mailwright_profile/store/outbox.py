@@ -12,9 +12,16 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from mailwright_profile.store import tables as t
-from mailwright_profile.store.bulk import BulkInsert, delete_keys
+from mailwright_profile.store.bulk import BulkInsert, Send, delete_keys
 
-__all__ = ["CHANGED_TOPIC", "DELETED_TOPIC", "Outgoing", "delete_outbox", "write_outbox"]
+__all__ = [
+    "CHANGED_TOPIC",
+    "DELETED_TOPIC",
+    "Outgoing",
+    "delete_outbox",
+    "send_outbox",
+    "write_outbox",
+]
 
 CHANGED_TOPIC = "profiles.changed"
 DELETED_TOPIC = "profiles.deleted"
@@ -47,11 +54,18 @@ def write_outbox(
     conn: sa.Connection, messages: Sequence[tuple[str, str, str, str, bytes]], now: datetime
 ) -> list[Outgoing]:
     """Insert (workspace, profile, topic, key, payload) messages; return them with ids."""
+    return send_outbox(lambda bulk, rows: bulk(conn, rows), messages, now)
+
+
+def send_outbox(
+    send: Send, messages: Sequence[tuple[str, str, str, str, bytes]], now: datetime
+) -> list[Outgoing]:
+    """`write_outbox` through `send` (see `bulk.pipelined`)."""
     if not messages:
         return []
     written = [Outgoing(outbox_id(), m[2], m[3], m[4]) for m in messages]
-    _INSERT(
-        conn,
+    send(
+        _INSERT,
         [
             (out.id, ws, profile, topic, key, payload, now)
             for out, (ws, profile, topic, key, payload) in zip(written, messages, strict=True)

@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from mailwright_profile.profile_state import ProfileState
 from mailwright_profile.store import rows as r
 from mailwright_profile.store import tables as t
-from mailwright_profile.store.bulk import BulkInsert, BulkUpdate
+from mailwright_profile.store.bulk import BulkInsert, BulkUpdate, pipelined
 from mailwright_profile.store.matchkeys import MATCH_TRAITS, match_key_rows, store_match_keys
-from mailwright_profile.store.outbox import CHANGED_TOPIC, write_outbox
+from mailwright_profile.store.outbox import CHANGED_TOPIC, send_outbox
 from mailwright_profile.traits import value_type
 
 if TYPE_CHECKING:
@@ -83,35 +83,39 @@ def write_batch(batch: BatchApply) -> None:
         for ws, message, occurred, profile, home, kind, name, source, payload in batch.event_rows
     ]
     # The history is most of the database's work for a batch: on PostgreSQL the server
-    # stores it while the profiles' rows and match keys are made here (`BulkInsert.ahead`).
-    with _EVENTS.ahead(conn, history):
+    # stores it while the profiles' rows and match keys are made here, and each of the
+    # bulk statements after it while the next is made (`bulk.pipelined`).
+    with pipelined(conn) as send:
+        send(_EVENTS, history)
         rows = _profile_rows(batch)
         match_keys = match_key_rows(rows.match_changed)
+        send(_NEW_PROFILES, [tuple(row[c] for c in _PROFILE_COLUMNS) for row in rows.new])
+        for columns, updated in rows.updates.items():
+            send(_update(columns), updated)
+        send(
+            _IDENTITIES,
+            [
+                (ws, kind, value, root(ws, profile) if absorbed else profile, *rest)
+                for ws, kind, value, profile, *rest in batch.identity_rows
+            ],
+        )
+        if rows.match_changed:
+            store_match_keys(send, rows.match_changed, match_keys)
+        batch.result.outgoing = send_outbox(send, rows.outbox, now)
+    # What is rare (merges, refusals, conflicts, new trait keys) goes through SQLAlchemy;
+    # a merged-away profile's row last, after the row of the profile it points to.
     for ws, profile, values in rows.absorbed:
         conn.execute(
             t.profiles.update()
             .where(t.profiles.c.workspace == ws, t.profiles.c.profile_id == profile)
             .values(**values)
         )
-    _NEW_PROFILES(conn, [tuple(row[c] for c in _PROFILE_COLUMNS) for row in rows.new])
-    for columns, updated in rows.updates.items():
-        _update(columns)(conn, updated)
-    _IDENTITIES(
-        conn,
-        [
-            (ws, kind, value, root(ws, profile) if absorbed else profile, *rest)
-            for ws, kind, value, profile, *rest in batch.identity_rows
-        ],
-    )
     if batch.merge_rows:
         conn.execute(t.merges.insert(), batch.merge_rows)
     if batch.refusal_rows:
         conn.execute(t.refusals.insert(), batch.refusal_rows)
     _write_conflicts(batch)
     _write_trait_keys(batch)
-    if rows.match_changed:
-        store_match_keys(conn, rows.match_changed, match_keys)
-    batch.result.outgoing = write_outbox(conn, rows.outbox, now)
 
 
 def _profile_rows(batch: BatchApply) -> _ProfileRows:
