@@ -69,9 +69,34 @@ class _Ticket:
 
 _PENDING = object()
 
-# An event, the ticket its handler waits on with the event's place in it, and its
-# message's headers (trace context).
-_Item = tuple[IncomingEvent, _Ticket, int, Mapping[str, str] | None]
+
+class _Item:
+    """One event handed in: its message as the bus read it (`raw`) until the writer
+    reads it into `event` (or finds it unreadable: `error`), the ticket its handler waits
+    on with its place in it, and its message's headers (trace context)."""
+
+    __slots__ = ("error", "event", "headers", "index", "raw", "ticket")
+
+    def __init__(
+        self,
+        ticket: _Ticket,
+        index: int,
+        headers: Mapping[str, str] | None,
+        raw: bytes | None = None,
+        event: IncomingEvent | None = None,
+    ) -> None:
+        self.ticket, self.index, self.headers = ticket, index, headers
+        self.raw, self.event = raw, event
+        self.error: Exception | None = None
+
+    def read(self) -> None:
+        """Read the message into an event, once."""
+        if self.event is None and self.error is None and self.raw is not None:
+            try:
+                self.event = read_event(decode_event(self.raw), self.raw)
+            except Exception as error:  # an unreadable event fails alone
+                self.error = error
+
 
 EVENT_TOPICS = (
     "events.track",
@@ -151,15 +176,13 @@ class EventConsumer:
 
     async def handle_many(self, messages: Sequence[Message]) -> list[Exception | None]:
         """The bus batch handler: a partition's messages, applied in order with whatever
-        the other partitions hand in; one outcome per message (None when stored)."""
+        the other partitions hand in; one outcome per message (None when stored). The
+        writer reads them (see the module docstring)."""
         ticket = _Ticket(len(messages))
-        for index, message in enumerate(messages):
-            try:
-                event = read_event(decode_event(message.value), message.value)
-            except Exception as error:  # an unreadable event fails alone
-                ticket.settle(index, error)
-                continue
-            self._queue.append((event, ticket, index, message.headers))
+        self._queue += [
+            _Item(ticket, index, message.headers, raw=message.value)
+            for index, message in enumerate(messages)
+        ]
         await self._queued(ticket)
         outcomes: list[Exception | None] = []
         for outcome in ticket.outcomes:
@@ -171,7 +194,7 @@ class EventConsumer:
 
     async def submit(self, event: IncomingEvent, headers: Mapping[str, str] | None = None) -> None:
         ticket = _Ticket(1)
-        self._queue.append((event, ticket, 0, headers))
+        self._queue.append(_Item(ticket, 0, headers, event=event))
         await self._queued(ticket)
         if isinstance(ticket.outcomes[0], BaseException):
             raise ticket.outcomes[0]
@@ -200,38 +223,40 @@ class EventConsumer:
                 await self._flush(batch)
             except Exception as error:  # never let the writer die
                 log.exception("profile event writer failed")
-                for _, ticket, index, _ in batch:
-                    ticket.settle(index, error)
+                for item in batch:
+                    item.ticket.settle(item.index, error)
             if not self._queue:
                 self._idle.set()
 
     async def _flush(self, batch: list[_Item]) -> None:
         with continue_traces(
-            "apply events", (headers for _, _, _, headers in batch), {"events": len(batch)}
+            "apply events", (item.headers for item in batch), {"events": len(batch)}
         ):
             await self._apply(batch)
 
     async def _apply(self, batch: list[_Item]) -> None:
         published = self.outbox.take_published()
         try:
-            result = await self.store.db.run(
-                self.store.apply_batch, [item[0] for item in batch], self.clock(), published
-            )
+            result = await self.store.db.run(self._read_and_apply, batch, self.clock(), published)
         except Exception as error:
             self.outbox.give_back(published)
-            if len(batch) == 1:
-                log.warning(
-                    "event %s could not be applied: %s",
-                    batch[0][0].message_id,
-                    type(error).__name__,
-                )
-                batch[0][1].settle(batch[0][2], error)
+            readable = _settle_unreadable(batch)
+            if len(readable) <= 1:
+                for item in readable:
+                    assert item.event is not None  # (read: no error)
+                    log.warning(
+                        "event %s could not be applied: %s",
+                        item.event.message_id,
+                        type(error).__name__,
+                    )
+                    item.ticket.settle(item.index, error)
                 return
-            log.info("a batch of %d events failed; applying it in halves", len(batch))
-            middle = len(batch) // 2
-            await self._flush(batch[:middle])
-            await self._flush(batch[middle:])
+            log.info("a batch of %d events failed; applying it in halves", len(readable))
+            middle = len(readable) // 2
+            await self._flush(readable[:middle])
+            await self._flush(readable[middle:])
             return
+        _settle_unreadable(batch)
         self.outbox.deleted(published)
         self.batches += 1
         self.applied += result.applied
@@ -242,6 +267,32 @@ class EventConsumer:
                 log.exception("after-batch hook failed")
         # Stored: the handlers may return (and the bus read on) while the outbox publishes;
         # the next batch is applied only after that publish (this writer waits for it).
-        for _, ticket, index, _ in batch:
-            ticket.settle(index)
+        for item in batch:
+            item.ticket.settle(item.index)
         await self.outbox.publish(result.outgoing)
+
+    def _read_and_apply(
+        self, batch: Sequence[_Item], now: datetime, published: Sequence[str]
+    ) -> BatchResult:
+        """(On the store's thread.) Read the batch's messages and apply its events; while
+        the database stores them, read the next batch's (`_read_next`)."""
+        for item in batch:
+            item.read()
+        events = [item.event for item in batch if item.event is not None]
+        return self.store.apply_batch(events, now, published, meanwhile=self._read_next)
+
+    def _read_next(self) -> None:
+        # (a slice is taken at once: handlers may append to the queue meanwhile)
+        for item in self._queue[: self.max_batch]:
+            item.read()
+
+
+def _settle_unreadable(batch: Sequence[_Item]) -> list[_Item]:
+    """Fail the items whose message could not be read; the others."""
+    readable: list[_Item] = []
+    for item in batch:
+        if item.error is not None:
+            item.ticket.settle(item.index, item.error)
+        else:
+            readable.append(item)
+    return readable

@@ -4,9 +4,10 @@ applied fails alone, and everything else in the batch is stored."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import pytest
 
@@ -31,12 +32,17 @@ class PoisonedStore(ProfileStore):
     calls = 0
 
     def apply_batch(
-        self, events: Sequence[IncomingEvent], now: datetime, published: Sequence[str] = ()
+        self,
+        events: Sequence[IncomingEvent],
+        now: datetime,
+        published: Sequence[str] = (),
+        *,
+        meanwhile: Callable[[], None] | None = None,
     ) -> BatchResult:
         self.calls += 1
         if any(e.message_id == self.poisoned for e in events):
             raise PoisonError(self.poisoned)
-        return super().apply_batch(events, now, published)
+        return super().apply_batch(events, now, published, meanwhile=meanwhile)
 
 
 @dataclass
@@ -115,3 +121,49 @@ async def test_the_batch_handler_gives_each_message_its_own_outcome_in_order(
     assert outcomes_second[2] is None
     assert isinstance(outcomes_second[1], PoisonError)
     assert consumer.applied == 8
+
+
+async def test_the_next_batch_is_read_while_the_database_stores_one(harness: Harness) -> None:
+    """The writer reads a batch's messages itself, and on PostgreSQL the next batch's
+    while the server stores the one before (`meanwhile`; SQLite has stored it already):
+    an unreadable message read that way still fails alone, in its own handler call, and
+    everything else is stored in order."""
+    consumer = harness.consumer
+    consumer.max_batch = 3
+    store = harness.store
+    read_ahead: list[list[bool]] = []
+    apply_batch = store.apply_batch
+
+    def watched(*args: Any, meanwhile: Callable[[], None] | None = None, **kwargs: Any) -> Any:
+        def then() -> None:
+            assert meanwhile is not None
+            meanwhile()
+            read_ahead.append([i.event is not None or i.error is not None for i in queued()])
+
+        return apply_batch(*args, meanwhile=then, **kwargs)
+
+    def queued() -> list[Any]:
+        return consumer._queue[: consumer.max_batch]  # (the writer's queue)
+
+    store.apply_batch = watched  # type: ignore[method-assign]
+
+    def event(message_id: str) -> bytes:
+        return track("Product Viewed", user_id="u1", message_id=message_id).SerializeToString()
+
+    messages = [_message(event(f"e{i}"), i) for i in range(8)]
+    messages.insert(4, _message(b"\xff not an event", 99))
+    outcomes = await consumer.handle_many(messages)
+
+    assert [o is None for o in outcomes] == [True] * 4 + [False] + [True] * 4
+    assert isinstance(outcomes[4], PoisonEvent)
+    assert consumer.applied == 8
+    assert consumer.batches == 3
+    if store.db.engine.dialect.name == "postgresql":
+        assert read_ahead[0] == [True, True, True]  # the second batch, read during the first
+    else:
+        assert read_ahead == []
+    view = store.lookup("acme", Identity("user_id", "u1"))
+    assert view is not None
+    assert sorted(
+        e.message_id for e in store.list_events("acme", view.profile_id, [], None, None, None, 100)
+    ) == [f"e{i}" for i in range(8)]

@@ -296,3 +296,42 @@ def test_explain_gives_the_chain_of_merges_between_two_identities(
     whole = store.explain("acme", root, None, None)
     assert [m.message_id for m in whole.merges] == ["i2"]
     assert len(whole.links) == 3
+
+
+@pytest.mark.parametrize("stored", ["none", "one", "both"])
+def test_history_sent_early_in_a_batch_follows_a_merge_made_later_in_it(
+    store: ProfileStore, apply: Apply, monkeypatch: pytest.MonkeyPatch, stored: str
+) -> None:
+    """The history goes out while a batch is applied (`BatchApply.stream_history`): an
+    event sent under a profile that a later event of the same batch merges away ends up
+    under the profile it was merged into, whether the two profiles were made in the
+    batch or stored before it."""
+    import sqlalchemy as sa
+
+    from mailwright_profile.store import apply as apply_module
+    from mailwright_profile.store import tables as t
+
+    before = {
+        "none": [],
+        "one": [page("Home", anonymous_id="a2", message_id="p0", at=NOW)],
+        "both": [
+            page("Home", anonymous_id="a2", message_id="p0", at=NOW),
+            identify(user_id="u1", anonymous_id="a1", message_id="i0"),
+        ],
+    }[stored]
+    if before:
+        apply(*before)
+    monkeypatch.setattr(apply_module, "HISTORY_CHUNK", 1)
+    apply(
+        identify(user_id="u1", anonymous_id="a1", message_id="i1"),
+        page("Home", anonymous_id="a2", message_id="p2", at=NOW),
+        track("Product Viewed", anonymous_id="a2", message_id="v2", at=NOW),
+        identify(user_id="u1", anonymous_id="a2", message_id="i2"),
+        page("Cart", anonymous_id="a2", message_id="p3", at=NOW),
+    )
+    profile = profile_of(store, "user_id", "u1")
+    expected = ["i1", "i2", "p2", "p3", "v2"] + [e.message_id for e in before]
+    assert history(store, profile.profile_id) == sorted(expected)
+    with store.db.engine.connect() as conn:
+        held = conn.execute(sa.select(t.events.c.profile_id).distinct()).scalars().all()
+    assert held == [profile.profile_id]

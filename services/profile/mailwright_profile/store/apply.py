@@ -15,6 +15,7 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -34,12 +35,16 @@ from mailwright_profile.identity import (
 from mailwright_profile.profile_state import Change, ProfileState
 from mailwright_profile.store import rows as r
 from mailwright_profile.store import tables as t
+from mailwright_profile.store.bulk import Bulk, Send, pipelined
 from mailwright_profile.store.cache import StateCache
 from mailwright_profile.store.outbox import Outgoing
-from mailwright_profile.store.writes import write_batch
+from mailwright_profile.store.writes import HISTORY, history_rows, write_batch
 from mailwright_profile.views import MergeReason, MergeView
 
 log = logging.getLogger(__name__)
+
+HISTORY_CHUNK = 2048
+"""History rows sent at a time while a batch is applied (`BatchApply.stream_history`)."""
 
 _MERGE_REASONS: dict[int, MergeReason] = {
     event_pb2.EVENT_TYPE_IDENTIFY: MergeReason.IDENTIFY,
@@ -123,8 +128,14 @@ class BatchApply:
         encode: ChangeEncoder,
         known_trait_keys: set[tuple[str, str, str]],
         cache: StateCache | None = None,
+        meanwhile: Callable[[], None] | None = None,
     ) -> None:
-        self.conn = conn
+        self._conn = conn
+        self._pipeline = ExitStack()  # open while statements go out (`send`)
+        self._send: Send | None = None
+        self.streamed = 0  # history rows sent so far (`stream_history`)
+        self.streamed_profiles: set[tuple[str, str]] = set()  # their profiles, as sent
+        self.meanwhile = meanwhile  # called while the database stores the batch's rows
         self.cache = cache
         self.now = now
         self.policy_of = policy_of
@@ -146,6 +157,39 @@ class BatchApply:
         self.policies: dict[str, MergePolicy] = {}
         self.unmerged: dict[str, bool] = {}  # by workspace: `r.any_unmerged`, read once
         self.result = BatchResult()
+
+    # -- the connection ----------------------------------------------------------------
+
+    @property
+    def conn(self) -> sa.Connection:
+        """The batch's connection; using it ends the pipeline of the statements sent so
+        far (their outcome, an error included, comes here), since pipeline mode defers
+        the results that SQLAlchemy reads at once."""
+        if self._send is not None:
+            self._send = None
+            self._pipeline.close()
+        return self._conn
+
+    @property
+    def connection(self) -> sa.Connection:
+        """The connection, without ending the pipeline (only to ask about it)."""
+        return self._conn
+
+    def send(self, bulk: Bulk, rows: Sequence[Sequence[Any]]) -> None:
+        """Send a bulk statement in the batch's pipeline (`bulk.pipelined`), opened here
+        when it is not."""
+        if self._send is None:
+            self._send = self._pipeline.enter_context(pipelined(self._conn))
+        self._send(bulk, rows)
+
+    def stream_history(self) -> None:
+        """Send the history rows made since the last call, each with its profile as it
+        stands now (`write_batch` moves those of profiles merged away later)."""
+        rows = history_rows(self, self.event_rows[self.streamed :])
+        if rows:
+            self.send(HISTORY, rows)
+            self.streamed = len(self.event_rows)
+            self.streamed_profiles.update((row[0], row[3]) for row in rows)
 
     # -- state of the batch ----------------------------------------------------------
 
@@ -226,10 +270,18 @@ class BatchApply:
     # -- the batch -------------------------------------------------------------------
 
     def run(self, incoming: Sequence[IncomingEvent]) -> BatchResult:
-        """Apply the events in order and write everything."""
-        for event in self.prepare(incoming):
-            self.apply_one(event)
-        return self.finish()
+        """Apply the events in order and write everything. The history goes out every
+        `HISTORY_CHUNK` events, so that on PostgreSQL the server stores it while the next
+        events are applied here (an error of it fails the batch when the pipeline ends,
+        at the latest once everything is written)."""
+        with self._pipeline:
+            for event in self.prepare(incoming):
+                self.apply_one(event)
+                if len(self.event_rows) - self.streamed >= HISTORY_CHUNK:
+                    self.stream_history()
+            result = self.finish()
+            _ = self.conn  # the pipeline's outcome
+        return result
 
     def prepare(self, incoming: Sequence[IncomingEvent]) -> list[IncomingEvent]:
         """Drop the events already applied; load, in bulk, what the others need."""

@@ -44,7 +44,16 @@ from mailwright_profile.traits import fields_text
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["BulkDelete", "BulkInsert", "BulkUpdate", "Send", "delete_keys", "pipelined"]
+__all__ = [
+    "Bulk",
+    "BulkDelete",
+    "BulkInsert",
+    "BulkUpdate",
+    "Send",
+    "delete_keys",
+    "pipelined",
+    "pipelines",
+]
 
 _Processor = Callable[[Any], Any]
 
@@ -122,7 +131,7 @@ def _converted(values: list[Any], processor: _Processor) -> list[Any]:
     return out
 
 
-class _Bulk(ABC):
+class Bulk(ABC):
     """Rows as tuples in `_order()`, written by one statement built once per dialect."""
 
     def __init__(self, table: sa.Table, columns: Sequence[str]) -> None:
@@ -179,7 +188,12 @@ class _Bulk(ABC):
         return _convert(rows, processors, len(self._order()))
 
 
-Send = Callable[[_Bulk, Sequence[Sequence[Any]]], None]
+def pipelines(conn: sa.Connection) -> bool:
+    """Whether `pipelined` sends statements without waiting on this connection."""
+    return conn.dialect.name == "postgresql" and _pipelines()
+
+
+Send = Callable[[Bulk, Sequence[Sequence[Any]]], None]
 
 
 @contextmanager
@@ -191,7 +205,7 @@ def pipelined(conn: sa.Connection) -> Iterator[Send]:
     an error included, comes when the block ends. The block must not use the connection
     otherwise. Elsewhere (SQLite, a libpq without pipeline mode) `send` writes at once.
     """
-    if conn.dialect.name != "postgresql" or not _pipelines():
+    if not pipelines(conn):
         yield lambda bulk, rows: bulk(conn, rows)
         return
     driver = cast("psycopg.Connection[Any]", conn.connection.dbapi_connection)
@@ -201,7 +215,7 @@ def pipelined(conn: sa.Connection) -> Iterator[Send]:
         with driver.pipeline(), driver.cursor() as cursor:
             pgconn = driver.pgconn
 
-            def send(bulk: _Bulk, rows: Sequence[Sequence[Any]]) -> None:
+            def send(bulk: Bulk, rows: Sequence[Sequence[Any]]) -> None:
                 if not rows:
                     return
                 sql, _ = bulk._statement(conn.dialect)
@@ -216,7 +230,7 @@ def pipelined(conn: sa.Connection) -> Iterator[Send]:
         raise sa.exc.DBAPIError.instance(statement, None, error, errors) from error
 
 
-class BulkInsert(_Bulk):
+class BulkInsert(Bulk):
     """`INSERT` of rows given as tuples in `columns` order."""
 
     def _sql(self, dialect: sa.Dialect) -> str:
@@ -230,7 +244,7 @@ class BulkInsert(_Bulk):
         return f"INSERT INTO {table} ({names}) VALUES ({marks})"
 
 
-class BulkUpdate(_Bulk):
+class BulkUpdate(Bulk):
     """`UPDATE` of the rows named by `keys`, setting `columns`; rows are given as tuples
     of the keys' values then the columns' values."""
 
@@ -262,7 +276,7 @@ class BulkUpdate(_Bulk):
         return f"UPDATE {table} SET {sets} WHERE {where}"
 
 
-class BulkDelete(_Bulk):
+class BulkDelete(Bulk):
     """`DELETE` of the rows whose `columns` equal one of the given tuples of values."""
 
     def _sql(self, dialect: sa.Dialect) -> str:

@@ -106,14 +106,30 @@ class ProfileStore:
         return BatchApply(conn, now, self.policy_of, self.encode_changed, self.known_trait_keys)
 
     def apply_batch(
-        self, events: Sequence[IncomingEvent], now: datetime, published: Sequence[str] = ()
+        self,
+        events: Sequence[IncomingEvent],
+        now: datetime,
+        published: Sequence[str] = (),
+        *,
+        meanwhile: Callable[[], None] | None = None,
     ) -> BatchResult:
-        """Apply events in one transaction; also forget outbox rows already published."""
+        """Apply events in one transaction; also forget outbox rows already published.
+
+        `meanwhile` is called once the batch's rows are sent, while the database stores
+        them (PostgreSQL, see `bulk.pipelined`; not called elsewhere): work of the
+        caller's that would otherwise wait for the database (the consumer reads its next
+        batch)."""
         with self.db.engine.begin() as conn:
             if published:
                 delete_outbox(conn, published)
             batch = BatchApply(
-                conn, now, self.policy_of, self.encode_changed, self.known_trait_keys, self.states
+                conn,
+                now,
+                self.policy_of,
+                self.encode_changed,
+                self.known_trait_keys,
+                self.states,
+                meanwhile,
             )
             result = batch.run(events)
         self.states.put(batch.committed())

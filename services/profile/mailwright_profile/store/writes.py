@@ -3,6 +3,7 @@ conflicts, trait keys, match keys and the outbox — a handful of bulk statement
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 from mailwright_profile.profile_state import ProfileState
 from mailwright_profile.store import rows as r
 from mailwright_profile.store import tables as t
-from mailwright_profile.store.bulk import BulkInsert, BulkUpdate, pipelined
+from mailwright_profile.store.bulk import BulkInsert, BulkUpdate, pipelines
 from mailwright_profile.store.matchkeys import MATCH_TRAITS, match_key_rows, store_match_keys
 from mailwright_profile.store.outbox import CHANGED_TOPIC, send_outbox
 from mailwright_profile.traits import value_type
@@ -19,10 +20,10 @@ from mailwright_profile.traits import value_type
 if TYPE_CHECKING:
     from mailwright_profile.store.apply import BatchApply
 
-__all__ = ["write_batch"]
+__all__ = ["HISTORY", "history_rows", "write_batch"]
 
 
-_EVENTS = BulkInsert(
+HISTORY = BulkInsert(
     t.events,
     [
         "workspace",
@@ -43,6 +44,11 @@ _IDENTITIES = BulkInsert(
 )
 _PROFILE_COLUMNS = [c.name for c in t.profiles.columns if c.name != "scores"]
 _NEW_PROFILES = BulkInsert(t.profiles, _PROFILE_COLUMNS)
+_MOVE_HISTORY = (
+    t.events.update()
+    .where(t.events.c.workspace == sa.bindparam("ws"), t.events.c.profile_id == sa.bindparam("old"))
+    .values(profile_id=sa.bindparam("new"))
+)
 _UPDATES: dict[tuple[str, ...], BulkUpdate] = {}  # by the columns written
 
 
@@ -64,10 +70,11 @@ class _ProfileRows:
     match_changed: list[ProfileState] = field(default_factory=list)
 
 
-def write_batch(batch: BatchApply) -> None:
-    conn, now = batch.conn, batch.now
-    absorbed, root = batch.absorbed, batch.root
-    history = [
+def history_rows(batch: BatchApply, rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """`profile_events` rows of history rows as `BatchApply.event_rows` holds them, each
+    with its profile as it stands now."""
+    now, absorbed, root = batch.now, batch.absorbed, batch.root
+    return [
         (
             ws,
             message,
@@ -80,30 +87,47 @@ def write_batch(batch: BatchApply) -> None:
             now,
             payload,
         )
-        for ws, message, occurred, profile, home, kind, name, source, payload in batch.event_rows
+        for ws, message, occurred, profile, home, kind, name, source, payload in rows
     ]
-    # The history is most of the database's work for a batch: on PostgreSQL the server
-    # stores it while the profiles' rows and match keys are made here, and each of the
-    # bulk statements after it while the next is made (`bulk.pipelined`).
-    with pipelined(conn) as send:
-        send(_EVENTS, history)
-        rows = _profile_rows(batch)
-        match_keys = match_key_rows(rows.match_changed)
-        send(_NEW_PROFILES, [tuple(row[c] for c in _PROFILE_COLUMNS) for row in rows.new])
-        for columns, updated in rows.updates.items():
-            send(_update(columns), updated)
-        send(
-            _IDENTITIES,
-            [
-                (ws, kind, value, root(ws, profile) if absorbed else profile, *rest)
-                for ws, kind, value, profile, *rest in batch.identity_rows
-            ],
-        )
-        if rows.match_changed:
-            store_match_keys(send, rows.match_changed, match_keys)
-        batch.result.outgoing = send_outbox(send, rows.outbox, now)
-    # What is rare (merges, refusals, conflicts, new trait keys) goes through SQLAlchemy;
-    # a merged-away profile's row last, after the row of the profile it points to.
+
+
+def write_batch(batch: BatchApply) -> None:
+    now, absorbed, root = batch.now, batch.absorbed, batch.root
+    # On PostgreSQL the statements go out in one pipeline (`bulk.pipelined`): most of the
+    # history is on its way already (`BatchApply.run`), and the server stores it while the
+    # profiles' rows and match keys are made here; then each statement while the next is
+    # made, and the last ones while the caller does what it has to (`meanwhile`).
+    batch.stream_history()
+    send = batch.send
+    rows = _profile_rows(batch)
+    match_keys = match_key_rows(rows.match_changed)
+    send(_NEW_PROFILES, [tuple(row[c] for c in _PROFILE_COLUMNS) for row in rows.new])
+    for columns, updated in rows.updates.items():
+        send(_update(columns), updated)
+    send(
+        _IDENTITIES,
+        [
+            (ws, kind, value, root(ws, profile) if absorbed else profile, *rest)
+            for ws, kind, value, profile, *rest in batch.identity_rows
+        ],
+    )
+    if rows.match_changed:
+        store_match_keys(send, rows.match_changed, match_keys)
+    batch.result.outgoing = send_outbox(send, rows.outbox, now)
+    if batch.meanwhile is not None and pipelines(batch.connection):
+        batch.meanwhile()  # (elsewhere the rows are stored already: nothing to overlap)
+    # What is rare (merges, refusals, conflicts, new trait keys) goes through SQLAlchemy,
+    # which ends the pipeline; a merged-away profile's row after the row of the profile
+    # it points to.
+    conn = batch.conn
+    # history sent before its profile was merged away in this batch
+    moved = [
+        {"ws": ws, "old": profile, "new": root(ws, profile)}
+        for ws, profile in absorbed
+        if (ws, profile) in batch.streamed_profiles
+    ]
+    if moved:
+        conn.execute(_MOVE_HISTORY, moved)
     for ws, profile, values in rows.absorbed:
         conn.execute(
             t.profiles.update()
