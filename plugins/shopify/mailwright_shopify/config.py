@@ -30,6 +30,7 @@ SUPPORTED_TOPICS = (
     "orders/paid",
     "customers/create",
     "customers/update",
+    "customers_email_marketing_consent/update",
     "checkouts/create",
     "checkouts/update",
 )

@@ -6,10 +6,14 @@
 | order | track `Order Completed` | `shopify:order:<id>:completed` (once per order) |
 | cancelled order | track `Order Cancelled` | `shopify:order:<id>:cancelled` |
 | checkout not completed | track `Checkout Started` | `shopify:checkout:<token>:<updated_at>` |
+| email consent | identify, `email_consent` | `shopify:customer:<id>:email_consent:<when>:<state>` |
 
 A person is `anonymous_id = shopify:customer:<id>` (or `shopify:checkout:<token>`,
 `shopify:order:<id>` for guests) with the identities `shopify:customer`, `email` and
 `phone`, which the profile service links. Amounts are decimal strings beside `currency`.
+
+Email consent reaches the profile service as its `email_consent` trait (see
+`CONSENT_BY_STATE`); `email_marketing` keeps Shopify's own state, whatever it is.
 """
 
 from __future__ import annotations
@@ -24,10 +28,22 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from mailwright.common.v1.common_pb2 import Identity
 from mailwright.common.v1.event_pb2 import EVENT_TYPE_IDENTIFY, EVENT_TYPE_TRACK, Event
-from mailwright_shopify.records import Checkout, Customer, LineItem, Order
+from mailwright_shopify.records import Checkout, Customer, EmailConsent, LineItem, Order
 
 SOURCE = "shopify"
 CUSTOMER_IDENTITY = "shopify:customer"
+# Shopify's email marketing states that state a consent, in the words of the profile
+# service's `email_consent` trait. The others state none, so they change no consent:
+# `not_subscribed` is the state of a customer who never subscribed (Shopify marks an
+# opt-out `unsubscribed`), and reading it as an unsubscribe would withdraw a consent given
+# elsewhere (a Mailwright form, another connector); `redacted` follows an erasure, which
+# reaches Mailwright as its own request; `invalid` is an address Shopify cannot use, which
+# delivery's bounces and suppressions deal with.
+CONSENT_BY_STATE = {
+    "subscribed": "subscribed",
+    "pending": "pending",
+    "unsubscribed": "unsubscribed",
+}
 
 
 def _stamp(when: datetime) -> Timestamp:
@@ -96,6 +112,31 @@ def identify(customer: Customer) -> Event:
         anonymous_id=f"shopify:customer:{customer.id}",
         identities=_identities(customer.id, customer.email, customer.phone),
         timestamp=_stamp(customer.updated_at),
+        traits=_struct(traits),
+        source=SOURCE,
+    )
+
+
+def email_consent(consent: EmailConsent, delivered_at: datetime, delivery_id: str) -> Event:
+    """The identify event of a customer's email marketing consent, as of its
+    `consent_updated_at` (else of the delivery: `delivered_at`, and the delivery's id in the
+    message id, so that a retry of it is still the same event)."""
+    if consent.updated_at is not None:
+        when, version = consent.updated_at, consent.updated_at.isoformat()
+    else:
+        when, version = delivered_at, f"delivery:{delivery_id}"
+    traits: dict[str, Any] = {
+        "email": consent.email.strip().lower() if consent.email else None,
+        "email_marketing": consent.state,
+        "email_consent": CONSENT_BY_STATE.get(consent.state),
+    }
+    customer_id = consent.customer_id
+    return Event(
+        type=EVENT_TYPE_IDENTIFY,
+        message_id=f"shopify:customer:{customer_id}:email_consent:{version}:{consent.state}"[:255],
+        anonymous_id=f"shopify:customer:{customer_id}",
+        identities=_identities(customer_id, consent.email, None),
+        timestamp=_stamp(when),
         traits=_struct(traits),
         source=SOURCE,
     )

@@ -14,7 +14,8 @@
   than is available answered `{"errors": [{"message": "Throttled", "extensions":
   {"code": "THROTTLED"}}]}` (HTTP 200, as the GraphQL Admin API does).
 
-It also builds signed webhook deliveries (`delivery`) with REST-shaped payloads.
+It also builds signed webhook deliveries (`delivery`) with REST-shaped payloads, and the
+payload of `customers_email_marketing_consent/update` (`rest_email_consent`).
 Faults (429 with Retry-After, 5xx) are injected by `mailwright.testing.fakes.FakeServer`.
 """
 
@@ -361,6 +362,26 @@ def rest_customer(n: int, updated_at: str = "2025-03-01T10:00:00-05:00") -> dict
         "currency": "EUR",
         "email_marketing_consent": {"state": "subscribed", "opt_in_level": "single_opt_in"},
         "default_address": {"city": "Paris", "country_code": "FR", "zip": "75001"},
+    }
+
+
+def rest_email_consent(
+    n: int,
+    state: str = "subscribed",
+    consent_updated_at: str | None = "2025-03-01T10:00:00-05:00",
+) -> dict[str, Any]:
+    """What `customers_email_marketing_consent/update` carries (API 2025-01 on): the
+    customer's id, the address the consent is for (null or empty when the customer has
+    none) and the consent itself; `consent_updated_at` is null for a customer who never
+    gave one (`not_subscribed`)."""
+    return {
+        "customer_id": 7000 + n,
+        "email_address": f"Customer{n}@Example.com",
+        "email_marketing_consent": {
+            "state": state,
+            "opt_in_level": "single_opt_in" if state != "not_subscribed" else None,
+            "consent_updated_at": consent_updated_at,
+        },
     }
 
 

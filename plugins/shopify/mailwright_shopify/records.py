@@ -205,6 +205,41 @@ class Customer:
         )
 
 
+@dataclass(frozen=True)
+class EmailConsent:
+    """A customer's email marketing consent as `customers_email_marketing_consent/update`
+    carries it (since API 2025-01 the only webhook that does): `{"customer_id": 7001,
+    "email_address": "ada@example.com", "email_marketing_consent": {"state":
+    "unsubscribed", "opt_in_level": "single_opt_in", "consent_updated_at": "…"}}`.
+
+    `state` is Shopify's, lower-cased (`subscribed`, `not_subscribed`, `unsubscribed`,
+    `pending`, `redacted`, `invalid`); a state Shopify adds later is kept as it comes.
+    """
+
+    customer_id: str
+    state: str
+    email: str | None = None
+    updated_at: datetime | None = None
+
+    @classmethod
+    def from_rest(cls, payload: Mapping[str, Any]) -> EmailConsent:
+        customer_id = numeric_id(payload.get("customer_id"), "customer_id")
+        consent = payload.get("email_marketing_consent")
+        if not isinstance(consent, Mapping):
+            raise RecordError("email_marketing_consent: missing")
+        state = _lower(text(consent.get("state")))
+        if state is None:
+            raise RecordError("email_marketing_consent.state: missing")
+        return cls(
+            customer_id=customer_id,
+            state=state,
+            email=text(payload.get("email_address")),
+            updated_at=optional_timestamp(
+                consent.get("consent_updated_at"), "email_marketing_consent.consent_updated_at"
+            ),
+        )
+
+
 def _quantity(item: Mapping[str, Any], field: str) -> int:
     quantity = item.get("quantity")
     if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0:

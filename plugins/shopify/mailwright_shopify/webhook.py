@@ -9,6 +9,10 @@ identifies one delivery (older documentation dedups on it). The delivery id is t
 duplicate; another topic of the same action (orders/create, then orders/paid) is not —
 falling back to the webhook id. Shopify signs no timestamp, so a replay is caught by that
 id (ingest's dedup) and by the events' own message ids.
+
+Since API 2025-01 the customer topics carry no consent: a change of a customer's email
+marketing consent is its own topic, `customers_email_marketing_consent/update`, whose
+payload is `customer_id`, `email_address` and `email_marketing_consent`.
 """
 
 from __future__ import annotations
@@ -32,9 +36,11 @@ from mailwright.connectors import (
 )
 from mailwright_shopify import events
 from mailwright_shopify.config import ShopifyConfig
-from mailwright_shopify.records import Checkout, Customer, Order, RecordError
+from mailwright_shopify.records import Checkout, Customer, EmailConsent, Order, RecordError
 
 log = logging.getLogger(__name__)
+
+EMAIL_CONSENT_TOPIC = "customers_email_marketing_consent/update"
 
 SIGNATURE = "X-Shopify-Hmac-Sha256"
 TOPIC = "X-Shopify-Topic"
@@ -108,11 +114,17 @@ class ShopifyWebhook:
         if not isinstance(payload, Mapping):
             raise WebhookRejected(RejectReason.MALFORMED, "body is not a JSON object")
         try:
-            return self._events(topic, payload)
+            return self._events(request, delivery, payload)
         except RecordError as error:
             raise WebhookRejected(RejectReason.MALFORMED, f"{topic}: {error}") from None
 
-    def _events(self, topic: str, payload: Mapping[str, Any]) -> list[Event]:
+    def _events(
+        self, request: WebhookRequest, delivery: WebhookDelivery, payload: Mapping[str, Any]
+    ) -> list[Event]:
+        topic = delivery.topic
+        if topic == EMAIL_CONSENT_TOPIC:
+            consent = EmailConsent.from_rest(payload)
+            return [events.email_consent(consent, request.received_at, delivery.delivery_id)]
         resource = topic.split("/", 1)[0]
         if resource == "customers":
             return [events.identify(Customer.from_rest(payload))]

@@ -4,6 +4,8 @@ against the shop, the secret (and the one before a rotation) and the topics subs
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,10 +15,18 @@ from mailwright.common.v1.event_pb2 import EVENT_TYPE_IDENTIFY, EVENT_TYPE_TRACK
 from mailwright.connectors import RejectReason, WebhookRejected, WebhookRequest
 from mailwright.testing.webhooks import IngestDesk, replacing_header, webhook_request
 from mailwright_shopify.config import ShopifyConfig
-from mailwright_shopify.fake import FakeShopify, rest_checkout, rest_customer, rest_order
+from mailwright_shopify.fake import (
+    FakeShopify,
+    rest_checkout,
+    rest_customer,
+    rest_email_consent,
+    rest_order,
+)
 from mailwright_shopify.webhook import ShopifyWebhook
 
 MakeConfig = Callable[..., ShopifyConfig]
+CONSENT = "customers_email_marketing_consent/update"
+DELIVERED_AT = datetime(2025, 3, 1, 16, 30, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -29,7 +39,9 @@ def delivery(
     fake: FakeShopify, topic: str, payload: dict[str, Any], event_id: str = "1001", **options: Any
 ) -> WebhookRequest:
     body, headers = fake.delivery(topic, payload, event_id=event_id, **options)
-    return webhook_request(body, headers, url="https://mw.example/webhooks/shopify/acme")
+    return webhook_request(
+        body, headers, url="https://mw.example/webhooks/shopify/acme", received_at=DELIVERED_AT
+    )
 
 
 async def receive(config: ShopifyConfig, request: WebhookRequest) -> Sequence[Event]:
@@ -42,6 +54,10 @@ def properties(event: Event) -> dict[str, Any]:
 
 def identities(event: Event) -> set[tuple[str, str]]:
     return {(i.type, i.value) for i in event.identities}
+
+
+def traits(event: Event) -> dict[str, Any]:
+    return json_format.MessageToDict(event.traits)
 
 
 async def test_an_order_becomes_order_completed_with_products_and_revenue(
@@ -115,6 +131,127 @@ async def test_each_customer_update_is_a_new_identify(
     assert one.message_id != two.message_id
 
 
+@pytest.mark.parametrize("state", ["subscribed", "unsubscribed", "pending"])
+async def test_an_email_consent_update_states_the_consent_as_of_its_time(
+    shopify: FakeShopify, make_config: MakeConfig, state: str
+) -> None:
+    payload = rest_email_consent(9, state, "2025-03-01T10:00:00-05:00")
+    [event] = await receive(make_config(), delivery(shopify, CONSENT, payload))
+    assert event.type == EVENT_TYPE_IDENTIFY
+    assert event.source == "shopify"
+    assert traits(event) == {
+        "email": "customer9@example.com",
+        "email_marketing": state,
+        "email_consent": state,
+    }
+    assert event.anonymous_id == "shopify:customer:7009"
+    assert identities(event) == {
+        ("shopify:customer", "7009"),
+        ("email", "customer9@example.com"),
+    }
+    assert event.timestamp.ToJsonString() == "2025-03-01T15:00:00Z"
+    assert event.message_id == (
+        f"shopify:customer:7009:email_consent:2025-03-01T15:00:00+00:00:{state}"
+    )
+
+
+@pytest.mark.parametrize("state", ["not_subscribed", "redacted", "invalid"])
+async def test_a_state_that_is_no_consent_changes_no_consent(
+    shopify: FakeShopify, make_config: MakeConfig, state: str
+) -> None:
+    # not_subscribed is Shopify's state for a customer who never subscribed: reading it
+    # as an unsubscribe would withdraw a consent given outside Shopify.
+    payload = rest_email_consent(10, state, consent_updated_at=None)
+    [event] = await receive(make_config(), delivery(shopify, CONSENT, payload))
+    assert "email_consent" not in traits(event)
+    assert traits(event)["email_marketing"] == state
+
+
+async def test_an_email_consent_without_its_time_is_as_of_the_delivery(
+    shopify: FakeShopify, make_config: MakeConfig
+) -> None:
+    payload = rest_email_consent(11, "unsubscribed", consent_updated_at=None)
+    [event] = await receive(make_config(), delivery(shopify, CONSENT, payload, "5501"))
+    assert event.timestamp.ToDatetime(tzinfo=UTC) == DELIVERED_AT
+    assert traits(event)["email_consent"] == "unsubscribed"
+    assert event.message_id == (
+        f"shopify:customer:7011:email_consent:delivery:{CONSENT}:5501:unsubscribed"
+    )
+
+
+@pytest.mark.parametrize("email", [None, "", "  "])
+async def test_an_email_consent_without_an_address_is_known_by_the_customer_id(
+    shopify: FakeShopify, make_config: MakeConfig, email: str | None
+) -> None:
+    payload = {**rest_email_consent(12, "unsubscribed"), "email_address": email}
+    [event] = await receive(make_config(), delivery(shopify, CONSENT, payload))
+    assert identities(event) == {("shopify:customer", "7012")}
+    assert event.anonymous_id == "shopify:customer:7012"
+    assert traits(event) == {"email_marketing": "unsubscribed", "email_consent": "unsubscribed"}
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"customer_id": None}, "customer_id: missing"),
+        ({"customer_id": "7001; DROP TABLE"}, "customer_id: not a Shopify id"),
+        ({"customer_id": True}, "customer_id: missing"),
+        ({"email_marketing_consent": None}, "email_marketing_consent: missing"),
+        ({"email_marketing_consent": {"state": None}}, "email_marketing_consent.state: missing"),
+        (
+            {"email_marketing_consent": {"state": "subscribed", "consent_updated_at": "today"}},
+            "email_marketing_consent.consent_updated_at: not an ISO 8601 time",
+        ),
+    ],
+)
+async def test_an_unreadable_email_consent_is_malformed_naming_the_field(
+    shopify: FakeShopify, make_config: MakeConfig, change: dict[str, Any], field: str
+) -> None:
+    request = delivery(shopify, CONSENT, {**rest_email_consent(13), **change})
+    with pytest.raises(WebhookRejected) as caught:
+        await receive(make_config(), request)
+    assert caught.value.reason is RejectReason.MALFORMED
+    assert caught.value.detail == f"{CONSENT}: {field}"
+
+
+async def test_an_email_consent_without_a_customer_id_is_malformed(
+    shopify: FakeShopify, make_config: MakeConfig
+) -> None:
+    payload = rest_email_consent(14)
+    del payload["customer_id"]
+    with pytest.raises(WebhookRejected) as caught:
+        await receive(make_config(), delivery(shopify, CONSENT, payload))
+    assert caught.value.reason is RejectReason.MALFORMED
+    assert "customer_id" in caught.value.detail
+
+
+async def test_a_redelivered_email_consent_is_a_duplicate(
+    shopify: FakeShopify, make_config: MakeConfig
+) -> None:
+    desk, webhook = IngestDesk(), ShopifyWebhook(make_config())
+    payload = rest_email_consent(15, "unsubscribed")
+    assert await desk.receive(webhook, delivery(shopify, CONSENT, payload, "6601"))
+    with pytest.raises(WebhookRejected) as caught:
+        await desk.receive(webhook, delivery(shopify, CONSENT, payload, "6601"))
+    assert caught.value.reason is RejectReason.REPLAYED
+
+
+async def test_a_retried_email_consent_without_its_time_keeps_its_message_id(
+    shopify: FakeShopify, make_config: MakeConfig
+) -> None:
+    # Past ingest's delivery dedup (its memory expired), the event's own id still matches.
+    payload = rest_email_consent(16, "unsubscribed", consent_updated_at=None)
+    first = delivery(shopify, CONSENT, payload, "6602")
+    retry = replace(first, received_at=DELIVERED_AT + timedelta(hours=3))
+    [one] = await receive(make_config(), first)
+    [two] = await receive(make_config(), retry)
+    assert one.message_id == two.message_id
+
+
+def test_email_consent_is_among_the_topics_followed_by_default(make_config: MakeConfig) -> None:
+    assert CONSENT in make_config().topics
+
+
 async def test_an_open_checkout_becomes_checkout_started_with_its_recovery_url(
     shopify: FakeShopify, make_config: MakeConfig
 ) -> None:
@@ -151,7 +288,7 @@ async def test_a_topic_not_subscribed_is_acknowledged_without_events(
 
 
 @pytest.mark.parametrize(
-    "topic", ["customer.tags_added", "customers_email_marketing_consent/update", "app/uninstalled"]
+    "topic", ["customer.tags_added", "customers_marketing_consent/update", "app/uninstalled"]
 )
 async def test_a_signed_delivery_of_any_shopify_topic_is_acknowledged(
     shopify: FakeShopify, make_config: MakeConfig, topic: str
