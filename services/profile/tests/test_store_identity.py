@@ -302,10 +302,11 @@ def test_explain_gives_the_chain_of_merges_between_two_identities(
 def test_history_sent_early_in_a_batch_follows_a_merge_made_later_in_it(
     store: ProfileStore, apply: Apply, monkeypatch: pytest.MonkeyPatch, stored: str
 ) -> None:
-    """The history goes out while a batch is applied (`BatchApply.stream_history`): an
-    event sent under a profile that a later event of the same batch merges away ends up
-    under the profile it was merged into, whether the two profiles were made in the
-    batch or stored before it."""
+    """On PostgreSQL the history goes out while a batch is applied
+    (`BatchApply.stream_history`): an event sent under a profile that a later event of
+    the same batch merges away ends up under the profile it was merged into, whether the
+    two profiles were made in the batch or stored before it (SQLite writes the history
+    at the end: the same outcome)."""
     import sqlalchemy as sa
 
     from mailwright_profile.store import apply as apply_module
