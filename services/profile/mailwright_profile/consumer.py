@@ -1,13 +1,19 @@
 """The consumer of `events.*`: every event applied to its profile once in effect.
 
 The bus hands the batch handler each partition's messages at once, in order, with the
-partitions in parallel. The handler reads the events and waits while a single writer
-applies everything the partitions have handed in together, in one transaction (group
-commit); it returns — and the bus acknowledges — only once its events are stored. Order
-within a partition holds because the handler queues a partition's events in order before
-it first awaits, and the writer applies the queue in order. That is what lets the bus
-read ahead (`ProfileSettings.read_ahead`): the next round is read, decoded and queued
-while the writer stores the last one, instead of the writer waiting for it.
+partitions in parallel. The handler queues them and waits while a single writer applies
+everything the partitions have handed in together, in one transaction (group commit); it
+returns — and the bus acknowledges — only once its events are stored. Order within a
+partition holds because the handler queues a partition's messages in order before it
+first awaits, and the writer applies the queue in order. That is what lets the bus read
+ahead (`ProfileSettings.read_ahead`): the next round is read and queued while the writer
+stores the last one, instead of the writer waiting for it.
+
+The writer decodes the messages (`read_event`) on the store's thread, a batch's before
+applying it and, on PostgreSQL, the next batch's while the server stores the current one
+(`ProfileStore.apply_batch`'s `meanwhile`): the decoding then overlaps the server's work
+instead of running on the event loop before the first transaction, with the database
+idle. An undecodable message fails alone, in its own handler call.
 
 When a batch fails, it is split in halves, applied in order, and each half that fails is
 split again, so that the event that cannot be applied (a poisoned event) fails alone — in
