@@ -85,9 +85,26 @@ def next_change(plan: Plan, state: PersonState, now: int) -> int | None:
 # Structure
 
 
+def _cost(rule: ast.Rule) -> int:
+    """A rank of how much a condition's test costs: an `and` or `or` tries its cheap
+    conditions first, since every test is a pure function of the person and the instant
+    (the result is the same in any order) and the first false (true) one decides."""
+    if isinstance(rule, ast.And | ast.Or):
+        return max(_cost(c) for c in rule.conditions)
+    if isinstance(rule, ast.Not):
+        return _cost(rule.condition)
+    if isinstance(rule, ast.TraitCondition | ast.SegmentMembership):
+        return 0  # a dictionary lookup
+    if isinstance(rule, ast.TraitDateCondition | ast.TraitWithinLast):
+        return 1
+    if isinstance(rule, ast.EventCount | ast.DidNotPerform):
+        return 2  # bisections of the hits, perhaps day buckets
+    return 3  # aggregates, sequences, email engagement: walks of hits or sends
+
+
 def _node(rule: ast.Rule, candidates: list[Candidates]) -> Test:
     if isinstance(rule, ast.And):
-        parts = tuple(_node(c, candidates) for c in rule.conditions)
+        parts = tuple(_node(c, candidates) for c in sorted(rule.conditions, key=_cost))
         if len(parts) == 2:
             first, second = parts
             return lambda s, now: first(s, now) and second(s, now)
@@ -101,7 +118,7 @@ def _node(rule: ast.Rule, candidates: list[Candidates]) -> Test:
 
         return every
     if isinstance(rule, ast.Or):
-        parts = tuple(_node(c, candidates) for c in rule.conditions)
+        parts = tuple(_node(c, candidates) for c in sorted(rule.conditions, key=_cost))
         if len(parts) == 2:
             first, second = parts
             return lambda s, now: first(s, now) or second(s, now)

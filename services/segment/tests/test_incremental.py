@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailwright.rules import evaluate, next_change, parse
-from mailwright.rules.person import Person
+from mailwright.rules.person import Event, Person
 from mailwright.rules.reference import as_instant
 from mailwright.testing.rules import EPOCH, instants, persons, rules
 from mailwright_segment import incremental
@@ -115,3 +115,24 @@ def test_nothing_changes_by_time_for_rules_of_fixed_facts(now: int) -> None:
     plan = incremental.compile_rule(parse('trait country = "FR" and in segment "vip"'))
     state = state_of(Person(traits={"country": "FR"}), [])
     assert incremental.next_change(plan, state, now) is None
+
+
+def test_an_and_tests_its_cheap_conditions_first(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Every test is a pure function of the person and the instant, so `and` and `or`
+    try a trait before an event count (whatever the rule's order): a person the trait
+    rules out costs no look at their events."""
+    rule = parse('event "Product Viewed" count >= 5 in last 30 days and trait country = "FR"')
+    plan = incremental.compile_rule(rule)
+    looked: list[object] = []
+    real = incremental.bisect_left
+    monkeypatch.setattr(
+        incremental, "bisect_left", lambda *a, **k: looked.append(a) or real(*a, **k)
+    )
+    now = EPOCH + timedelta(days=40)
+    views = [EPOCH + timedelta(days=30, hours=h) for h in range(6)]
+    for country, expected in (("DE", False), ("FR", True)):
+        events = tuple(Event("Product Viewed", t) for t in views)
+        person = Person(traits={"country": country}, events=events)
+        state = state_of(normalized(person), specs_of(rule))
+        assert plan.evaluate(state, to_micros(now)) is expected
+        assert bool(looked) is (country == "FR")
