@@ -142,7 +142,7 @@ class Bus:
                     Record(
                         message.key,
                         bytes(message.value),
-                        headers if "traceparent" in headers else headers | context,
+                        headers if not context or "traceparent" in headers else headers | context,
                     ),
                 )
                 for message, headers in checked

@@ -1,7 +1,9 @@
 """Lua scripts of the Redis bus backend; each runs atomically on the server.
 
 - APPEND: add a batch of entries to their partition streams, all or none, and record the
-  topics; one command instead of a pipeline of XADDs.
+  topics; one command instead of a pipeline of XADDs. The entries' ids come back as one
+  space-separated string: the client splits it at once, where a reply of one string per
+  entry is parsed element by element (redis-py's parser is Python).
 - COORDINATE: a consumer's lease round: heartbeat, renew its leases, take free ones up to
   its fair share (partitions ÷ live consumers, rounded up), by the server's clock.
 - RELEASE: give up leases, only those the consumer still holds.
@@ -26,7 +28,7 @@ end
 for j = 2 + count * 3, #ARGV do
   redis.call('SADD', KEYS[count + 1], ARGV[j])
 end
-return ids
+return table.concat(ids, ' ')
 """
 
 RELEASE = """

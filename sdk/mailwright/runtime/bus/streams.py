@@ -129,8 +129,8 @@ class RedisTransport:
         for _, record in entries:
             args += [record.key, record.value, _fields(record).get("h", "")]
         args += sorted({ref[0] for ref, _ in entries})
-        replies = await self._append(keys=keys, args=args)
-        return [_text(reply) for reply in replies]
+        reply = await self._append(keys=keys, args=args)
+        return _text(reply).split(" ")  # (the script joins the ids: see scripts.APPEND)
 
     # -- consuming ------------------------------------------------------------------
 
