@@ -19,7 +19,7 @@ Email consent reaches the profile service as its `email_consent` trait (see
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -39,6 +39,8 @@ CUSTOMER_IDENTITY = "shopify:customer"
 # elsewhere (a Mailwright form, another connector); `redacted` follows an erasure, which
 # reaches Mailwright as its own request; `invalid` is an address Shopify cannot use, which
 # delivery's bounces and suppressions deal with.
+# A consent stated as of longer before its delivery than this is history (`email_consent`).
+HISTORY_AFTER = timedelta(hours=1)
 CONSENT_BY_STATE = {
     "subscribed": "subscribed",
     "pending": "pending",
@@ -120,11 +122,17 @@ def identify(customer: Customer) -> Event:
 def email_consent(consent: EmailConsent, delivered_at: datetime, delivery_id: str) -> Event:
     """The identify event of a customer's email marketing consent, as of its
     `consent_updated_at` (else of the delivery: `delivered_at`, and the delivery's id in the
-    message id, so that a retry of it is still the same event)."""
+    message id, so that a retry of it is still the same event).
+
+    A consent stated as of more than an hour before the delivery (an app importing
+    customers with the dates of their consents) is marked `backfill`: ingest takes it as
+    history, however old, where a live event older than the workspace's `max_past` (an
+    hour at the least) would be refused, and an unsubscribe lost."""
     if consent.updated_at is not None:
         when, version = consent.updated_at, consent.updated_at.isoformat()
     else:
         when, version = delivered_at, f"delivery:{delivery_id}"
+    backfill = when < delivered_at - HISTORY_AFTER
     traits: dict[str, Any] = {
         "email": consent.email.strip().lower() if consent.email else None,
         "email_marketing": consent.state,
@@ -139,6 +147,7 @@ def email_consent(consent: EmailConsent, delivered_at: datetime, delivery_id: st
         timestamp=_stamp(when),
         traits=_struct(traits),
         source=SOURCE,
+        backfill=backfill,
     )
 
 

@@ -155,6 +155,26 @@ async def test_an_email_consent_update_states_the_consent_as_of_its_time(
     )
 
 
+@pytest.mark.parametrize(
+    ("stated", "history"),
+    [
+        ("2025-03-01T16:00:00Z", False),  # half an hour before the delivery: live
+        ("2025-03-01T15:00:00Z", True),  # an hour and a half before
+        ("2023-06-01T09:00:00Z", True),  # imported with the date it was given
+        (None, False),  # no date: as of the delivery
+    ],
+)
+async def test_a_consent_stated_as_of_long_before_its_delivery_is_history(
+    shopify: FakeShopify, make_config: MakeConfig, stated: str | None, history: bool
+) -> None:
+    """Ingest holds live events to the workspace's `max_past` (30 days by default, an
+    hour at the least) but takes `backfill` events however old: a consent dated more than
+    an hour before its delivery is marked so, lest an old unsubscribe be refused."""
+    payload = rest_email_consent(13, "unsubscribed", stated)
+    [event] = await receive(make_config(), delivery(shopify, CONSENT, payload))
+    assert event.backfill is history
+
+
 @pytest.mark.parametrize("state", ["not_subscribed", "redacted", "invalid"])
 async def test_a_state_that_is_no_consent_changes_no_consent(
     shopify: FakeShopify, make_config: MakeConfig, state: str

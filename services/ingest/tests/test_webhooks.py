@@ -9,7 +9,7 @@ import hmac
 import json
 import uuid
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -64,16 +64,18 @@ class AcmeWebhook:
         for order in orders:
             properties = struct_pb2.Struct()
             properties.update({"order_id": str(order["id"]), "total": order["total"]})
-            events.append(
-                event_pb2.Event(
-                    type=event_pb2.EVENT_TYPE_TRACK,
-                    event="Order Completed",
-                    user_id=order["customer"],
-                    message_id=f"acme-order-{order['id']}",
-                    properties=properties,
-                    source="acme-shop",
-                )
+            event = event_pb2.Event(
+                type=event_pb2.EVENT_TYPE_TRACK,
+                event="Order Completed",
+                user_id=order["customer"],
+                message_id=f"acme-order-{order['id']}",
+                properties=properties,
+                source="acme-shop",
+                backfill=bool(order.get("history")),
             )
+            if "at" in order:
+                event.timestamp.FromDatetime(datetime.fromisoformat(order["at"]))
+            events.append(event)
         return events
 
     async def aclose(self) -> None:
@@ -165,6 +167,33 @@ async def test_a_redelivery_under_a_new_id_is_deduplicated_by_message_id(shop: I
     )
     assert again.json()["duplicate"] == 2
     assert len(await shop.tap.quiet()) == 2
+
+
+async def test_events_a_connector_marks_as_history_are_taken_however_old(
+    shop: Ingest,
+) -> None:
+    """A connector marks `backfill` an event that states a past fact as of when it
+    happened (a consent given long ago, told now): ingest takes it as imported history,
+    past the workspace's `max_past` (30 days), where an unmarked event as old is refused
+    alone; violations name each event by its place in the delivery."""
+    old = (datetime.now(UTC) - timedelta(days=200)).isoformat()
+    body = json.dumps(
+        {
+            "orders": [
+                {"id": 1, "customer": "u1", "total": 10, "at": old},
+                {"id": 2, "customer": "u2", "total": 5, "at": old, "history": True},
+                {"id": 3, "customer": "u3", "total": 7},
+            ]
+        }
+    ).encode()
+    answer = await shop.http.post("/webhooks/acme-shop/acme", content=body, headers=signed(body))
+    assert answer.status_code == 200
+    assert (answer.json()["accepted"], answer.json()["rejected"]) == (2, 1)
+    events = await shop.tap.wait(2)
+    assert {(e.message_id, e.backfill) for e in events} == {
+        ("acme-order-2", True),
+        ("acme-order-3", False),
+    }
 
 
 @pytest.mark.parametrize("body", [b"not json", b'{"orders": "none"}'])

@@ -15,14 +15,16 @@ An unknown connector, or one without a webhook, is 404.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from mailwright.common.v1.event_pb2 import Event
 from mailwright.connectors import (
     CapabilityMissing,
     ConnectorConfigError,
@@ -40,7 +42,7 @@ from mailwright.runtime.settings import Settings
 from mailwright_ingest.catalog import Catalog
 from mailwright_ingest.config import IngestSettings
 from mailwright_ingest.edge.common import NO_STORE, HttpError, guarded, read_body
-from mailwright_ingest.intake import Intake, Status
+from mailwright_ingest.intake import Intake, Outcome, Status
 
 log = logging.getLogger(__name__)
 
@@ -147,9 +149,7 @@ class WebhookEdge:
                 f"malformed: connector {connector!r} could not read it ({type(error).__name__})",
             ).response()
         # UNAVAILABLE and the like become 503 in `guarded`; the delivery stays unseen.
-        outcomes = await self.intake.ingest(
-            workspace, events, source=connector, field=lambda i: f"events[{i}]"
-        )
+        outcomes = await self._ingest(workspace, connector, events)
         policy = await self.catalog.ensure(workspace)
         memory = max(policy.dedup_window, MIN_DELIVERY_MEMORY)
         await self.intake.kv.set(key, b"1", ttl=memory)
@@ -172,12 +172,45 @@ class WebhookEdge:
             rejected=counts[Status.REJECTED],
         )
 
+    async def _ingest(
+        self, workspace: str, connector: str, events: Sequence[Event]
+    ) -> list[Outcome]:
+        """Ingest a delivery's events. Those the connector marked `backfill` state a past
+        fact as of when it happened (a consent given months ago, told now) and are
+        ingested as imported history: accepted however old (up to ingest's `MAX_PAST`),
+        and they trigger no journey. The others are live events, held to the
+        workspace's `max_past`."""
+        marked = [i for i, event in enumerate(events) if event.backfill]
+        if not marked:
+            return await self.intake.ingest(
+                workspace, events, source=connector, field=lambda i: f"events[{i}]"
+            )
+        outcomes: list[Outcome] = []
+        for backfill in (False, True):
+            chosen = [i for i, event in enumerate(events) if event.backfill is backfill]
+            if not chosen:
+                continue
+            got = await self.intake.ingest(
+                workspace,
+                [events[i] for i in chosen],
+                source=connector,
+                field=_names(chosen),
+                backfill=backfill,
+            )
+            outcomes += [dataclasses.replace(o, index=chosen[o.index]) for o in got]
+        return sorted(outcomes, key=lambda outcome: outcome.index)
+
     def _refused(self, connector: str, rejected: WebhookRejected) -> Response:
         if rejected.reason is RejectReason.REPLAYED:
             return JSONResponse({"success": True, "status": "duplicate"}, headers=NO_STORE)
         log.info("webhook %s refused: %s", connector, rejected.reason.value)
         status = _ANSWERS.get(rejected.reason, 400)
         return HttpError(status, f"{rejected.reason.value}: {rejected.detail}").response()
+
+
+def _names(indexes: list[int]) -> Callable[[int], str]:
+    """How violations name event j of a part of a delivery: by its place in the whole."""
+    return lambda j: f"events[{indexes[j]}]"
 
 
 def _answer(status: str, delivery: WebhookDelivery, **counts: int) -> JSONResponse:
