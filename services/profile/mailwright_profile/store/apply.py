@@ -133,6 +133,7 @@ class BatchApply:
         self._conn = conn
         self._pipeline = ExitStack()  # open while statements go out (`send`)
         self._send: Send | None = None
+        self.pipelining = pipelines(conn)  # whether `send` returns before the database
         self.streamed = 0  # history rows sent so far (`stream_history`)
         self.streamed_profiles: set[tuple[str, str]] = set()  # their profiles, as sent
         self.meanwhile = meanwhile  # called while the database stores the batch's rows
@@ -162,18 +163,17 @@ class BatchApply:
 
     @property
     def conn(self) -> sa.Connection:
-        """The batch's connection; using it ends the pipeline of the statements sent so
-        far (their outcome, an error included, comes here), since pipeline mode defers
-        the results that SQLAlchemy reads at once."""
+        """The batch's connection; using it ends the pipeline (`end_pipeline`), since
+        pipeline mode defers the results that SQLAlchemy reads at once."""
+        self.end_pipeline()
+        return self._conn
+
+    def end_pipeline(self) -> None:
+        """Wait for the statements sent so far: their outcome, an error included, comes
+        here."""
         if self._send is not None:
             self._send = None
             self._pipeline.close()
-        return self._conn
-
-    @property
-    def connection(self) -> sa.Connection:
-        """The connection, without ending the pipeline (only to ask about it)."""
-        return self._conn
 
     def send(self, bulk: Bulk, rows: Sequence[Sequence[Any]]) -> None:
         """Send a bulk statement in the batch's pipeline (`bulk.pipelined`), opened here
@@ -276,14 +276,14 @@ class BatchApply:
         at the latest once everything is written). SQLite writes it all at the end: its
         work is this thread's either way, and interleaved with the events it was slower
         (5 to 10 % of the consumer)."""
-        chunk = HISTORY_CHUNK if pipelines(self._conn) else len(incoming) + 1
+        chunk = HISTORY_CHUNK if self.pipelining else len(incoming) + 1
         with self._pipeline:
             for event in self.prepare(incoming):
                 self.apply_one(event)
                 if len(self.event_rows) - self.streamed >= chunk:
                     self.stream_history()
             result = self.finish()
-            _ = self.conn  # the pipeline's outcome
+            self.end_pipeline()
         return result
 
     def prepare(self, incoming: Sequence[IncomingEvent]) -> list[IncomingEvent]:

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from mailwright_profile.profile_state import ProfileState
 from mailwright_profile.store import rows as r
 from mailwright_profile.store import tables as t
-from mailwright_profile.store.bulk import BulkInsert, BulkUpdate, pipelines
+from mailwright_profile.store.bulk import BulkInsert, BulkUpdate
 from mailwright_profile.store.matchkeys import MATCH_TRAITS, match_key_rows, store_match_keys
 from mailwright_profile.store.outbox import CHANGED_TOPIC, send_outbox
 from mailwright_profile.traits import value_type
@@ -114,7 +114,7 @@ def write_batch(batch: BatchApply) -> None:
     if rows.match_changed:
         store_match_keys(send, rows.match_changed, match_keys)
     batch.result.outgoing = send_outbox(send, rows.outbox, now)
-    if batch.meanwhile is not None and pipelines(batch.connection):
+    if batch.meanwhile is not None and batch.pipelining:
         batch.meanwhile()  # (elsewhere the rows are stored already: nothing to overlap)
     # What is rare (merges, refusals, conflicts, new trait keys) goes through SQLAlchemy,
     # which ends the pipeline; a merged-away profile's row after the row of the profile
