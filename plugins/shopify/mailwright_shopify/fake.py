@@ -348,7 +348,9 @@ class FakeShopify:
 
 
 def rest_customer(n: int, updated_at: str = "2025-03-01T10:00:00-05:00") -> dict[str, Any]:
-    """A customer as webhooks carry it (REST shape)."""
+    """A customer as webhooks carry it (REST shape, API 2025-01 on: without `tags`, which
+    `customer.tags_added` and `customer.tags_removed` report, nor `email_marketing_consent`,
+    which `customers_email_marketing_consent/update` reports — see `rest_email_consent`)."""
     return {
         "id": 7000 + n,
         "email": f"Customer{n}@Example.com",
@@ -358,9 +360,7 @@ def rest_customer(n: int, updated_at: str = "2025-03-01T10:00:00-05:00") -> dict
         "created_at": "2025-02-01T09:00:00-05:00",
         "updated_at": updated_at,
         "state": "enabled",
-        "tags": "vip, newsletter",
         "currency": "EUR",
-        "email_marketing_consent": {"state": "subscribed", "opt_in_level": "single_opt_in"},
         "default_address": {"city": "Paris", "country_code": "FR", "zip": "75001"},
     }
 

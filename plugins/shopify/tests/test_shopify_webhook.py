@@ -115,10 +115,26 @@ async def test_a_customer_becomes_an_identify_with_traits(
     traits = json_format.MessageToDict(event.traits)
     assert traits["email"] == "customer4@example.com"
     assert (traits["first_name"], traits["last_name"]) == ("Ada4", "Lovelace")
-    assert traits["tags"] == ["vip", "newsletter"]
-    assert traits["email_marketing"] == "subscribed"
     assert traits["address"] == {"city": "Paris", "country": "FR", "postal_code": "75001"}
     assert event.message_id == "shopify:customer:7004:2025-03-01T15:00:00+00:00"
+    # Since API 2025-01 the payload has no tags nor consent: the event states none, so
+    # what the source's pull (GraphQL, which has both) stored is kept.
+    assert "tags" not in traits
+    assert "email_marketing" not in traits
+
+
+async def test_a_customer_of_an_older_api_version_also_gives_its_tags_and_consent(
+    shopify: FakeShopify, make_config: MakeConfig
+) -> None:
+    older = {
+        **rest_customer(4),
+        "tags": "vip, newsletter",
+        "email_marketing_consent": {"state": "subscribed", "opt_in_level": "single_opt_in"},
+    }
+    [event] = await receive(make_config(), delivery(shopify, "customers/update", older))
+    traits = json_format.MessageToDict(event.traits)
+    assert traits["tags"] == ["vip", "newsletter"]
+    assert traits["email_marketing"] == "subscribed"
 
 
 async def test_each_customer_update_is_a_new_identify(
