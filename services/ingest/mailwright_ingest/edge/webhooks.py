@@ -180,11 +180,6 @@ class WebhookEdge:
         ingested as imported history: accepted however old (up to ingest's `MAX_PAST`),
         and they trigger no journey. The others are live events, held to the
         workspace's `max_past`."""
-        marked = [i for i, event in enumerate(events) if event.backfill]
-        if not marked:
-            return await self.intake.ingest(
-                workspace, events, source=connector, field=lambda i: f"events[{i}]"
-            )
         outcomes: list[Outcome] = []
         for backfill in (False, True):
             chosen = [i for i, event in enumerate(events) if event.backfill is backfill]

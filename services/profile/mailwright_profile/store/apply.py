@@ -135,7 +135,6 @@ class BatchApply:
         self._send: Send | None = None
         self.pipelining = pipelines(conn)  # whether `send` returns before the database
         self.streamed = 0  # history rows sent so far (`stream_history`)
-        self.streamed_profiles: set[tuple[str, str]] = set()  # their profiles, as sent
         self.meanwhile = meanwhile  # called while the database stores the batch's rows
         self.cache = cache
         self.now = now
@@ -189,7 +188,6 @@ class BatchApply:
         if rows:
             self.send(HISTORY, rows)
             self.streamed = len(self.event_rows)
-            self.streamed_profiles.update((row[0], row[3]) for row in rows)
 
     # -- state of the batch ----------------------------------------------------------
 

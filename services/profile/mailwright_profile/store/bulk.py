@@ -176,8 +176,8 @@ class Bulk(ABC):
     def __call__(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
             return
-        sql, processors = self._statement(conn.dialect)
-        columns = _convert(rows, processors, len(self._order()))
+        sql, _ = self._statement(conn.dialect)
+        columns = self._columns(conn.dialect, rows)
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql(sql, tuple(columns))
         else:

@@ -120,13 +120,10 @@ def write_batch(batch: BatchApply) -> None:
     # which ends the pipeline; a merged-away profile's row after the row of the profile
     # it points to.
     conn = batch.conn
-    # history sent before its profile was merged away in this batch
-    moved = [
-        {"ws": ws, "old": profile, "new": root(ws, profile)}
-        for ws, profile in absorbed
-        if (ws, profile) in batch.streamed_profiles
-    ]
-    if moved:
+    if absorbed and batch.streamed:
+        # History streamed before its profile was merged away later in the batch (merges
+        # are rare: every merged-away profile is asked, most hold no such row).
+        moved = [{"ws": ws, "old": p, "new": root(ws, p)} for ws, p in absorbed]
         conn.execute(_MOVE_HISTORY, moved)
     for ws, profile, values in rows.absorbed:
         conn.execute(
