@@ -249,10 +249,9 @@ class EventConsumer:
             readable = _settle_unreadable(batch)
             if len(readable) <= 1:
                 for item in readable:
-                    assert item.event is not None  # (read: no error)
                     log.warning(
                         "event %s could not be applied: %s",
-                        item.event.message_id,
+                        item.event.message_id if item.event is not None else "(unread)",
                         type(error).__name__,
                     )
                     item.ticket.settle(item.index, error)
